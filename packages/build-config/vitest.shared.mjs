@@ -1,0 +1,24 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * Every package runs Vitest with the same settings so that `.ci/run` can sum one JSON
+ * report per package. The metadata endpoint is disabled because no test may ever reach
+ * 169.254.169.254: the SDK would otherwise probe it for credentials and region.
+ */
+/** @param {{ testTimeout?: number; include?: string[] }} [overrides] */
+export function procwatchVitestConfig(overrides = {}) {
+  return defineConfig({
+    test: {
+      include: overrides.include ?? ["src/**/*.test.ts", "test/**/*.test.ts"],
+      testTimeout: overrides.testTimeout ?? 20_000,
+      env: {
+        AWS_EC2_METADATA_DISABLED: "true",
+        AWS_REGION: "eu-west-1",
+        AWS_ACCESS_KEY_ID: "AKIDTESTONLY",
+        AWS_SECRET_ACCESS_KEY: "test-only-secret",
+        NO_COLOR: "1",
+      },
+      reporters: ["default", ["json", { outputFile: ".vitest-report.json" }]],
+    },
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * Detection profiles trade cost for time-to-alarm. The figures come from how the CloudWatch
+ * agent batches (it publishes every `force_flush_interval`, default 60 s) and how often
+ * CloudWatch evaluates alarms (every minute, or every 10 s for 10/20/30 s periods).
+ */
+export const DETECTION_PROFILE_NAMES = ["standard", "fast"] as const;
+export type DetectionProfileName = (typeof DETECTION_PROFILE_NAMES)[number];
+
+export interface DetectionProfile {
+  readonly name: DetectionProfileName;
+  /** procstat `metrics_collection_interval`, seconds. Under 60 makes the metric high-resolution. */
+  readonly collectionIntervalSeconds: number;
+  /** agent-level `metrics.force_flush_interval` the profile needs, seconds. */
+  readonly forceFlushIntervalSeconds: number;
+  readonly alarmPeriodSeconds: number;
+  readonly evaluationPeriods: number;
+  readonly datapointsToAlarm: number;
+  /** USD per alarm-month, us-east-1 list price (standard $0.10, high-resolution $0.30). */
+  readonly alarmCostPerMonthUsd: number;
+  /** Typical and worst-case seconds from process death to ALARM. */
+  readonly expectedDetectionSeconds: { readonly typical: readonly [number, number]; readonly worst: number };
+}
+
+export const DETECTION_PROFILES: Readonly<Record<DetectionProfileName, DetectionProfile>> = {
+  standard: {
+    name: "standard",
+    collectionIntervalSeconds: 60,
+    forceFlushIntervalSeconds: 60,
+    alarmPeriodSeconds: 60,
+    evaluationPeriods: 1,
+    datapointsToAlarm: 1,
+    alarmCostPerMonthUsd: 0.1,
+    expectedDetectionSeconds: { typical: [90, 150], worst: 240 },
+  },
+  fast: {
+    name: "fast",
+    collectionIntervalSeconds: 10,
+    forceFlushIntervalSeconds: 10,
+    alarmPeriodSeconds: 10,
+    // Two datapoints: one late flush must not restart a healthy process.
+    evaluationPeriods: 2,
+    datapointsToAlarm: 2,
+    alarmCostPerMonthUsd: 0.3,
+    expectedDetectionSeconds: { typical: [20, 40], worst: 60 },
+  },
+};
+
+export const DEFAULT_DETECTION_PROFILE: DetectionProfileName = "standard";
+
+export function isDetectionProfileName(value: string): value is DetectionProfileName {
+  return (DETECTION_PROFILE_NAMES as readonly string[]).includes(value);
+}

@@ -1,0 +1,113 @@
+import { DETECTION_PROFILES } from "./detection.ts";
+import type { HostSpec, MatchSpec, ProcessSpec } from "./spec.ts";
+
+/**
+ * The metric contract between the CloudWatch agent's procstat plugin and the alarms. Both the
+ * agent (rendering procstat entries) and the fleet manager (building alarm dimensions) call
+ * these functions, so the two can never disagree on a dimension.
+ */
+export const PROCSTAT_METRIC_NAME = "procstat_lookup_pid_count";
+export const DEFAULT_METRIC_NAMESPACE = "CWAgent";
+export const PID_FINDER = "native";
+/** procstat measurements procwatch asks for: pid_count drives the alarm, cpu and memory feed the dashboard. */
+export const PROCSTAT_MEASUREMENTS = ["pid_count", "cpu_usage", "memory_rss"] as const;
+/** The one agent-level dimension procwatch appends, via `metrics.append_dimensions`. */
+export const INSTANCE_ID_DIMENSION = "InstanceId";
+
+export type SelectorDimensionName = "exe" | "pattern" | "pidfile";
+
+export interface ProcstatEntry {
+  readonly exe?: string;
+  readonly pattern?: string;
+  readonly pid_file?: string;
+  readonly measurement: readonly string[];
+  readonly metrics_collection_interval: number;
+}
+
+export interface Dimension {
+  readonly Name: string;
+  readonly Value: string;
+}
+
+/** The config key procstat reads and the dimension name it emits differ for pid files (`pid_file` vs `pidfile`). */
+export function selectorOf(match: MatchSpec): { configKey: "exe" | "pattern" | "pid_file"; dimension: SelectorDimensionName; value: string } {
+  switch (match.mode) {
+    case "exe":
+      return { configKey: "exe", dimension: "exe", value: match.exe };
+    case "pattern":
+      return { configKey: "pattern", dimension: "pattern", value: match.pattern };
+    case "pidfile":
+      return { configKey: "pid_file", dimension: "pidfile", value: match.pidFile };
+  }
+}
+
+export function procstatEntryFor(process: ProcessSpec): ProcstatEntry {
+  const selector = selectorOf(process.match);
+  return {
+    [selector.configKey]: selector.value,
+    measurement: [...PROCSTAT_MEASUREMENTS],
+    metrics_collection_interval: DETECTION_PROFILES[process.detection].collectionIntervalSeconds,
+  };
+}
+
+/** Exactly the dimension set the agent emits for a healthy lookup, sorted by name. */
+export function alarmDimensionsFor(process: ProcessSpec, instanceId: string): Dimension[] {
+  const selector = selectorOf(process.match);
+  return sortDimensions([
+    { Name: selector.dimension, Value: selector.value },
+    { Name: "pid_finder", Value: PID_FINDER },
+    { Name: INSTANCE_ID_DIMENSION, Value: instanceId },
+  ]);
+}
+
+export function sortDimensions(dimensions: readonly Dimension[]): Dimension[] {
+  return [...dimensions].sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+}
+
+export interface ProcstatFragment {
+  readonly metrics: {
+    readonly namespace?: string;
+    readonly append_dimensions: { readonly InstanceId: "${aws:InstanceId}" };
+    readonly force_flush_interval?: number;
+    readonly metrics_collected: { readonly procstat: readonly ProcstatEntry[] };
+  };
+}
+
+/**
+ * The CloudWatch agent config fragment procwatch owns. It holds only the procstat list (lists
+ * concatenate across fragments), the InstanceId append dimension, and, when any process uses
+ * the fast profile, `force_flush_interval` (a scalar: another fragment setting it differently
+ * makes the agent's translation fail, which `procwatch-agent health` then reports).
+ */
+export function renderProcstatFragment(spec: HostSpec, options: { namespace?: string } = {}): ProcstatFragment {
+  const processes = [...spec.processes].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const fastestFlush = Math.min(...processes.map((process) => DETECTION_PROFILES[process.detection].forceFlushIntervalSeconds));
+  const needsFastFlush = Number.isFinite(fastestFlush) && fastestFlush < DETECTION_PROFILES.standard.forceFlushIntervalSeconds;
+  return {
+    metrics: {
+      ...(options.namespace !== undefined && options.namespace !== DEFAULT_METRIC_NAMESPACE ? { namespace: options.namespace } : {}),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent expands ${aws:InstanceId} itself.
+      append_dimensions: { InstanceId: "${aws:InstanceId}" },
+      ...(needsFastFlush ? { force_flush_interval: fastestFlush } : {}),
+      metrics_collected: { procstat: processes.map(procstatEntryFor) },
+    },
+  };
+}
+
+/** Canonical bytes of a fragment: stable key order, so equal specs give equal digests. */
+export function serializeFragment(fragment: ProcstatFragment): string {
+  return `${JSON.stringify(fragment, null, 2)}\n`;
+}
+
+/** Reads the selector dimension back out of a metric's or alarm's dimensions. */
+export function selectorDimensionOf(dimensions: readonly Dimension[]): Dimension | undefined {
+  return dimensions.find((dimension) => dimension.Name === "exe" || dimension.Name === "pattern" || dimension.Name === "pidfile");
+}
+
+/** Rebuilds the procstat entry an alarm's dimensions correspond to (used by round-trip checks and diagnostics). */
+export function procstatSelectorFromDimensions(dimensions: readonly Dimension[]): Partial<Pick<ProcstatEntry, "exe" | "pattern" | "pid_file">> | undefined {
+  const selector = selectorDimensionOf(dimensions);
+  if (selector === undefined) return undefined;
+  if (selector.Name === "pidfile") return { pid_file: selector.Value };
+  return { [selector.Name]: selector.Value };
+}
