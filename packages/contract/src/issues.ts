@@ -50,7 +50,8 @@ export function printableValue(value: unknown): string {
   const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   const escaped = JSON.stringify(text).slice(1, -1);
   if (escaped.length <= MAX_SHOWN_VALUE) return escaped;
-  return `${escaped.slice(0, MAX_SHOWN_VALUE - 1)}… (${text.length} chars)`;
+  const suffix = `… (${text.length} chars)`;
+  return `${escaped.slice(0, MAX_SHOWN_VALUE - suffix.length)}${suffix}`;
 }
 
 export function issue(code: IssueCode, source: string, value: unknown, message: string, expected: string): SpecIssue {

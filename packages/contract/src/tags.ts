@@ -277,7 +277,7 @@ export function resolveHostSpec(input: ResolveInput): ParseResult<HostSpec> {
       { ...base, ...fromTags },
       {
         source: listedInTags ? keys.processes : `${keys.profile}=${tags.profile ?? ""}`,
-        optionSource: (key) => (key in fromTags ? `${optionTag} ${key}=` : `profile:${tags.profile ?? ""}/${name}.${key}`),
+        optionSource: (key) => (key in base && !(key in fromTags) ? `profile:${tags.profile ?? ""}/${name}.${key}` : `${optionTag} ${key}=`),
         defaultDetection,
       },
     );
