@@ -1,0 +1,3 @@
+import { procwatchVitestConfig } from "@procwatch/build-config/vitest";
+
+export default procwatchVitestConfig();
