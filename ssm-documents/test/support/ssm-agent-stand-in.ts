@@ -41,6 +41,10 @@ export interface StandInOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Handlers for plugins other than aws:runShellScript, keyed by action. */
   readonly plugins?: Readonly<Record<string, PluginHandler>>;
+  /** Behave like an SSM Agent older than 3.3.2746.0: no SSM_* variables. */
+  readonly legacyAgent?: boolean;
+  /** Skip the API's allowedPattern check, to prove the scripts' own re-check. */
+  readonly skipApiValidation?: boolean;
 }
 
 export function runDocumentLocally(
@@ -48,12 +52,12 @@ export function runDocumentLocally(
   parameters: Readonly<Record<string, string | readonly string[]>>,
   options: StandInOptions,
 ): StandInRun | StandInRefusal {
-  const resolved = resolveParameters(document, parameters);
+  const resolved = resolveParameters(document, parameters, options.skipApiValidation === true);
   if ("reason" in resolved) return { refused: true, reason: resolved.reason };
 
   const environment: NodeJS.ProcessEnv = { ...options.env };
   for (const [name, declaration] of Object.entries(document.parameters)) {
-    if (declaration.interpolationType === "ENV_VAR") environment[`SSM_${name}`] = joinValue(resolved.values[name] ?? "");
+    if (declaration.interpolationType === "ENV_VAR" && options.legacyAgent !== true) environment[`SSM_${name}`] = joinValue(resolved.values[name] ?? "");
   }
 
   const steps: StepResult[] = [];
@@ -74,6 +78,7 @@ export function runDocumentLocally(
 function resolveParameters(
   document: SsmCommandDocument,
   given: Readonly<Record<string, string | readonly string[]>>,
+  skipPatterns: boolean,
 ): { values: Record<string, string | readonly string[]> } | { reason: string } {
   for (const name of Object.keys(given)) {
     if (!(name in document.parameters)) return { reason: `InvalidParameters: unknown parameter ${name}` };
@@ -84,7 +89,7 @@ function resolveParameters(
     if (value === undefined) return { reason: `InvalidParameters: parameter ${name} is required` };
     const items = typeof value === "string" ? [value] : value;
     if (declaration.type === "String" && typeof value !== "string") return { reason: `InvalidParameters: ${name} must be a String` };
-    if (declaration.allowedPattern !== undefined) {
+    if (declaration.allowedPattern !== undefined && !skipPatterns) {
       const pattern = new RegExp(declaration.allowedPattern);
       const rejected = items.find((item) => !pattern.test(item));
       if (rejected !== undefined) {
