@@ -1,0 +1,3 @@
+export * from "./desired.ts";
+export * from "./plan.ts";
+export * from "./types.ts";

@@ -1,0 +1,268 @@
+import { type AlarmDefinition, isProcwatchOwned, parseAlarmName } from "@procwatch/contract";
+import type { DesiredAlarm, DesiredState, InstanceOutcome, ObservedAlarm } from "./types.ts";
+
+export const CHANGE_KINDS = ["create", "update", "delete", "disable-actions", "enable-actions", "unchanged"] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+export interface FieldDifference {
+  readonly field: string;
+  readonly observed: string;
+  readonly desired: string;
+}
+
+export interface PlannedChange {
+  readonly kind: ChangeKind;
+  readonly alarmName: string;
+  readonly instanceId: string;
+  readonly processName: string;
+  /** One human sentence: why this change. */
+  readonly reason: string;
+  /** What PutMetricAlarm sends, for create and update. */
+  readonly definition?: AlarmDefinition;
+  readonly differences?: readonly FieldDifference[];
+}
+
+/** An alarm under the prefix that procwatch does not own (no marker, or a name it did not generate): reported, never touched. */
+export interface ForeignAlarm {
+  readonly alarmName: string;
+  readonly reason: string;
+}
+
+/** A desired alarm whose name is already taken by a foreign alarm: procwatch will not overwrite it. */
+export interface Conflict {
+  readonly alarmName: string;
+  readonly instanceId: string;
+  readonly processName: string;
+  readonly reason: string;
+}
+
+export interface InstancePlan {
+  readonly instanceId: string;
+  readonly outcome?: InstanceOutcome;
+  readonly changes: readonly PlannedChange[];
+  readonly conflicts: readonly Conflict[];
+}
+
+export interface Plan {
+  /** Every change except `unchanged`, sorted by alarm name. */
+  readonly changes: readonly PlannedChange[];
+  readonly unchanged: readonly PlannedChange[];
+  /** Per instance (sorted by id): instances with changes, issues or conflicts. */
+  readonly instances: readonly InstancePlan[];
+  readonly foreign: readonly ForeignAlarm[];
+  readonly conflicts: readonly Conflict[];
+  readonly counts: Readonly<Record<ChangeKind, number>>;
+  /** Instances with tag or profile problems. */
+  readonly invalidInstances: readonly InstanceOutcome[];
+}
+
+export interface PlanScope {
+  /** When set, only these instances are reconciled; alarms of every other instance are left exactly as they are. */
+  readonly instanceIds?: ReadonlySet<string>;
+  readonly alarmPrefix: string;
+}
+
+/**
+ * Diffs the desired alarms against what CloudWatch holds. Only alarms `isProcwatchOwned` says
+ * procwatch owns can end up in update/delete/enable/disable; everything else under the prefix
+ * is reported as foreign. Pure: the same inputs give the same plan.
+ */
+export function planReconcile(desired: DesiredState, observed: readonly ObservedAlarm[], scope: PlanScope): Plan {
+  const inScope = (instanceId: string) => scope.instanceIds === undefined || scope.instanceIds.has(instanceId);
+  const outcomes = new Map(desired.instances.map((outcome) => [outcome.instanceId, outcome]));
+  const owned = new Map<string, ObservedAlarm>();
+  const foreignByName = new Map<string, ForeignAlarm>();
+
+  for (const alarm of observed) {
+    const name = alarm.AlarmName;
+    if (name === undefined || !name.startsWith(`${scope.alarmPrefix}/`)) continue;
+    if (isProcwatchOwned(alarm, scope.alarmPrefix)) {
+      owned.set(name, alarm);
+      continue;
+    }
+    const identity = parseAlarmName(name, scope.alarmPrefix);
+    if (identity !== null && !inScope(identity.instanceId)) continue;
+    foreignByName.set(name, {
+      alarmName: name,
+      reason: identity === null ? "name is not <prefix>/<instance-id>/<process>" : "description lacks the procwatch ownership marker",
+    });
+  }
+
+  const changes: PlannedChange[] = [];
+  const unchanged: PlannedChange[] = [];
+  const conflicts: Conflict[] = [];
+  const desiredNames = new Set<string>();
+
+  for (const alarm of desired.alarms) {
+    if (!inScope(alarm.instanceId)) continue;
+    const name = alarm.definition.AlarmName;
+    desiredNames.add(name);
+    const existing = owned.get(name);
+    if (existing === undefined) {
+      if (foreignByName.has(name)) {
+        conflicts.push({
+          alarmName: name,
+          instanceId: alarm.instanceId,
+          processName: alarm.processName,
+          reason: "an alarm with this name exists but procwatch does not own it; rename or delete it, or add the ownership marker",
+        });
+        continue;
+      }
+      changes.push(change("create", alarm, alarm.definition.ActionsEnabled ? "new alarm" : "new alarm, actions disabled (instance is stopped)"));
+      continue;
+    }
+    const differences = diffAlarm(existing, alarm.definition);
+    const beyondActions = differences.filter((difference) => difference.field !== "ActionsEnabled");
+    if (beyondActions.length > 0) {
+      changes.push({ ...change("update", alarm, `${beyondActions.map((difference) => difference.field).join(", ")} differ`), differences });
+    } else if (differences.length > 0) {
+      changes.push(
+        alarm.definition.ActionsEnabled
+          ? { ...change("enable-actions", alarm, "instance is running again"), differences }
+          : { ...change("disable-actions", alarm, `instance is ${outcomes.get(alarm.instanceId)?.state ?? "stopped"}`), differences },
+      );
+    } else {
+      unchanged.push(change("unchanged", alarm, "matches"));
+    }
+  }
+
+  for (const name of owned.keys()) {
+    if (desiredNames.has(name)) continue;
+    const identity = parseAlarmName(name, scope.alarmPrefix);
+    if (identity === null || !inScope(identity.instanceId)) continue;
+    changes.push({
+      kind: "delete",
+      alarmName: name,
+      instanceId: identity.instanceId,
+      processName: identity.processName,
+      reason: deleteReason(outcomes.get(identity.instanceId), identity.processName),
+    });
+  }
+
+  changes.sort((a, b) => compare(a.alarmName, b.alarmName));
+  unchanged.sort((a, b) => compare(a.alarmName, b.alarmName));
+  conflicts.sort((a, b) => compare(a.alarmName, b.alarmName));
+
+  const counts = Object.fromEntries(CHANGE_KINDS.map((kind) => [kind, 0])) as Record<ChangeKind, number>;
+  for (const planned of [...changes, ...unchanged]) counts[planned.kind] += 1;
+
+  const invalidInstances = desired.instances.filter((outcome) => outcome.status === "invalid" && inScope(outcome.instanceId));
+  return {
+    changes,
+    unchanged,
+    instances: groupByInstance(changes, conflicts, invalidInstances, outcomes),
+    foreign: [...foreignByName.values()].sort((a, b) => compare(a.alarmName, b.alarmName)),
+    conflicts,
+    counts,
+    invalidInstances,
+  };
+}
+
+/** True when applying the plan would change nothing in CloudWatch. */
+export function planIsEmpty(plan: Plan): boolean {
+  return plan.changes.length === 0;
+}
+
+function change(kind: ChangeKind, alarm: DesiredAlarm, reason: string): PlannedChange {
+  return {
+    kind,
+    alarmName: alarm.definition.AlarmName,
+    instanceId: alarm.instanceId,
+    processName: alarm.processName,
+    reason,
+    ...(kind === "create" || kind === "update" ? { definition: alarm.definition } : {}),
+  };
+}
+
+function deleteReason(outcome: InstanceOutcome | undefined, processName: string): string {
+  if (outcome === undefined) return "instance is terminated, gone, or no longer tagged for procwatch";
+  switch (outcome.status) {
+    case "gone":
+      return `instance is ${outcome.state}`;
+    case "not-opted-in":
+      return "instance opted out";
+    case "invalid":
+      return "instance tags have problems (see issues)";
+    case "managed":
+      return `${processName} is no longer in the instance's process list`;
+  }
+}
+
+/**
+ * Every field PutMetricAlarm sets is compared, because PutMetricAlarm replaces the whole alarm:
+ * a field someone added by hand (Unit, ExtendedStatistic, metric math) is drift too.
+ */
+export function diffAlarm(observed: ObservedAlarm, desired: AlarmDefinition): FieldDifference[] {
+  const differences: FieldDifference[] = [];
+  const check = (field: string, observedValue: unknown, desiredValue: unknown) => {
+    const left = canonical(observedValue);
+    const right = canonical(desiredValue);
+    if (left !== right) differences.push({ field, observed: left, desired: right });
+  };
+  check("AlarmDescription", observed.AlarmDescription, desired.AlarmDescription);
+  check("Namespace", observed.Namespace, desired.Namespace);
+  check("MetricName", observed.MetricName, desired.MetricName);
+  check("Dimensions", sortedDimensions(observed.Dimensions ?? []), sortedDimensions(desired.Dimensions));
+  check("Statistic", observed.Statistic, desired.Statistic);
+  check("ExtendedStatistic", observed.ExtendedStatistic, undefined);
+  check("Unit", observed.Unit, undefined);
+  check("Metrics", (observed.Metrics ?? []).length === 0 ? undefined : observed.Metrics, undefined);
+  check("ThresholdMetricId", observed.ThresholdMetricId, undefined);
+  check("EvaluateLowSampleCountPercentile", observed.EvaluateLowSampleCountPercentile, undefined);
+  check("Period", observed.Period, desired.Period);
+  check("EvaluationPeriods", observed.EvaluationPeriods, desired.EvaluationPeriods);
+  // AWS omits DatapointsToAlarm when it equals EvaluationPeriods.
+  check("DatapointsToAlarm", observed.DatapointsToAlarm ?? observed.EvaluationPeriods, desired.DatapointsToAlarm);
+  check("Threshold", observed.Threshold, desired.Threshold);
+  check("ComparisonOperator", observed.ComparisonOperator, desired.ComparisonOperator);
+  check("TreatMissingData", observed.TreatMissingData ?? "missing", desired.TreatMissingData);
+  check("AlarmActions", sortedStrings(observed.AlarmActions), sortedStrings(desired.AlarmActions));
+  check("OKActions", sortedStrings(observed.OKActions), sortedStrings(desired.OKActions));
+  check("InsufficientDataActions", sortedStrings(observed.InsufficientDataActions), sortedStrings(desired.InsufficientDataActions));
+  check("ActionsEnabled", observed.ActionsEnabled ?? true, desired.ActionsEnabled);
+  return differences;
+}
+
+function sortedDimensions(dimensions: readonly { readonly Name?: string; readonly Value?: string }[]): string[] {
+  return dimensions.map((dimension) => `${dimension.Name ?? ""}=${dimension.Value ?? ""}`).sort();
+}
+
+function sortedStrings(values: readonly string[] | undefined): string[] {
+  return [...(values ?? [])].sort();
+}
+
+function canonical(value: unknown): string {
+  if (value === undefined || value === null) return "-";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+function groupByInstance(
+  changes: readonly PlannedChange[],
+  conflicts: readonly Conflict[],
+  invalid: readonly InstanceOutcome[],
+  outcomes: ReadonlyMap<string, InstanceOutcome>,
+): InstancePlan[] {
+  const grouped = new Map<string, { changes: PlannedChange[]; conflicts: Conflict[] }>();
+  const entry = (instanceId: string) => {
+    let found = grouped.get(instanceId);
+    if (found === undefined) {
+      found = { changes: [], conflicts: [] };
+      grouped.set(instanceId, found);
+    }
+    return found;
+  };
+  for (const planned of changes) entry(planned.instanceId).changes.push(planned);
+  for (const conflict of conflicts) entry(conflict.instanceId).conflicts.push(conflict);
+  for (const outcome of invalid) entry(outcome.instanceId);
+  return [...grouped.entries()]
+    .sort(([a], [b]) => compare(a, b))
+    .map(([instanceId, group]) => {
+      const outcome = outcomes.get(instanceId);
+      return { instanceId, ...(outcome !== undefined ? { outcome } : {}), changes: group.changes, conflicts: group.conflicts };
+    });
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

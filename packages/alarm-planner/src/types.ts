@@ -1,0 +1,88 @@
+import type { AlarmActions, AlarmDefinition, SpecDocument, SpecIssue } from "@procwatch/contract";
+
+/** EC2 instance states; `absent` is an instance EC2 no longer lists at all. */
+export type InstanceState = "pending" | "running" | "stopping" | "stopped" | "shutting-down" | "terminated";
+
+/** One instance as the inventory sees it (structurally the aws-adapters `InstanceRecord`). */
+export interface InstanceInput {
+  readonly instanceId: string;
+  readonly state: InstanceState;
+  readonly name?: string;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** A named profile lookup (structurally the aws-adapters `ProfileLookup`). */
+export type ProfileInput =
+  | { readonly found: true; readonly document: SpecDocument }
+  | { readonly found: false; readonly reason?: "missing" | "invalid"; readonly issues?: readonly SpecIssue[] };
+
+export interface PlannerConfig {
+  /** Alarm-name prefix (`procwatch`). */
+  readonly alarmPrefix: string;
+  /** Tag-grammar prefix (`procwatch`). */
+  readonly tagPrefix: string;
+  /** Metric namespace the agents publish to (`CWAgent`). */
+  readonly namespace: string;
+  /** ALARM/OK actions of every alarm: the restart topic (or restart Lambda). */
+  readonly actions: AlarmActions;
+}
+
+/** An alarm as DescribeAlarms returns it (structurally the SDK's `MetricAlarm`), every field optional like the SDK's. */
+export interface ObservedAlarm {
+  readonly AlarmName?: string;
+  readonly AlarmArn?: string;
+  readonly AlarmDescription?: string;
+  readonly Namespace?: string;
+  readonly MetricName?: string;
+  readonly Dimensions?: readonly { readonly Name?: string; readonly Value?: string }[];
+  readonly Statistic?: string;
+  readonly ExtendedStatistic?: string;
+  readonly Unit?: string;
+  readonly Period?: number;
+  readonly EvaluationPeriods?: number;
+  readonly DatapointsToAlarm?: number;
+  readonly Threshold?: number;
+  readonly ThresholdMetricId?: string;
+  readonly ComparisonOperator?: string;
+  readonly TreatMissingData?: string;
+  readonly EvaluateLowSampleCountPercentile?: string;
+  readonly Metrics?: readonly unknown[];
+  readonly ActionsEnabled?: boolean;
+  readonly AlarmActions?: readonly string[];
+  readonly OKActions?: readonly string[];
+  readonly InsufficientDataActions?: readonly string[];
+  readonly StateValue?: string;
+  readonly StateReason?: string;
+  readonly StateUpdatedTimestamp?: Date;
+}
+
+/** One alarm procwatch wants to exist. */
+export interface DesiredAlarm {
+  readonly instanceId: string;
+  readonly processName: string;
+  readonly definition: AlarmDefinition;
+}
+
+/**
+ * What the planner concluded about one instance:
+ * - `managed`: opted in, valid spec, alarms desired (actions on or off by state);
+ * - `not-opted-in`: opt-in tag is `false` or missing;
+ * - `invalid`: tags or profile have problems; no alarms, issues listed;
+ * - `gone`: shutting-down or terminated.
+ */
+export type InstanceStatus = "managed" | "not-opted-in" | "invalid" | "gone";
+
+export interface InstanceOutcome {
+  readonly instanceId: string;
+  readonly name?: string;
+  readonly state: InstanceState;
+  readonly status: InstanceStatus;
+  readonly processNames: readonly string[];
+  readonly profile?: string;
+  readonly issues: readonly SpecIssue[];
+}
+
+export interface DesiredState {
+  readonly alarms: readonly DesiredAlarm[];
+  readonly instances: readonly InstanceOutcome[];
+}

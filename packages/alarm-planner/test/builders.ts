@@ -1,0 +1,66 @@
+import type { AlarmDefinition } from "@procwatch/contract";
+import type { InstanceInput, InstanceState, ObservedAlarm, Plan, PlannerConfig, ProfileInput } from "../src/index.ts";
+
+export const RESTART_TOPIC = "arn:aws:sns:eu-west-1:123456789012:procwatch-restart";
+
+export const config: PlannerConfig = {
+  alarmPrefix: "procwatch",
+  tagPrefix: "procwatch",
+  namespace: "CWAgent",
+  actions: { alarmActions: [RESTART_TOPIC], okActions: [RESTART_TOPIC] },
+};
+
+let counter = 0;
+export function instanceId(seed?: number): string {
+  const value = seed ?? ++counter;
+  return `i-${value.toString(16).padStart(17, "0")}`;
+}
+
+export function instance(
+  overrides: { id?: string; state?: InstanceState; processes?: string; tags?: Record<string, string>; enabled?: string } = {},
+): InstanceInput {
+  const tags: Record<string, string> = { "procwatch:enabled": overrides.enabled ?? "true" };
+  if (overrides.processes !== undefined) tags["procwatch:processes"] = overrides.processes;
+  return { instanceId: overrides.id ?? instanceId(), state: overrides.state ?? "running", tags: { ...tags, ...(overrides.tags ?? {}) } };
+}
+
+export const noProfiles: ReadonlyMap<string, ProfileInput> = new Map();
+
+/** What DescribeAlarms would return for an alarm created from `definition`. */
+export function observedFrom(definition: AlarmDefinition, overrides: Partial<ObservedAlarm> = {}): ObservedAlarm {
+  return {
+    ...definition,
+    Dimensions: definition.Dimensions.map((dimension) => ({ ...dimension })),
+    AlarmActions: [...definition.AlarmActions],
+    OKActions: [...definition.OKActions],
+    InsufficientDataActions: [...definition.InsufficientDataActions],
+    StateValue: "INSUFFICIENT_DATA",
+    ...overrides,
+  };
+}
+
+/** What CloudWatch holds after every change of `plan` succeeded (the semantics of the AWS calls, as plain data). */
+export function applyToObserved(plan: Plan, observed: readonly ObservedAlarm[]): ObservedAlarm[] {
+  const byName = new Map(observed.map((alarm) => [alarm.AlarmName ?? "", alarm]));
+  for (const change of plan.changes) {
+    const existing = byName.get(change.alarmName);
+    switch (change.kind) {
+      case "create":
+      case "update":
+        if (change.definition === undefined) throw new Error(`${change.kind} without definition`);
+        byName.set(change.alarmName, observedFrom(change.definition, { StateValue: existing?.StateValue ?? "INSUFFICIENT_DATA" }));
+        break;
+      case "delete":
+        byName.delete(change.alarmName);
+        break;
+      case "disable-actions":
+      case "enable-actions":
+        if (existing === undefined) throw new Error(`${change.kind} of a missing alarm`);
+        byName.set(change.alarmName, { ...existing, ActionsEnabled: change.kind === "enable-actions" });
+        break;
+      case "unchanged":
+        break;
+    }
+  }
+  return [...byName.values()];
+}

@@ -1,0 +1,237 @@
+import { alarmNameFor, OWNERSHIP_MARKER } from "@procwatch/contract";
+import { describe, expect, it } from "vitest";
+import { type ChangeKind, desiredAlarms, type InstanceState, type ObservedAlarm, type ProfileInput, planReconcile, referencedProfiles } from "../src/index.ts";
+import { applyToObserved, config, instance, instanceId, noProfiles, observedFrom } from "./builders.ts";
+
+const scope = { alarmPrefix: "procwatch" };
+
+function planFor(instances: Parameters<typeof desiredAlarms>[0], observed: ObservedAlarm[], profiles = noProfiles, instanceIds?: Set<string>) {
+  const desired = desiredAlarms(instances, profiles, config);
+  return { desired, plan: planReconcile(desired, observed, instanceIds === undefined ? scope : { ...scope, instanceIds }) };
+}
+
+/** Observed alarms exactly as a converged fleet of `instances` would hold them. */
+function converged(instances: Parameters<typeof desiredAlarms>[0], profiles = noProfiles): ObservedAlarm[] {
+  return desiredAlarms(instances, profiles, config).alarms.map((alarm) => observedFrom(alarm.definition));
+}
+
+const kinds = (changes: readonly { kind: ChangeKind; alarmName: string }[]) => changes.map((change) => `${change.kind} ${change.alarmName}`);
+
+describe("state transitions", () => {
+  const id = instanceId(0xabc);
+  const name = alarmNameFor(id, "nginx");
+  const running = instance({ id, processes: "nginx" });
+  const inState = (state: InstanceState) => ({ ...running, state });
+
+  it.each<{ title: string; observedState: InstanceState | null; nowState: InstanceState | null; expected: ChangeKind | null }>([
+    { title: "new running instance → create", observedState: null, nowState: "running", expected: "create" },
+    { title: "new pending instance → create", observedState: null, nowState: "pending", expected: "create" },
+    { title: "new stopped instance → create with actions disabled", observedState: null, nowState: "stopped", expected: "create" },
+    { title: "running → stopping → disable actions", observedState: "running", nowState: "stopping", expected: "disable-actions" },
+    { title: "running → stopped → disable actions", observedState: "running", nowState: "stopped", expected: "disable-actions" },
+    { title: "stopped → pending → enable actions", observedState: "stopped", nowState: "pending", expected: "enable-actions" },
+    { title: "stopped → running → enable actions", observedState: "stopped", nowState: "running", expected: "enable-actions" },
+    { title: "running → shutting-down → delete", observedState: "running", nowState: "shutting-down", expected: "delete" },
+    { title: "running → terminated → delete", observedState: "running", nowState: "terminated", expected: "delete" },
+    { title: "stopped → terminated → delete", observedState: "stopped", nowState: "terminated", expected: "delete" },
+    { title: "running → gone from EC2 → delete", observedState: "running", nowState: null, expected: "delete" },
+    { title: "running, unchanged → nothing", observedState: "running", nowState: "running", expected: null },
+    { title: "stopped, unchanged → nothing", observedState: "stopped", nowState: "stopped", expected: null },
+    { title: "terminated, never had an alarm → nothing", observedState: null, nowState: "terminated", expected: null },
+  ])("$title", ({ observedState, nowState, expected }) => {
+    const observed = observedState === null ? [] : converged([inState(observedState)]);
+    const { plan, desired } = planFor(nowState === null ? [] : [inState(nowState)], observed);
+    expect(kinds(plan.changes)).toEqual(expected === null ? [] : [`${expected} ${name}`]);
+    if (nowState === "stopped" && expected === "create") expect(plan.changes[0]?.definition?.ActionsEnabled).toBe(false);
+    // Idempotence: once applied, planning again finds nothing to do.
+    expect(planReconcile(desired, applyToObserved(plan, observed), scope).changes).toEqual([]);
+  });
+});
+
+describe("spec transitions", () => {
+  const id = instanceId(0xdef);
+
+  it.each<{ title: string; before: Record<string, string>; after: Record<string, string>; expected: string[] }>([
+    { title: "process added → create", before: { "procwatch:processes": "nginx" }, after: { "procwatch:processes": "nginx sshd" }, expected: ["create sshd"] },
+    {
+      title: "process removed → delete",
+      before: { "procwatch:processes": "nginx sshd" },
+      after: { "procwatch:processes": "nginx" },
+      expected: ["delete sshd"],
+    },
+    {
+      title: "opted out → delete all",
+      before: { "procwatch:processes": "nginx sshd" },
+      after: { "procwatch:enabled": "false", "procwatch:processes": "nginx sshd" },
+      expected: ["delete nginx", "delete sshd"],
+    },
+    {
+      title: "detection fast → update period",
+      before: { "procwatch:processes": "nginx" },
+      after: { "procwatch:processes": "nginx", "procwatch:detection": "fast" },
+      expected: ["update nginx"],
+    },
+    {
+      title: "match mode changed → update dimensions",
+      before: { "procwatch:processes": "nginx" },
+      after: { "procwatch:processes": "nginx", "procwatch:process:nginx": "match=pidfile pidfile=/run/nginx.pid" },
+      expected: ["update nginx"],
+    },
+    {
+      title: "tag typo makes the spec invalid → its alarms are deleted, no new ones",
+      before: { "procwatch:processes": "nginx" },
+      after: { "procwatch:processes": "nginx", "procwatch:proceses": "sshd" },
+      expected: ["delete nginx"],
+    },
+  ])("$title", ({ before, after, expected }) => {
+    const tagged = (tags: Record<string, string>) => ({ instanceId: id, state: "running" as const, tags: { "procwatch:enabled": "true", ...tags } });
+    const observed = converged([tagged(before)]);
+    const { plan, desired } = planFor([tagged(after)], observed);
+    expect(plan.changes.map((change) => `${change.kind} ${change.processName}`)).toEqual(expected);
+    expect(planReconcile(desired, applyToObserved(plan, observed), scope).changes).toEqual([]);
+  });
+});
+
+describe("issues", () => {
+  it("a tag typo gives no alarm and an issue naming the tag", () => {
+    const bad = instance({ processes: "nginx", tags: { "procwatch:proces:nginx": "unit=nginx.service" } });
+    const { plan, desired } = planFor([bad], []);
+    expect(desired.alarms).toEqual([]);
+    expect(plan.changes).toEqual([]);
+    expect(plan.invalidInstances).toHaveLength(1);
+    expect(plan.invalidInstances[0]?.issues).toEqual([expect.objectContaining({ code: "unknown-key", source: "procwatch:proces:nginx" })]);
+    expect(plan.instances.map((entry) => entry.instanceId)).toEqual([bad.instanceId]);
+  });
+
+  it("a bad opt-in value is an issue, not a silent opt-out", () => {
+    const { desired } = planFor([instance({ processes: "nginx", enabled: "True" })], []);
+    expect(desired.instances[0]).toMatchObject({ status: "invalid", issues: [{ code: "bad-enabled-value" }] });
+  });
+
+  it("opt-in without processes is an issue", () => {
+    const { desired } = planFor([instance({})], []);
+    expect(desired.instances[0]).toMatchObject({ status: "invalid", issues: [{ code: "empty-process-list" }] });
+  });
+
+  it("a missing profile is an issue; a found one supplies the processes", () => {
+    const withProfile = instance({ tags: { "procwatch:profile": "web" } });
+    const withMissing = instance({ tags: { "procwatch:profile": "gone" } });
+    const withBroken = instance({ tags: { "procwatch:profile": "broken" } });
+    const profiles = new Map<string, ProfileInput>([
+      ["web", { found: true, document: { entries: [{ name: "nginx", options: {}, source: "profile:web/processes[0]" }] } }],
+      ["gone", { found: false, reason: "missing" }],
+      [
+        "broken",
+        { found: false, reason: "invalid", issues: [{ code: "bad-document", source: "profile:broken", value: "{", message: "not JSON", expected: "JSON" }] },
+      ],
+    ]);
+    expect(
+      referencedProfiles([withProfile, withMissing, withBroken, instance({ enabled: "false", tags: { "procwatch:profile": "off" } })], "procwatch"),
+    ).toEqual(["broken", "gone", "web"]);
+    const { desired } = planFor([withProfile, withMissing, withBroken], [], profiles);
+    expect(desired.alarms.map((alarm) => alarm.definition.AlarmName)).toEqual([alarmNameFor(withProfile.instanceId, "nginx")]);
+    const byId = new Map(desired.instances.map((outcome) => [outcome.instanceId, outcome]));
+    expect(byId.get(withMissing.instanceId)?.issues.map((found) => found.code)).toEqual(["profile-missing"]);
+    expect(byId.get(withBroken.instanceId)?.issues.map((found) => found.code)).toEqual(["bad-document", "profile-missing"]);
+  });
+});
+
+describe("ownership", () => {
+  const id = instanceId(0x123);
+  const managed = instance({ id, processes: "nginx" });
+
+  it("never touches a foreign alarm under the prefix, even one named like ours for an unknown instance", () => {
+    const foreignName = alarmNameFor(instanceId(0x999), "nginx");
+    const foreign: ObservedAlarm[] = [
+      { AlarmName: foreignName, AlarmDescription: "hand-made", MetricName: "procstat_lookup_pid_count" },
+      { AlarmName: "procwatch/legacy-web-alarm", AlarmDescription: `${OWNERSHIP_MARKER} copied description` },
+      { AlarmName: "other-team/cpu", AlarmDescription: "not under our prefix" },
+    ];
+    const { plan } = planFor([managed], [...converged([managed]), ...foreign]);
+    expect(plan.changes).toEqual([]);
+    expect(plan.foreign.map((alarm) => alarm.alarmName)).toEqual([foreignName, "procwatch/legacy-web-alarm"]);
+  });
+
+  it("refuses to overwrite a foreign alarm that has the name it wants (conflict, not create)", () => {
+    const name = alarmNameFor(id, "nginx");
+    const { plan } = planFor([managed], [{ AlarmName: name, AlarmDescription: "someone else's" }]);
+    expect(plan.changes).toEqual([]);
+    expect(plan.conflicts).toEqual([expect.objectContaining({ alarmName: name, instanceId: id })]);
+    expect(plan.instances[0]?.conflicts).toHaveLength(1);
+  });
+
+  it("reverts hand edits of an owned alarm, field by field", () => {
+    const [alarm] = converged([managed]);
+    const edited = observedFrom(desiredAlarms([managed], noProfiles, config).alarms[0]!.definition, {
+      Threshold: 2,
+      Unit: "Count",
+      TreatMissingData: "notBreaching",
+      AlarmActions: [],
+    });
+    const { plan } = planFor([managed], [edited]);
+    expect(alarm).toBeDefined();
+    expect(plan.changes).toHaveLength(1);
+    expect(plan.changes[0]?.kind).toBe("update");
+    expect(plan.changes[0]?.differences?.map((difference) => difference.field)).toEqual(["Unit", "Threshold", "TreatMissingData", "AlarmActions"]);
+  });
+
+  it("compares dimensions and actions order-insensitively, and DatapointsToAlarm omitted = EvaluationPeriods", () => {
+    const [alarm] = converged([managed]);
+    const reordered: ObservedAlarm = { ...alarm!, Dimensions: [...(alarm!.Dimensions ?? [])].reverse(), DatapointsToAlarm: undefined };
+    expect(planFor([managed], [reordered]).plan.changes).toEqual([]);
+  });
+
+  it("an extra or missing dimension is drift", () => {
+    const [alarm] = converged([managed]);
+    const extra: ObservedAlarm = { ...alarm!, Dimensions: [...(alarm!.Dimensions ?? []), { Name: "ImageId", Value: "ami-0abc" }] };
+    expect(planFor([managed], [extra]).plan.changes.map((change) => change.kind)).toEqual(["update"]);
+    const missing: ObservedAlarm = { ...alarm!, Dimensions: (alarm!.Dimensions ?? []).filter((dimension) => dimension.Name !== "pid_finder") };
+    expect(planFor([managed], [missing]).plan.changes[0]?.differences?.map((difference) => difference.field)).toEqual(["Dimensions"]);
+  });
+});
+
+describe("scope (event narrowing)", () => {
+  it("reconciles only the named instances and never deletes alarms of others", () => {
+    const a = instance({ processes: "nginx" });
+    const b = instance({ processes: "nginx" });
+    const c = instance({ processes: "nginx" });
+    const observed = converged([a, b]);
+    // The event names a (now stopped) and c (new); b is absent from the narrowed inventory read.
+    const { plan } = planFor([{ ...a, state: "stopped" }, c], observed, noProfiles, new Set([a.instanceId, c.instanceId]));
+    expect(kinds(plan.changes).sort()).toEqual([`create ${alarmNameFor(c.instanceId, "nginx")}`, `disable-actions ${alarmNameFor(a.instanceId, "nginx")}`]);
+  });
+
+  it("a scoped instance that vanished has its alarms deleted", () => {
+    const a = instance({ processes: "nginx sshd" });
+    const { plan } = planFor([], converged([a]), noProfiles, new Set([a.instanceId]));
+    expect(plan.changes.map((change) => change.kind)).toEqual(["delete", "delete"]);
+    expect(plan.changes[0]?.reason).toMatch(/terminated|gone/);
+  });
+});
+
+describe("fleet-wide idempotence", () => {
+  it("plan(apply(plan)) is empty from empty, and again after mixed drift", () => {
+    const fleet = Array.from({ length: 40 }, (_, index) =>
+      instance({
+        processes: "nginx sshd cron",
+        state: index % 7 === 0 ? "stopped" : "running",
+        tags: index % 5 === 0 ? { "procwatch:detection": "fast" } : {},
+      }),
+    );
+    const first = planFor(fleet, []);
+    expect(first.plan.counts.create).toBe(120);
+    let observed = applyToObserved(first.plan, []);
+    expect(planFor(fleet, observed).plan.changes).toEqual([]);
+
+    const drifted = fleet.map((entry, index) =>
+      index % 4 === 0 ? { ...entry, state: (entry.state === "stopped" ? "running" : "stopped") as InstanceState } : entry,
+    );
+    drifted.splice(3, 2);
+    observed = observed.map((alarm, index) => (index % 11 === 0 ? { ...alarm, Period: 300 } : alarm));
+    const second = planFor(drifted, observed);
+    expect(second.plan.counts.delete).toBe(6);
+    expect(second.plan.counts.update).toBeGreaterThan(0);
+    expect(second.plan.counts["disable-actions"] + second.plan.counts["enable-actions"]).toBeGreaterThan(0);
+    expect(planFor(drifted, applyToObserved(second.plan, observed)).plan.changes).toEqual([]);
+  });
+});
