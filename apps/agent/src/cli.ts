@@ -1,0 +1,162 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { runApply } from "./commands/apply.ts";
+import { runHealth } from "./commands/health.ts";
+import { type Output, printJson, processOutput } from "./commands/output.ts";
+import { runRender } from "./commands/render.ts";
+import { runRestart } from "./commands/restart.ts";
+import { runVersion } from "./commands/version.ts";
+import { AgentError, SpecInvalidError } from "./errors.ts";
+import type { AtomicWriteStage } from "./io/atomic-write.ts";
+import { type PathFlags, resolveSettings } from "./settings.ts";
+import { wire } from "./wiring.ts";
+
+/**
+ * The CLI and its single error boundary: every failure becomes one `error:` line and one
+ * `hint:` line on stderr (with --json also a JSON error object on stdout) and an exit code —
+ * 0 ok, 1 failure, 2 usage. `health` returns 0 healthy / 1 degraded / 2 failing.
+ */
+const EXAMPLES = `
+Examples:
+  $ procwatch-agent render --spec /etc/procwatch/spec.json     print the fragment for a local spec document
+  $ procwatch-agent render --processes "nginx sshd"            spec from flags (tag grammar)
+  $ procwatch-agent apply --json                                spec from this instance's tags (IMDSv2) or its profile
+  $ procwatch-agent health                                      table of watched processes; exit 0/1/2
+  $ procwatch-agent health --json | jq .status
+  $ procwatch-agent restart --process nginx --json             restart an allow-listed process and verify it
+
+Environment:
+  PROCWATCH_STATE_DIR     allow-list and agent.json directory (default /etc/procwatch)
+  PROCWATCH_CWAGENT_DIR   CloudWatch agent directory (default /opt/aws/amazon-cloudwatch-agent)
+  PROCWATCH_CWAGENT_CTL   path of amazon-cloudwatch-agent-ctl (default: <cwagent-dir>/bin, then PATH)
+  NO_COLOR                disable colour`;
+
+function positiveSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) throw new InvalidArgumentError("expected whole seconds from 1 to 3600");
+  return seconds;
+}
+
+function addPathOptions(command: Command): Command {
+  return command
+    .option("--state-dir <dir>", "directory of allow-list.json and agent.json (env PROCWATCH_STATE_DIR)")
+    .option("--cwagent-dir <dir>", "CloudWatch agent install directory (env PROCWATCH_CWAGENT_DIR)")
+    .option("--cwagent-ctl <path>", "amazon-cloudwatch-agent-ctl to run (env PROCWATCH_CWAGENT_CTL)")
+    .option("--fragment-path <path>", "where the procstat fragment lives (default <cwagent-dir>/etc/amazon-cloudwatch-agent.d/procwatch.json)");
+}
+
+function addSpecOptions(command: Command): Command {
+  return command
+    .option("--spec <file>", "local spec document (JSON, same format as a fleet profile); skips tags")
+    .option("--processes <names>", 'space-separated process names, as in the procwatch:processes tag, e.g. "nginx sshd"')
+    .option("--profile <name>", "named fleet profile in SSM Parameter Store (/procwatch/profiles/<name>)")
+    .addOption(new Option("--detection <profile>", "default detection profile").choices(["standard", "fast"]))
+    .option("--namespace <namespace>", "CloudWatch metric namespace (default CWAgent)")
+    .option("--tag-prefix <prefix>", "tag key prefix (default procwatch)")
+    .option("--region <region>", "AWS region for DescribeTags/GetParameter (default from AWS_REGION or instance metadata)")
+    .option("--json", "print machine-readable JSON");
+}
+
+export interface CliIo {
+  readonly argv: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdoutIsTty: boolean;
+}
+
+export async function runCli(io: CliIo): Promise<number> {
+  let exitCode = 0;
+  const jsonRequested = io.argv.includes("--json");
+  const early = resolveSettings({}, io.env, io.stdoutIsTty);
+  const output: Output = processOutput(early.color);
+
+  const settingsFor = (flags: PathFlags) => resolveSettings(flags, io.env, io.stdoutIsTty);
+  const faultPointFor = (fault: string | undefined) =>
+    fault === "crash-before-rename"
+      ? (stage: AtomicWriteStage) => {
+          // Test-only (PROCWATCH_TEST_FAULT): die the hardest way at the worst moment to prove the old file survives.
+          if (stage === "after-write-before-rename") process.kill(process.pid, "SIGKILL");
+        }
+      : undefined;
+
+  const program = new Command("procwatch-agent")
+    .description("procwatch host agent: renders the CloudWatch agent procstat fragment, reports health, restarts allow-listed processes.")
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => process.stdout.write(text), writeErr: (text) => process.stderr.write(text) })
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", EXAMPLES);
+
+  addSpecOptions(addPathOptions(program.command("render").description("print the CloudWatch agent config fragment for this host's process spec")))
+    .addHelpText("after", "\nSpec sources, in order: --spec FILE or flags; instance tags (IMDSv2, then EC2 DescribeTags); the named profile in SSM.")
+    .action(async (flags) => {
+      exitCode = await runRender(flags, wire(settingsFor(flags)), output);
+    });
+
+  addSpecOptions(
+    addPathOptions(program.command("apply").description("write the fragment atomically, reload the CloudWatch agent if it changed, write the allow-list")),
+  )
+    .addOption(new Option("--mode <mode>", "append-config mode").choices(["auto", "ec2", "onPremise"]).default("auto"))
+    .action(async (flags) => {
+      const settings = settingsFor(flags);
+      exitCode = await runApply(flags, wire(settings), output, faultPointFor(settings.testFault));
+    });
+
+  addSpecOptions(addPathOptions(program.command("health").description("pid count, CPU and RSS of every watched process; CloudWatch agent and fragment status")))
+    .option("--host-facts", "add OS, CPU and memory facts (systeminformation)")
+    .addHelpText("after", "\nExit codes: 0 healthy, 1 degraded, 2 failing (a watched process is down).")
+    .action(async (flags) => {
+      exitCode = await runHealth(flags, wire(settingsFor(flags)), output);
+    });
+
+  addPathOptions(program.command("restart").description("restart an allow-listed process (systemd, or a start command from agent.json) and verify it is back"))
+    .requiredOption("--process <name>", "process name as on the allow-list")
+    .option("--force", "restart even when the process is running (default: do nothing if it runs)")
+    .option("--timeout <seconds>", "how long to wait for the process to come back", positiveSeconds, 30)
+    .addOption(new Option("--backend <backend>", "restart mechanism").choices(["auto", "systemd", "start-command"]).default("auto"))
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExample:\n  $ procwatch-agent restart --process nginx --json")
+    .action(async (flags) => {
+      exitCode = await runRestart(flags, settingsFor(flags), output);
+    });
+
+  program
+    .command("version")
+    .description("print the agent version, Node version and architecture")
+    .option("--json", "print machine-readable JSON")
+    .action((flags: { json?: boolean }) => {
+      exitCode = runVersion(flags, output);
+    });
+
+  try {
+    await program.parseAsync([...io.argv], { from: "user" });
+    return exitCode;
+  } catch (error) {
+    return reportError(error, output, jsonRequested);
+  }
+}
+
+function reportError(error: unknown, output: Output, json: boolean): number {
+  if (error instanceof CommanderError) {
+    // Help and --version are "errors" only to commander's control flow.
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.help" || error.code === "commander.version") return 0;
+    return 2;
+  }
+  const known = error instanceof AgentError ? error : null;
+  const message = known?.message ?? (error instanceof Error ? error.message : String(error));
+  const hint = known?.hint ?? "this is a bug in procwatch-agent; please report it with the command line used";
+  const exitCode = known?.exitCode ?? 1;
+  if (json) {
+    printJson(output, {
+      ok: false,
+      error: {
+        type: known?.name ?? "InternalError",
+        message,
+        hint,
+        retryable: known?.retryable ?? false,
+        ...(error instanceof SpecInvalidError ? { issues: error.issues } : {}),
+      },
+    });
+  }
+  output.stderr(`error: ${message}`);
+  if (error instanceof SpecInvalidError) for (const line of error.detailLines()) output.stderr(`  - ${line}`);
+  output.stderr(`hint: ${hint}`);
+  return exitCode;
+}

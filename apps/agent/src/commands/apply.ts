@@ -1,0 +1,94 @@
+import { readFileSync } from "node:fs";
+import { type AllowList, buildAllowList, parseAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
+import { compareFragment, fragmentDigest, renderFragmentText } from "../core/fragment.ts";
+import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
+import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
+import type { Wiring } from "../wiring.ts";
+import { type Output, printJson } from "./output.ts";
+import { requireResolvedSpec, type SpecFlags, specRequestFrom } from "./spec-options.ts";
+
+export interface ApplyFlags extends SpecFlags {
+  readonly json?: boolean;
+  readonly namespace?: string;
+  readonly mode: "auto" | AgentMode;
+}
+
+export interface ApplyResult {
+  readonly ok: true;
+  readonly source: string;
+  readonly fragmentPath: string;
+  readonly allowListPath: string;
+  readonly digest: string;
+  readonly previousDigest: string | null;
+  readonly fragmentChanged: boolean;
+  readonly agentReloaded: boolean;
+  readonly ctlArgs: readonly string[] | null;
+  readonly processes: readonly string[];
+}
+
+function readTextOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** The allow-list already on disk, if any and valid; an unreadable one is simply replaced. */
+function currentAllowList(path: string): AllowList | null {
+  const text = readTextOrNull(path);
+  if (text === null) return null;
+  try {
+    const parsed = parseAllowList(JSON.parse(text));
+    return "allowList" in parsed ? parsed.allowList : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * render → atomic write → append-config, only when something changed. Nothing is written
+ * before the spec is known valid. The allow-list (which records the applied digest) is written
+ * after the ctl succeeded, so a failed reload is retried by the next apply instead of being
+ * mistaken for "unchanged".
+ */
+export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output, faultPoint?: AtomicWriteOptions["faultPoint"]): Promise<number> {
+  const { settings } = wiring;
+  const { spec, source } = requireResolvedSpec(await wiring.loadSpec(specRequestFrom(flags)));
+  const text = renderFragmentText(spec, flags.namespace);
+  const digest = fragmentDigest(text);
+  const currentText = readTextOrNull(settings.fragmentPath);
+  const previousAllowList = currentAllowList(settings.allowListPath);
+
+  const fragmentChanged = compareFragment(text, currentText) !== "matches";
+  if (fragmentChanged) writeFileAtomic(settings.fragmentPath, text, faultPoint === undefined ? {} : { faultPoint });
+
+  const needsReload = fragmentChanged || previousAllowList?.fragmentDigest !== digest;
+  let ctlArgs: readonly string[] | null = null;
+  if (needsReload) ctlArgs = await appendConfig(wiring.ctl, await wiring.agentMode(flags.mode), settings.fragmentPath);
+
+  const allowList = buildAllowList(spec, { source, fragmentDigest: digest, generatedAt: new Date().toISOString() });
+  if (previousAllowList === null || !sameAllowedProcesses(previousAllowList, allowList)) {
+    writeFileAtomic(settings.allowListPath, serializeAllowList(allowList), { mode: 0o644 });
+  }
+
+  const result: ApplyResult = {
+    ok: true,
+    source,
+    fragmentPath: settings.fragmentPath,
+    allowListPath: settings.allowListPath,
+    digest,
+    previousDigest: currentText === null ? null : fragmentDigest(currentText),
+    fragmentChanged,
+    agentReloaded: ctlArgs !== null,
+    ctlArgs,
+    processes: spec.processes.map((process) => process.name),
+  };
+  if (flags.json) printJson(output, result);
+  else {
+    const what = fragmentChanged ? "fragment updated" : "fragment unchanged";
+    const reload = ctlArgs === null ? "CloudWatch agent not reloaded" : "CloudWatch agent reloaded (append-config)";
+    output.stdout(`${what}: ${settings.fragmentPath} (${digest.slice(0, 19)}…); ${reload}; allow-list ${result.processes.join(", ")}`);
+  }
+  return 0;
+}

@@ -1,0 +1,168 @@
+import { readFileSync } from "node:fs";
+import type { HostSpec } from "@procwatch/contract";
+import { type AllowList, allowListAsHostSpec, parseAllowList } from "../core/allow-list.ts";
+import { compareFragment, fragmentDigest, renderFragmentText } from "../core/fragment.ts";
+import {
+  type CloudWatchAgentObservation,
+  evaluateHealth,
+  type FragmentObservation,
+  type HealthReport,
+  type ProcessObservation,
+  type SpecObservation,
+} from "../core/health.ts";
+import { formatHealth } from "../core/human-output.ts";
+import { fieldsNeededFor, matchProcesses } from "../core/process-matching.ts";
+import { sumUsage } from "../core/process-usage.ts";
+import { AgentError } from "../errors.ts";
+import { cloudWatchAgentStatus } from "../io/cwagent-ctl.ts";
+import { readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
+import { AGENT_VERSION } from "../version.ts";
+import type { Wiring } from "../wiring.ts";
+import { type Output, printJson } from "./output.ts";
+import { type SpecFlags, specRequestFrom } from "./spec-options.ts";
+
+export interface HealthFlags extends SpecFlags {
+  readonly json?: boolean;
+  readonly namespace?: string;
+  readonly hostFacts?: boolean;
+  /** Skip asking the CloudWatch agent (used by the in-process benchmark, which measures procwatch's own work). */
+  readonly skipCloudWatchAgent?: boolean;
+}
+
+function readTextOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+function lastAppliedAllowList(path: string): AllowList | null {
+  const text = readTextOrNull(path);
+  if (text === null) return null;
+  try {
+    const parsed = parseAllowList(JSON.parse(text));
+    return "allowList" in parsed ? parsed.allowList : null;
+  } catch {
+    return null;
+  }
+}
+
+interface SpecChoice {
+  readonly spec: HostSpec;
+  readonly observation: SpecObservation;
+  /** The fragment digest this spec implies: freshly rendered, or recorded by the last apply. */
+  readonly expectedDigest: string | null;
+  readonly expectedText: string | null;
+}
+
+/** The live spec if it resolves; otherwise what the last `apply` recorded, so health still checks processes off EC2 or offline. */
+async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoice> {
+  let problem: string;
+  try {
+    const stage = await wiring.loadSpec(specRequestFrom(flags));
+    if (stage.kind === "resolved") {
+      const text = renderFragmentText(stage.spec, flags.namespace);
+      return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expectedDigest: fragmentDigest(text), expectedText: text };
+    }
+    problem = stage.kind === "invalid" ? `spec from ${stage.source} is invalid (${stage.issues.length} problems)` : `${stage.source}: host is not opted in`;
+    if (stage.kind === "invalid") {
+      const fallback = lastAppliedAllowList(wiring.settings.allowListPath);
+      if (fallback === null)
+        return {
+          spec: { processes: [] },
+          observation: { source: "none", problems: [problem], issues: stage.issues },
+          expectedDigest: null,
+          expectedText: null,
+        };
+      return lastApplied(fallback, [problem]);
+    }
+    return { spec: { processes: [] }, observation: { source: stage.source, problems: [problem] }, expectedDigest: null, expectedText: null };
+  } catch (error) {
+    if (!(error instanceof AgentError) || error.exitCode === 2) throw error;
+    problem = error.message;
+  }
+  const fallback = lastAppliedAllowList(wiring.settings.allowListPath);
+  if (fallback === null)
+    return {
+      spec: { processes: [] },
+      observation: { source: "none", problems: [problem, "no allow-list from a previous apply"] },
+      expectedDigest: null,
+      expectedText: null,
+    };
+  return lastApplied(fallback, [problem]);
+}
+
+function lastApplied(allowList: AllowList, problems: string[]): SpecChoice {
+  return {
+    spec: allowListAsHostSpec(allowList),
+    observation: { source: "last-applied", problems },
+    expectedDigest: allowList.fragmentDigest,
+    expectedText: null,
+  };
+}
+
+/** Collects every observation and evaluates them; all the judging happens in core/health.ts. */
+export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise<HealthReport> {
+  const started = performance.now();
+  const choice = await chooseSpec(flags, wiring);
+  const matches = choice.spec.processes.map((process) => process.match);
+  const needed = fieldsNeededFor(matches);
+  const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline });
+  const processes: ProcessObservation[] = choice.spec.processes.map((spec) => {
+    const pidFile = spec.match.mode === "pidfile" ? readPidFile(spec.match.pidFile) : undefined;
+    const outcome = matchProcesses(spec.match, records, pidFile);
+    return { spec, outcome, usage: sumUsage(sampleUsage(outcome.pids)) };
+  });
+
+  const currentText = readTextOrNull(wiring.settings.fragmentPath);
+  const fragment: FragmentObservation =
+    choice.expectedDigest === null
+      ? { path: wiring.settings.fragmentPath, comparison: "unknown", ...(currentText === null ? {} : { actualDigest: fragmentDigest(currentText) }) }
+      : {
+          path: wiring.settings.fragmentPath,
+          comparison:
+            choice.expectedText !== null
+              ? compareFragment(choice.expectedText, currentText)
+              : currentText === null
+                ? "missing"
+                : fragmentDigest(currentText) === choice.expectedDigest
+                  ? "matches"
+                  : "differs",
+          expectedDigest: choice.expectedDigest,
+          ...(currentText === null ? {} : { actualDigest: fragmentDigest(currentText) }),
+        };
+
+  const cloudwatchAgent: CloudWatchAgentObservation = flags.skipCloudWatchAgent
+    ? { state: "unknown", via: "none", detail: "not checked" }
+    : await cloudWatchAgentStatus(wiring.ctl);
+
+  const report = evaluateHealth({
+    processes,
+    cloudwatchAgent,
+    fragment,
+    spec: choice.observation,
+    agent: { version: AGENT_VERSION, node: process.version, arch: process.arch },
+    checkedAt: new Date().toISOString(),
+  });
+  const host = flags.hostFacts ? await hostFacts() : undefined;
+  return { ...report, ...(host === undefined ? {} : { host }), durationMs: Math.round((performance.now() - started) * 10) / 10 };
+}
+
+/** OS, CPU and memory from systeminformation, loaded only when asked for: it is the heaviest module after the AWS SDK. */
+async function hostFacts(): Promise<unknown> {
+  const si = await import("systeminformation");
+  const [os, cpu, mem] = await Promise.all([si.osInfo(), si.cpu(), si.mem()]);
+  return {
+    os: { platform: os.platform, distro: os.distro, release: os.release, kernel: os.kernel, arch: os.arch, hostname: os.hostname },
+    cpu: { manufacturer: cpu.manufacturer, brand: cpu.brand, cores: cpu.cores, physicalCores: cpu.physicalCores },
+    memory: { totalBytes: mem.total, availableBytes: mem.available },
+  };
+}
+
+export async function runHealth(flags: HealthFlags, wiring: Wiring, output: Output): Promise<number> {
+  const report = await collectHealth(flags, wiring);
+  if (flags.json) printJson(output, report);
+  else output.stdout(formatHealth(report, output.palette));
+  return report.exitCode;
+}

@@ -1,0 +1,180 @@
+import { type ProcessSpec, type SpecIssue, selectorOf } from "@procwatch/contract";
+import type { FragmentComparison } from "./fragment.ts";
+import type { MatchOutcome } from "./process-matching.ts";
+import type { UsageSample } from "./process-usage.ts";
+
+/**
+ * Health evaluation from plain observations. The status drives the exit code so that an SSM
+ * association's compliance reflects it: 0 healthy, 1 degraded, 2 failing.
+ *
+ *   failing  — a watched process has no running pid, or no spec could be determined at all;
+ *   degraded — processes run, but monitoring is impaired: the CloudWatch agent is not running or
+ *              unknown, the applied fragment is missing or differs from the spec, the spec could
+ *              only be taken from the last `apply`, or the agent's own count would differ from the
+ *              truth (a stale pid file keeps the alarm from seeing 0; a lookup error makes it see
+ *              missing data);
+ *   healthy  — everything else.
+ */
+export type HealthStatus = "healthy" | "degraded" | "failing";
+
+export const HEALTH_JSON_SCHEMA_VERSION = 1;
+
+export interface ProcessObservation {
+  readonly spec: ProcessSpec;
+  readonly outcome: MatchOutcome;
+  readonly usage: UsageSample;
+}
+
+export type CloudWatchAgentState = "running" | "stopped" | "not-installed" | "unknown";
+
+export interface CloudWatchAgentObservation {
+  readonly state: CloudWatchAgentState;
+  /** `ctl` when `amazon-cloudwatch-agent-ctl -a status` answered, `process` when found by a /proc scan. */
+  readonly via: "ctl" | "process" | "none";
+  readonly version?: string;
+  readonly configStatus?: string;
+  readonly detail?: string;
+}
+
+export interface FragmentObservation {
+  readonly path: string;
+  readonly comparison: FragmentComparison | "unknown";
+  readonly expectedDigest?: string;
+  readonly actualDigest?: string;
+}
+
+export interface SpecObservation {
+  /** Where the spec came from; `last-applied` when only the allow-list from the last `apply` was available. */
+  readonly source: string;
+  readonly problems: readonly string[];
+  readonly issues?: readonly SpecIssue[];
+}
+
+export interface ProcessHealth {
+  readonly name: string;
+  readonly status: "up" | "down";
+  readonly match: { readonly mode: string; readonly selector: string; readonly dimension: string };
+  readonly pidCount: number;
+  readonly pids: readonly number[];
+  readonly agentPidCount: number | null;
+  readonly cpuPercent: number;
+  readonly rssBytes: number;
+  readonly unit: string;
+  readonly detection: string;
+  readonly findings: readonly string[];
+}
+
+export interface HealthReport {
+  readonly schemaVersion: typeof HEALTH_JSON_SCHEMA_VERSION;
+  readonly status: HealthStatus;
+  readonly exitCode: 0 | 1 | 2;
+  readonly checkedAt: string;
+  readonly reasons: readonly string[];
+  readonly agent: { readonly version: string; readonly node: string; readonly arch: string };
+  readonly spec: SpecObservation;
+  readonly cloudwatchAgent: CloudWatchAgentObservation;
+  readonly fragment: FragmentObservation;
+  readonly processes: readonly ProcessHealth[];
+  readonly host?: unknown;
+  readonly durationMs?: number;
+}
+
+export function evaluateProcess(observation: ProcessObservation): ProcessHealth {
+  const { spec, outcome, usage } = observation;
+  const selector = selectorOf(spec.match);
+  const findings: string[] = [];
+  if (outcome.lookupError !== undefined) {
+    findings.push(`CloudWatch agent lookup fails (${outcome.lookupError}): the alarm sees missing data, not 0`);
+  } else if (outcome.agentPidCount !== null && outcome.agentPidCount !== outcome.pids.length) {
+    findings.push(`CloudWatch agent reports pid_count ${outcome.agentPidCount} but ${outcome.pids.length} running (stale pid file?)`);
+  }
+  return {
+    name: spec.name,
+    status: outcome.pids.length > 0 ? "up" : "down",
+    match: { mode: spec.match.mode, selector: selector.value, dimension: selector.dimension },
+    pidCount: outcome.pids.length,
+    pids: outcome.pids,
+    agentPidCount: outcome.agentPidCount,
+    cpuPercent: usage.cpuPercent,
+    rssBytes: usage.rssBytes,
+    unit: spec.unit,
+    detection: spec.detection,
+    findings,
+  };
+}
+
+export function evaluateHealth(input: {
+  readonly processes: readonly ProcessObservation[];
+  readonly cloudwatchAgent: CloudWatchAgentObservation;
+  readonly fragment: FragmentObservation;
+  readonly spec: SpecObservation;
+  readonly agent: HealthReport["agent"];
+  readonly checkedAt: string;
+}): HealthReport {
+  const processes = input.processes.map(evaluateProcess);
+  const failing: string[] = [];
+  const degraded: string[] = [];
+
+  for (const process of processes) {
+    if (process.status === "down") failing.push(`${process.name} is not running`);
+    for (const finding of process.findings) degraded.push(`${process.name}: ${finding}`);
+  }
+  if (input.spec.source === "none") failing.push(...input.spec.problems);
+  else if (input.spec.source === "last-applied") degraded.push(`spec taken from the last apply: ${input.spec.problems.join("; ")}`);
+
+  if (input.cloudwatchAgent.state !== "running") degraded.push(`CloudWatch agent is ${input.cloudwatchAgent.state}`);
+  switch (input.fragment.comparison) {
+    case "matches":
+      break;
+    case "missing":
+      degraded.push(`fragment ${input.fragment.path} is missing (run apply)`);
+      break;
+    case "differs":
+      degraded.push(`fragment ${input.fragment.path} differs from the current spec (run apply)`);
+      break;
+    case "unknown":
+      degraded.push("fragment cannot be compared without a current spec");
+      break;
+  }
+
+  const status: HealthStatus = failing.length > 0 ? "failing" : degraded.length > 0 ? "degraded" : "healthy";
+  return {
+    schemaVersion: HEALTH_JSON_SCHEMA_VERSION,
+    status,
+    exitCode: healthExitCode(status),
+    checkedAt: input.checkedAt,
+    reasons: [...failing, ...degraded],
+    agent: input.agent,
+    spec: input.spec,
+    cloudwatchAgent: input.cloudwatchAgent,
+    fragment: input.fragment,
+    processes,
+  };
+}
+
+export function healthExitCode(status: HealthStatus): 0 | 1 | 2 {
+  return status === "healthy" ? 0 : status === "degraded" ? 1 : 2;
+}
+
+/**
+ * `amazon-cloudwatch-agent-ctl -a status` prints JSON such as
+ * {"status":"running","starttime":"…","configstatus":"configured","version":"1.300064.0"}.
+ */
+export function parseCloudWatchAgentStatus(stdout: string): CloudWatchAgentObservation {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    return { state: "unknown", via: "ctl", detail: "status output is not JSON" };
+  }
+  if (typeof parsed !== "object" || parsed === null) return { state: "unknown", via: "ctl", detail: "status output is not a JSON object" };
+  const record = parsed as Record<string, unknown>;
+  const status = typeof record.status === "string" ? record.status : "";
+  const state: CloudWatchAgentState = status === "running" ? "running" : status === "stopped" ? "stopped" : "unknown";
+  return {
+    state,
+    via: "ctl",
+    ...(typeof record.version === "string" ? { version: record.version } : {}),
+    ...(typeof record.configstatus === "string" ? { configStatus: record.configstatus } : {}),
+  };
+}

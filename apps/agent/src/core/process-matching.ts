@@ -1,0 +1,94 @@
+import type { MatchSpec } from "@procwatch/contract";
+
+/**
+ * Process matching with the CloudWatch agent's semantics (telegraf procstat, `pid_finder=native`,
+ * built on gopsutil). Everything here is pure: the procfs reader hands in plain records.
+ *
+ * - `exe`: unanchored regex against `readlink /proc/<pid>/exe`, the full path, which reads
+ *   `<path> (deleted)` once the binary was replaced or removed. Unreadable links (kernel threads,
+ *   zombies, races) never match.
+ * - `pattern`: unanchored regex against `/proc/<pid>/cmdline` split on NUL, empty arguments
+ *   dropped (gopsutil uses strings.FieldsFunc), joined by single spaces.
+ * - `pid_file`: the pid written in the file. procstat reports `pid_count` = the pids it read from
+ *   the file *without* checking that they live; procwatch counts only live ones (that is what
+ *   "running" means to an operator) and reports the agent's figure next to it so a stale pid file,
+ *   which keeps the alarm from ever seeing 0, is visible.
+ */
+export interface ProcessRecord {
+  readonly pid: number;
+  /** Target of /proc/<pid>/exe, or null when it cannot be read. */
+  readonly exePath: string | null;
+  /** Joined command line (see `joinCmdline`), or null when it cannot be read. */
+  readonly cmdline: string | null;
+}
+
+/** What the pid file held when it was read: null content means the file was missing or unreadable. */
+export interface PidFileReading {
+  readonly path: string;
+  readonly content: string | null;
+}
+
+export interface MatchOutcome {
+  /** Live pids that match, ascending. */
+  readonly pids: readonly number[];
+  /** The `procstat_lookup_pid_count` the CloudWatch agent would publish, or null on a lookup error. */
+  readonly agentPidCount: number | null;
+  /** Why the agent's lookup fails (it then publishes 0 *without* the selector dimension: the alarm sees missing data). */
+  readonly lookupError?: string;
+}
+
+export function joinCmdline(raw: string): string {
+  return raw
+    .split("\0")
+    .filter((argument) => argument !== "")
+    .join(" ");
+}
+
+/** The selector regex as JavaScript reads it; the contract guarantees RE2-compatible syntax. */
+export function compileSelectorRegex(source: string): RegExp | { error: string } {
+  try {
+    return new RegExp(source);
+  } catch (error) {
+    return { error: `regex does not compile: ${(error as Error).message}` };
+  }
+}
+
+/** Parses a pid file the way Go's strconv.ParseInt(strings.TrimSpace(content), 10, 32) does. */
+export function parsePidFileContent(content: string): number | null {
+  const trimmed = content.trim();
+  if (!/^\+?[0-9]+$/.test(trimmed)) return null;
+  const pid = Number(trimmed);
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid > 2_147_483_647) return null;
+  return pid;
+}
+
+export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord[], pidFile?: PidFileReading): MatchOutcome {
+  switch (match.mode) {
+    case "exe":
+    case "pattern": {
+      const regex = compileSelectorRegex(match.mode === "exe" ? match.exe : match.pattern);
+      if (!(regex instanceof RegExp)) return { pids: [], agentPidCount: null, lookupError: regex.error };
+      const pids: number[] = [];
+      for (const record of records) {
+        const subject = match.mode === "exe" ? record.exePath : record.cmdline;
+        if (subject !== null && regex.test(subject)) pids.push(record.pid);
+      }
+      pids.sort((a, b) => a - b);
+      return { pids, agentPidCount: pids.length };
+    }
+    case "pidfile": {
+      if (pidFile === undefined || pidFile.path !== match.pidFile || pidFile.content === null) {
+        return { pids: [], agentPidCount: null, lookupError: `pid file ${match.pidFile} cannot be read` };
+      }
+      const pid = parsePidFileContent(pidFile.content);
+      if (pid === null) return { pids: [], agentPidCount: null, lookupError: `pid file ${match.pidFile} does not hold a pid` };
+      const alive = records.some((record) => record.pid === pid);
+      return { pids: alive ? [pid] : [], agentPidCount: 1 };
+    }
+  }
+}
+
+/** Which per-process fields a scan must read: skipping unneeded ones keeps a 500-process scan cheap. */
+export function fieldsNeededFor(matches: readonly MatchSpec[]): { exePath: boolean; cmdline: boolean } {
+  return { exePath: matches.some((match) => match.mode === "exe"), cmdline: matches.some((match) => match.mode === "pattern") };
+}

@@ -1,0 +1,115 @@
+import {
+  type HostSpec,
+  type InstanceTags,
+  issue,
+  type ParseResult,
+  parseInstanceTags,
+  parseSpecDocument,
+  resolveHostSpec,
+  type SpecDocument,
+  type SpecIssue,
+  tagKeysFor,
+} from "@procwatch/contract";
+
+/**
+ * Where the host's process spec comes from, in order:
+ *   1. local: `--spec FILE` (a spec document) or the flags `--processes/--profile/--detection`;
+ *   2. instance tags: IMDSv2 instance-metadata tags, else EC2 DescribeTags for this instance;
+ *   3. a named fleet profile in SSM Parameter Store, when 1 or 2 name one.
+ * The I/O shell fetches; these functions decide, so the ordering is tested from plain data.
+ */
+export interface SpecRequest {
+  readonly specFile?: string;
+  readonly processes?: string;
+  readonly profile?: string;
+  readonly detection?: string;
+  readonly tagPrefix: string;
+}
+
+export type SpecSourcePlan =
+  | { readonly kind: "spec-file"; readonly path: string }
+  | { readonly kind: "flags"; readonly tags: Readonly<Record<string, string>> }
+  | { readonly kind: "instance-tags"; readonly order: readonly ["imds-tags", "describe-tags"] };
+
+export type SpecPlanResult = { readonly plan: SpecSourcePlan } | { readonly usageProblem: string };
+
+export function planSpecSource(request: SpecRequest): SpecPlanResult {
+  const flagGiven = request.processes !== undefined || request.profile !== undefined || request.detection !== undefined;
+  if (request.specFile !== undefined) {
+    if (flagGiven) return { usageProblem: "--spec cannot be combined with --processes, --profile or --detection" };
+    return { plan: { kind: "spec-file", path: request.specFile } };
+  }
+  if (flagGiven) {
+    if (request.processes === undefined && request.profile === undefined) {
+      return { usageProblem: "--detection needs --processes or --profile (or a --spec file)" };
+    }
+    return { plan: { kind: "flags", tags: flagsAsTags(request) } };
+  }
+  return { plan: { kind: "instance-tags", order: ["imds-tags", "describe-tags"] } };
+}
+
+/** Local flags use the tag grammar, so the contract validates them exactly as it validates tags. */
+export function flagsAsTags(request: SpecRequest): Record<string, string> {
+  const keys = tagKeysFor(request.tagPrefix);
+  const tags: Record<string, string> = { [keys.enabled]: "true" };
+  if (request.processes !== undefined) tags[keys.processes] = request.processes;
+  if (request.profile !== undefined) tags[keys.profile] = request.profile;
+  if (request.detection !== undefined) tags[keys.detection] = request.detection;
+  return tags;
+}
+
+/** A resolution step: either done, waiting for the named profile, or stopped with reasons. */
+export type SpecStage =
+  | { readonly kind: "resolved"; readonly spec: HostSpec; readonly source: string }
+  | { readonly kind: "needs-profile"; readonly profile: string; readonly tags: InstanceTags; readonly source: string }
+  | { readonly kind: "not-opted-in"; readonly source: string }
+  | { readonly kind: "invalid"; readonly issues: readonly SpecIssue[]; readonly source: string };
+
+/** A `--spec` document: the whole spec, never merged with tags. `json` is the parsed file, or a parse error text. */
+export function specFromDocument(json: unknown, label: string, tagPrefix: string): SpecStage {
+  const source = `spec-file:${label}`;
+  const parsed = parseSpecDocument(json, label);
+  if (parsed.spec === null) return { kind: "invalid", issues: parsed.issues, source };
+  return finish(resolveHostSpec({ tags: emptyOptIn(), profileDocument: parsed.spec, prefix: tagPrefix }), source);
+}
+
+/** Tags from IMDS, DescribeTags or the local flags: absent opt-in means nothing to watch, not an error. */
+export function specFromTags(tags: Readonly<Record<string, string>>, source: string, tagPrefix: string): SpecStage {
+  const parsed = parseInstanceTags(tags, tagPrefix);
+  if (parsed.spec === null) return { kind: "invalid", issues: parsed.issues, source };
+  if (!parsed.spec.enabled) return { kind: "not-opted-in", source };
+  if (parsed.spec.profile !== undefined) return { kind: "needs-profile", profile: parsed.spec.profile, tags: parsed.spec, source };
+  return finish(resolveHostSpec({ tags: parsed.spec, prefix: tagPrefix }), source);
+}
+
+/** What the SSM lookup of a profile produced: the parsed document, "not found", or the document's issues. */
+export type ProfileFetch = { readonly found: true; readonly document: unknown } | { readonly found: false };
+
+export function specWithProfile(stage: Extract<SpecStage, { kind: "needs-profile" }>, fetched: ProfileFetch, tagPrefix: string): SpecStage {
+  const source = `${stage.source}+profile:${stage.profile}`;
+  let document: SpecDocument | null = null;
+  if (fetched.found) {
+    const parsed = parseSpecDocument(fetched.document, `profile:${stage.profile}`);
+    if (parsed.spec === null) return { kind: "invalid", issues: parsed.issues, source };
+    document = parsed.spec;
+  }
+  return finish(resolveHostSpec({ tags: stage.tags, profileDocument: document, prefix: tagPrefix }), source);
+}
+
+/** Turns a spec file's text into JSON, or an issue naming the file, so every problem is reported the same way. */
+export function parseJsonText(text: string, label: string): { json: unknown } | { issues: SpecIssue[] } {
+  try {
+    return { json: JSON.parse(text) };
+  } catch (error) {
+    return { issues: [issue("bad-document", label, text.slice(0, 40), `not valid JSON (${(error as Error).message})`, "a JSON spec document")] };
+  }
+}
+
+function emptyOptIn(): InstanceTags {
+  return { enabled: true, processNames: [], processOptions: new Map() };
+}
+
+function finish(result: ParseResult<HostSpec>, source: string): SpecStage {
+  if (result.spec === null) return { kind: "invalid", issues: result.issues, source };
+  return { kind: "resolved", spec: result.spec, source };
+}

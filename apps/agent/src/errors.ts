@@ -1,0 +1,90 @@
+import { formatIssue, type SpecIssue } from "@procwatch/contract";
+
+/**
+ * One base class for everything the agent reports as a failure. The CLI's single error
+ * boundary maps `exitCode` and prints `message` plus `hint`; `retryable` tells an operator (or
+ * an SSM association retry) whether running the same command again can help.
+ */
+export class AgentError extends Error {
+  readonly retryable: boolean;
+  readonly exitCode: 1 | 2;
+  readonly hint: string;
+
+  constructor(message: string, options: { hint: string; retryable?: boolean; exitCode?: 1 | 2; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.hint = options.hint;
+    this.retryable = options.retryable ?? false;
+    this.exitCode = options.exitCode ?? 1;
+  }
+}
+
+/** Bad flags or arguments: exit code 2, never retryable. */
+export class UsageError extends AgentError {
+  constructor(message: string, hint: string) {
+    super(message, { hint, exitCode: 2 });
+  }
+}
+
+/** The spec could not be resolved into a valid host spec; carries every reason at once. */
+export class SpecInvalidError extends AgentError {
+  readonly issues: readonly SpecIssue[];
+
+  constructor(issues: readonly SpecIssue[], sourceLabel: string) {
+    super(`the process spec from ${sourceLabel} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"})`, {
+      hint: "fix the listed values; the previously applied fragment was left untouched",
+    });
+    this.issues = issues;
+  }
+
+  detailLines(): string[] {
+    return this.issues.map(formatIssue);
+  }
+}
+
+/** The instance metadata service did not answer: this host is not on EC2 (or IMDS is blocked). */
+export class NotOnEc2Error extends AgentError {
+  constructor(detail: string, cause?: unknown) {
+    super(`this host does not look like an EC2 instance: instance metadata (IMDSv2) ${detail}`, {
+      hint: "on-premises hosts pass --spec FILE or --processes/--profile; on EC2 check the metadata options (http-tokens, hop limit)",
+      retryable: true,
+      cause,
+    });
+  }
+}
+
+/** A call to AWS (DescribeTags, GetParameter) failed. Throttling and network errors are worth a retry. */
+export class AwsCallError extends AgentError {
+  constructor(operation: string, cause: unknown, retryable: boolean) {
+    super(`${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      hint: "check the instance profile allows the call and the region is right (--region)",
+      retryable,
+      cause,
+    });
+  }
+}
+
+/** A file procwatch must trust (allow-list, local config) is missing, unreadable, malformed or not root-owned. */
+export class UntrustedFileError extends AgentError {
+  constructor(path: string, problem: string, hint: string) {
+    super(`${path}: ${problem}`, { hint });
+  }
+}
+
+/** The CloudWatch agent's control script failed or is missing. */
+export class CloudWatchAgentCtlError extends AgentError {
+  constructor(message: string, hint: string, cause?: unknown) {
+    super(message, { hint, retryable: true, cause });
+  }
+}
+
+/** Writing a file failed; the previous content is still in place (writes are atomic). */
+export class FileWriteError extends AgentError {
+  constructor(path: string, cause: unknown) {
+    super(`could not write ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      hint: "check free space and permissions (the agent normally runs as root); the previous file is unchanged",
+      retryable: true,
+      cause,
+    });
+  }
+}

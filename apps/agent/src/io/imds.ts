@@ -1,0 +1,97 @@
+import { request } from "node:http";
+import { NotOnEc2Error } from "../errors.ts";
+
+/**
+ * A minimal IMDSv2 client on node:http (loading fetch/undici would cost startup time). Every
+ * request has a short timeout: off EC2 the link-local address simply does not answer, and the
+ * agent must say so within about a second instead of hanging an SSM command.
+ */
+export interface ImdsOptions {
+  readonly endpoint?: string;
+  readonly timeoutMs?: number;
+  /** Honours AWS_EC2_METADATA_DISABLED like the AWS SDK does. */
+  readonly disabled?: boolean;
+}
+
+interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+export class ImdsClient {
+  private readonly endpoint: URL;
+  private readonly timeoutMs: number;
+  private readonly disabled: boolean;
+  private token: string | undefined;
+
+  constructor(options: ImdsOptions = {}) {
+    this.endpoint = new URL(options.endpoint ?? "http://169.254.169.254");
+    this.timeoutMs = options.timeoutMs ?? 1000;
+    this.disabled = options.disabled ?? false;
+  }
+
+  /** The value at `path`, or null on 404 (e.g. tags in metadata not enabled). */
+  async get(path: string): Promise<string | null> {
+    const token = await this.sessionToken();
+    const answer = await this.send("GET", path, { "x-aws-ec2-metadata-token": token });
+    if (answer.status === 404) return null;
+    if (answer.status === 401) {
+      this.token = undefined;
+      const retried = await this.send("GET", path, { "x-aws-ec2-metadata-token": await this.sessionToken() });
+      if (retried.status === 404) return null;
+      if (retried.status !== 200) throw new NotOnEc2Error(`answered ${retried.status} for ${path}`);
+      return retried.body;
+    }
+    if (answer.status !== 200) throw new NotOnEc2Error(`answered ${answer.status} for ${path}`);
+    return answer.body;
+  }
+
+  async instanceIdentity(): Promise<{ instanceId: string; region: string }> {
+    const document = await this.get("/latest/dynamic/instance-identity/document");
+    if (document === null) throw new NotOnEc2Error("has no instance identity document");
+    const parsed = JSON.parse(document) as { instanceId?: string; region?: string };
+    if (typeof parsed.instanceId !== "string" || typeof parsed.region !== "string")
+      throw new NotOnEc2Error("returned an identity document without id or region");
+    return { instanceId: parsed.instanceId, region: parsed.region };
+  }
+
+  /** Instance tags exposed in metadata, or null when "tags in instance metadata" is off. */
+  async instanceTags(keyFilter: (key: string) => boolean): Promise<Record<string, string> | null> {
+    const listing = await this.get("/latest/meta-data/tags/instance");
+    if (listing === null) return null;
+    const tags: Record<string, string> = {};
+    for (const key of listing.split("\n").filter((line) => line !== "" && keyFilter(line))) {
+      // Keys are only fetched when the filter (the tag prefix) and a strict charset allow them, so a key cannot bend the URL.
+      if (!/^[A-Za-z0-9+=._:@-]{1,128}$/.test(key)) continue;
+      const value = await this.get(`/latest/meta-data/tags/instance/${key}`);
+      if (value !== null) tags[key] = value;
+    }
+    return tags;
+  }
+
+  private async sessionToken(): Promise<string> {
+    if (this.token !== undefined) return this.token;
+    if (this.disabled) throw new NotOnEc2Error("is disabled (AWS_EC2_METADATA_DISABLED=true)");
+    const answer = await this.send("PUT", "/latest/api/token", { "x-aws-ec2-metadata-token-ttl-seconds": "300" });
+    if (answer.status !== 200 || answer.body === "") throw new NotOnEc2Error(`refused a session token (HTTP ${answer.status})`);
+    this.token = answer.body;
+    return this.token;
+  }
+
+  private send(method: "GET" | "PUT", path: string, headers: Record<string, string>): Promise<HttpAnswer> {
+    return new Promise((resolve, reject) => {
+      const url = new URL(path, this.endpoint);
+      const req = request(url, { method, headers, timeout: this.timeoutMs, agent: false }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        response.on("error", (error) => reject(new NotOnEc2Error("broke off a response", error)));
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      req.on("error", (error) =>
+        reject(error instanceof NotOnEc2Error ? error : new NotOnEc2Error(`did not answer at ${this.endpoint.host} (${error.message})`, error)),
+      );
+      req.end();
+    });
+  }
+}

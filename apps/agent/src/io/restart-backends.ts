@@ -1,0 +1,100 @@
+import { execFile, spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { StartCommand } from "../core/local-config.ts";
+
+/**
+ * The two ways to bring a process back. Both run an argv array through execFile/spawn, never a
+ * shell, and every argument was validated (unit pattern) or comes from the root-owned local config.
+ */
+
+/** sd_booted(3): systemd is the running init exactly when /run/systemd/system exists. */
+export function isSystemdRunning(runDir = "/run/systemd/system"): boolean {
+  return existsSync(runDir);
+}
+
+export interface CommandRun {
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+function execArgv(file: string, args: readonly string[], timeoutMs: number): Promise<CommandRun & { code: number }> {
+  return new Promise((resolve) => {
+    execFile(file, [...args], { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : -1;
+      resolve({ ok: error === null, code, detail: (stderr || stdout || error?.message || "").trim().split("\n").slice(-1)[0] ?? "" });
+    });
+  });
+}
+
+export function systemctlRestart(unit: string, timeoutMs: number): Promise<CommandRun> {
+  return execArgv("systemctl", ["restart", unit], timeoutMs);
+}
+
+export async function systemctlIsActive(unit: string): Promise<boolean> {
+  return (await execArgv("systemctl", ["is-active", "--quiet", unit], 10_000)).ok;
+}
+
+/** A predictable environment for started services, like systemd gives units, plus what the config adds. */
+const BASE_ENVIRONMENT = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
+
+/**
+ * Starts the configured command detached: its own session (setsid), stdin closed, stdout and
+ * stderr appended to a log file, not waited for. It must outlive this short-lived agent process.
+ */
+export function startDetached(command: StartCommand, defaultLogFile: string): Promise<CommandRun & { pid?: number }> {
+  const logFile = command.logFile ?? defaultLogFile;
+  return new Promise((resolve) => {
+    let logFd: number;
+    try {
+      mkdirSync(dirname(logFile), { recursive: true, mode: 0o755 });
+      logFd = openSync(logFile, "a", 0o640);
+    } catch (error) {
+      resolve({ ok: false, detail: `cannot open log file ${logFile}: ${(error as Error).message}` });
+      return;
+    }
+    const [file, ...args] = command.argv;
+    if (file === undefined) {
+      closeSync(logFd);
+      resolve({ ok: false, detail: "start command has an empty argv" });
+      return;
+    }
+    const child = spawn(file, args, {
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+      ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
+      env: { ...BASE_ENVIRONMENT, ...command.env },
+    });
+    const finish = (result: CommandRun & { pid?: number }) => {
+      closeSync(logFd);
+      resolve(result);
+    };
+    child.once("error", (error) => finish({ ok: false, detail: `cannot start ${file}: ${error.message}` }));
+    child.once("spawn", () => {
+      child.unref();
+      finish({ ok: true, detail: `started ${file} (pid ${child.pid}), output in ${logFile}`, ...(child.pid === undefined ? {} : { pid: child.pid }) });
+    });
+  });
+}
+
+export function defaultLogFileFor(logDir: string, processName: string): string {
+  return join(logDir, `${processName}.log`);
+}
+
+/** SIGTERM, wait, then SIGKILL what is left: used only for a forced restart through a start command. */
+export async function stopPids(pids: readonly number[], isAlive: (pid: number) => boolean, timeoutMs: number): Promise<void> {
+  for (const pid of pids) signal(pid, "SIGTERM");
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && pids.some(isAlive)) await sleep(50);
+  for (const pid of pids.filter(isAlive)) signal(pid, "SIGKILL");
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {}
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,59 @@
+import { join } from "node:path";
+import { DEFAULT_TAG_PREFIX } from "@procwatch/contract";
+
+/**
+ * Every path and switch the agent uses, resolved once from flags, then environment, then the
+ * production defaults. This is the only module that reads process.env.
+ */
+export interface AgentSettings {
+  readonly stateDir: string;
+  readonly allowListPath: string;
+  readonly localConfigPath: string;
+  readonly cwagentDir: string;
+  readonly fragmentPath: string;
+  readonly ctlPath: string | undefined;
+  readonly pathVariable: string | undefined;
+  readonly logDir: string;
+  readonly tagPrefix: string;
+  readonly region: string | undefined;
+  readonly imdsEndpoint: string | undefined;
+  readonly imdsDisabled: boolean;
+  readonly allowInsecureConfig: boolean;
+  readonly testFault: string | undefined;
+  readonly color: boolean;
+}
+
+export interface PathFlags {
+  readonly stateDir?: string;
+  readonly cwagentDir?: string;
+  readonly cwagentCtl?: string;
+  readonly fragmentPath?: string;
+  readonly tagPrefix?: string;
+  readonly region?: string;
+}
+
+export const DEFAULT_STATE_DIR = "/etc/procwatch";
+export const DEFAULT_CWAGENT_DIR = "/opt/aws/amazon-cloudwatch-agent";
+export const FRAGMENT_FILE_NAME = "procwatch.json";
+
+export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdoutIsTty: boolean): AgentSettings {
+  const stateDir = flags.stateDir ?? env.PROCWATCH_STATE_DIR ?? DEFAULT_STATE_DIR;
+  const cwagentDir = flags.cwagentDir ?? env.PROCWATCH_CWAGENT_DIR ?? DEFAULT_CWAGENT_DIR;
+  return {
+    stateDir,
+    allowListPath: join(stateDir, "allow-list.json"),
+    localConfigPath: env.PROCWATCH_LOCAL_CONFIG ?? join(stateDir, "agent.json"),
+    cwagentDir,
+    fragmentPath: flags.fragmentPath ?? env.PROCWATCH_FRAGMENT_PATH ?? join(cwagentDir, "etc", "amazon-cloudwatch-agent.d", FRAGMENT_FILE_NAME),
+    ctlPath: flags.cwagentCtl ?? env.PROCWATCH_CWAGENT_CTL,
+    pathVariable: env.PATH,
+    logDir: env.PROCWATCH_LOG_DIR ?? "/var/log/procwatch",
+    tagPrefix: flags.tagPrefix ?? env.PROCWATCH_TAG_PREFIX ?? DEFAULT_TAG_PREFIX,
+    region: flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
+    imdsEndpoint: env.PROCWATCH_IMDS_ENDPOINT,
+    imdsDisabled: (env.AWS_EC2_METADATA_DISABLED ?? "").toLowerCase() === "true",
+    allowInsecureConfig: env.PROCWATCH_INSECURE_TEST_CONFIG === "1",
+    testFault: env.PROCWATCH_TEST_FAULT,
+    color: stdoutIsTty && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb",
+  };
+}
