@@ -18,13 +18,19 @@ beforeEach(() => ec2Mock.reset());
 
 describe("InstanceInventory", () => {
   it("pages through every DescribeInstances page with the opt-in filter server-side", async () => {
-    ec2Mock
-      .on(DescribeInstancesCommand)
-      .resolvesOnce({
+    const sent: unknown[] = [];
+    const pages = [
+      {
         Reservations: [{ Instances: [instance("i-0123456789abcdef0", "running", { "procwatch:enabled": "true", Name: "web-1" })] }],
         NextToken: "page-2",
-      })
-      .resolvesOnce({ Reservations: [{ Instances: [instance("i-0123456789abcdef1", "stopped", { "procwatch:enabled": "true" })] }] });
+      },
+      { Reservations: [{ Instances: [instance("i-0123456789abcdef1", "stopped", { "procwatch:enabled": "true" })] }] },
+    ];
+    // The SDK paginator reuses one input object, so copies are taken as each request goes out.
+    ec2Mock.on(DescribeInstancesCommand).callsFake((input) => {
+      sent.push(structuredClone(input));
+      return pages[sent.length - 1];
+    });
 
     const records = await new InstanceInventory(ec2).listOptedIn();
 
@@ -33,14 +39,14 @@ describe("InstanceInventory", () => {
       { instanceId: "i-0123456789abcdef1", state: "stopped", tags: { "procwatch:enabled": "true" } },
     ]);
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeInstancesCommand, 2);
-    expect(ec2Mock).toHaveReceivedNthCommandWith(DescribeInstancesCommand, 1, {
+    const first = {
       Filters: [
         { Name: "tag:procwatch:enabled", Values: ["true"] },
         { Name: "instance-state-name", Values: ["pending", "running", "stopping", "stopped"] },
       ],
       MaxResults: 1000,
-    });
-    expect(ec2Mock).toHaveReceivedNthCommandWith(DescribeInstancesCommand, 2, { NextToken: "page-2", MaxResults: 1000 });
+    };
+    expect(sent).toEqual([first, { ...first, NextToken: "page-2" }]);
   });
 
   it("uses the configured tag prefix and narrows to named instances with an instance-id filter", async () => {

@@ -1,0 +1,222 @@
+import {
+  type CloudWatchClient,
+  DeleteAlarmsCommand,
+  DescribeAlarmsCommand,
+  DisableAlarmActionsCommand,
+  EnableAlarmActionsCommand,
+  type MetricAlarm,
+  PutMetricAlarmCommand,
+  paginateDescribeAlarms,
+  type Tag,
+  TagResourceCommand,
+} from "@aws-sdk/client-cloudwatch";
+import { type AlarmDefinition, OWNERSHIP_TAG } from "@procwatch/contract";
+import { type AdapterError, toAdapterError } from "./errors.ts";
+import { type RateLimiter, unpacedRateLimiter } from "./rate-limiter.ts";
+
+/** DescribeAlarms returns at most 100 records a page; DeleteAlarms and Enable/DisableAlarmActions take at most 100 names. */
+export const MAX_ALARMS_PER_PAGE = 100;
+export const MAX_NAMES_PER_BATCH = 100;
+
+export interface AlarmStoreOptions {
+  readonly rateLimiter?: RateLimiter;
+}
+
+export interface ItemFailure {
+  readonly alarmName: string;
+  readonly error: AdapterError;
+}
+
+export interface BatchOutcome {
+  readonly succeeded: readonly string[];
+  readonly failed: readonly ItemFailure[];
+}
+
+/** Tags on every alarm procwatch creates: ownership (for IAM conditions and cost allocation) plus what it watches. */
+export function alarmTagsFor(instanceId: string, processName: string): Tag[] {
+  return [
+    { Key: OWNERSHIP_TAG.Key, Value: OWNERSHIP_TAG.Value },
+    { Key: "procwatch:instance-id", Value: instanceId },
+    { Key: "procwatch:process", Value: processName },
+  ];
+}
+
+/**
+ * CloudWatch metric alarms under one name prefix. Reads page through every DescribeAlarms page;
+ * writes are one PutMetricAlarm per alarm and batches of ≤ 100 names for the rest. Every call
+ * is paced by the injected rate limiter.
+ */
+export class AlarmStore {
+  private readonly limiter: RateLimiter;
+  /** `arn:<partition>:cloudwatch:<region>:<account>:alarm:`, learned from the first alarm read. */
+  private arnPrefix: string | undefined;
+
+  constructor(
+    private readonly cloudwatch: CloudWatchClient,
+    options: AlarmStoreOptions = {},
+  ) {
+    this.limiter = options.rateLimiter ?? unpacedRateLimiter();
+  }
+
+  /** Every metric alarm whose name starts with `namePrefix` (all pages). */
+  async listByPrefix(namePrefix: string): Promise<MetricAlarm[]> {
+    const alarms: MetricAlarm[] = [];
+    try {
+      await this.limiter.acquire("DescribeAlarms");
+      const pages = paginateDescribeAlarms(
+        { client: this.cloudwatch, pageSize: MAX_ALARMS_PER_PAGE },
+        { AlarmNamePrefix: namePrefix, AlarmTypes: ["MetricAlarm"] },
+      );
+      for await (const page of pages) {
+        for (const alarm of page.MetricAlarms ?? []) {
+          this.learnArn(alarm);
+          alarms.push(alarm);
+        }
+        if (page.NextToken) await this.limiter.acquire("DescribeAlarms");
+      }
+    } catch (error) {
+      throw toAdapterError(error, "DescribeAlarms");
+    }
+    return alarms;
+  }
+
+  /** The named alarms that exist, in batches of 100 names. */
+  async describeByNames(alarmNames: readonly string[]): Promise<MetricAlarm[]> {
+    const alarms: MetricAlarm[] = [];
+    for (const batch of batches(alarmNames)) {
+      await this.limiter.acquire("DescribeAlarms");
+      try {
+        const output = await this.cloudwatch.send(
+          new DescribeAlarmsCommand({ AlarmNames: batch, AlarmTypes: ["MetricAlarm"], MaxRecords: MAX_ALARMS_PER_PAGE }),
+        );
+        for (const alarm of output.MetricAlarms ?? []) {
+          this.learnArn(alarm);
+          alarms.push(alarm);
+        }
+      } catch (error) {
+        throw toAdapterError(error, "DescribeAlarms");
+      }
+    }
+    return alarms;
+  }
+
+  /**
+   * Creates or replaces one alarm. On create the tags go both with PutMetricAlarm and through
+   * TagResource: PutMetricAlarm silently ignores tags when the alarm already exists (a create
+   * that raced another run), TagResource does not.
+   */
+  async put(definition: AlarmDefinition, create: { instanceId: string; processName: string } | null): Promise<void> {
+    const tags = create === null ? undefined : alarmTagsFor(create.instanceId, create.processName);
+    await this.limiter.acquire("PutMetricAlarm");
+    try {
+      await this.cloudwatch.send(
+        new PutMetricAlarmCommand({
+          AlarmName: definition.AlarmName,
+          AlarmDescription: definition.AlarmDescription,
+          Namespace: definition.Namespace,
+          MetricName: definition.MetricName,
+          Dimensions: definition.Dimensions.map((dimension) => ({ Name: dimension.Name, Value: dimension.Value })),
+          Statistic: definition.Statistic,
+          Period: definition.Period,
+          EvaluationPeriods: definition.EvaluationPeriods,
+          DatapointsToAlarm: definition.DatapointsToAlarm,
+          Threshold: definition.Threshold,
+          ComparisonOperator: definition.ComparisonOperator,
+          TreatMissingData: definition.TreatMissingData,
+          ActionsEnabled: definition.ActionsEnabled,
+          AlarmActions: [...definition.AlarmActions],
+          OKActions: [...definition.OKActions],
+          InsufficientDataActions: [...definition.InsufficientDataActions],
+          ...(tags !== undefined ? { Tags: tags } : {}),
+        }),
+      );
+    } catch (error) {
+      throw toAdapterError(error, "PutMetricAlarm");
+    }
+    if (tags !== undefined) await this.tag(definition.AlarmName, tags);
+  }
+
+  /** Applies tags to an existing alarm (TagResource needs the ARN; it is learned from reads, or looked up once). */
+  async tag(alarmName: string, tags: readonly Tag[]): Promise<void> {
+    const arn = await this.arnOf(alarmName);
+    await this.limiter.acquire("TagResource");
+    try {
+      await this.cloudwatch.send(new TagResourceCommand({ ResourceARN: arn, Tags: [...tags] }));
+    } catch (error) {
+      throw toAdapterError(error, "TagResource");
+    }
+  }
+
+  /**
+   * Deletes in batches of 100. DeleteAlarms is all-or-nothing: one name that no longer exists
+   * fails its whole batch, so on ResourceNotFound the batch is narrowed to the alarms that
+   * still exist and retried once.
+   */
+  async delete(alarmNames: readonly string[]): Promise<BatchOutcome> {
+    return this.batched(alarmNames, "DeleteAlarms", async (batch) => {
+      try {
+        await this.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: batch }));
+        return batch;
+      } catch (error) {
+        const failure = toAdapterError(error, "DeleteAlarms");
+        if (failure.code !== "ResourceNotFound" && failure.code !== "ResourceNotFoundException") throw failure;
+        const existing = (await this.describeByNames(batch)).map((alarm) => alarm.AlarmName ?? "");
+        if (existing.length > 0) {
+          await this.limiter.acquire("DeleteAlarms");
+          await this.cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: existing }));
+        }
+        return batch;
+      }
+    });
+  }
+
+  async disableActions(alarmNames: readonly string[]): Promise<BatchOutcome> {
+    return this.batched(alarmNames, "DisableAlarmActions", async (batch) => {
+      await this.cloudwatch.send(new DisableAlarmActionsCommand({ AlarmNames: batch }));
+      return batch;
+    });
+  }
+
+  async enableActions(alarmNames: readonly string[]): Promise<BatchOutcome> {
+    return this.batched(alarmNames, "EnableAlarmActions", async (batch) => {
+      await this.cloudwatch.send(new EnableAlarmActionsCommand({ AlarmNames: batch }));
+      return batch;
+    });
+  }
+
+  /** Runs `call` per batch of ≤ 100 names; a failed batch is recorded per name and the remaining batches still run. */
+  private async batched(alarmNames: readonly string[], operation: string, call: (batch: string[]) => Promise<string[]>): Promise<BatchOutcome> {
+    const succeeded: string[] = [];
+    const failed: ItemFailure[] = [];
+    for (const batch of batches(alarmNames)) {
+      await this.limiter.acquire(operation);
+      try {
+        succeeded.push(...(await call(batch)));
+      } catch (error) {
+        const failure = toAdapterError(error, operation);
+        for (const alarmName of batch) failed.push({ alarmName, error: failure });
+      }
+    }
+    return { succeeded, failed };
+  }
+
+  private learnArn(alarm: MetricAlarm): void {
+    if (this.arnPrefix !== undefined || alarm.AlarmArn === undefined || alarm.AlarmName === undefined) return;
+    const suffix = `:alarm:${alarm.AlarmName}`;
+    if (alarm.AlarmArn.endsWith(suffix)) this.arnPrefix = alarm.AlarmArn.slice(0, alarm.AlarmArn.length - alarm.AlarmName.length);
+  }
+
+  private async arnOf(alarmName: string): Promise<string> {
+    if (this.arnPrefix === undefined) {
+      const [alarm] = await this.describeByNames([alarmName]);
+      if (alarm?.AlarmArn !== undefined) return alarm.AlarmArn;
+      throw toAdapterError(Object.assign(new Error(`alarm ${alarmName} not found after PutMetricAlarm`), { name: "ResourceNotFound" }), "TagResource");
+    }
+    return `${this.arnPrefix}${alarmName}`;
+  }
+}
+
+function* batches(names: readonly string[]): Generator<string[]> {
+  const unique = [...new Set(names)];
+  for (let start = 0; start < unique.length; start += MAX_NAMES_PER_BATCH) yield unique.slice(start, start + MAX_NAMES_PER_BATCH);
+}
