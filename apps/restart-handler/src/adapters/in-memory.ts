@@ -1,0 +1,139 @@
+import type { RestartCommandRequest } from "../core/command.ts";
+import type { CommandResultSummary, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "../core/model.ts";
+import type { ChatbotNotification } from "../core/notifications.ts";
+import type { InvocationDetails } from "../core/result.ts";
+import type { ClaimOutcome, CommandSender, InstanceFacts, Notifier, ProfileSource, RestartLedger, SentCommand } from "../ports.ts";
+
+/**
+ * In-memory ports with the same conditional-write semantics as the DynamoDB ledger. They let the
+ * demo and the benchmark run the real handler without AWS; tests run the DynamoDB adapter itself.
+ */
+export class InMemoryRestartLedger implements RestartLedger {
+  readonly incidents = new Map<string, IncidentRecord>();
+  readonly processes = new Map<string, ProcessLedger>();
+
+  private static key(instanceId: string, processName: string): string {
+    return `${instanceId}#${processName}`;
+  }
+
+  async loadProcess(instanceId: string, processName: string): Promise<ProcessLedger> {
+    return this.processes.get(InMemoryRestartLedger.key(instanceId, processName)) ?? { instanceId, processName, version: 0, attempts: [] };
+  }
+
+  async getIncident(incidentId: string): Promise<IncidentRecord | undefined> {
+    return this.incidents.get(incidentId);
+  }
+
+  async getIncidents(incidentIds: readonly string[]): Promise<IncidentRecord[]> {
+    return incidentIds.map((id) => this.incidents.get(id)).filter((record): record is IncidentRecord => record !== undefined);
+  }
+
+  async claim(incident: IncidentRecord, process: ProcessLedger | undefined, expectedVersion: number): Promise<ClaimOutcome> {
+    if (this.incidents.has(incident.incidentId)) return "duplicate";
+    if (process !== undefined && !this.versionMatches(process, expectedVersion)) return "conflict";
+    this.incidents.set(incident.incidentId, incident);
+    if (process !== undefined) this.processes.set(InMemoryRestartLedger.key(process.instanceId, process.processName), process);
+    return "claimed";
+  }
+
+  async recordCommandSent(incidentId: string, claimToken: string, commandId: string, sentAt: number, notification: ChatbotNotification): Promise<boolean> {
+    return this.update(incidentId, (record) => record.claimToken === claimToken && record.commandId === undefined, {
+      commandId,
+      commandSentAt: sentAt,
+      pendingNotification: notification,
+    });
+  }
+
+  async releaseClaim(incidentId: string, claimToken: string): Promise<void> {
+    await this.update(incidentId, (record) => record.claimToken === claimToken && record.commandId === undefined, { claimedAt: 0 });
+  }
+
+  async takeOverClaim(incidentId: string, staleToken: string, newToken: string, now: number, staleBefore: number): Promise<boolean> {
+    return this.update(incidentId, (record) => record.claimToken === staleToken && record.commandId === undefined && record.claimedAt <= staleBefore, {
+      claimToken: newToken,
+      claimedAt: now,
+    });
+  }
+
+  async recordCommandResult(incidentId: string, result: CommandResultSummary, notification: ChatbotNotification): Promise<boolean> {
+    return this.update(incidentId, (record) => record.result === undefined, { result, pendingResultNotification: notification });
+  }
+
+  async markNotified(incidentId: string, which: "story" | "result"): Promise<void> {
+    const record = this.incidents.get(incidentId);
+    if (record === undefined) return;
+    const { pendingNotification, pendingResultNotification, ...rest } = record;
+    this.incidents.set(incidentId, {
+      ...rest,
+      ...(which === "story" ? {} : pendingNotification !== undefined ? { pendingNotification } : {}),
+      ...(which === "result" ? {} : pendingResultNotification !== undefined ? { pendingResultNotification } : {}),
+    });
+  }
+
+  async writeProcess(process: ProcessLedger, expectedVersion: number): Promise<boolean> {
+    if (!this.versionMatches(process, expectedVersion)) return false;
+    this.processes.set(InMemoryRestartLedger.key(process.instanceId, process.processName), process);
+    return true;
+  }
+
+  private versionMatches(process: ProcessLedger, expectedVersion: number): boolean {
+    const stored = this.processes.get(InMemoryRestartLedger.key(process.instanceId, process.processName));
+    return expectedVersion === 0 ? stored === undefined : stored?.version === expectedVersion;
+  }
+
+  private update(incidentId: string, condition: (record: IncidentRecord) => boolean, changes: Partial<IncidentRecord>): boolean {
+    const record = this.incidents.get(incidentId);
+    if (record === undefined || !condition(record)) return false;
+    this.incidents.set(incidentId, { ...record, ...changes });
+    return true;
+  }
+}
+
+export class StaticInstanceFacts implements InstanceFacts {
+  constructor(readonly instances: Map<string, InstanceSnapshot> = new Map()) {}
+
+  async describe(instanceId: string): Promise<InstanceSnapshot | null> {
+    return this.instances.get(instanceId) ?? null;
+  }
+}
+
+export class StaticProfileSource implements ProfileSource {
+  constructor(readonly profiles: Map<string, ProfileLookup> = new Map()) {}
+
+  async getProfile(name: string): Promise<ProfileLookup> {
+    return this.profiles.get(name) ?? { found: false };
+  }
+}
+
+/** Records commands instead of sending them; `outputFor` plays the host's reply for GetCommandInvocation. */
+export class RecordingCommandSender implements CommandSender {
+  readonly sent: { commandId: string; request: RestartCommandRequest }[] = [];
+  private counter = 0;
+
+  constructor(private readonly outputFor: (request: RestartCommandRequest) => InvocationDetails = () => ({})) {}
+
+  async send(request: RestartCommandRequest): Promise<SentCommand> {
+    this.counter += 1;
+    const commandId = `00000000-0000-4000-8000-${this.counter.toString(16).padStart(12, "0")}`;
+    this.sent.push({ commandId, request });
+    return { commandId };
+  }
+
+  async findSentForIncident(instanceId: string, _documentName: string, incidentId: string): Promise<SentCommand | undefined> {
+    const match = this.sent.find((entry) => entry.request.InstanceIds[0] === instanceId && entry.request.Comment.includes(incidentId));
+    return match !== undefined ? { commandId: match.commandId } : undefined;
+  }
+
+  async getInvocation(commandId: string): Promise<InvocationDetails | undefined> {
+    const match = this.sent.find((entry) => entry.commandId === commandId);
+    return match === undefined ? undefined : { comment: match.request.Comment, ...this.outputFor(match.request) };
+  }
+}
+
+export class RecordingNotifier implements Notifier {
+  readonly published: ChatbotNotification[] = [];
+
+  async publish(notification: ChatbotNotification): Promise<void> {
+    this.published.push(notification);
+  }
+}

@@ -1,0 +1,303 @@
+import { formatIssue, type SpecIssue } from "@procwatch/contract";
+import { alarmArnFor, alarmConsoleUrl, commandConsoleUrl, instanceArnFor, instanceConsoleUrl, logGroupConsoleUrl } from "./links.ts";
+import type { AlarmState, CommandResultSummary, IncidentRecord } from "./model.ts";
+import { type ChatbotNotification, escapeMarkdown, link } from "./notifications.ts";
+
+/** Who, where and which incident: everything a message about one (instance, process) needs. */
+export interface Story {
+  readonly instanceId: string;
+  readonly instanceName?: string;
+  readonly processName: string;
+  readonly unit?: string;
+  readonly region: string;
+  readonly accountId: string;
+  readonly alarmName: string;
+  readonly incidentId: string;
+  readonly threadId: string;
+  readonly budget: number;
+  readonly windowMinutes: number;
+  readonly commandLogGroup: string;
+  readonly documentName: string;
+}
+
+export interface TransitionFacts {
+  readonly state: AlarmState;
+  readonly previousState?: AlarmState;
+  readonly stateChangeTime: string;
+  readonly reason: string;
+}
+
+export function formatTime(iso: string | number): string {
+  const date = new Date(iso);
+  return Number.isFinite(date.getTime()) ? `${date.toISOString().slice(0, 19).replace("T", " ")} UTC` : String(iso);
+}
+
+export function formatDuration(milliseconds: number): string {
+  const seconds = Math.max(0, Math.round(milliseconds / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${seconds % 60}s`;
+  return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
+}
+
+/** `*web-1* (\`i-0abc…\`)` — the Name tag is user text, so it is escaped. */
+function hostLabel(story: Story): string {
+  return story.instanceName !== undefined && story.instanceName !== ""
+    ? `*${escapeMarkdown(story.instanceName, 80)}* (\`${story.instanceId}\`)`
+    : `\`${story.instanceId}\``;
+}
+
+/** For titles: short, and escaped because titles render markdown too. */
+function hostPlain(story: Story): string {
+  return story.instanceName !== undefined && story.instanceName !== "" ? `${escapeMarkdown(story.instanceName, 40)} (${story.instanceId})` : story.instanceId;
+}
+
+function processLabel(story: Story): string {
+  return story.unit !== undefined ? `\`${story.processName}\` (unit \`${story.unit}\`)` : `\`${story.processName}\``;
+}
+
+function alarmLine(story: Story, transition: TransitionFacts): string {
+  const from = transition.previousState !== undefined ? `${transition.previousState} → ` : "";
+  return `*Alarm* ${link(alarmConsoleUrl(story.region, story.alarmName), story.alarmName)} ${from}${transition.state} at ${formatTime(transition.stateChangeTime)}: ${escapeMarkdown(transition.reason, 300)}`;
+}
+
+function commandLink(story: Story, commandId: string): string {
+  return link(commandConsoleUrl(story.region, commandId, story.instanceId), `command ${commandId}`);
+}
+
+function outputLink(story: Story): string {
+  return link(logGroupConsoleUrl(story.region, story.commandLogGroup), `output in ${story.commandLogGroup}`);
+}
+
+function resources(story: Story): string[] {
+  return [alarmArnFor(story.region, story.accountId, story.alarmName), instanceArnFor(story.region, story.accountId, story.instanceId)];
+}
+
+function notification(
+  story: Story,
+  eventType: string,
+  title: string,
+  summary: string,
+  description: string[],
+  nextSteps: string[],
+  keywords: string[],
+): ChatbotNotification {
+  return {
+    version: "1.0",
+    source: "custom",
+    id: `${story.incidentId}-${eventType}`,
+    content: {
+      textType: "client-markdown",
+      title,
+      description: description.join("\n"),
+      ...(nextSteps.length > 0 ? { nextSteps } : {}),
+      keywords: ["procwatch", story.processName, story.instanceId, ...keywords].slice(0, 10),
+    },
+    metadata: {
+      threadId: story.threadId,
+      summary,
+      eventType,
+      relatedResources: resources(story),
+      additionalContext: { incidentId: story.incidentId, instanceId: story.instanceId, processName: story.processName },
+    },
+  };
+}
+
+function budgetLine(attempt: number, story: Story): string {
+  return `attempt ${attempt} of ${story.budget} allowed in ${story.windowMinutes} min`;
+}
+
+export function restartStartedMessage(
+  story: Story,
+  transition: TransitionFacts,
+  attempt: number,
+  commandId: string,
+  notes: readonly string[],
+): ChatbotNotification {
+  const last = attempt >= story.budget ? " — the last one before procwatch gives up" : "";
+  return notification(
+    story,
+    "restart-started",
+    `:red_circle: ${story.processName} is down on ${hostPlain(story)} — restarting (${attempt}/${story.budget})`,
+    `${story.processName} down on ${story.instanceId}, restart ${attempt}/${story.budget} sent`,
+    [
+      `*Process* ${processLabel(story)} on ${hostLabel(story)} has no running instance.`,
+      alarmLine(story, transition),
+      `*Action* restart sent with \`${story.documentName}\`: ${commandLink(story, commandId)} (${budgetLine(attempt, story)}${last}).`,
+      ...notes.map((note) => `*Note* ${note}`),
+      `*Incident* \`${story.incidentId}\``,
+    ],
+    [
+      "Wait for the result in this thread (usually under a minute).",
+      `If it fails, read the ${outputLink(story)} and \`journalctl -u ${story.unit ?? `${story.processName}.service`}\` on the host.`,
+    ],
+    ["restart"],
+  );
+}
+
+export function restartResultMessage(story: Story, attempt: number | undefined, commandId: string, result: CommandResultSummary): ChatbotNotification {
+  const status = result.status;
+  const succeeded = status.toLowerCase() === "success" && result.agent?.ok !== false;
+  const undeliverable = /undeliverable|deliverytimedout/i.test(status);
+  const agent = result.agent;
+  const pids =
+    agent?.beforePids !== undefined || agent?.afterPids !== undefined
+      ? `PIDs before \`${(agent?.beforePids ?? []).join(" ") || "none"}\` → after \`${(agent?.afterPids ?? []).join(" ") || "none"}\``
+      : undefined;
+  const title = succeeded
+    ? `:white_check_mark: ${story.processName} restarted on ${hostPlain(story)}`
+    : `:x: restart of ${story.processName} on ${hostPlain(story)} ${undeliverable ? "never reached the host" : "failed"} (${status})`;
+  const description = [
+    `*Result* ${commandLink(story, commandId)} finished *${escapeMarkdown(status, 40)}*${result.statusDetails !== undefined && result.statusDetails !== status ? ` (${escapeMarkdown(result.statusDetails, 60)})` : ""} at ${formatTime(result.finishedAt)}${attempt !== undefined ? `, ${budgetLine(attempt, story)}` : ""}.`,
+    ...(agent?.outcome !== undefined
+      ? [`*Agent* outcome \`${escapeMarkdown(agent.outcome, 60)}\`${agent.message !== undefined ? `: ${escapeMarkdown(agent.message, 200)}` : ""}`]
+      : []),
+    ...(pids !== undefined ? [`*Process* ${pids}`] : []),
+    `*Incident* \`${story.incidentId}\``,
+  ];
+  const nextSteps = succeeded
+    ? ["Nothing to do if the alarm returns to OK; a recovery message follows in this thread."]
+    : undeliverable
+      ? [
+          "The SSM agent on the host did not pick the command up: check the instance is running and shows as Online in Fleet Manager.",
+          `Open the ${link(instanceConsoleUrl(story.region, story.instanceId), "instance")} and its system log.`,
+        ]
+      : [
+          `Read the ${outputLink(story)} for the agent's error.`,
+          `On the host: \`systemctl status ${story.unit ?? `${story.processName}.service`}\` and \`journalctl -u ${story.unit ?? `${story.processName}.service`} -n 100\`.`,
+        ];
+  return notification(
+    story,
+    succeeded ? "restart-succeeded" : "restart-failed",
+    title,
+    `${story.processName} on ${story.instanceId}: restart ${status}`,
+    description,
+    nextSteps,
+    [succeeded ? "restarted" : "restart-failed"],
+  );
+}
+
+export function gaveUpMessage(story: Story, transition: TransitionFacts, recent: readonly IncidentRecord[]): ChatbotNotification {
+  const lines = recent.length === 0 ? ["  (no results recorded)"] : recent.map((incident, index) => `  ${index + 1}. ${attemptLine(story, incident)}`);
+  return notification(
+    story,
+    "gave-up",
+    `:octagonal_sign: gave up restarting ${story.processName} on ${hostPlain(story)} — needs a human`,
+    `${story.processName} on ${story.instanceId}: restart budget used up, needs a human`,
+    [
+      `*Process* ${processLabel(story)} on ${hostLabel(story)} is down again.`,
+      alarmLine(story, transition),
+      `*No restart sent*: ${story.budget} restarts were already sent in the last ${story.windowMinutes} min. Restarting in a loop hides the real fault.`,
+      "*Last attempts*",
+      ...lines,
+      `*Incident* \`${story.incidentId}\``,
+    ],
+    [
+      `Find out why ${story.processName} keeps dying: ${outputLink(story)}, \`journalctl -u ${story.unit ?? `${story.processName}.service`}\`.`,
+      `Restarts resume by themselves ${story.windowMinutes} min after the last attempt.`,
+      `Resume now: invoke the restart handler with \`{"action":"reset-budget","instanceId":"${story.instanceId}","processName":"${story.processName}"}\`.`,
+    ],
+    ["gave-up", "needs-human"],
+  );
+}
+
+function attemptLine(story: Story, incident: IncidentRecord): string {
+  const when = formatTime(incident.commandSentAt ?? incident.claimedAt);
+  const command = incident.commandId !== undefined ? commandLink(story, incident.commandId) : "command not recorded";
+  const result = incident.result;
+  if (result === undefined) return `${when}: ${command}, no result yet`;
+  const pids =
+    result.agent?.afterPids !== undefined
+      ? `, PIDs \`${(result.agent.beforePids ?? []).join(" ") || "none"}\` → \`${result.agent.afterPids.join(" ") || "none"}\``
+      : "";
+  return `${when}: ${command} *${escapeMarkdown(result.status, 40)}*${pids}`;
+}
+
+export type NotRestartedReason = "instance-gone" | "instance-not-running" | "tags-invalid" | "not-opted-in" | "spec-invalid" | "process-not-listed";
+
+export function notRestartedMessage(
+  story: Story,
+  transition: TransitionFacts,
+  reason: NotRestartedReason,
+  explanation: string,
+  issues: readonly SpecIssue[],
+): ChatbotNotification {
+  const steps: Record<NotRestartedReason, string[]> = {
+    "instance-gone": ["Nothing to restart: the fleet manager deletes alarms of instances that no longer exist on its next run."],
+    "instance-not-running": ["If the instance should run, start it; the fleet manager disables alarm actions for stopped instances."],
+    "tags-invalid": ["Fix the procwatch tags listed above; until then procwatch does not restart anything on this instance."],
+    "not-opted-in": [`Restarts are off for this instance. To turn them back on, tag it \`procwatch:enabled=true\`.`],
+    "spec-invalid": ["Fix the tags or the profile listed above; until then procwatch does not restart anything on this instance."],
+    "process-not-listed": [
+      `If procwatch should watch ${story.processName} here, add it to \`procwatch:processes\` (or the profile); otherwise the fleet manager removes this alarm.`,
+    ],
+  };
+  return notification(
+    story,
+    "not-restarted",
+    `:warning: ${story.processName} is down on ${hostPlain(story)} — not restarted`,
+    `${story.processName} down on ${story.instanceId}, not restarted: ${reason}`,
+    [
+      `*Process* ${processLabel(story)} on ${hostLabel(story)} has no running instance.`,
+      alarmLine(story, transition),
+      `*No restart sent*: ${escapeMarkdown(explanation, 300)}`,
+      ...issues.slice(0, 5).map((issue) => `  • ${escapeMarkdown(formatIssue(issue), 300)}`),
+      `*Incident* \`${story.incidentId}\``,
+    ],
+    steps[reason],
+    ["not-restarted", reason],
+  );
+}
+
+export function recoveredMessage(
+  story: Story,
+  transition: TransitionFacts,
+  downSince: string | undefined,
+  incident: IncidentRecord | undefined,
+): ChatbotNotification {
+  const downFor = downSince !== undefined ? ` after ${formatDuration(Date.parse(transition.stateChangeTime) - Date.parse(downSince))} down` : "";
+  const restart =
+    incident?.commandId !== undefined
+      ? `*Restart* ${commandLink(story, incident.commandId)}${incident.result !== undefined ? ` finished ${escapeMarkdown(incident.result.status, 40)}` : ""}.`
+      : incident !== undefined
+        ? `*Restart* none was sent for this incident (${incident.outcome}).`
+        : undefined;
+  return notification(
+    story,
+    "recovered",
+    `:large_green_circle: ${story.processName} is running again on ${hostPlain(story)}`,
+    `${story.processName} on ${story.instanceId} recovered`,
+    [alarmLine(story, transition) + downFor, ...(restart !== undefined ? [restart] : []), `*Incident* \`${story.incidentId}\` closed.`],
+    [],
+    ["recovered"],
+  );
+}
+
+export function insufficientDataMessage(story: Story, transition: TransitionFacts): ChatbotNotification {
+  return notification(
+    story,
+    "insufficient-data",
+    `:white_circle: no data for ${story.processName} on ${hostPlain(story)}`,
+    `${story.processName} on ${story.instanceId}: alarm has insufficient data`,
+    [alarmLine(story, transition), "*No restart sent*: procwatch restarts only on ALARM."],
+    [
+      "Check the CloudWatch agent runs on the host (`procwatch-agent health`) and publishes `procstat_lookup_pid_count`.",
+      `Open the ${link(instanceConsoleUrl(story.region, story.instanceId), "instance")}.`,
+    ],
+    ["insufficient-data"],
+  );
+}
+
+export function budgetResetMessage(story: Story, clearedAttempts: number, requestedBy: string | undefined): ChatbotNotification {
+  return notification(
+    story,
+    "budget-reset",
+    `:arrows_counterclockwise: restart budget reset for ${story.processName} on ${hostPlain(story)}`,
+    `${story.processName} on ${story.instanceId}: restart budget reset`,
+    [
+      `*Budget* ${clearedAttempts} recent attempt(s) cleared${requestedBy !== undefined ? ` by ${escapeMarkdown(requestedBy, 128)}` : ""}; the next ALARM restarts ${processLabel(story)} again (up to ${story.budget} in ${story.windowMinutes} min).`,
+    ],
+    ["If the process is still down, the alarm stays in ALARM and sends nothing new: restart it by hand or wait for the next transition."],
+    ["budget-reset"],
+  );
+}

@@ -1,0 +1,136 @@
+import { instanceIdRegex, processNameRegex } from "@procwatch/contract";
+import { z } from "zod";
+import { ALARM_STATES } from "../core/model.ts";
+
+/**
+ * Schemas for every payload the handler accepts. They bound every string the handler reads
+ * (CloudWatch's own limits, rounded up) so a 1 MB value fails here, and they use loose objects:
+ * AWS adds fields over time and an unknown field must never turn a real alarm into a drop.
+ */
+const ACCOUNT_ID = z.string().regex(/^\d{12}$/);
+const REGION_CODE = z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/);
+const ALARM_NAME = z.string().min(1).max(255);
+const DESCRIPTION = z.string().max(1024);
+const REASON = z.string().max(4096);
+const TIMESTAMP = z.string().min(10).max(64);
+const ARN = z.string().max(2048);
+const alarmState = z.enum(ALARM_STATES);
+const DIMENSION_NAME = z.string().min(1).max(255);
+const DIMENSION_VALUE = z.string().min(1).max(1024);
+
+export const snsRecordSchema = z.looseObject({
+  EventSource: z.literal("aws:sns").optional(),
+  Sns: z.looseObject({
+    Type: z.string().max(64).optional(),
+    MessageId: z.string().max(128).optional(),
+    TopicArn: ARN.optional(),
+    Subject: z.string().max(1024).nullish(),
+    Message: z.string(),
+    Timestamp: TIMESTAMP.optional(),
+  }),
+});
+
+export const snsEventSchema = z.looseObject({
+  Records: z.array(snsRecordSchema).min(1).max(10),
+});
+
+/** The CloudWatch alarm notification JSON inside `Records[].Sns.Message`. */
+export const snsAlarmMessageSchema = z.looseObject({
+  AlarmName: ALARM_NAME,
+  AlarmDescription: DESCRIPTION.nullish(),
+  AWSAccountId: ACCOUNT_ID,
+  NewStateValue: alarmState,
+  OldStateValue: alarmState.optional(),
+  NewStateReason: REASON.default(""),
+  StateChangeTime: TIMESTAMP,
+  Region: z.string().max(128).optional(),
+  AlarmArn: ARN.optional(),
+  Trigger: z
+    .looseObject({
+      MetricName: z.string().max(255).nullish(),
+      Namespace: z.string().max(255).nullish(),
+      Dimensions: z
+        .array(z.looseObject({ name: DIMENSION_NAME, value: DIMENSION_VALUE }))
+        .max(30)
+        .nullish(),
+    })
+    .nullish(),
+});
+
+const metricsSchema = z
+  .array(
+    z.looseObject({
+      id: z.string().max(255).optional(),
+      metricStat: z
+        .looseObject({
+          metric: z.looseObject({
+            namespace: z.string().max(255).optional(),
+            name: z.string().max(255).optional(),
+            dimensions: z.record(DIMENSION_NAME, DIMENSION_VALUE).optional(),
+          }),
+        })
+        .optional(),
+    }),
+  )
+  .max(20);
+
+const stateSchema = z.looseObject({ value: alarmState, reason: REASON.default(""), timestamp: TIMESTAMP });
+const previousStateSchema = z.looseObject({ value: alarmState, timestamp: TIMESTAMP.optional() });
+
+const alarmDetailSchema = z.looseObject({
+  alarmName: ALARM_NAME,
+  state: stateSchema,
+  previousState: previousStateSchema.optional(),
+  configuration: z
+    .looseObject({
+      description: DESCRIPTION.nullish(),
+      metrics: metricsSchema.optional(),
+    })
+    .optional(),
+});
+
+export const eventBridgeAlarmSchema = z.looseObject({
+  "detail-type": z.literal("CloudWatch Alarm State Change"),
+  source: z.literal("aws.cloudwatch"),
+  account: ACCOUNT_ID,
+  region: REGION_CODE,
+  time: TIMESTAMP.optional(),
+  resources: z.array(ARN).max(10).optional(),
+  detail: alarmDetailSchema,
+});
+
+/** What CloudWatch sends when the Lambda function itself is the alarm action. */
+export const lambdaAlarmActionSchema = z.looseObject({
+  source: z.literal("aws.cloudwatch"),
+  alarmArn: ARN,
+  accountId: ACCOUNT_ID,
+  region: REGION_CODE,
+  time: TIMESTAMP.optional(),
+  alarmData: alarmDetailSchema,
+});
+
+export const commandStatusEventSchema = z.looseObject({
+  "detail-type": z.literal("EC2 Command Invocation Status-change Notification"),
+  source: z.literal("aws.ssm"),
+  account: ACCOUNT_ID,
+  region: REGION_CODE,
+  time: TIMESTAMP,
+  detail: z.looseObject({
+    "command-id": z.string().regex(/^[0-9a-f-]{36}$/),
+    "document-name": z.string().min(1).max(2048),
+    "instance-id": z.string().regex(instanceIdRegex),
+    "requested-date-time": TIMESTAMP.optional(),
+    status: z.string().min(1).max(64),
+  }),
+});
+
+export const budgetResetSchema = z.strictObject({
+  action: z.literal("reset-budget"),
+  instanceId: z.string().regex(instanceIdRegex, "instanceId is not an EC2 or SSM managed-instance id"),
+  processName: z.string().regex(processNameRegex, "processName is not a valid process name"),
+  requestedBy: z
+    .string()
+    .max(128)
+    .regex(/^[A-Za-z0-9 @._:/+=-]*$/)
+    .optional(),
+});

@@ -1,0 +1,82 @@
+import type { RestartCommandRequest } from "./core/command.ts";
+import type { CommandResultSummary, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "./core/model.ts";
+import type { ChatbotNotification } from "./core/notifications.ts";
+import type { InvocationDetails } from "./core/result.ts";
+
+/** Current tags and state of one instance (EC2 or SSM managed); `null` when it does not exist. */
+export interface InstanceFacts {
+  describe(instanceId: string): Promise<InstanceSnapshot | null>;
+}
+
+/** Named fleet profiles (`/procwatch/profiles/<name>`). */
+export interface ProfileSource {
+  getProfile(name: string): Promise<ProfileLookup>;
+}
+
+export type ClaimOutcome = "claimed" | "duplicate" | "conflict";
+
+/**
+ * The state that makes the handler safe under duplicate delivery and restart loops. Every write
+ * is conditional; the implementation must be atomic across concurrent invocations.
+ */
+export interface RestartLedger {
+  loadProcess(instanceId: string, processName: string): Promise<ProcessLedger>;
+  getIncident(incidentId: string): Promise<IncidentRecord | undefined>;
+  getIncidents(incidentIds: readonly string[]): Promise<IncidentRecord[]>;
+  /**
+   * Writes the incident only if it does not exist (`duplicate` otherwise) and, in the same
+   * transaction, the process item only if its version is still `expectedVersion` (`conflict`).
+   */
+  claim(incident: IncidentRecord, process: ProcessLedger | undefined, expectedVersion: number): Promise<ClaimOutcome>;
+  /** Records the command on the incident, if this invocation still holds the claim. */
+  recordCommandSent(incidentId: string, claimToken: string, commandId: string, sentAt: number, notification: ChatbotNotification): Promise<boolean>;
+  /** Lets a retry take the claim over at once after SendCommand failed. */
+  releaseClaim(incidentId: string, claimToken: string): Promise<void>;
+  /** Replaces a stale claim that never recorded a command; false when someone else holds it. */
+  takeOverClaim(incidentId: string, staleToken: string, newToken: string, now: number, staleBefore: number): Promise<boolean>;
+  /** Stores the final result once; false when it was already stored (a duplicate status event). */
+  recordCommandResult(incidentId: string, result: CommandResultSummary, notification: ChatbotNotification): Promise<boolean>;
+  /** Clears the pending message once SNS accepted it. */
+  markNotified(incidentId: string, which: "story" | "result"): Promise<void>;
+  /** Replaces the process item if its version is still `expectedVersion`. */
+  writeProcess(process: ProcessLedger, expectedVersion: number): Promise<boolean>;
+}
+
+export interface SentCommand {
+  readonly commandId: string;
+}
+
+export interface CommandSender {
+  send(request: RestartCommandRequest): Promise<SentCommand>;
+  /** A command for this incident that SSM already accepted (found by its comment), if any. */
+  findSentForIncident(instanceId: string, documentName: string, incidentId: string, since: number): Promise<SentCommand | undefined>;
+  /** `undefined` when the invocation does not exist (any more). */
+  getInvocation(commandId: string, instanceId: string): Promise<InvocationDetails | undefined>;
+}
+
+export interface Notifier {
+  publish(notification: ChatbotNotification): Promise<void>;
+}
+
+/** Structured logging; Powertools Logger satisfies it. One line per decision. */
+export interface DecisionLog {
+  info(message: string, attributes: Record<string, unknown>): void;
+  warn(message: string, attributes: Record<string, unknown>): void;
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export interface RestartHandlerPorts {
+  readonly instances: InstanceFacts;
+  readonly profiles: ProfileSource;
+  readonly ledger: RestartLedger;
+  readonly commands: CommandSender;
+  readonly notifier: Notifier;
+  readonly log: DecisionLog;
+  readonly clock?: Clock;
+  /** Random claim tokens; injectable so tests are deterministic. */
+  readonly newToken?: () => string;
+}

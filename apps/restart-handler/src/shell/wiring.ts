@@ -1,0 +1,51 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { EC2Client } from "@aws-sdk/client-ec2";
+import type { SNSClient } from "@aws-sdk/client-sns";
+import type { SSMClient } from "@aws-sdk/client-ssm";
+import { InstanceInventory, ProfileStore } from "@procwatch/aws-adapters";
+import { DynamoDbRestartLedger } from "../adapters/dynamodb-ledger.ts";
+import { FleetInstanceFacts } from "../adapters/instance-facts.ts";
+import { StoreProfileSource } from "../adapters/profile-source.ts";
+import { SnsNotifier } from "../adapters/sns-notifier.ts";
+import { SsmCommandSender } from "../adapters/ssm-command-sender.ts";
+import type { HandlerConfig } from "../config.ts";
+import type { Clock, DecisionLog, RestartHandlerPorts } from "../ports.ts";
+import { createRestartHandler, type RestartHandler } from "./handler.ts";
+
+export interface RestartHandlerClients {
+  readonly ssm: SSMClient;
+  readonly sns: SNSClient;
+  readonly dynamodb: DynamoDBClient;
+  readonly ec2: EC2Client;
+}
+
+/** The one place SDK clients become ports. The Lambda entry, the demo and the tests all use it. */
+export function portsFromClients(clients: RestartHandlerClients, config: HandlerConfig, log: DecisionLog, clock?: Clock): RestartHandlerPorts {
+  return {
+    instances: new FleetInstanceFacts(new InstanceInventory(clients.ec2, { tagPrefix: config.tagPrefix }), clients.ssm),
+    profiles: new StoreProfileSource(new ProfileStore(clients.ssm)),
+    ledger: new DynamoDbRestartLedger(clients.dynamodb, {
+      tableName: config.stateTableName,
+      retentionDays: config.ledgerRetentionDays,
+      ...(clock !== undefined ? { clock } : {}),
+    }),
+    commands: new SsmCommandSender(clients.ssm),
+    notifier: new SnsNotifier(clients.sns, config.notificationTopicArn),
+    log,
+    ...(clock !== undefined ? { clock } : {}),
+  };
+}
+
+export interface RestartHandlerFromClientsOptions extends RestartHandlerClients {
+  readonly config: HandlerConfig;
+  /** Defaults to a Powertools Logger (structured JSON on stdout). */
+  readonly log?: DecisionLog;
+  readonly clock?: Clock;
+}
+
+/** The real handler over injected SDK clients (real, mocked, or pointed at a local stand-in). */
+export function createRestartHandlerFromClients(options: RestartHandlerFromClientsOptions): RestartHandler {
+  const log = options.log ?? new Logger({ serviceName: "procwatch-restart-handler" });
+  return createRestartHandler(portsFromClients(options, options.config, log, options.clock), options.config);
+}
