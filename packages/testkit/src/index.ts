@@ -1,0 +1,6 @@
+export * from "./clients.ts";
+export * from "./clock.ts";
+export * from "./errors.ts";
+export * from "./fake-aws.ts";
+export * from "./fleet.ts";
+export * from "./random.ts";
