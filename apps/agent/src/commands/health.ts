@@ -15,6 +15,7 @@ import { fieldsNeededFor, matchProcesses } from "../core/process-matching.ts";
 import { sumUsage } from "../core/process-usage.ts";
 import { AgentError } from "../errors.ts";
 import { cloudWatchAgentStatus } from "../io/cwagent-ctl.ts";
+import { loadHeavyModules } from "../io/heavy-modules.ts";
 import { readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Wiring } from "../wiring.ts";
@@ -151,7 +152,7 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
 
 /** OS, CPU and memory from systeminformation, loaded only when asked for: it is the heaviest module after the AWS SDK. */
 async function hostFacts(): Promise<unknown> {
-  const si = await import("systeminformation");
+  const si = (await loadHeavyModules()).systeminformation;
   const [os, cpu, mem] = await Promise.all([si.osInfo(), si.cpu(), si.mem()]);
   return {
     os: { platform: os.platform, distro: os.distro, release: os.release, kernel: os.kernel, arch: os.arch, hostname: os.hostname },

@@ -3,8 +3,8 @@ import { type Output, printJson } from "./output.ts";
 
 function runningAsSea(): boolean {
   try {
-    // node:sea exists from Node 20.12; `require` is what the CJS bundle provides.
-    const sea = (globalThis as { require?: NodeJS.Require }).require?.("node:sea") as { isSea?: () => boolean } | undefined;
+    // getBuiltinModule works the same from ESM source, the CJS bundle and inside the single binary.
+    const sea = process.getBuiltinModule("node:sea") as { isSea?: () => boolean } | undefined;
     return sea?.isSea?.() ?? false;
   } catch {
     return false;

@@ -1,15 +1,15 @@
 import {
-  DETECTION_PROFILE_NAMES,
-  type HostSpec,
   isAbsoluteSafePath,
+  isDetectionProfileName,
   isProcessName,
   isSystemdUnit,
   MAX_SELECTOR_LENGTH,
+  type HostSpec,
   type MatchSpec,
   type ProcessSpec,
   re2Incompatibility,
 } from "@procwatch/contract";
-import { z } from "zod";
+import { isObject, join, ProblemList } from "./json-checks.ts";
 
 /**
  * The restart allow-list `apply` writes next to the fragment (`/etc/procwatch/allow-list.json`).
@@ -31,51 +31,72 @@ export function buildAllowList(spec: HostSpec, details: { source: string; fragme
   return { version: ALLOW_LIST_VERSION, ...details, processes: spec.processes.map((process) => ({ ...process })) };
 }
 
-/** Stable bytes, so an unchanged spec rewrites nothing apart from the timestamp (see `sameAllowedProcesses`). */
 export function serializeAllowList(allowList: AllowList): string {
   return `${JSON.stringify(allowList, null, 2)}\n`;
 }
 
+/** Equal apart from the timestamp: an unchanged spec does not rewrite the file. */
 export function sameAllowedProcesses(a: AllowList, b: AllowList): boolean {
   return a.fragmentDigest === b.fragmentDigest && a.source === b.source && JSON.stringify(a.processes) === JSON.stringify(b.processes);
 }
 
-const selector = z
-  .string()
-  .min(1)
-  .max(MAX_SELECTOR_LENGTH)
-  .refine((value) => re2Incompatibility(value) === null, "not an RE2-compatible regex");
+const isSelector = (value: string) => value.length >= 1 && value.length <= MAX_SELECTOR_LENGTH && re2Incompatibility(value) === null;
 
-const matchSchema = z.discriminatedUnion("mode", [
-  z.object({ mode: z.literal("exe"), exe: selector }).strict(),
-  z.object({ mode: z.literal("pattern"), pattern: selector }).strict(),
-  z.object({ mode: z.literal("pidfile"), pidFile: z.string().refine(isAbsoluteSafePath, "not a plain absolute path") }).strict(),
-]);
-
-const allowListSchema = z
-  .object({
-    version: z.literal(ALLOW_LIST_VERSION),
-    generatedAt: z.string(),
-    source: z.string(),
-    fragmentDigest: z.string(),
-    processes: z.array(
-      z
-        .object({
-          name: z.string().refine(isProcessName, "not a valid process name"),
-          unit: z.string().refine(isSystemdUnit, "not a valid systemd service unit"),
-          match: matchSchema,
-          detection: z.enum(DETECTION_PROFILE_NAMES),
-        })
-        .strict(),
-    ),
-  })
-  .strict();
+function parseMatch(raw: unknown, path: string, problems: ProblemList): MatchSpec | undefined {
+  if (!isObject(raw)) {
+    problems.add(path, "must be an object");
+    return undefined;
+  }
+  switch (raw.mode) {
+    case "exe": {
+      problems.onlyKeys(raw, ["mode", "exe"], path);
+      const exe = problems.string(raw, "exe", path, isSelector, "not an RE2-compatible selector of 1-255 characters");
+      return exe === undefined ? undefined : { mode: "exe", exe };
+    }
+    case "pattern": {
+      problems.onlyKeys(raw, ["mode", "pattern"], path);
+      const pattern = problems.string(raw, "pattern", path, isSelector, "not an RE2-compatible selector of 1-255 characters");
+      return pattern === undefined ? undefined : { mode: "pattern", pattern };
+    }
+    case "pidfile": {
+      problems.onlyKeys(raw, ["mode", "pidFile"], path);
+      const pidFile = problems.string(raw, "pidFile", path, isAbsoluteSafePath, "not a plain absolute path");
+      return pidFile === undefined ? undefined : { mode: "pidfile", pidFile };
+    }
+    default:
+      problems.add(join(path, "mode"), "must be exe, pattern or pidfile");
+      return undefined;
+  }
+}
 
 export function parseAllowList(json: unknown): { allowList: AllowList } | { problems: string[] } {
-  const parsed = allowListSchema.safeParse(json);
-  if (!parsed.success) return { problems: parsed.error.issues.map((problem) => `${problem.path.join(".") || "(root)"}: ${problem.message}`) };
-  const processes: ProcessSpec[] = parsed.data.processes.map((process) => ({ ...process, match: process.match as MatchSpec }));
-  return { allowList: { ...parsed.data, processes } };
+  const problems = new ProblemList();
+  if (!isObject(json)) return { problems: ["(root): must be a JSON object"] };
+  problems.onlyKeys(json, ["version", "generatedAt", "source", "fragmentDigest", "processes"], "");
+  if (json.version !== ALLOW_LIST_VERSION) problems.add("version", `must be ${ALLOW_LIST_VERSION}`);
+  const generatedAt = problems.string(json, "generatedAt", "");
+  const source = problems.string(json, "source", "");
+  const fragmentDigest = problems.string(json, "fragmentDigest", "");
+  const processes: ProcessSpec[] = [];
+  if (!Array.isArray(json.processes)) problems.add("processes", "must be an array");
+  else {
+    json.processes.forEach((raw: unknown, index: number) => {
+      const path = join("processes", index);
+      if (!isObject(raw)) return problems.add(path, "must be an object");
+      problems.onlyKeys(raw, ["name", "unit", "match", "detection"], path);
+      const name = problems.string(raw, "name", path, isProcessName, "not a valid process name");
+      const unit = problems.string(raw, "unit", path, isSystemdUnit, "not a valid systemd service unit");
+      const detection = problems.string(raw, "detection", path, isDetectionProfileName, "must be standard or fast");
+      const match = parseMatch(raw.match, join(path, "match"), problems);
+      if (name !== undefined && unit !== undefined && detection !== undefined && isDetectionProfileName(detection) && match !== undefined) {
+        processes.push({ name, unit, match, detection });
+      }
+    });
+  }
+  if (problems.problems.length > 0 || generatedAt === undefined || source === undefined || fragmentDigest === undefined) {
+    return { problems: problems.problems };
+  }
+  return { allowList: { version: ALLOW_LIST_VERSION, generatedAt, source, fragmentDigest, processes } };
 }
 
 export function allowListAsHostSpec(allowList: AllowList): HostSpec {

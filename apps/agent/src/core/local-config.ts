@@ -1,5 +1,5 @@
 import { isAbsoluteSafePath, isProcessName } from "@procwatch/contract";
-import { z } from "zod";
+import { isObject, join, ProblemList } from "./json-checks.ts";
 
 /**
  * The optional root-owned local config `/etc/procwatch/agent.json`. It is the ONLY place a start
@@ -10,7 +10,7 @@ import { z } from "zod";
  *   "version": 1,
  *   "startCommands": {
  *     "orders": { "argv": ["/opt/orders/bin/orders", "--port", "8080"], "cwd": "/opt/orders",
- *                 "logFile": "/var/log/orders.log", "env": {"JAVA_OPTS": "-Xmx1g"} }
+ *                 "logFile": "/var/log/orders.log", "env": {"JAVA_OPTS": "-Xmx1g"}, "stopTimeoutSeconds": 10 }
  *   }
  * }
  */
@@ -29,33 +29,71 @@ export interface LocalConfig {
   readonly startCommands: Readonly<Record<string, StartCommand>>;
 }
 
-const absolutePath = z.string().refine(isAbsoluteSafePath, "must be a plain absolute path (no spaces, no '..')");
+const MAX_ARGS = 256;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-const startCommandSchema = z
-  .object({
-    argv: z
-      .array(z.string().min(1).max(4096))
-      .min(1)
-      .max(256)
-      .refine((argv) => argv[0] !== undefined && isAbsoluteSafePath(argv[0]), "argv[0] must be an absolute executable path"),
-    cwd: absolutePath.optional(),
-    logFile: absolutePath.optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "environment names are letters, digits and _"), z.string()).optional(),
-    stopTimeoutSeconds: z.number().int().min(1).max(600).optional(),
-  })
-  .strict();
-
-const localConfigSchema = z
-  .object({
-    version: z.literal(1),
-    startCommands: z.record(z.string().refine(isProcessName, "start command keys are process names"), startCommandSchema).default({}),
-  })
-  .strict();
+function parseStartCommand(raw: unknown, path: string, problems: ProblemList): StartCommand | undefined {
+  if (!isObject(raw)) {
+    problems.add(path, "must be an object");
+    return undefined;
+  }
+  problems.onlyKeys(raw, ["argv", "cwd", "logFile", "env", "stopTimeoutSeconds"], path);
+  const before = problems.problems.length;
+  const argv = raw.argv;
+  if (!Array.isArray(argv) || argv.length === 0 || argv.length > MAX_ARGS || !argv.every((arg) => typeof arg === "string" && arg.length > 0)) {
+    problems.add(join(path, "argv"), `must be an array of 1-${MAX_ARGS} non-empty strings`);
+  } else if (!isAbsoluteSafePath(argv[0] as string)) {
+    problems.add(join(path, "argv[0]"), "must be an absolute executable path");
+  }
+  const command: { argv: string[]; cwd?: string; logFile?: string; env?: Record<string, string>; stopTimeoutSeconds?: number } = {
+    argv: Array.isArray(argv) ? (argv as string[]) : [],
+  };
+  for (const key of ["cwd", "logFile"] as const) {
+    if (raw[key] === undefined) continue;
+    const value = problems.string(raw, key, path, isAbsoluteSafePath, "must be a plain absolute path (no spaces, no '..')");
+    if (value !== undefined) command[key] = value;
+  }
+  if (raw.env !== undefined) {
+    if (!isObject(raw.env)) problems.add(join(path, "env"), "must be an object of strings");
+    else {
+      const env: Record<string, string> = {};
+      for (const [name, value] of Object.entries(raw.env)) {
+        if (!ENV_NAME.test(name) || typeof value !== "string") problems.add(join(join(path, "env"), name), "names are letters, digits and _; values strings");
+        else env[name] = value;
+      }
+      command.env = env;
+    }
+  }
+  if (raw.stopTimeoutSeconds !== undefined) {
+    const seconds = raw.stopTimeoutSeconds;
+    if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1 || seconds > 600) problems.add(join(path, "stopTimeoutSeconds"), "must be 1-600");
+    else command.stopTimeoutSeconds = seconds;
+  }
+  return problems.problems.length === before ? command : undefined;
+}
 
 export function parseLocalConfig(json: unknown): { config: LocalConfig } | { problems: string[] } {
-  const parsed = localConfigSchema.safeParse(json);
-  if (!parsed.success) return { problems: parsed.error.issues.map((problem) => `${problem.path.join(".") || "(root)"}: ${problem.message}`) };
-  return { config: parsed.data };
+  if (!isObject(json)) return { problems: ["(root): must be a JSON object"] };
+  const problems = new ProblemList();
+  problems.onlyKeys(json, ["version", "startCommands"], "");
+  if (json.version !== 1) problems.add("version", "must be 1");
+  const startCommands: Record<string, StartCommand> = {};
+  if (json.startCommands !== undefined) {
+    if (!isObject(json.startCommands)) problems.add("startCommands", "must be an object keyed by process name");
+    else {
+      for (const [name, raw] of Object.entries(json.startCommands)) {
+        const path = join("startCommands", name);
+        if (!isProcessName(name)) {
+          problems.add(path, "keys must be process names");
+          continue;
+        }
+        const command = parseStartCommand(raw, path, problems);
+        if (command !== undefined) startCommands[name] = command;
+      }
+    }
+  }
+  if (problems.problems.length > 0) return { problems: problems.problems };
+  return { config: { version: 1, startCommands } };
 }
 
 export const EMPTY_LOCAL_CONFIG: LocalConfig = { version: 1, startCommands: {} };

@@ -1,6 +1,7 @@
 import { profileParameterName } from "@procwatch/contract";
 import type { ProfileFetch } from "../core/spec-sources.ts";
 import { AwsCallError } from "../errors.ts";
+import { loadHeavyModules } from "./heavy-modules.ts";
 
 /**
  * The two AWS reads the agent makes, behind narrow interfaces so the CLI wires them in one
@@ -28,7 +29,7 @@ export class Ec2DescribeTagsReader implements InstanceTagReader {
   constructor(private readonly region: string) {}
 
   async tagsOf(instanceId: string): Promise<Record<string, string>> {
-    const { EC2Client, DescribeTagsCommand } = await import("@aws-sdk/client-ec2");
+    const { EC2Client, DescribeTagsCommand } = await loadHeavyModules();
     const client = new EC2Client({ region: this.region, maxAttempts: 3 });
     const tags: Record<string, string> = {};
     try {
@@ -55,7 +56,7 @@ export class SsmProfileReader implements ProfileReader {
 
   async profile(name: string): Promise<ProfileFetch> {
     const region = await this.resolveRegion();
-    const { SSMClient, GetParameterCommand } = await import("@aws-sdk/client-ssm");
+    const { SSMClient, GetParameterCommand } = await loadHeavyModules();
     const client = new SSMClient({ ...(region === undefined ? {} : { region }), maxAttempts: 3 });
     try {
       const answer = await client.send(new GetParameterCommand({ Name: profileParameterName(name) }));

@@ -1,4 +1,3 @@
-import { request } from "node:http";
 import { NotOnEc2Error } from "../errors.ts";
 
 /**
@@ -78,7 +77,9 @@ export class ImdsClient {
     return this.token;
   }
 
-  private send(method: "GET" | "PUT", path: string, headers: Record<string, string>): Promise<HttpAnswer> {
+  private async send(method: "GET" | "PUT", path: string, headers: Record<string, string>): Promise<HttpAnswer> {
+    // Loaded on first use: most runs (--help, health with a local spec) never talk to IMDS.
+    const { request } = await import("node:http");
     return new Promise((resolve, reject) => {
       const url = new URL(path, this.endpoint);
       const req = request(url, { method, headers, timeout: this.timeoutMs, agent: false }, (response) => {
