@@ -38,7 +38,16 @@ async function bundle() {
   const esbuild = await import("esbuild");
   const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   const started = Date.now();
-  const common = { bundle: true, platform: "node", format: "cjs", target: "node24", minify: true, legalComments: "linked", logLevel: "warning", metafile: true };
+  const common = {
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node24",
+    minify: true,
+    legalComments: "linked",
+    logLevel: "warning",
+    metafile: true,
+  };
   // The heavy chunk (AWS SDK, systeminformation) is built separately and loaded on demand, so
   // `--help` and `health` never parse or evaluate it.
   const keepHeavyOut = {
@@ -88,7 +97,12 @@ function binaryName(arch) {
 }
 
 function stampFor(nodeBinaries) {
-  return { node: NODE_VERSION, bundle: sha256(bundlePath), heavy: sha256(heavyPath), nodeBinaries: Object.fromEntries(ARCHES.map((arch) => [arch, sha256(nodeBinaries[arch])])) };
+  return {
+    node: NODE_VERSION,
+    bundle: sha256(bundlePath),
+    heavy: sha256(heavyPath),
+    nodeBinaries: Object.fromEntries(ARCHES.map((arch) => [arch, sha256(nodeBinaries[arch])])),
+  };
 }
 
 function upToDate(stamp) {

@@ -1,10 +1,10 @@
 import {
+  type HostSpec,
   isAbsoluteSafePath,
   isDetectionProfileName,
   isProcessName,
   isSystemdUnit,
   MAX_SELECTOR_LENGTH,
-  type HostSpec,
   type MatchSpec,
   type ProcessSpec,
   re2Incompatibility,
@@ -82,7 +82,10 @@ export function parseAllowList(json: unknown): { allowList: AllowList } | { prob
   else {
     json.processes.forEach((raw: unknown, index: number) => {
       const path = join("processes", index);
-      if (!isObject(raw)) return problems.add(path, "must be an object");
+      if (!isObject(raw)) {
+        problems.add(path, "must be an object");
+        return;
+      }
       problems.onlyKeys(raw, ["name", "unit", "match", "detection"], path);
       const name = problems.string(raw, "name", path, isProcessName, "not a valid process name");
       const unit = problems.string(raw, "unit", path, isSystemdUnit, "not a valid systemd service unit");

@@ -66,7 +66,8 @@ function parseStartCommand(raw: unknown, path: string, problems: ProblemList): S
   }
   if (raw.stopTimeoutSeconds !== undefined) {
     const seconds = raw.stopTimeoutSeconds;
-    if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1 || seconds > 600) problems.add(join(path, "stopTimeoutSeconds"), "must be 1-600");
+    if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1 || seconds > 600)
+      problems.add(join(path, "stopTimeoutSeconds"), "must be 1-600");
     else command.stopTimeoutSeconds = seconds;
   }
   return problems.problems.length === before ? command : undefined;
