@@ -1,0 +1,29 @@
+/**
+ * procwatch's own metrics, which the restart handler and the fleet manager publish and the
+ * dashboard reads. The Lambdas emit them as CloudWatch embedded-metric-format logs (Powertools
+ * Metrics), so they need no cloudwatch:PutMetricData permission. The dashboard finds them with
+ * SEARCH by namespace and name, so any dimension the emitters add (Powertools adds `service`)
+ * still shows.
+ */
+export const PROCWATCH_METRIC_NAMESPACE = "procwatch";
+
+export const PROCWATCH_METRICS = {
+  /** restart handler: a restart command was sent (count 1 per SendCommand). */
+  restartsSent: "RestartsSent",
+  /** restart handler: the agent reported the process back after a restart. */
+  restartsSucceeded: "RestartsSucceeded",
+  /** restart handler: the restart command failed, timed out or the process did not come back. */
+  restartsFailed: "RestartsFailed",
+  /** restart handler: the restart budget was exhausted; a human was asked to step in. */
+  gaveUp: "GaveUp",
+  /** fleet manager: alarms created, updated or deleted by one reconcile (count). */
+  reconcileChanges: "ReconcileChanges",
+  /** fleet manager: a reconcile, or one alarm change inside it, failed. */
+  reconcileFailures: "ReconcileFailures",
+} as const;
+
+/** Powertools' `service` dimension value of each Lambda (POWERTOOLS_SERVICE_NAME). */
+export const PROCWATCH_SERVICE_NAMES = {
+  restartHandler: "procwatch-restart-handler",
+  fleetManager: "procwatch-fleet-manager",
+} as const;
