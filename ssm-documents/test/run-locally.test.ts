@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadDocument } from "../index.ts";
@@ -61,10 +61,12 @@ describe("install", () => {
   // The arm64 payload is always a script: an arm64 binary cannot run on this x64 machine without qemu.
   let sha256X64: string;
   let sha256Arm64: string;
+  const realAgentSha256 = realAgentBuilt() ? sha256OfFile(BUILT_AGENT_X64) : undefined;
   beforeEach(() => {
     packagesInstalled.length = 0;
-    if (realAgentBuilt()) {
-      sha256X64 = sandbox.putObject(BUCKET, KEY_X64, readFileSync(BUILT_AGENT_X64));
+    if (realAgentSha256 !== undefined) {
+      sandbox.linkObject(BUCKET, KEY_X64, BUILT_AGENT_X64);
+      sha256X64 = realAgentSha256;
     } else {
       sha256X64 = sandbox.putObject(BUCKET, KEY_X64, fakeAgentScript("new-x64"));
     }
@@ -211,32 +213,44 @@ describe("configure", () => {
     writeExecutable(join(sandbox.binDir, "procwatch-agent"), fakeAgentScript("test"));
   });
 
-  const run = (env: NodeJS.ProcessEnv = {}) => expectRun(runDocumentLocally(configure, {}, { workDir: sandbox.root, env: { ...sandbox.env, ...env } }));
+  const run = (env: NodeJS.ProcessEnv = {}, parameters: Record<string, string> = {}) =>
+    runDocumentLocally(configure, parameters, { workDir: sandbox.root, env: { ...sandbox.env, ...env } });
+  const ran = (env: NodeJS.ProcessEnv = {}, parameters: Record<string, string> = {}) => expectRun(run(env, parameters));
 
   it("applies, then reports health; success makes the association compliant", () => {
-    const result = run();
+    const result = ran();
     expect(result.status).toBe("Success");
-    expect(sandbox.calls()).toEqual(["procwatch-agent apply", "procwatch-agent health"]);
+    expect(sandbox.calls()).toEqual(["procwatch-agent apply --tag-prefix procwatch", "procwatch-agent health --tag-prefix procwatch"]);
   });
 
   it("still reports health after a failed apply, and fails", () => {
-    const result = run({ FAKE_AGENT_APPLY_EXIT: "1" });
+    const result = ran({ FAKE_AGENT_APPLY_EXIT: "1" });
     expect(result.status).toBe("Failed");
-    expect(sandbox.calls()).toEqual(["procwatch-agent apply", "procwatch-agent health"]);
+    expect(sandbox.calls()).toEqual(["procwatch-agent apply --tag-prefix procwatch", "procwatch-agent health --tag-prefix procwatch"]);
     expect(stepOutput(result, "applyAndCheckHealth").stderr).toContain("procwatch-agent apply exited 1");
   });
 
   it("fails when health fails, so the host shows NON_COMPLIANT", () => {
-    const result = run({ FAKE_AGENT_HEALTH_EXIT: "1" });
+    const result = ran({ FAKE_AGENT_HEALTH_EXIT: "1" });
     expect(result.status).toBe("Failed");
     expect(stepOutput(result, "applyAndCheckHealth").stderr).toContain("procwatch-agent health exited 1");
   });
 
   it("says how to get procwatch-agent when it is not installed", () => {
     rmSync(join(sandbox.binDir, "procwatch-agent"));
-    const result = run();
+    const result = ran();
     expect(result.status).toBe("Failed");
     expect(stepOutput(result, "applyAndCheckHealth").stderr).toMatch(/is not installed[\s\S]*hint: the procwatch-install association/);
+  });
+
+  it("passes a deployment's tag prefix through", () => {
+    expect(ran({}, { TagPrefix: "acme.watch" }).status).toBe("Success");
+    expect(sandbox.calls()).toEqual(["procwatch-agent apply --tag-prefix acme.watch", "procwatch-agent health --tag-prefix acme.watch"]);
+  });
+
+  it.each(["procwatch; reboot", "$(id)", "-x", ""])("refuses TagPrefix=%j before anything runs", (value) => {
+    expect(run({}, { TagPrefix: value }).refused).toBe(true);
+    expect(sandbox.calls()).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,6 +21,8 @@ export interface HostSandbox {
   readonly env: NodeJS.ProcessEnv;
   calls(): string[];
   putObject(bucket: string, key: string, body: Buffer | string): string;
+  /** Serves an existing file (the real agent binary) without copying it into the sandbox. */
+  linkObject(bucket: string, key: string, path: string): void;
   installTool(name: string, script: string): void;
 }
 
@@ -55,6 +57,11 @@ export function createHostSandbox(): HostSandbox {
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, body);
       return sha256Of(body);
+    },
+    linkObject(bucket, key, path) {
+      const target = join(s3Root, bucket, key);
+      mkdirSync(dirname(target), { recursive: true });
+      symlinkSync(path, target);
     },
     installTool(name, script) {
       const path = join(toolsDir, name);
