@@ -60,13 +60,15 @@ export interface CliIo {
   readonly argv: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   readonly stdoutIsTty: boolean;
+  /** Defaults to the process's stdout/stderr; tests pass a recorder. */
+  readonly output?: Output;
 }
 
 export async function runCli(io: CliIo): Promise<number> {
   let exitCode = 0;
   const jsonRequested = io.argv.includes("--json");
   const early = resolveSettings({}, io.env, io.stdoutIsTty);
-  const output: Output = processOutput(early.color);
+  const output: Output = io.output ?? processOutput(early.color);
 
   const settingsFor = (flags: PathFlags) => resolveSettings(flags, io.env, io.stdoutIsTty);
   const faultPointFor = (fault: string | undefined) =>
@@ -80,7 +82,7 @@ export async function runCli(io: CliIo): Promise<number> {
   const program = new Command("procwatch-agent")
     .description("procwatch host agent: renders the CloudWatch agent procstat fragment, reports health, restarts allow-listed processes.")
     .exitOverride()
-    .configureOutput({ writeOut: (text) => process.stdout.write(text), writeErr: (text) => process.stderr.write(text) })
+    .configureOutput({ writeOut: (text) => output.stdout(text), writeErr: (text) => output.stderr(text) })
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText("after", EXAMPLES);
 

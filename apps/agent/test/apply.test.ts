@@ -1,0 +1,169 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { runAgent, Scratch, writeJson } from "./helpers.ts";
+
+const scratch = new Scratch();
+afterEach(() => scratch.cleanup());
+
+const BUNDLE = join(import.meta.dirname, "..", "dist", "procwatch-agent.cjs");
+
+/** A fake amazon-cloudwatch-agent-ctl on PATH that appends its argv (one line per call) to a log. */
+function fakeCtl(dir: string, exitCode = 0): { binDir: string; calls: () => string[] } {
+  const binDir = join(dir, "bin");
+  const log = join(dir, "ctl-calls.log");
+  mkdirSync(binDir, { recursive: true });
+  writeFileSync(join(binDir, "amazon-cloudwatch-agent-ctl"), `#!/bin/sh\necho "$*" >> '${log}'\nexit ${exitCode}\n`, { mode: 0o755 });
+  return { binDir, calls: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : []) };
+}
+
+function setup(exitCode = 0) {
+  const dir = scratch.dir();
+  const ctl = fakeCtl(dir, exitCode);
+  const env = {
+    PATH: `${ctl.binDir}:${process.env.PATH}`,
+    PROCWATCH_STATE_DIR: join(dir, "state"),
+    PROCWATCH_CWAGENT_DIR: join(dir, "cwagent"),
+  };
+  const fragment = join(dir, "cwagent", "etc", "amazon-cloudwatch-agent.d", "procwatch.json");
+  const allowList = join(dir, "state", "allow-list.json");
+  const spec = (name: string, value: unknown) => {
+    const path = join(dir, name);
+    writeJson(path, value);
+    return path;
+  };
+  return { dir, env, ctl, fragment, allowList, spec };
+}
+
+describe("apply", () => {
+  it("writes the fragment and allow-list, calls append-config once on change and not when unchanged", async () => {
+    const { env, ctl, fragment, allowList, spec } = setup();
+    const first = spec("a.json", { version: 1, processes: [{ name: "nginx" }, { name: "orders", pattern: "orders.jar" }] });
+
+    const applied = await runAgent(["apply", "--spec", first, "--json"], env);
+    expect(applied.exitCode).toBe(0);
+    expect(applied.json()).toMatchObject({ fragmentChanged: true, agentReloaded: true, previousDigest: null, processes: ["nginx", "orders"] });
+    expect(ctl.calls()).toEqual([`-a append-config -m onPremise -c file:${fragment} -s`]);
+    expect(JSON.parse(readFileSync(fragment, "utf8")).metrics.metrics_collected.procstat).toHaveLength(2);
+    expect(JSON.parse(readFileSync(allowList, "utf8")).processes.map((process: { name: string }) => process.name)).toEqual(["nginx", "orders"]);
+
+    const again = await runAgent(["apply", "--spec", first, "--json"], env);
+    expect(again.json()).toMatchObject({ fragmentChanged: false, agentReloaded: false, ctlArgs: null });
+    expect(ctl.calls()).toHaveLength(1);
+
+    const changed = spec("b.json", { version: 1, processes: [{ name: "nginx", detection: "fast" }] });
+    const third = await runAgent(["apply", "--spec", changed, "--mode", "ec2", "--json"], env);
+    expect(third.json()).toMatchObject({ fragmentChanged: true, agentReloaded: true });
+    expect(ctl.calls()).toEqual([`-a append-config -m onPremise -c file:${fragment} -s`, `-a append-config -m ec2 -c file:${fragment} -s`]);
+  });
+
+  it("never calls the ctl and leaves the old fragment byte-identical on bad input, listing every reason", async () => {
+    const { env, ctl, fragment, allowList, spec } = setup();
+    await runAgent(["apply", "--spec", spec("good.json", { version: 1, processes: [{ name: "nginx" }] })], env);
+    const before = readFileSync(fragment, "utf8");
+    const beforeAllow = readFileSync(allowList, "utf8");
+
+    const bad = spec("bad.json", {
+      version: 1,
+      processes: [{ name: "httpd; rm -rf /" }, { name: "ok", unit: "$(reboot).service" }, { name: "re", regex: "(?=x)" }],
+    });
+    const run = await runAgent(["apply", "--spec", bad], env);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toMatch(/^error: the process spec from spec-file:.* is invalid \(3 problems\)/);
+    expect(run.stderr).toContain("processes[0].name");
+    expect(run.stderr).toContain("processes[1].unit");
+    expect(run.stderr).toContain("processes[2].regex");
+    expect(run.stderr).toMatch(/^hint: /m);
+    expect(readFileSync(fragment, "utf8")).toBe(before);
+    expect(readFileSync(allowList, "utf8")).toBe(beforeAllow);
+    expect(ctl.calls()).toHaveLength(1);
+
+    const unreadable = await runAgent(["apply", "--spec", join(dirname(fragment), "nope.json"), "--json"], env);
+    expect(unreadable.exitCode).toBe(1);
+    expect(unreadable.json()).toMatchObject({ ok: false, error: { type: "SpecInvalidError", issues: [expect.objectContaining({ code: "bad-document" })] } });
+    const notJson = join(dirname(fragment), "..", "not-json.json");
+    writeFileSync(notJson, "{nope");
+    expect((await runAgent(["apply", "--spec", notJson], env)).exitCode).toBe(1);
+    expect(readFileSync(fragment, "utf8")).toBe(before);
+    expect(ctl.calls()).toHaveLength(1);
+  });
+
+  it("a crash between write and rename (SIGKILL, injected) leaves the old fragment and no ctl call; the next apply recovers", async () => {
+    const { env, ctl, fragment, spec } = setup();
+    await runAgent(["apply", "--spec", spec("v1.json", { version: 1, processes: [{ name: "nginx" }] })], env);
+    const before = readFileSync(fragment, "utf8");
+    const v2 = spec("v2.json", { version: 1, processes: [{ name: "nginx" }, { name: "sshd" }] });
+
+    const crashed = await promisify(execFile)(process.execPath, [BUNDLE, "apply", "--spec", v2], {
+      env: { ...process.env, ...env, PROCWATCH_TEST_FAULT: "crash-before-rename" },
+    }).catch((error: { signal?: string }) => error);
+    expect((crashed as { signal?: string }).signal).toBe("SIGKILL");
+    expect(readFileSync(fragment, "utf8")).toBe(before);
+    expect(readdirSync(dirname(fragment)).filter((entry) => entry.endsWith(".tmp"))).toHaveLength(1);
+    expect(ctl.calls()).toHaveLength(1);
+
+    const recovered = await runAgent(["apply", "--spec", v2, "--json"], env);
+    expect(recovered.json()).toMatchObject({ fragmentChanged: true, agentReloaded: true });
+    expect(readdirSync(dirname(fragment)).filter((entry) => entry !== "procwatch.json")).toEqual([]);
+    expect(ctl.calls()).toHaveLength(2);
+  });
+
+  it("a failing append-config exits 1 and is retried by the next apply even though the fragment is already written", async () => {
+    const failing = setup(3);
+    const path = failing.spec("s.json", { version: 1, processes: [{ name: "nginx" }] });
+    const run = await runAgent(["apply", "--spec", path], failing.env);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toMatch(/^error: amazon-cloudwatch-agent-ctl append-config exited with 3/);
+    expect(existsSync(failing.allowList)).toBe(false);
+    const retry = await runAgent(["apply", "--spec", path, "--json"], failing.env);
+    expect(retry.exitCode).toBe(1);
+    expect(failing.ctl.calls()).toHaveLength(2);
+  });
+
+  it("an opted-out host (flags without processes are a usage error; tags without opt-in) writes nothing", async () => {
+    const { env, ctl, fragment } = setup();
+    const usage = await runAgent(["apply", "--detection", "fast"], env);
+    expect(usage.exitCode).toBe(2);
+    const offEc2 = await runAgent(["apply"], env);
+    expect(offEc2.exitCode).toBe(1);
+    expect(offEc2.stderr).toMatch(/^error: this host does not look like an EC2 instance/);
+    expect(offEc2.stderr).toMatch(/^hint: on-premises hosts pass --spec FILE/m);
+    expect(existsSync(fragment)).toBe(false);
+    expect(ctl.calls()).toEqual([]);
+  });
+});
+
+describe("render", () => {
+  it("prints the contract's fragment for --spec and for flags, and --json with a digest", async () => {
+    const { env, spec } = setup();
+    const path = spec("r.json", { version: 1, detection: "fast", processes: [{ name: "nginx", exe: "/usr/sbin/nginx" }] });
+    const run = await runAgent(["render", "--spec", path], env);
+    expect(run.exitCode).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({
+      metrics: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent placeholder
+        append_dimensions: { InstanceId: "${aws:InstanceId}" },
+        force_flush_interval: 10,
+        metrics_collected: {
+          procstat: [{ exe: "^/usr/sbin/nginx( \\(deleted\\))?$", measurement: ["pid_count", "cpu_usage", "memory_rss"], metrics_collection_interval: 10 }],
+        },
+      },
+    });
+    const flags = await runAgent(["render", "--processes", "sshd nginx", "--json"], env);
+    expect(flags.json()).toMatchObject({ ok: true, source: "flags", processes: ["nginx", "sshd"], digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+  });
+
+  it("usage errors exit 2 with a hint", async () => {
+    const { env, spec } = setup();
+    const both = await runAgent(["render", "--spec", spec("x.json", {}), "--processes", "nginx"], env);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toMatch(/^error: --spec cannot be combined/);
+    expect((await runAgent(["render", "--detection", "slow"], env)).exitCode).toBe(2);
+    expect((await runAgent(["frobnicate"], env)).exitCode).toBe(2);
+    const help = await runAgent(["--help"], env);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toContain("Examples:");
+  });
+});

@@ -1,0 +1,104 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runCli } from "../src/cli.ts";
+import { PLAIN_PALETTE } from "../src/core/human-output.ts";
+
+/** Test scaffolding: real temp dirs, real processes, and the CLI run in-process with a recorded output. */
+export const SLEEP_BINARY = realpathSync("/bin/sleep");
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export class Scratch {
+  readonly dirs: string[] = [];
+  readonly children: ChildProcess[] = [];
+
+  dir(): string {
+    // realpath: /tmp may be a symlink, and /proc/<pid>/exe shows the resolved path.
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), "pwagent-")));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  /** A copy of `sleep` under a chosen name, so /proc/<pid>/exe ends in that name. */
+  copySleep(dir: string, name: string): string {
+    const path = join(dir, name);
+    copyFileSync(SLEEP_BINARY, path);
+    chmodSync(path, 0o755);
+    return path;
+  }
+
+  start(file: string, args: readonly string[]): ChildProcess {
+    const child = spawn(file, [...args], { stdio: "ignore" });
+    this.children.push(child);
+    return child;
+  }
+
+  trackPid(pid: number): void {
+    this.children.push({ pid, kill: (signal?: NodeJS.Signals) => process.kill(pid, signal) } as unknown as ChildProcess);
+  }
+
+  cleanup(): void {
+    for (const child of this.children.splice(0)) {
+      try {
+        if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+      } catch {}
+    }
+    for (const dir of this.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+export function writeJson(path: string, value: unknown): void {
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export interface AgentRun {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+/** Runs the CLI in-process; the environment is explicit so tests never touch /etc or /opt. */
+export async function runAgent(args: readonly string[], env: Record<string, string | undefined>): Promise<AgentRun> {
+  let stdout = "";
+  let stderr = "";
+  const exitCode = await runCli({
+    argv: args,
+    env: { PATH: process.env.PATH, AWS_EC2_METADATA_DISABLED: "true", ...env },
+    stdoutIsTty: false,
+    output: {
+      stdout: (text) => {
+        stdout += text.endsWith("\n") ? text : `${text}\n`;
+      },
+      stderr: (text) => {
+        stderr += text.endsWith("\n") ? text : `${text}\n`;
+      },
+      palette: PLAIN_PALETTE,
+    },
+  });
+  return {
+    exitCode,
+    stdout,
+    stderr,
+    json: <T>() => JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as T,
+  };
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
