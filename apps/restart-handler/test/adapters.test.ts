@@ -1,0 +1,96 @@
+import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { mockClient } from "aws-sdk-client-mock";
+import "aws-sdk-client-mock-vitest/extend";
+import { describe, expect, it } from "vitest";
+import { DynamoDbRestartLedger } from "../src/adapters/dynamodb-ledger.ts";
+import { InMemoryRestartLedger } from "../src/adapters/in-memory.ts";
+import { SsmCommandSender } from "../src/adapters/ssm-command-sender.ts";
+import type { IncidentRecord } from "../src/core/model.ts";
+import { classifyAwsError } from "../src/errors.ts";
+import type { RestartLedger } from "../src/ports.ts";
+import { FakeDynamoTable } from "./support/fake-dynamodb.ts";
+
+const incident = (id: string): IncidentRecord => ({
+  incidentId: id,
+  alarmName: "procwatch/i-0123456789abcdef0/nginx",
+  state: "ALARM",
+  stateChangeTime: "2024-05-01T00:00:00.000Z",
+  instanceId: "i-0123456789abcdef0",
+  processName: "nginx",
+  outcome: "restarting",
+  threadId: "t",
+  claimedAt: 1000,
+  claimToken: "tok",
+  attempt: 1,
+});
+const process = (version: number) => ({ instanceId: "i-0123456789abcdef0", processName: "nginx", version, attempts: [{ incidentId: "a", at: 1 }] });
+
+const ledgers: [string, () => RestartLedger][] = [
+  [
+    "DynamoDB (stateful fake table)",
+    () => new DynamoDbRestartLedger(new FakeDynamoTable().client, { tableName: "t", retentionDays: 14, clock: { now: () => 0 } }),
+  ],
+  ["in-memory", () => new InMemoryRestartLedger()],
+];
+
+describe.each(ledgers)("RestartLedger contract: %s", (_name, make) => {
+  it("claims a transition once; a second claim is a duplicate; a stale version is a conflict", async () => {
+    const ledger = make();
+    expect(await ledger.claim(incident("a"), process(1), 0)).toBe("claimed");
+    expect(await ledger.claim(incident("a"), process(2), 1)).toBe("duplicate");
+    expect(await ledger.claim(incident("b"), process(2), 0)).toBe("conflict");
+    expect(await ledger.claim(incident("b"), process(2), 1)).toBe("claimed");
+    expect((await ledger.loadProcess("i-0123456789abcdef0", "nginx")).version).toBe(2);
+    expect((await ledger.getIncidents(["a", "b", "zz"])).map((record) => record.incidentId).sort()).toEqual(["a", "b"]);
+  });
+
+  it("records the command only for the claim holder, and the result once", async () => {
+    const ledger = make();
+    await ledger.claim(incident("a"), undefined, 0);
+    const note = {
+      version: "1.0",
+      source: "custom",
+      content: { textType: "client-markdown", title: "t", description: "d" },
+      metadata: { threadId: "t", summary: "s", eventType: "e", relatedResources: [] },
+    } as const;
+    expect(await ledger.recordCommandSent("a", "other", "cmd", 2, note)).toBe(false);
+    expect(await ledger.takeOverClaim("a", "tok", "new", 5000, 999)).toBe(false);
+    expect(await ledger.takeOverClaim("a", "tok", "new", 5000, 1000)).toBe(true);
+    expect(await ledger.recordCommandSent("a", "new", "cmd", 2, note)).toBe(true);
+    expect(await ledger.recordCommandSent("a", "new", "cmd2", 3, note)).toBe(false);
+    expect(await ledger.recordCommandResult("a", { status: "Success", finishedAt: 3 }, note)).toBe(true);
+    expect(await ledger.recordCommandResult("a", { status: "Success", finishedAt: 3 }, note)).toBe(false);
+    await ledger.markNotified("a", "story");
+    const stored = await ledger.getIncident("a");
+    expect(stored).toMatchObject({ commandId: "cmd", claimToken: "new", result: { status: "Success" }, pendingResultNotification: note });
+    expect(stored?.pendingNotification).toBeUndefined();
+  });
+});
+
+describe("SsmCommandSender", () => {
+  it("passes the request through and maps a missing invocation to undefined", async () => {
+    const ssm = new SSMClient({ region: "eu-west-1" });
+    const mock = mockClient(ssm);
+    mock.on(SendCommandCommand).resolves({ Command: { CommandId: "c-1" } });
+    mock.on(GetCommandInvocationCommand).rejects(Object.assign(new Error("gone"), { name: "InvocationDoesNotExist", $metadata: { httpStatusCode: 400 } }));
+    const sender = new SsmCommandSender(ssm);
+    const request = {
+      DocumentName: "procwatch-restart",
+      InstanceIds: ["i-0123456789abcdef0"] as [string],
+      Parameters: { ProcessName: ["nginx"] },
+      Comment: "procwatch incident 0123456789abcdef restart nginx",
+      TimeoutSeconds: 120,
+      CloudWatchOutputConfig: { CloudWatchOutputEnabled: true as const, CloudWatchLogGroupName: "/aws/ssm/procwatch-restart" },
+    };
+    expect(await sender.send(request)).toEqual({ commandId: "c-1" });
+    expect(mock).toHaveReceivedCommandWith(SendCommandCommand, request);
+    expect(await sender.getInvocation("c-1", "i-0123456789abcdef0")).toBeUndefined();
+  });
+
+  it("classifies errors as retryable or terminal", () => {
+    expect(classifyAwsError(Object.assign(new Error("x"), { name: "ThrottlingException", $metadata: { httpStatusCode: 400 } })).retryable).toBe(true);
+    expect(classifyAwsError(Object.assign(new Error("x"), { name: "AccessDeniedException", $metadata: { httpStatusCode: 403 } })).retryable).toBe(false);
+    expect(classifyAwsError(Object.assign(new Error("x"), { name: "InternalError", $metadata: { httpStatusCode: 500 } })).retryable).toBe(true);
+    expect(classifyAwsError(Object.assign(new Error("x"), { retryable: false })).retryable).toBe(false);
+  });
+});
