@@ -1,0 +1,390 @@
+#!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { createInterface } from "node:readline/promises";
+import { fileURLToPath } from "node:url";
+import { AdapterError, type Clock } from "@procwatch/aws-adapters";
+import { isInstanceId, isProcessName } from "@procwatch/contract";
+import { Command, CommanderError, Option } from "commander";
+import { type AwsClients, type AwsSettings, createAdapters, createAwsClients } from "./aws.ts";
+import { type FleetConfig, resolveConfig } from "./config.ts";
+import { ApplyFailedError, FleetError, NotConfirmedError, UsageError } from "./errors.ts";
+import { type Progress, type ReconcileResult, reconcile } from "./reconcile.ts";
+import { planToJson, renderApplySummary, renderPlan, renderTable, type Style, styleFor } from "./render.ts";
+import { buildStatus, type StatusRow } from "./status.ts";
+
+export const VERSION = "0.1.0";
+
+export interface OutputStream {
+  write(text: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+/** Everything the CLI touches outside itself, so tests run it in-process against the fake. */
+export interface CliIo {
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Asks a yes/no question on the terminal; defaults to reading stdin. */
+  readonly confirm?: (question: string) => Promise<boolean>;
+  readonly stdinIsTTY?: boolean;
+  /** Defaults to real SDK clients; tests pass clients wired to the fake. */
+  readonly createClients?: (settings: AwsSettings) => AwsClients;
+  readonly clock?: Clock;
+  readonly retry?: AwsSettings["retry"];
+}
+
+interface GlobalOptions {
+  region?: string;
+  profile?: string;
+  prefix?: string;
+  tagPrefix?: string;
+  namespace?: string;
+  restartActionArn?: string;
+  color: boolean;
+  tps?: string;
+}
+
+const STATE_FILTERS = ["ok", "alarm", "insufficient_data", "actions-disabled", "no-data"];
+
+/** Runs the CLI and resolves to the exit code: 0 ok, 1 failure, 2 usage (and `plan --detailed-exitcode` with changes). */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode = 0;
+  const program = new Command("procwatch-fleet")
+    .description("Reconcile one CloudWatch alarm per (instance, process) from EC2 tags.")
+    .version(VERSION)
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
+    .addOption(new Option("--region <region>", "AWS region (default: AWS_REGION / profile)"))
+    .addOption(new Option("--profile <name>", "named AWS profile (default: the standard credential chain)"))
+    .addOption(new Option("--prefix <prefix>", "alarm name prefix").env("ALARM_PREFIX"))
+    .addOption(new Option("--tag-prefix <prefix>", "tag grammar prefix").env("TAG_PREFIX"))
+    .addOption(new Option("--namespace <namespace>", "metric namespace of the CloudWatch agent").env("METRIC_NAMESPACE"))
+    .addOption(
+      new Option("--restart-action-arn <arn>", "ALARM/OK action: restart SNS topic or Lambda ARN (comma-separated for several)").env("RESTART_TOPIC_ARN"),
+    )
+    .addOption(new Option("--tps <list>", "client-side rate limits, e.g. PutMetricAlarm=3,DescribeAlarms=9"))
+    .option("--no-color", "disable colours (also NO_COLOR)");
+
+  const context = (command: Command) => {
+    const globals = command.optsWithGlobals<GlobalOptions>();
+    const color = globals.color && io.env.NO_COLOR === undefined && io.stdout.isTTY === true;
+    return { globals, style: styleFor(color), errStyle: styleFor(globals.color && io.env.NO_COLOR === undefined && io.stderr.isTTY === true) };
+  };
+
+  program
+    .command("plan")
+    .description("show what apply would change (never writes)")
+    .option("--json", "print the plan as JSON")
+    .option("--detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error")
+    .option("--detailed", "show field-level differences of updates")
+    .option("--instance <ids...>", "only these instances (as an event would)")
+    .action(async (options: { json?: boolean; detailedExitcode?: boolean; detailed?: boolean; instance?: string[] }, command: Command) => {
+      const { globals, style } = context(command);
+      const config = fleetConfig(globals, true);
+      const result = await runReconcile(io, globals, config, "plan", options.instance, undefined);
+      if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
+      else io.stdout.write(renderPlan(result.plan, style, { detailed: options.detailed === true }));
+      if (options.detailedExitcode === true && result.plan.changes.length > 0) exitCode = 2;
+    });
+
+  program
+    .command("apply")
+    .description("apply the plan: create, update, delete alarms and switch their actions")
+    .option("-y, --yes", "do not ask for confirmation")
+    .option("--json", "print the plan and the result as JSON (requires --yes)")
+    .option("--instance <ids...>", "only these instances")
+    .addOption(new Option("--concurrency <n>", "parallel PutMetricAlarm calls (the rate limit still applies)").default("4"))
+    .action(async (options: { yes?: boolean; json?: boolean; instance?: string[]; concurrency: string }, command: Command) => {
+      const { globals, style, errStyle } = context(command);
+      const config = fleetConfig(globals, true);
+      const concurrency = Number(options.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32)
+        throw new UsageError(`--concurrency ${JSON.stringify(options.concurrency)} must be 1-32`);
+      if (options.yes !== true && (io.stdinIsTTY !== true || options.json === true)) {
+        throw new NotConfirmedError("refusing to apply without confirmation on a non-interactive terminal", {
+          hint: "review with `procwatch-fleet plan`, then run `procwatch-fleet apply --yes`",
+        });
+      }
+      const started = performance.now();
+      const planned = await runReconcile(io, globals, config, "plan", options.instance, undefined);
+      if (options.json !== true) io.stdout.write(renderPlan(planned.plan, style));
+      if (planned.plan.changes.length === 0) {
+        if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(planned), null, 2)}\n`);
+        return;
+      }
+      if (options.yes !== true) {
+        const confirm = io.confirm ?? askOnTerminal();
+        if (!(await confirm(`Apply ${planned.plan.changes.length} change(s)? Only 'yes' is accepted: `))) {
+          throw new NotConfirmedError("apply cancelled", { hint: "nothing was changed" });
+        }
+      }
+      const progress = io.stderr.isTTY === true && options.json !== true ? progressBar(io.stderr, errStyle) : undefined;
+      const result = await runReconcile(io, globals, config, "apply", options.instance, progress, concurrency);
+      progress?.({ phase: "apply", done: -1, total: 0 });
+      if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
+      else io.stdout.write(renderApplySummary(result, performance.now() - started, style));
+      if (result.failures.length > 0) throw new ApplyFailedError(result.failures);
+    });
+
+  program
+    .command("status")
+    .description("alarm state per instance and process, and whether each alarm's metric exists")
+    .option("--json", "print rows as JSON")
+    .option("--instance <ids...>", "only these instances")
+    .option("--process <names...>", "only these processes")
+    .option("--state <states...>", `only rows in these states: ${STATE_FILTERS.join(", ")}`)
+    .option("--no-data", "only alarms whose metric does not exist")
+    .action(async (options: { json?: boolean; instance?: string[]; process?: string[]; state?: string[]; data?: boolean }, command: Command) => {
+      const { globals, style } = context(command);
+      const config = fleetConfig(globals, false);
+      for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
+      for (const process of options.process ?? []) {
+        if (!isProcessName(process)) throw new UsageError(`--process ${JSON.stringify(process.slice(0, 80))} is not a valid process name`);
+      }
+      for (const state of options.state ?? []) {
+        if (!STATE_FILTERS.includes(state.toLowerCase()))
+          throw new UsageError(`--state ${JSON.stringify(state.slice(0, 40))} is not one of ${STATE_FILTERS.join(", ")}`);
+      }
+      const adapters = buildAdapters(io, globals, config);
+      const instanceIds = options.instance;
+      const [instances, alarms, metrics] = await Promise.all([
+        adapters.inventory.listTagged(instanceIds !== undefined ? { instanceIds } : {}),
+        instanceIds !== undefined && instanceIds.length <= 20
+          ? Promise.all(instanceIds.map((id) => adapters.alarms.listByPrefix(`${config.alarmPrefix}/${id}/`))).then((lists) => lists.flat())
+          : adapters.alarms.listByPrefix(`${config.alarmPrefix}/`),
+        adapters.metrics.listProcstatMetrics({
+          namespace: config.namespace,
+          recentlyActive: true,
+          ...(instanceIds !== undefined && instanceIds.length === 1 ? { dimensions: [{ Name: "InstanceId", Value: instanceIds[0] }] } : {}),
+        }),
+      ]);
+      const rows = buildStatus(alarms, metrics, instances, {
+        alarmPrefix: config.alarmPrefix,
+        filters: {
+          ...(instanceIds !== undefined ? { instanceIds } : {}),
+          ...(options.process !== undefined ? { processes: options.process } : {}),
+          ...(options.state !== undefined ? { states: options.state } : {}),
+          noDataOnly: options.data === false,
+        },
+      });
+      if (options.json === true) io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      else io.stdout.write(renderStatus(rows, style));
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return exitCode;
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+function fleetConfig(globals: GlobalOptions, needsAction: boolean): FleetConfig {
+  const config = resolveConfig(
+    { alarmPrefix: globals.prefix, tagPrefix: globals.tagPrefix, namespace: globals.namespace, restartActionArn: globals.restartActionArn },
+    { prefix: "--prefix", tagPrefix: "--tag-prefix", namespace: "--namespace", action: "--restart-action-arn" },
+  );
+  if (needsAction && config.restartActionArns.length === 0) {
+    throw new UsageError("no restart action: alarms need the restart topic (or Lambda) as their ALARM/OK action", {
+      hint: "pass --restart-action-arn arn:aws:sns:<region>:<account>:<topic> or set RESTART_TOPIC_ARN",
+    });
+  }
+  return config;
+}
+
+function parseTps(text: string | undefined): Record<string, number> | undefined {
+  if (text === undefined) return undefined;
+  const tps: Record<string, number> = {};
+  for (const pair of text.split(",").filter((part) => part !== "")) {
+    const [operation = "", value = ""] = pair.split("=");
+    const rate = Number(value);
+    if (!/^[A-Z][A-Za-z]{2,40}$/.test(operation) || !Number.isFinite(rate) || rate <= 0 || rate > 1000) {
+      throw new UsageError(`--tps entry ${JSON.stringify(pair.slice(0, 60))} is not Operation=rate`, { hint: "e.g. --tps PutMetricAlarm=3,DescribeAlarms=9" });
+    }
+    tps[operation] = rate;
+  }
+  return tps;
+}
+
+function assertInstanceId(instanceId: string): void {
+  if (!isInstanceId(instanceId))
+    throw new UsageError(`--instance ${JSON.stringify(instanceId.slice(0, 80))} is not an instance id`, { hint: "e.g. i-0123456789abcdef0" });
+}
+
+function buildAdapters(io: CliIo, globals: GlobalOptions, config: FleetConfig) {
+  const settings: AwsSettings = {
+    ...(globals.region !== undefined ? { region: assertRegion(globals.region) } : {}),
+    ...(globals.profile !== undefined ? { profile: assertProfile(globals.profile) } : {}),
+    ...(io.retry !== undefined ? { retry: io.retry } : {}),
+  };
+  const clients = (io.createClients ?? createAwsClients)(settings);
+  const tps = parseTps(globals.tps);
+  return createAdapters(clients, {
+    tagPrefix: config.tagPrefix,
+    ...(tps !== undefined ? { tps } : {}),
+    ...(io.clock !== undefined ? { clock: io.clock } : {}),
+  });
+}
+
+function assertRegion(region: string): string {
+  if (!/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/.test(region))
+    throw new UsageError(`--region ${JSON.stringify(region.slice(0, 40))} is not an AWS region`, { hint: "e.g. eu-west-1" });
+  return region;
+}
+
+function assertProfile(profile: string): string {
+  if (!/^[A-Za-z0-9_.+@-]{1,64}$/.test(profile)) throw new UsageError(`--profile ${JSON.stringify(profile.slice(0, 40))} is not a profile name`);
+  return profile;
+}
+
+async function runReconcile(
+  io: CliIo,
+  globals: GlobalOptions,
+  config: FleetConfig,
+  mode: "plan" | "apply",
+  instances: string[] | undefined,
+  onProgress: ((progress: Progress) => void) | undefined,
+  concurrency?: number,
+): Promise<ReconcileResult> {
+  for (const instanceId of instances ?? []) assertInstanceId(instanceId);
+  const adapters = buildAdapters(io, globals, config);
+  return reconcile({
+    inventory: adapters.inventory,
+    alarms: adapters.alarms,
+    profiles: adapters.profiles,
+    config,
+    mode,
+    ...(instances !== undefined ? { scope: instances } : {}),
+    ...(onProgress !== undefined ? { onProgress } : {}),
+    ...(concurrency !== undefined ? { concurrency } : {}),
+  });
+}
+
+function renderStatus(rows: readonly StatusRow[], style: Style): string {
+  if (rows.length === 0) return "No alarms match.\n";
+  const stateText = (row: StatusRow) => {
+    const label = row.state === "OK" ? style.green("OK") : row.state === "ALARM" ? style.red("ALARM") : style.yellow(row.state);
+    return row.actionsEnabled ? label : `${label} ${style.dim("(actions disabled)")}`;
+  };
+  const table = renderTable(
+    ["INSTANCE", "NAME", "PROCESS", "STATE", "METRIC", "OWNER"],
+    rows.map((row) => [
+      row.instanceId,
+      row.instanceName ?? "-",
+      row.process,
+      stateText(row),
+      row.metric === "reporting" ? "reporting" : `${style.red("no data")}: ${row.cause ?? ""}`,
+      row.owner,
+    ]),
+    style,
+  );
+  const counts = { alarm: 0, noData: 0, disabled: 0 };
+  for (const row of rows) {
+    if (row.state === "ALARM") counts.alarm += 1;
+    if (row.metric === "no data") counts.noData += 1;
+    if (!row.actionsEnabled) counts.disabled += 1;
+  }
+  return `${table}${rows.length} alarm(s): ${counts.alarm} in ALARM, ${counts.noData} without data, ${counts.disabled} with actions disabled.\n`;
+}
+
+function progressBar(stream: OutputStream, style: Style): (progress: Progress) => void {
+  let lastDrawn = 0;
+  return (progress) => {
+    if (progress.done < 0) {
+      stream.write("\r\u001b[2K");
+      return;
+    }
+    if (progress.phase !== "apply" || progress.total === 0) return;
+    const now = performance.now();
+    if (now - lastDrawn < 100 && progress.done < progress.total) return;
+    lastDrawn = now;
+    const width = 30;
+    const filled = Math.round((progress.done / progress.total) * width);
+    stream.write(`\r${style.cyan(`[${"#".repeat(filled)}${" ".repeat(width - filled)}]`)} ${progress.done}/${progress.total}`);
+  };
+}
+
+function askOnTerminal(): (question: string) => Promise<boolean> {
+  return async (question) => {
+    const readline = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return (await readline.question(question)).trim() === "yes";
+    } finally {
+      readline.close();
+    }
+  };
+}
+
+/** The single error boundary: one line on stderr, a hint line, and the exit code. */
+function reportError(error: unknown, io: CliIo): number {
+  const write = (message: string, hint: string | undefined) => {
+    io.stderr.write(`procwatch-fleet: ${oneLine(message)}\n`);
+    if (hint !== undefined) io.stderr.write(`hint: ${hint}\n`);
+  };
+  if (error instanceof CommanderError) {
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return 0;
+    // commander already printed its message; add the hint.
+    io.stderr.write("hint: run `procwatch-fleet --help` for usage\n");
+    return 2;
+  }
+  if (error instanceof ApplyFailedError) {
+    write(error.message, error.hint);
+    return 1;
+  }
+  if (error instanceof UsageError || error instanceof NotConfirmedError) {
+    write(error.message, error.hint);
+    return 2;
+  }
+  if (error instanceof FleetError) {
+    write(error.message, error.hint);
+    return 1;
+  }
+  if (error instanceof AdapterError) {
+    write(error.message, adapterHint(error));
+    return 1;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (/region is missing/i.test(message)) {
+    write("no AWS region configured", "pass --region, set AWS_REGION, or set a region in the profile");
+    return 2;
+  }
+  if (error instanceof Error && (error.name === "CredentialsProviderError" || /credential/i.test(message))) {
+    write(`no usable AWS credentials: ${message}`, "pass --profile, set AWS_PROFILE, or provide credentials through the standard chain");
+    return 1;
+  }
+  write(message, "this looks like a bug; re-run with NODE_DEBUG=procwatch or report it");
+  return 1;
+}
+
+function adapterHint(error: AdapterError): string {
+  if (error.retryable) return "AWS throttled or failed; run again in a minute (the scheduled reconcile also retries)";
+  if (error.code === "AccessDenied" || error.code === "AccessDeniedException" || error.code === "UnauthorizedOperation") {
+    return `the caller lacks permission for ${error.operation}; see the IAM section of the fleet-manager README`;
+  }
+  return `check the request parameters for ${error.operation}`;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, " ").slice(0, 500);
+}
+
+function invokedDirectly(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  const exitCode = await runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    stdinIsTTY: process.stdin.isTTY === true,
+  });
+  process.exitCode = exitCode;
+}

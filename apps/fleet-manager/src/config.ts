@@ -1,0 +1,56 @@
+import { ALARM_PREFIX_PATTERN, alarmPrefixRegex, DEFAULT_ALARM_PREFIX, DEFAULT_METRIC_NAMESPACE, DEFAULT_TAG_PREFIX } from "@procwatch/contract";
+import { UsageError } from "./errors.ts";
+
+export interface FleetConfig {
+  readonly alarmPrefix: string;
+  readonly tagPrefix: string;
+  readonly namespace: string;
+  /** ALARM and OK actions: the restart topic (or the restart Lambda). Empty = alarms without actions (plan/status only). */
+  readonly restartActionArns: readonly string[];
+}
+
+/** SNS topic or Lambda function ARNs (the two alarm actions procwatch supports). */
+const ACTION_ARN =
+  /^arn:aws[a-z-]*:(sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}|lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]{1,128})?)$/;
+const TAG_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
+const NAMESPACE = /^[A-Za-z0-9._/#:-]{1,255}$/;
+
+export interface RawConfig {
+  readonly alarmPrefix?: string | undefined;
+  readonly tagPrefix?: string | undefined;
+  readonly namespace?: string | undefined;
+  readonly restartActionArn?: string | undefined;
+}
+
+/** Validates operator input with the contract's patterns; every bad value is a UsageError naming the flag. */
+export function resolveConfig(raw: RawConfig, labels: { prefix: string; tagPrefix: string; namespace: string; action: string }): FleetConfig {
+  const alarmPrefix = raw.alarmPrefix ?? DEFAULT_ALARM_PREFIX;
+  if (!alarmPrefixRegex.test(alarmPrefix)) {
+    throw new UsageError(`${labels.prefix} ${JSON.stringify(alarmPrefix)} is not a valid alarm prefix`, {
+      hint: `use 1-32 letters, digits, '.', '_' or '-' (${ALARM_PREFIX_PATTERN})`,
+    });
+  }
+  const tagPrefix = raw.tagPrefix ?? DEFAULT_TAG_PREFIX;
+  if (!TAG_PREFIX.test(tagPrefix)) {
+    throw new UsageError(`${labels.tagPrefix} ${JSON.stringify(tagPrefix)} is not a valid tag prefix`, { hint: "use 1-32 letters, digits, '.', '_' or '-'" });
+  }
+  const namespace = raw.namespace ?? DEFAULT_METRIC_NAMESPACE;
+  if (!NAMESPACE.test(namespace) || namespace.startsWith("AWS/")) {
+    throw new UsageError(`${labels.namespace} ${JSON.stringify(namespace)} is not a valid custom metric namespace`, {
+      hint: "the CloudWatch agent's namespace, CWAgent by default",
+    });
+  }
+  const arns = (raw.restartActionArn ?? "")
+    .split(",")
+    .map((arn) => arn.trim())
+    .filter((arn) => arn !== "");
+  for (const arn of arns) {
+    if (!ACTION_ARN.test(arn)) {
+      throw new UsageError(`${labels.action} ${JSON.stringify(arn.slice(0, 120))} is not an SNS topic or Lambda function ARN`, {
+        hint: "e.g. arn:aws:sns:eu-west-1:123456789012:procwatch-restart",
+      });
+    }
+  }
+  if (arns.length > 5) throw new UsageError(`${labels.action} lists ${arns.length} ARNs; an alarm takes at most 5 actions per state`);
+  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns };
+}

@@ -1,0 +1,205 @@
+import {
+  type DesiredState,
+  desiredAlarms,
+  type InstanceInput,
+  type ObservedAlarm,
+  type Plan,
+  type PlannedChange,
+  type ProfileInput,
+  planReconcile,
+  referencedProfiles,
+} from "@procwatch/alarm-planner";
+import type { AlarmDefinition } from "@procwatch/contract";
+import type { FleetConfig } from "./config.ts";
+
+/** The slices of the aws-adapters classes reconcile uses; tests and benchmarks pass the real adapters over the fake. */
+export interface InventoryPort {
+  listTagged(options?: { instanceIds?: readonly string[] }): Promise<readonly InstanceInput[]>;
+}
+export interface ProfilePort {
+  getProfiles(names: Iterable<string>): Promise<ReadonlyMap<string, ProfileInput>>;
+}
+export interface AlarmPort {
+  listByPrefix(namePrefix: string): Promise<readonly ObservedAlarm[]>;
+  put(definition: AlarmDefinition, create: { instanceId: string; processName: string } | null): Promise<void>;
+  delete(alarmNames: readonly string[]): Promise<BatchResult>;
+  disableActions(alarmNames: readonly string[]): Promise<BatchResult>;
+  enableActions(alarmNames: readonly string[]): Promise<BatchResult>;
+}
+export interface BatchResult {
+  readonly succeeded: readonly string[];
+  readonly failed: readonly { alarmName: string; error: Error & { retryable?: boolean } }[];
+}
+
+export type ReconcileMode = "plan" | "apply";
+
+export interface Progress {
+  readonly phase: "read" | "apply";
+  readonly done: number;
+  readonly total: number;
+  readonly message?: string;
+}
+
+export interface ReconcileOptions {
+  readonly inventory: InventoryPort;
+  readonly alarms: AlarmPort;
+  readonly profiles: ProfilePort;
+  readonly config: FleetConfig;
+  /** Instance ids an event names; omitted = the whole fleet. */
+  readonly scope?: readonly string[];
+  readonly mode: ReconcileMode;
+  readonly onProgress?: (progress: Progress) => void;
+  /** Parallel PutMetricAlarm calls; the rate limiter still caps the rate (default 4). */
+  readonly concurrency?: number;
+  /** Asked before each write; returning true stops starting new ones (e.g. a Lambda nearing its timeout). */
+  readonly shouldStop?: () => boolean;
+  readonly now?: () => number;
+}
+
+export interface ApplyFailure {
+  readonly alarmName: string;
+  readonly instanceId: string;
+  readonly operation: string;
+  readonly message: string;
+  readonly retryable: boolean;
+}
+
+export interface AppliedCounts {
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly actionsDisabled: number;
+  readonly actionsEnabled: number;
+}
+
+export interface ReconcileResult {
+  readonly mode: ReconcileMode;
+  readonly desired: DesiredState;
+  readonly plan: Plan;
+  readonly applied: AppliedCounts;
+  readonly failures: readonly ApplyFailure[];
+  /** Changes not attempted because `shouldStop` said so; the next run picks them up. */
+  readonly deferred: number;
+  readonly observedAlarmCount: number;
+  readonly instanceCount: number;
+  readonly timings: { readonly readMs: number; readonly planMs: number; readonly applyMs: number };
+}
+
+/** Above this many scoped instances one full prefix scan is cheaper than one scan per instance. */
+const PER_INSTANCE_SCAN_LIMIT = 20;
+
+/**
+ * The one reconcile behind `plan`, `apply`, the scheduled Lambda and the event Lambda:
+ * read everything relevant, compute the desired alarms, diff, and (in apply mode) write.
+ * An event only narrows *which* instances are read and diffed, never how.
+ */
+export async function reconcile(options: ReconcileOptions): Promise<ReconcileResult> {
+  const now = options.now ?? (() => performance.now());
+  const { config } = options;
+  const scope = options.scope === undefined ? undefined : [...new Set(options.scope)].sort();
+  const readStart = now();
+
+  options.onProgress?.({ phase: "read", done: 0, total: 3, message: "reading instances" });
+  const instances = scope !== undefined && scope.length === 0 ? [] : await options.inventory.listTagged(scope === undefined ? {} : { instanceIds: scope });
+  options.onProgress?.({ phase: "read", done: 1, total: 3, message: "reading profiles" });
+  const profileNames = referencedProfiles(instances, config.tagPrefix);
+  const profiles = profileNames.length === 0 ? new Map<string, ProfileInput>() : await options.profiles.getProfiles(profileNames);
+  options.onProgress?.({ phase: "read", done: 2, total: 3, message: "reading alarms" });
+  const observed = await readObserved(options.alarms, config.alarmPrefix, scope);
+  options.onProgress?.({ phase: "read", done: 3, total: 3 });
+
+  const planStart = now();
+  const desired = desiredAlarms(instances, profiles, {
+    alarmPrefix: config.alarmPrefix,
+    tagPrefix: config.tagPrefix,
+    namespace: config.namespace,
+    actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
+  });
+  const plan = planReconcile(desired, observed, { alarmPrefix: config.alarmPrefix, ...(scope !== undefined ? { instanceIds: new Set(scope) } : {}) });
+  const applyStart = now();
+
+  const base = { mode: options.mode, desired, plan, observedAlarmCount: observed.length, instanceCount: instances.length };
+  if (options.mode === "plan") {
+    return {
+      ...base,
+      applied: { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 },
+      failures: [],
+      deferred: 0,
+      timings: { readMs: planStart - readStart, planMs: applyStart - planStart, applyMs: 0 },
+    };
+  }
+  const outcome = await applyPlan(plan, options);
+  return { ...base, ...outcome, timings: { readMs: planStart - readStart, planMs: applyStart - planStart, applyMs: now() - applyStart } };
+}
+
+async function readObserved(alarms: AlarmPort, prefix: string, scope: readonly string[] | undefined): Promise<ObservedAlarm[]> {
+  if (scope === undefined || scope.length > PER_INSTANCE_SCAN_LIMIT) return [...(await alarms.listByPrefix(`${prefix}/`))];
+  const observed: ObservedAlarm[] = [];
+  // `<prefix>/<instance-id>/` can only match that instance's alarms (ids never contain `/`).
+  for (const instanceId of scope) observed.push(...(await alarms.listByPrefix(`${prefix}/${instanceId}/`)));
+  return observed;
+}
+
+async function applyPlan(plan: Plan, options: ReconcileOptions): Promise<{ applied: AppliedCounts; failures: ApplyFailure[]; deferred: number }> {
+  const failures: ApplyFailure[] = [];
+  const counts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 };
+  const total = plan.changes.length;
+  let done = 0;
+  let deferred = 0;
+  const report = (message?: string) => options.onProgress?.({ phase: "apply", done, total, ...(message !== undefined ? { message } : {}) });
+  const stop = () => options.shouldStop?.() === true;
+  const byName = new Map(plan.changes.map((change) => [change.alarmName, change]));
+  const fail = (change: PlannedChange | undefined, alarmName: string, operation: string, error: unknown) => {
+    const retryable = (error as { retryable?: unknown }).retryable === true;
+    failures.push({ alarmName, instanceId: change?.instanceId ?? "", operation, message: error instanceof Error ? error.message : String(error), retryable });
+  };
+
+  const puts = plan.changes.filter((change) => change.kind === "create" || change.kind === "update");
+  let next = 0;
+  const worker = async () => {
+    while (next < puts.length) {
+      const change = puts[next];
+      next += 1;
+      if (change === undefined) break;
+      if (stop()) {
+        deferred += 1;
+        continue;
+      }
+      try {
+        if (change.definition === undefined) throw new Error(`${change.kind} without an alarm definition`);
+        await options.alarms.put(change.definition, change.kind === "create" ? { instanceId: change.instanceId, processName: change.processName } : null);
+        if (change.kind === "create") counts.created += 1;
+        else counts.updated += 1;
+      } catch (error) {
+        fail(change, change.alarmName, change.kind === "create" ? "create" : "update", error);
+      }
+      done += 1;
+      report();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+
+  const batchKinds = [
+    { kind: "disable-actions", run: (names: readonly string[]) => options.alarms.disableActions(names), counter: "actionsDisabled" },
+    { kind: "enable-actions", run: (names: readonly string[]) => options.alarms.enableActions(names), counter: "actionsEnabled" },
+    { kind: "delete", run: (names: readonly string[]) => options.alarms.delete(names), counter: "deleted" },
+  ] as const;
+  for (const batchKind of batchKinds) {
+    const names = plan.changes.filter((change) => change.kind === batchKind.kind).map((change) => change.alarmName);
+    if (names.length === 0) continue;
+    if (stop()) {
+      deferred += names.length;
+      continue;
+    }
+    try {
+      const result = await batchKind.run(names);
+      counts[batchKind.counter] += result.succeeded.length;
+      for (const failure of result.failed) fail(byName.get(failure.alarmName), failure.alarmName, batchKind.kind, failure.error);
+    } catch (error) {
+      for (const name of names) fail(byName.get(name), name, batchKind.kind, error);
+    }
+    done += names.length;
+    report();
+  }
+  return { applied: counts, failures, deferred };
+}

@@ -1,0 +1,171 @@
+import type { ChangeKind, Plan, PlannedChange } from "@procwatch/alarm-planner";
+import { formatIssue } from "@procwatch/contract";
+import type { ReconcileResult } from "./reconcile.ts";
+
+export interface Style {
+  readonly green: (text: string) => string;
+  readonly yellow: (text: string) => string;
+  readonly red: (text: string) => string;
+  readonly cyan: (text: string) => string;
+  readonly bold: (text: string) => string;
+  readonly dim: (text: string) => string;
+}
+
+export function styleFor(color: boolean): Style {
+  const wrap = (code: number) => (text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  return { green: wrap(32), yellow: wrap(33), red: wrap(31), cyan: wrap(36), bold: wrap(1), dim: wrap(2) };
+}
+
+const MARKERS: Record<ChangeKind, string> = {
+  create: "+",
+  update: "~",
+  delete: "-",
+  "disable-actions": "~",
+  "enable-actions": "~",
+  unchanged: " ",
+};
+
+function markerStyle(kind: ChangeKind, style: Style): (text: string) => string {
+  if (kind === "create") return style.green;
+  if (kind === "delete") return style.red;
+  return style.yellow;
+}
+
+function describeChange(change: PlannedChange): string {
+  switch (change.kind) {
+    case "create":
+      return `create ${change.processName}`;
+    case "update":
+      return `update ${change.processName}`;
+    case "delete":
+      return `delete ${change.processName}`;
+    case "disable-actions":
+      return `disable actions ${change.processName}`;
+    case "enable-actions":
+      return `enable actions ${change.processName}`;
+    case "unchanged":
+      return change.processName;
+  }
+}
+
+/** The human plan: grouped by instance, `+` create, `~` update or actions on/off, `-` delete, `!` problem. */
+export function renderPlan(plan: Plan, style: Style, options: { detailed?: boolean } = {}): string {
+  const lines: string[] = [];
+  for (const entry of plan.instances) {
+    const outcome = entry.outcome;
+    const label = [
+      entry.instanceId,
+      outcome?.name !== undefined ? `(${outcome.name})` : "",
+      outcome !== undefined ? style.dim(outcome.state) : style.dim("not found"),
+    ]
+      .filter((part) => part !== "")
+      .join(" ");
+    lines.push(style.bold(label));
+    for (const change of entry.changes) {
+      const marker = markerStyle(change.kind, style)(MARKERS[change.kind]);
+      lines.push(`  ${marker} ${describeChange(change)}  ${style.dim(`${change.alarmName} — ${change.reason}`)}`);
+      if (options.detailed === true && change.kind === "update") {
+        for (const difference of change.differences ?? []) {
+          lines.push(`      ${difference.field}: ${style.red(truncate(difference.observed))} → ${style.green(truncate(difference.desired))}`);
+        }
+      }
+    }
+    for (const conflict of entry.conflicts) lines.push(`  ${style.red("!")} ${conflict.processName}: ${conflict.alarmName} — ${conflict.reason}`);
+    for (const found of outcome?.status === "invalid" ? outcome.issues : []) lines.push(`  ${style.red("!")} ${formatIssue(found)}`);
+  }
+  if (plan.foreign.length > 0) {
+    lines.push(style.bold(`foreign alarms under the prefix (not owned by procwatch, left untouched): ${plan.foreign.length}`));
+    for (const foreign of plan.foreign.slice(0, 20)) lines.push(`  ${style.dim("·")} ${foreign.alarmName} ${style.dim(`— ${foreign.reason}`)}`);
+    if (plan.foreign.length > 20) lines.push(`  ${style.dim(`… and ${plan.foreign.length - 20} more (see --json)`)}`);
+  }
+  lines.push(summaryLine(plan, style));
+  return `${lines.join("\n")}\n`;
+}
+
+export function summaryLine(plan: Plan, style: Style): string {
+  const counts = plan.counts;
+  if (plan.changes.length === 0) {
+    const problems = plan.invalidInstances.length + plan.conflicts.length;
+    return `${style.green("No changes.")} ${counts.unchanged} alarm${counts.unchanged === 1 ? "" : "s"} up to date${problems > 0 ? `; ${style.red(`${problems} problem${problems === 1 ? "" : "s"}`)} (see above)` : ""}.`;
+  }
+  const parts = [
+    style.green(`${counts.create} to create`),
+    style.yellow(`${counts.update} to update`),
+    style.red(`${counts.delete} to delete`),
+    style.yellow(`${counts["disable-actions"]} to disable`),
+    style.yellow(`${counts["enable-actions"]} to enable`),
+    `${counts.unchanged} unchanged`,
+  ];
+  const problems = [
+    plan.invalidInstances.length > 0 ? `${plan.invalidInstances.length} instance${plan.invalidInstances.length === 1 ? "" : "s"} with tag problems` : "",
+    plan.conflicts.length > 0 ? `${plan.conflicts.length} name conflict${plan.conflicts.length === 1 ? "" : "s"}` : "",
+    plan.foreign.length > 0 ? `${plan.foreign.length} foreign` : "",
+  ].filter((part) => part !== "");
+  return `Plan: ${parts.join(", ")}.${problems.length > 0 ? ` ${style.red(problems.join(", "))}.` : ""}`;
+}
+
+export function renderApplySummary(result: ReconcileResult, elapsedMs: number, style: Style): string {
+  const { applied } = result;
+  const line = `Applied: ${applied.created} created, ${applied.updated} updated, ${applied.deleted} deleted, ${applied.actionsDisabled} actions disabled, ${applied.actionsEnabled} actions enabled in ${formatDuration(elapsedMs)}.`;
+  const lines = [result.failures.length === 0 ? style.green(line) : line];
+  if (result.deferred > 0) lines.push(style.yellow(`${result.deferred} change(s) deferred to the next run (time budget reached).`));
+  if (result.failures.length > 0) {
+    lines.push(style.red(`${result.failures.length} failed:`));
+    for (const failure of result.failures.slice(0, 50)) lines.push(`  ${style.red("✗")} ${failure.operation} ${failure.alarmName}: ${failure.message}`);
+    if (result.failures.length > 50) lines.push(`  … and ${result.failures.length - 50} more (see --json)`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Machine-readable plan for `--json`: stable field names, no ANSI, everything the human view shows. */
+export function planToJson(result: ReconcileResult): unknown {
+  const { plan } = result;
+  return {
+    mode: result.mode,
+    summary: { ...plan.counts, invalidInstances: plan.invalidInstances.length, conflicts: plan.conflicts.length, foreign: plan.foreign.length },
+    changes: plan.changes.map((change) => ({
+      kind: change.kind,
+      alarmName: change.alarmName,
+      instanceId: change.instanceId,
+      process: change.processName,
+      reason: change.reason,
+      ...(change.differences !== undefined ? { differences: change.differences } : {}),
+    })),
+    issues: plan.invalidInstances.map((outcome) => ({
+      instanceId: outcome.instanceId,
+      issues: outcome.issues.map((found) => ({ code: found.code, source: found.source, value: found.value, message: formatIssue(found) })),
+    })),
+    conflicts: plan.conflicts,
+    foreign: plan.foreign,
+    ...(result.mode === "apply" ? { applied: result.applied, failures: result.failures, deferred: result.deferred } : {}),
+  };
+}
+
+export function formatDuration(milliseconds: number): string {
+  if (milliseconds < 1000) return `${Math.round(milliseconds)} ms`;
+  const seconds = milliseconds / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** Fixed-width table with a header; widths from content. */
+export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[], style: Style): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => visibleLength(row[column] ?? ""))));
+  const format = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell + " ".repeat(Math.max(0, (widths[column] ?? 0) - visibleLength(cell)))))
+      .join("  ")
+      .trimEnd();
+  return `${[style.bold(format(headers)), ...rows.map(format)].join("\n")}\n`;
+}
+
+function visibleLength(text: string): number {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI colour codes this module adds.
+  return text.replace(/\u001b\[[0-9;]*m/g, "").length;
+}
+
+function truncate(text: string): string {
+  return text.length > 160 ? `${text.slice(0, 159)}…` : text;
+}

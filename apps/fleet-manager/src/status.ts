@@ -1,0 +1,145 @@
+import type { InstanceInput, ObservedAlarm } from "@procwatch/alarm-planner";
+import { INSTANCE_ID_DIMENSION, isProcwatchOwned, PROCSTAT_METRIC_NAME, parseAlarmName, selectorDimensionOf } from "@procwatch/contract";
+
+export interface MetricSeries {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: readonly { readonly Name: string; readonly Value: string }[];
+}
+
+export type AlarmStateLabel = "OK" | "ALARM" | "INSUFFICIENT_DATA" | "UNKNOWN";
+
+export interface StatusRow {
+  readonly alarmName: string;
+  readonly instanceId: string;
+  readonly instanceName?: string;
+  readonly instanceState?: string;
+  readonly process: string;
+  readonly owner: "procwatch" | "foreign";
+  readonly state: AlarmStateLabel;
+  readonly actionsEnabled: boolean;
+  readonly metric: "reporting" | "no data";
+  /** Why there is no data, most likely cause first; absent when reporting. */
+  readonly cause?: string;
+}
+
+export interface StatusFilters {
+  readonly instanceIds?: readonly string[];
+  readonly processes?: readonly string[];
+  readonly states?: readonly string[];
+  readonly noDataOnly?: boolean;
+}
+
+/**
+ * Joins alarms with the metric catalog. One ListMetrics scan of procstat_lookup_pid_count
+ * serves the whole fleet: an alarm whose exact (namespace, name, full dimension set) series is
+ * absent never sees data, and with missing data treated as breaching it sits in ALARM forever.
+ */
+export function buildStatus(
+  alarms: readonly ObservedAlarm[],
+  metrics: readonly MetricSeries[],
+  instances: readonly InstanceInput[],
+  options: { alarmPrefix: string; filters?: StatusFilters },
+): StatusRow[] {
+  const exact = new Set(metrics.map(seriesKey));
+  const byInstance = new Map<string, MetricSeries[]>();
+  for (const metric of metrics) {
+    const instanceId = metric.dimensions.find((dimension) => dimension.Name === INSTANCE_ID_DIMENSION)?.Value ?? "";
+    const list = byInstance.get(instanceId) ?? [];
+    list.push(metric);
+    byInstance.set(instanceId, list);
+  }
+  const instanceById = new Map(instances.map((instance) => [instance.instanceId, instance]));
+  const filters = options.filters ?? {};
+  const rows: StatusRow[] = [];
+  for (const alarm of alarms) {
+    const name = alarm.AlarmName ?? "";
+    const identity = parseAlarmName(name, options.alarmPrefix);
+    const alarmInstance = identity?.instanceId ?? dimensionValue(alarm, INSTANCE_ID_DIMENSION) ?? "";
+    const process = identity?.processName ?? name.split("/").at(-1) ?? name;
+    const series: MetricSeries = {
+      namespace: alarm.Namespace ?? "",
+      metricName: alarm.MetricName ?? "",
+      dimensions: (alarm.Dimensions ?? []).map((dimension) => ({ Name: dimension.Name ?? "", Value: dimension.Value ?? "" })),
+    };
+    const reporting = exact.has(seriesKey(series));
+    const instance = instanceById.get(alarmInstance);
+    const state = (["OK", "ALARM", "INSUFFICIENT_DATA"].includes(alarm.StateValue ?? "") ? alarm.StateValue : "UNKNOWN") as AlarmStateLabel;
+    const row: StatusRow = {
+      alarmName: name,
+      instanceId: alarmInstance,
+      process,
+      owner: isProcwatchOwned(alarm, options.alarmPrefix) ? "procwatch" : "foreign",
+      state,
+      actionsEnabled: alarm.ActionsEnabled ?? true,
+      metric: reporting ? "reporting" : "no data",
+      ...(instance?.name !== undefined ? { instanceName: instance.name } : {}),
+      ...(instance !== undefined ? { instanceState: instance.state } : {}),
+      ...(reporting ? {} : { cause: diagnoseMissingMetric(series, byInstance.get(alarmInstance) ?? [], instance) }),
+    };
+    if (matches(row, filters)) rows.push(row);
+  }
+  return rows.sort((a, b) => (a.instanceId === b.instanceId ? compare(a.process, b.process) : compare(a.instanceId, b.instanceId)));
+}
+
+/**
+ * The likely cause when an alarm's exact series does not exist, from the series the same
+ * instance does report. The common mistakes: a misspelt metric name, extra dimensions the agent
+ * does not append (ImageId, InstanceType), a missing pid_finder, or a selector that differs.
+ */
+export function diagnoseMissingMetric(alarm: MetricSeries, sameInstance: readonly MetricSeries[], instance: InstanceInput | undefined): string {
+  if (alarm.metricName !== PROCSTAT_METRIC_NAME) return `wrong metric name "${alarm.metricName}" (the agent publishes ${PROCSTAT_METRIC_NAME})`;
+  if (instance !== undefined && (instance.state === "stopped" || instance.state === "stopping")) return `instance is ${instance.state}`;
+  if (sameInstance.length === 0) {
+    const instanceId = alarm.dimensions.find((dimension) => dimension.Name === INSTANCE_ID_DIMENSION)?.Value;
+    if (instanceId === undefined) return "alarm has no InstanceId dimension, but the agent appends one (append_dimensions InstanceId)";
+    return "host agent not reporting: no procstat metrics from this instance in the last 3 hours (agent not installed, not configured, or no IAM permission to put metrics)";
+  }
+  const inNamespace = sameInstance.filter((metric) => metric.namespace === alarm.namespace);
+  if (inNamespace.length === 0)
+    return `namespace mismatch: the agent reports in ${sameInstance[0]?.namespace ?? "another namespace"}, the alarm watches ${alarm.namespace}`;
+  const selector = selectorDimensionOf(alarm.dimensions);
+  const sameSelector = inNamespace.filter((metric) => {
+    const other = selectorDimensionOf(metric.dimensions);
+    return selector !== undefined && other?.Name === selector.Name && other.Value === selector.Value;
+  });
+  const alarmNames = new Set(alarm.dimensions.map((dimension) => dimension.Name));
+  if (sameSelector.length > 0) {
+    const closest = sameSelector[0] as MetricSeries;
+    const metricNames = new Set(closest.dimensions.map((dimension) => dimension.Name));
+    const extraOnAlarm = [...alarmNames].filter((name) => !metricNames.has(name));
+    const missingOnAlarm = [...metricNames].filter((name) => !alarmNames.has(name));
+    const parts: string[] = [];
+    if (extraOnAlarm.length > 0) parts.push(`alarm has ${extraOnAlarm.join(", ")} which the agent does not send`);
+    if (missingOnAlarm.length > 0) parts.push(`agent also sends ${missingOnAlarm.join(", ")} which the alarm lacks`);
+    if (parts.length === 0) parts.push("a dimension value differs");
+    return `dimension mismatch: ${parts.join("; ")}`;
+  }
+  if (selector === undefined) return "dimension mismatch: alarm has no exe/pattern/pidfile dimension (a lookup error emits the metric without it)";
+  if (!alarmNames.has("pid_finder")) return "dimension mismatch: alarm lacks pid_finder=native";
+  return `process not watched on the host: the agent reports ${inNamespace.length} other procstat series but none with ${selector.Name}=${selector.Value} (agent config not applied yet, or a different selector)`;
+}
+
+function matches(row: StatusRow, filters: StatusFilters): boolean {
+  if (filters.instanceIds !== undefined && filters.instanceIds.length > 0 && !filters.instanceIds.includes(row.instanceId)) return false;
+  if (filters.processes !== undefined && filters.processes.length > 0 && !filters.processes.includes(row.process)) return false;
+  if (filters.noDataOnly === true && row.metric !== "no data") return false;
+  if (filters.states !== undefined && filters.states.length > 0) {
+    const labels = [row.state.toLowerCase(), row.actionsEnabled ? "" : "actions-disabled", row.metric === "no data" ? "no-data" : ""];
+    if (!filters.states.some((state) => labels.includes(state.toLowerCase()))) return false;
+  }
+  return true;
+}
+
+function seriesKey(series: MetricSeries): string {
+  const dimensions = series.dimensions.map((dimension) => `${dimension.Name}=${dimension.Value}`).sort();
+  return JSON.stringify([series.namespace, series.metricName, dimensions]);
+}
+
+function dimensionValue(alarm: ObservedAlarm, name: string): string | undefined {
+  return alarm.Dimensions?.find((dimension) => dimension.Name === name)?.Value;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
