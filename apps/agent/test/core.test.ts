@@ -1,0 +1,212 @@
+import { exeRegexForName, type ProcessSpec } from "@procwatch/contract";
+import { describe, expect, it } from "vitest";
+import { buildAllowList, parseAllowList, serializeAllowList } from "../src/core/allow-list.ts";
+import { compareFragment, fragmentDigest, renderFragmentText } from "../src/core/fragment.ts";
+import { evaluateHealth, type ProcessObservation, parseCloudWatchAgentStatus } from "../src/core/health.ts";
+import { parseLocalConfig } from "../src/core/local-config.ts";
+import { joinCmdline, matchProcesses, type ProcessRecord, parsePidFileContent } from "../src/core/process-matching.ts";
+import { cpuPercentSinceStart, parseProcStat, parseRssBytes } from "../src/core/process-usage.ts";
+import { checkProcessNameArgument, chooseBackend, exitCodeForRestart, shouldRestart } from "../src/core/restart-decision.ts";
+import { planSpecSource, specFromDocument, specFromTags, specWithProfile } from "../src/core/spec-sources.ts";
+
+/** Pure-core tests: plain data in, plain data out, no mocks and no I/O. */
+const aProcess = (overrides: Partial<ProcessSpec> = {}): ProcessSpec => {
+  const name = overrides.name ?? "nginx";
+  return { name, match: { mode: "exe", exe: exeRegexForName(name) }, unit: `${name}.service`, detection: "standard", ...overrides };
+};
+const record = (pid: number, exePath: string | null, cmdline: string | null = null): ProcessRecord => ({ pid, exePath, cmdline });
+
+describe("matchProcesses (CloudWatch agent semantics)", () => {
+  const records = [
+    record(10, "/usr/sbin/nginx", "nginx: master process /usr/sbin/nginx"),
+    record(11, "/usr/sbin/nginx (deleted)", "nginx: worker process"),
+    record(12, "/usr/sbin/nginx-helper", "nginx-helper"),
+    record(13, "/opt/mynginx", "/opt/mynginx"),
+    record(14, null, null),
+    record(15, "/usr/bin/java", "/usr/bin/java -jar /opt/orders/orders.jar --port 8080"),
+  ];
+
+  it("exe: unanchored regex over the full path, including ' (deleted)', not prefixes or suffixes of other names", () => {
+    expect(matchProcesses({ mode: "exe", exe: exeRegexForName("nginx") }, records)).toEqual({ pids: [10, 11], agentPidCount: 2 });
+    // `^nginx$` never matches a full path: the reason the contract generates path-anchored regexes.
+    expect(matchProcesses({ mode: "exe", exe: "^nginx$" }, records).pids).toEqual([]);
+    expect(matchProcesses({ mode: "exe", exe: "nginx" }, records).pids).toEqual([10, 11, 12, 13]);
+  });
+
+  it("pattern: regex over the joined command line", () => {
+    expect(matchProcesses({ mode: "pattern", pattern: "orders\\.jar --port" }, records)).toEqual({ pids: [15], agentPidCount: 1 });
+  });
+
+  it("a regex that does not compile is a lookup error (the agent then emits no selector dimension)", () => {
+    expect(matchProcesses({ mode: "exe", exe: "(" }, records)).toMatchObject({ pids: [], agentPidCount: null, lookupError: expect.stringContaining("regex") });
+  });
+
+  it("pidfile: live pid counts; dead pid counts for the agent but not as running; junk or missing is a lookup error", () => {
+    const match = { mode: "pidfile", pidFile: "/run/x.pid" } as const;
+    expect(matchProcesses(match, records, { path: "/run/x.pid", content: " 15\n" })).toEqual({ pids: [15], agentPidCount: 1 });
+    expect(matchProcesses(match, records, { path: "/run/x.pid", content: "999" })).toEqual({ pids: [], agentPidCount: 1 });
+    expect(matchProcesses(match, records, { path: "/run/x.pid", content: "abc" })).toMatchObject({ agentPidCount: null });
+    expect(matchProcesses(match, records, { path: "/run/x.pid", content: null })).toMatchObject({ agentPidCount: null });
+  });
+
+  it("joins cmdline like gopsutil: NUL-separated, empty arguments dropped", () => {
+    expect(joinCmdline("/usr/bin/java\0-jar\0\0/opt/a b.jar\0")).toBe("/usr/bin/java -jar /opt/a b.jar");
+    expect(joinCmdline("")).toBe("");
+  });
+
+  it("parses pid files like strconv.ParseInt(TrimSpace(...), 10, 32)", () => {
+    expect(parsePidFileContent("42\n")).toBe(42);
+    expect(parsePidFileContent("+42")).toBe(42);
+    expect(parsePidFileContent("4 2")).toBeNull();
+    expect(parsePidFileContent("-1")).toBeNull();
+    expect(parsePidFileContent("99999999999")).toBeNull();
+  });
+});
+
+describe("procfs parsing", () => {
+  it("parses stat with spaces and parentheses in comm, and computes CPU since start", () => {
+    const stat = parseProcStat("1234 (my (odd) proc) S 1 1234 1234 0 -1 4194560 100 0 0 0 300 100 0 0 20 0 1 0 5000 1000 200");
+    expect(stat).toMatchObject({ pid: 1234, comm: "my (odd) proc", state: "S", utimeTicks: 300, stimeTicks: 100, startTimeTicks: 5000 });
+    // alive 100 s (uptime 150 s, started at 50 s), busy 4 s → 4 %.
+    expect(cpuPercentSinceStart(stat!, 150)).toBe(4);
+    expect(parseRssBytes("Name:\tx\nVmRSS:\t    2048 kB\n")).toBe(2 * 1024 * 1024);
+    expect(parseRssBytes("Name:\tkthreadd\n")).toBeNull();
+  });
+});
+
+describe("spec source ordering", () => {
+  it("uses --spec, then flags, then instance tags (IMDS before DescribeTags)", () => {
+    expect(planSpecSource({ specFile: "/s.json", tagPrefix: "procwatch" })).toEqual({ plan: { kind: "spec-file", path: "/s.json" } });
+    expect(planSpecSource({ processes: "nginx", tagPrefix: "procwatch" })).toEqual({
+      plan: { kind: "flags", tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx" } },
+    });
+    expect(planSpecSource({ tagPrefix: "procwatch" })).toEqual({ plan: { kind: "instance-tags", order: ["imds-tags", "describe-tags"] } });
+    expect(planSpecSource({ specFile: "/s.json", profile: "web", tagPrefix: "procwatch" })).toHaveProperty("usageProblem");
+    expect(planSpecSource({ detection: "fast", tagPrefix: "procwatch" })).toHaveProperty("usageProblem");
+  });
+
+  it("tags without opt-in mean nothing to watch; a profile is fetched only when named", () => {
+    expect(specFromTags({ Name: "web-1" }, "imds-tags", "procwatch")).toEqual({ kind: "not-opted-in", source: "imds-tags" });
+    const stage = specFromTags({ "procwatch:enabled": "true", "procwatch:profile": "web", "procwatch:processes": "sshd" }, "imds-tags", "procwatch");
+    expect(stage).toMatchObject({ kind: "needs-profile", profile: "web" });
+    if (stage.kind !== "needs-profile") throw new Error("unreachable");
+    const resolved = specWithProfile(stage, { found: true, document: { version: 1, processes: [{ name: "nginx" }] } }, "procwatch");
+    expect(resolved).toMatchObject({ kind: "resolved", source: "imds-tags+profile:web" });
+    expect(resolved.kind === "resolved" && resolved.spec.processes.map((process) => process.name)).toEqual(["nginx", "sshd"]);
+    expect(specWithProfile(stage, { found: false }, "procwatch")).toMatchObject({
+      kind: "invalid",
+      issues: [expect.objectContaining({ code: "profile-missing" })],
+    });
+  });
+
+  it("a spec document is validated by the contract, every problem reported", () => {
+    const stage = specFromDocument({ version: 1, processes: [{ name: "a b" }, { name: "x", unit: "bad" }] }, "/s.json", "procwatch");
+    expect(stage.kind).toBe("invalid");
+    expect(stage.kind === "invalid" && stage.issues.map((found) => found.code)).toEqual(["bad-process-name", "bad-unit"]);
+  });
+});
+
+describe("fragment digest and comparison", () => {
+  it("equal specs render equal bytes; any byte change is a difference", () => {
+    const text = renderFragmentText({ processes: [aProcess()] });
+    expect(fragmentDigest(text)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(compareFragment(text, text)).toBe("matches");
+    expect(compareFragment(text, text.replace("60", "61"))).toBe("differs");
+    expect(compareFragment(text, null)).toBe("missing");
+  });
+});
+
+describe("health evaluation", () => {
+  const up = (name: string): ProcessObservation => ({
+    spec: aProcess({ name }),
+    outcome: { pids: [1], agentPidCount: 1 },
+    usage: { cpuPercent: 1, rssBytes: 10 },
+  });
+  const base = {
+    cloudwatchAgent: { state: "running", via: "ctl" } as const,
+    fragment: { path: "/f", comparison: "matches" } as const,
+    spec: { source: "spec-file:/s", problems: [] },
+    agent: { version: "1", node: "v24", arch: "x64" },
+    checkedAt: "2026-01-01T00:00:00.000Z",
+  };
+
+  it("healthy → 0, degraded → 1, failing → 2", () => {
+    expect(evaluateHealth({ ...base, processes: [up("a")] })).toMatchObject({ status: "healthy", exitCode: 0, reasons: [] });
+    expect(evaluateHealth({ ...base, processes: [up("a")], cloudwatchAgent: { state: "stopped", via: "ctl" } })).toMatchObject({
+      status: "degraded",
+      exitCode: 1,
+    });
+    expect(evaluateHealth({ ...base, processes: [up("a")], fragment: { path: "/f", comparison: "differs" } })).toMatchObject({ status: "degraded" });
+    const down = { ...up("b"), outcome: { pids: [], agentPidCount: 0 } };
+    expect(evaluateHealth({ ...base, processes: [up("a"), down] })).toMatchObject({ status: "failing", exitCode: 2, reasons: ["b is not running"] });
+  });
+
+  it("flags a stale pid file, which keeps the alarm from ever seeing 0", () => {
+    const stale = { ...up("svc"), outcome: { pids: [], agentPidCount: 1 } };
+    const report = evaluateHealth({ ...base, processes: [stale] });
+    expect(report.processes[0]!.findings[0]).toContain("stale pid file");
+  });
+
+  it("reads `amazon-cloudwatch-agent-ctl -a status` JSON", () => {
+    expect(parseCloudWatchAgentStatus('{"status":"running","starttime":"x","configstatus":"configured","version":"1.3"}')).toEqual({
+      state: "running",
+      via: "ctl",
+      version: "1.3",
+      configStatus: "configured",
+    });
+    expect(parseCloudWatchAgentStatus("not json").state).toBe("unknown");
+  });
+});
+
+describe("allow-list and local config validation", () => {
+  it("round-trips an allow-list and rejects hostile hand edits", () => {
+    const allowList = buildAllowList(
+      { processes: [aProcess(), aProcess({ name: "svc", match: { mode: "pidfile", pidFile: "/run/svc.pid" } })] },
+      {
+        source: "flags",
+        fragmentDigest: "sha256:x",
+        generatedAt: "t",
+      },
+    );
+    expect(parseAllowList(JSON.parse(serializeAllowList(allowList)))).toEqual({ allowList });
+    const hostile = JSON.parse(serializeAllowList(allowList));
+    hostile.processes[0].unit = "nginx.service; reboot";
+    hostile.processes[1].match = { mode: "exe", exe: "(?=x)" };
+    const parsed = parseAllowList(hostile);
+    expect("problems" in parsed && parsed.problems).toEqual([expect.stringContaining("processes[0].unit"), expect.stringContaining("processes[1].match.exe")]);
+  });
+
+  it("accepts argv arrays with an absolute argv[0] only", () => {
+    expect(parseLocalConfig({ version: 1, startCommands: { orders: { argv: ["/opt/orders/run", "--port", "8080"], env: { A: "1" } } } })).toHaveProperty(
+      "config",
+    );
+    const bad = parseLocalConfig({ version: 1, startCommands: { orders: { argv: ["orders"] }, "x;y": { argv: ["/bin/x"] }, w: { argv: "/bin/sh -c x" } } });
+    expect("problems" in bad && bad.problems).toEqual([
+      expect.stringContaining("startCommands.orders.argv[0]"),
+      expect.stringContaining("startCommands.x;y"),
+      expect.stringContaining("startCommands.w.argv"),
+    ]);
+  });
+});
+
+describe("restart decisions", () => {
+  it("validates names with the contract pattern", () => {
+    expect(checkProcessNameArgument("nginx")).toEqual({ ok: true });
+    for (const hostile of ["httpd; rm -rf /", "$(reboot)", "`id`", "a\nb", "ngіnx", "-rf", "a".repeat(65)]) {
+      expect(checkProcessNameArgument(hostile).ok).toBe(false);
+    }
+  });
+
+  it("restarts only what is down unless forced, and picks systemd where it runs", () => {
+    expect(shouldRestart([], false)).toBe(true);
+    expect(shouldRestart([5], false)).toBe(false);
+    expect(shouldRestart([5], true)).toBe(true);
+    const localConfig = { version: 1 as const, startCommands: { nginx: { argv: ["/usr/sbin/nginx"] } } };
+    expect(chooseBackend({ process: aProcess(), systemdRunning: true, requested: "auto", localConfig })).toEqual({ kind: "systemd", unit: "nginx.service" });
+    expect(chooseBackend({ process: aProcess(), systemdRunning: false, requested: "auto", localConfig })).toMatchObject({ kind: "start-command" });
+    expect(chooseBackend({ process: aProcess({ name: "x" }), systemdRunning: false, requested: "auto", localConfig })).toMatchObject({ kind: "unavailable" });
+    expect(exitCodeForRestart("already-running")).toBe(0);
+    expect(exitCodeForRestart("invalid-name")).toBe(2);
+    expect(exitCodeForRestart("timeout")).toBe(1);
+  });
+});
