@@ -57,17 +57,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
     .addOption(new Option("--region <region>", "AWS region (default: AWS_REGION / profile)"))
     .addOption(new Option("--profile <name>", "named AWS profile (default: the standard credential chain)"))
-    .addOption(new Option("--prefix <prefix>", "alarm name prefix").env("ALARM_PREFIX"))
-    .addOption(new Option("--tag-prefix <prefix>", "tag grammar prefix").env("TAG_PREFIX"))
-    .addOption(new Option("--namespace <namespace>", "metric namespace of the CloudWatch agent").env("METRIC_NAMESPACE"))
+    .addOption(new Option("--prefix <prefix>", "alarm name prefix (env ALARM_PREFIX, default procwatch)"))
+    .addOption(new Option("--tag-prefix <prefix>", "tag grammar prefix (env TAG_PREFIX, default procwatch)"))
+    .addOption(new Option("--namespace <namespace>", "metric namespace of the CloudWatch agent (env METRIC_NAMESPACE, default CWAgent)"))
     .addOption(
-      new Option("--restart-action-arn <arn>", "ALARM/OK action: restart SNS topic or Lambda ARN (comma-separated for several)").env("RESTART_TOPIC_ARN"),
+      new Option("--restart-action-arn <arn>", "ALARM/OK action: restart SNS topic or Lambda ARN (comma-separated for several; env RESTART_TOPIC_ARN)").env(
+        "RESTART_TOPIC_ARN",
+      ),
     )
     .addOption(new Option("--tps <list>", "client-side rate limits, e.g. PutMetricAlarm=3,DescribeAlarms=9"))
     .option("--no-color", "disable colours (also NO_COLOR)");
 
   const context = (command: Command) => {
-    const globals = command.optsWithGlobals<GlobalOptions>();
+    const globals = withEnvironment(command.optsWithGlobals<GlobalOptions>(), io.env);
     const color = globals.color && io.env.NO_COLOR === undefined && io.stdout.isTTY === true;
     return { globals, style: styleFor(color), errStyle: styleFor(globals.color && io.env.NO_COLOR === undefined && io.stderr.isTTY === true) };
   };
@@ -100,7 +102,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const config = fleetConfig(globals, true);
       const concurrency = Number(options.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32)
-        throw new UsageError(`--concurrency ${JSON.stringify(options.concurrency)} must be 1-32`);
+        throw new UsageError(`--concurrency ${JSON.stringify(options.concurrency)} must be 1-32`, { hint: "the rate limiter caps calls anyway; 4 is plenty" });
       if (options.yes !== true && (io.stdinIsTTY !== true || options.json === true)) {
         throw new NotConfirmedError("refusing to apply without confirmation on a non-interactive terminal", {
           hint: "review with `procwatch-fleet plan`, then run `procwatch-fleet apply --yes`",
@@ -140,11 +142,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const config = fleetConfig(globals, false);
       for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
       for (const process of options.process ?? []) {
-        if (!isProcessName(process)) throw new UsageError(`--process ${JSON.stringify(process.slice(0, 80))} is not a valid process name`);
+        if (!isProcessName(process))
+          throw new UsageError(`--process ${JSON.stringify(process.slice(0, 80))} is not a valid process name`, {
+            hint: "a name like nginx: ASCII letters, digits, '.', '_' or '-'",
+          });
       }
       for (const state of options.state ?? []) {
         if (!STATE_FILTERS.includes(state.toLowerCase()))
-          throw new UsageError(`--state ${JSON.stringify(state.slice(0, 40))} is not one of ${STATE_FILTERS.join(", ")}`);
+          throw new UsageError(`--state ${JSON.stringify(state.slice(0, 40))} is not one of ${STATE_FILTERS.join(", ")}`, {
+            hint: "e.g. --state alarm no-data",
+          });
       }
       const adapters = buildAdapters(io, globals, config);
       const instanceIds = options.instance;
@@ -178,6 +185,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (error) {
     return reportError(error, io);
   }
+}
+
+/** Flags win over the environment; an empty variable counts as unset. */
+function withEnvironment(globals: GlobalOptions, env: CliIo["env"]): GlobalOptions {
+  const fromEnv = (name: string) => (env[name] === undefined || env[name] === "" ? undefined : env[name]);
+  const merged: GlobalOptions = { ...globals };
+  merged.prefix ??= fromEnv("ALARM_PREFIX");
+  merged.tagPrefix ??= fromEnv("TAG_PREFIX");
+  merged.namespace ??= fromEnv("METRIC_NAMESPACE");
+  merged.restartActionArn ??= fromEnv("RESTART_TOPIC_ARN");
+  return merged;
 }
 
 function fleetConfig(globals: GlobalOptions, needsAction: boolean): FleetConfig {
@@ -234,7 +252,8 @@ function assertRegion(region: string): string {
 }
 
 function assertProfile(profile: string): string {
-  if (!/^[A-Za-z0-9_.+@-]{1,64}$/.test(profile)) throw new UsageError(`--profile ${JSON.stringify(profile.slice(0, 40))} is not a profile name`);
+  if (!/^[A-Za-z0-9_.+@-]{1,64}$/.test(profile))
+    throw new UsageError(`--profile ${JSON.stringify(profile.slice(0, 40))} is not a profile name`, { hint: "a profile from ~/.aws/config" });
   return profile;
 }
 

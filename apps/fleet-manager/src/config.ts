@@ -51,6 +51,7 @@ export function resolveConfig(raw: RawConfig, labels: { prefix: string; tagPrefi
       });
     }
   }
-  if (arns.length > 5) throw new UsageError(`${labels.action} lists ${arns.length} ARNs; an alarm takes at most 5 actions per state`);
+  if (arns.length > 5)
+    throw new UsageError(`${labels.action} lists ${arns.length} ARNs; an alarm takes at most 5 actions per state`, { hint: "pass at most 5" });
   return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns };
 }

@@ -1,0 +1,123 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { Context } from "aws-lambda";
+import { createAdapters, createAwsClients, type FleetAdapters } from "./aws.ts";
+import { type FleetConfig, resolveConfig } from "./config.ts";
+import { interpretEvent } from "./events.ts";
+import { type ReconcileResult, reconcile } from "./reconcile.ts";
+
+/** Stop starting writes when less than this is left: the next scheduled run continues where this one stopped. */
+const SAFETY_MARGIN_MS = 60_000;
+
+export interface LambdaDependencies {
+  readonly config: FleetConfig;
+  readonly adapters: Pick<FleetAdapters, "inventory" | "alarms" | "profiles">;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface LambdaSummary {
+  readonly trigger: string;
+  readonly scope: readonly string[] | "fleet";
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly actionsDisabled: number;
+  readonly actionsEnabled: number;
+  readonly failures: number;
+  readonly deferred: number;
+  readonly invalidInstances: number;
+  readonly foreignAlarms: number;
+}
+
+export function createHandler(dependencies: LambdaDependencies) {
+  const { config, adapters, logger, metrics } = dependencies;
+  return async (event: unknown, context?: Pick<Context, "getRemainingTimeInMillis" | "awsRequestId">): Promise<LambdaSummary> => {
+    if (context?.awsRequestId !== undefined) logger.appendKeys({ requestId: context.awsRequestId });
+    const interpreted = interpretEvent(event, config.tagPrefix);
+    if (interpreted.kind === "ignored") {
+      logger.info("event ignored", { reason: interpreted.reason });
+      return emptySummary(interpreted.reason);
+    }
+    const scope = interpreted.kind === "instances" ? interpreted.instanceIds : undefined;
+    const trigger = interpreted.kind === "instances" ? interpreted.trigger : "schedule";
+    const result = await reconcile({
+      ...adapters,
+      config,
+      mode: "apply",
+      ...(scope !== undefined ? { scope } : {}),
+      shouldStop: () => context !== undefined && context.getRemainingTimeInMillis() < SAFETY_MARGIN_MS,
+    });
+    const summary = summarize(result, trigger, scope);
+    for (const failure of result.failures.slice(0, 100)) logger.error("change failed", { ...failure });
+    for (const outcome of result.plan.invalidInstances.slice(0, 100)) {
+      logger.warn("instance tags have problems", {
+        instanceId: outcome.instanceId,
+        issues: outcome.issues.map((found) => ({ code: found.code, source: found.source, value: found.value })),
+      });
+    }
+    logger.info("reconcile finished", { ...summary, timings: result.timings });
+    metrics.addDimension("trigger", interpreted.kind === "scheduled" ? "schedule" : "event");
+    metrics.addMetric("AlarmsCreated", MetricUnit.Count, summary.created);
+    metrics.addMetric("AlarmsUpdated", MetricUnit.Count, summary.updated);
+    metrics.addMetric("AlarmsDeleted", MetricUnit.Count, summary.deleted);
+    metrics.addMetric("AlarmActionsToggled", MetricUnit.Count, summary.actionsDisabled + summary.actionsEnabled);
+    metrics.addMetric("ChangeFailures", MetricUnit.Count, summary.failures);
+    metrics.addMetric("ChangesDeferred", MetricUnit.Count, summary.deferred);
+    metrics.addMetric("InstancesWithTagProblems", MetricUnit.Count, summary.invalidInstances);
+    metrics.publishStoredMetrics();
+    return summary;
+  };
+}
+
+function summarize(result: ReconcileResult, trigger: string, scope: readonly string[] | undefined): LambdaSummary {
+  return {
+    trigger,
+    scope: scope ?? "fleet",
+    ...result.applied,
+    failures: result.failures.length,
+    deferred: result.deferred,
+    invalidInstances: result.plan.invalidInstances.length,
+    foreignAlarms: result.plan.foreign.length,
+  };
+}
+
+function emptySummary(trigger: string): LambdaSummary {
+  return {
+    trigger,
+    scope: [],
+    created: 0,
+    updated: 0,
+    deleted: 0,
+    actionsDisabled: 0,
+    actionsEnabled: 0,
+    failures: 0,
+    deferred: 0,
+    invalidInstances: 0,
+    foreignAlarms: 0,
+  };
+}
+
+/** The Lambda's one place where configuration is read and clients are built (once per container). */
+function fromEnvironment(): ReturnType<typeof createHandler> {
+  const env = process.env;
+  const config = resolveConfig(
+    { alarmPrefix: env.ALARM_PREFIX, tagPrefix: env.TAG_PREFIX, namespace: env.METRIC_NAMESPACE, restartActionArn: env.RESTART_TOPIC_ARN },
+    { prefix: "ALARM_PREFIX", tagPrefix: "TAG_PREFIX", namespace: "METRIC_NAMESPACE", action: "RESTART_TOPIC_ARN" },
+  );
+  if (config.restartActionArns.length === 0) throw new Error("RESTART_TOPIC_ARN is not set: alarms would have no restart action");
+  const adapters = createAdapters(createAwsClients({}), { tagPrefix: config.tagPrefix });
+  return createHandler({
+    config,
+    adapters,
+    logger: new Logger({ serviceName: "procwatch-fleet" }),
+    metrics: new Metrics({ namespace: "procwatch", serviceName: "procwatch-fleet" }),
+  });
+}
+
+let cached: ReturnType<typeof createHandler> | undefined;
+
+export const handler = async (event: unknown, context: Context): Promise<LambdaSummary> => {
+  cached ??= fromEnvironment();
+  return cached(event, context);
+};

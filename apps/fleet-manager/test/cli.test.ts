@@ -1,0 +1,236 @@
+import { alarmNameFor } from "@procwatch/contract";
+import { buildFleet, FakeAws, fakeClients, fleetInstanceId, instantRetryStrategy, VirtualClock } from "@procwatch/testkit";
+import { describe, expect, it } from "vitest";
+import { type CliIo, runCli } from "../src/cli.ts";
+import { RESTART_TOPIC } from "./harness.ts";
+
+function cli(options: { instances?: number; tty?: boolean; env?: Record<string, string>; answer?: boolean } = {}) {
+  const clock = new VirtualClock();
+  const fake = new FakeAws({ clock });
+  buildFleet(fake, { instances: options.instances ?? 3, processesPerInstance: 2 });
+  const out: string[] = [];
+  const err: string[] = [];
+  const questions: string[] = [];
+  const io: CliIo = {
+    stdout: { write: (text: string) => out.push(text), isTTY: options.tty ?? false },
+    stderr: { write: (text: string) => err.push(text), isTTY: options.tty ?? false },
+    env: { RESTART_TOPIC_ARN: RESTART_TOPIC, ...(options.env ?? {}) },
+    stdinIsTTY: options.tty ?? false,
+    confirm: async (question) => {
+      questions.push(question);
+      return options.answer ?? false;
+    },
+    createClients: () => fakeClients(fake, { retryStrategy: instantRetryStrategy(3) }),
+    clock,
+  };
+  return {
+    fake,
+    questions,
+    run: async (...argv: string[]) => {
+      out.length = 0;
+      err.length = 0;
+      const code = await runCli(argv, io);
+      return { code, stdout: out.join(""), stderr: err.join("") };
+    },
+  };
+}
+
+describe("plan", () => {
+  it("prints changes grouped by instance with markers and a summary; --detailed-exitcode gives 2, then 0 once applied", async () => {
+    const { run } = cli();
+    const plan = await run("plan", "--detailed-exitcode");
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain(`${fleetInstanceId(0)} (host-0) running`);
+    expect(plan.stdout).toContain(`  + create nginx  ${alarmNameFor(fleetInstanceId(0), "nginx")} — new alarm`);
+    expect(plan.stdout).toMatch(/Plan: 6 to create, 0 to update, 0 to delete, 0 to disable, 0 to enable, 0 unchanged\.\n$/);
+    expect(plan.stdout).not.toContain("\u001b[");
+    expect((await run("plan")).code).toBe(0);
+    expect((await run("apply", "--yes")).code).toBe(0);
+    const after = await run("plan", "--detailed-exitcode");
+    expect(after).toMatchObject({ code: 0, stderr: "" });
+    expect(after.stdout).toBe("No changes. 6 alarms up to date.\n");
+  });
+
+  it("--json is machine-readable and reports tag problems", async () => {
+    const { run, fake } = cli();
+    fake.setTags(fleetInstanceId(1), { "procwatch:detection": "turbo" });
+    const { code, stdout } = await run("plan", "--json");
+    expect(code).toBe(0);
+    const parsed = JSON.parse(stdout);
+    expect(parsed.summary).toMatchObject({ create: 4, invalidInstances: 1 });
+    expect(parsed.issues[0]).toMatchObject({ instanceId: fleetInstanceId(1), issues: [{ code: "bad-detection", source: "procwatch:detection" }] });
+    expect(parsed.changes[0]).toMatchObject({
+      kind: "create",
+      instanceId: fleetInstanceId(0),
+      process: "nginx",
+      alarmName: alarmNameFor(fleetInstanceId(0), "nginx"),
+    });
+  });
+
+  it("--instance narrows to those instances", async () => {
+    const { run } = cli();
+    const parsed = JSON.parse((await run("plan", "--json", "--instance", fleetInstanceId(2))).stdout);
+    expect(parsed.changes.map((change: { instanceId: string }) => change.instanceId)).toEqual([fleetInstanceId(2), fleetInstanceId(2)]);
+  });
+});
+
+describe("apply", () => {
+  it("refuses without --yes on a non-TTY, with a hint, and changes nothing", async () => {
+    const { run, fake } = cli();
+    const result = await run("apply");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "procwatch-fleet: refusing to apply without confirmation on a non-interactive terminal\nhint: review with `procwatch-fleet plan`, then run `procwatch-fleet apply --yes`\n",
+    );
+    expect(fake.alarms.size).toBe(0);
+  });
+
+  it("asks on a TTY and applies only on yes", async () => {
+    const declined = cli({ tty: true, answer: false });
+    expect((await declined.run("apply")).code).toBe(2);
+    expect(declined.questions).toEqual(["Apply 6 change(s)? Only 'yes' is accepted: "]);
+    expect(declined.fake.alarms.size).toBe(0);
+    const accepted = cli({ tty: true, answer: true });
+    const result = await accepted.run("apply");
+    expect(result.code).toBe(0);
+    expect(accepted.fake.alarms.size).toBe(6);
+    expect(result.stdout).toMatch(/Applied: 6 created, 0 updated, 0 deleted, 0 actions disabled, 0 actions enabled in /);
+    expect(result.stderr).toContain("6/6");
+  });
+
+  it("exits 1 and lists what failed when writes fail for good, and a re-run converges", async () => {
+    const { run, fake } = cli();
+    const original = fake.handle.bind(fake);
+    // Every write to one instance's alarms fails with a 500, even after the SDK's retries.
+    fake.handle = async (operation, input) => {
+      if (operation === "PutMetricAlarm" && String(input.AlarmName).includes(fleetInstanceId(1))) {
+        throw Object.assign(new Error("We encountered an internal error."), {
+          name: "InternalServiceError",
+          $fault: "server",
+          $metadata: { httpStatusCode: 500 },
+        });
+      }
+      return original(operation, input);
+    };
+    const failed = await run("apply", "--yes");
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain("Applied: 4 created");
+    expect(failed.stdout).toContain(
+      `2 failed:\n  ✗ create ${alarmNameFor(fleetInstanceId(1), "nginx")}: PutMetricAlarm failed: InternalServiceError: We encountered an internal error.`,
+    );
+    expect(failed.stderr).toBe("procwatch-fleet: 2 changes failed\nhint: the failures were throttling or AWS-side errors: run apply again\n");
+    fake.handle = original;
+    expect((await run("apply", "--yes")).code).toBe(0);
+    expect((await run("plan", "--detailed-exitcode")).code).toBe(0);
+  });
+
+  it("--json with --yes prints the result", async () => {
+    const { run } = cli();
+    const parsed = JSON.parse((await run("apply", "--yes", "--json")).stdout);
+    expect(parsed).toMatchObject({ mode: "apply", applied: { created: 6 }, failures: [] });
+  });
+});
+
+describe("status", () => {
+  it("shows state, actions and whether each alarm's metric exists, with the likely cause", async () => {
+    const { run, fake } = cli();
+    await run("apply", "--yes");
+    fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx"))!.StateValue = "ALARM";
+    fake.setInstanceState(fleetInstanceId(1), "stopped");
+    await run("apply", "--yes");
+    // A hand-made alarm with an extra appended dimension never sees data.
+    const good = fake.alarms.get(alarmNameFor(fleetInstanceId(2), "nginx"))!;
+    fake.seedAlarm({
+      ...good,
+      AlarmName: "procwatch/i-00000000000000002/nginx-old",
+      AlarmDescription: "hand-made",
+      Dimensions: [...good.Dimensions!, { Name: "ImageId", Value: "ami-1" }],
+    });
+    // Host 0 stops reporting sshd's metric entirely? No: drop every metric of a fourth, unreporting host.
+    fake.addInstance({ instanceId: fleetInstanceId(9), tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx" } });
+    await run("apply", "--yes");
+
+    const rows = JSON.parse((await run("status", "--json")).stdout) as {
+      alarmName: string;
+      state: string;
+      actionsEnabled: boolean;
+      metric: string;
+      cause?: string;
+      owner: string;
+    }[];
+    const byName = new Map(rows.map((row) => [row.alarmName, row]));
+    expect(byName.get(alarmNameFor(fleetInstanceId(0), "nginx"))).toMatchObject({ state: "ALARM", metric: "reporting", owner: "procwatch" });
+    expect(byName.get(alarmNameFor(fleetInstanceId(1), "nginx"))).toMatchObject({ actionsEnabled: false });
+    expect(byName.get("procwatch/i-00000000000000002/nginx-old")).toMatchObject({ owner: "foreign", metric: "no data" });
+    expect(byName.get("procwatch/i-00000000000000002/nginx-old")?.cause).toMatch(/dimension mismatch: alarm has ImageId/);
+    expect(byName.get(alarmNameFor(fleetInstanceId(9), "nginx"))?.cause).toMatch(/host agent not reporting/);
+    expect(fake.callCounts().ListMetrics).toBe(1);
+
+    const table = await run("status", "--state", "no-data");
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain("INSTANCE");
+    expect(table.stdout).toContain("no data: host agent not reporting");
+    expect(table.stdout).toMatch(/2 alarm\(s\): 0 in ALARM, 2 without data, 0 with actions disabled\.\n$/);
+    const filtered = JSON.parse((await run("status", "--json", "--instance", fleetInstanceId(0), "--process", "nginx")).stdout);
+    expect(filtered).toHaveLength(1);
+  });
+});
+
+describe("usage errors exit 2 with one line and a hint", () => {
+  it.each([
+    [["plan", "--prefix", "bad prefix!"], /--prefix "bad prefix!" is not a valid alarm prefix/],
+    [["plan", "--instance", "i-1; rm -rf /"], /--instance "i-1; rm -rf \/" is not an instance id/],
+    [["plan", "--restart-action-arn", "arn:aws:iam::123456789012:role/x"], /is not an SNS topic or Lambda function ARN/],
+    [["plan", "--region", "moon-1"], /--region "moon-1" is not an AWS region/],
+    [["status", "--process", "../etc/passwd"], /is not a valid process name/],
+    [["status", "--state", "sleepy"], /--state "sleepy" is not one of/],
+    [["apply", "--yes", "--concurrency", "0"], /--concurrency "0" must be 1-32/],
+    [["plan", "--tps", "PutMetricAlarm=fast"], /--tps entry "PutMetricAlarm=fast" is not Operation=rate/],
+    [["plan", "--bogus"], /unknown option '--bogus'/],
+    [["frobnicate"], /unknown command 'frobnicate'/],
+  ])("%j", async (argv, message) => {
+    const { run, fake } = cli();
+    const result = await run(...argv);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/\nhint: .+\n$/);
+    expect(result.stderr.trim().split("\n")).toHaveLength(2);
+    expect(fake.alarms.size).toBe(0);
+  });
+
+  it("no restart action configured", async () => {
+    const { run } = cli({ env: { RESTART_TOPIC_ARN: "" } });
+    const result = await run("plan");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("hint: pass --restart-action-arn");
+  });
+
+  it("--help and --version exit 0", async () => {
+    const { run } = cli();
+    expect((await run("--help")).code).toBe(0);
+    const version = await run("--version");
+    expect(version).toMatchObject({ code: 0, stdout: "0.1.0\n" });
+  });
+});
+
+describe("AWS errors exit 1", () => {
+  it("access denied is one line plus an IAM hint", async () => {
+    const { run, fake } = cli();
+    const original = fake.handle.bind(fake);
+    fake.handle = async (operation, input) => {
+      if (operation === "DescribeInstances") {
+        const error = Object.assign(new Error("You are not authorized to perform this operation."), {
+          name: "UnauthorizedOperation",
+          $metadata: { httpStatusCode: 403 },
+        });
+        throw error;
+      }
+      return original(operation, input);
+    };
+    const result = await run("plan");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "procwatch-fleet: DescribeInstances failed: UnauthorizedOperation: You are not authorized to perform this operation.\nhint: the caller lacks permission for DescribeInstances; see the IAM section of the fleet-manager README\n",
+    );
+  });
+});

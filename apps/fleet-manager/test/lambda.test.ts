@@ -1,0 +1,86 @@
+import { readFileSync } from "node:fs";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import { alarmNameFor } from "@procwatch/contract";
+import { buildFleet, fleetInstanceId } from "@procwatch/testkit";
+import { describe, expect, it, vi } from "vitest";
+import { interpretEvent } from "../src/events.ts";
+import { createHandler } from "../src/lambda.ts";
+import { fakeWorld, fleetConfig } from "./harness.ts";
+
+const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
+
+function lambdaWorld() {
+  const world = fakeWorld();
+  buildFleet(world.fake, { instances: 4, processesPerInstance: 2 });
+  const metrics = new Metrics({ namespace: "procwatch", serviceName: "procwatch-fleet" });
+  const published: unknown[] = [];
+  vi.spyOn(metrics, "publishStoredMetrics").mockImplementation(() => {
+    published.push(metrics.serializeMetrics());
+    metrics.clearMetrics();
+    metrics.clearDimensions();
+    return metrics;
+  });
+  const logger = new Logger({ serviceName: "procwatch-fleet", logLevel: "SILENT" });
+  const handler = createHandler({ config: fleetConfig, adapters: world.adapters, logger, metrics });
+  return { world, handler, published };
+}
+
+describe("interpretEvent", () => {
+  it("narrows state and tag changes to the named instances; schedules reconcile everything", () => {
+    expect(interpretEvent(fixture("scheduled.json"), "procwatch")).toEqual({ kind: "scheduled" });
+    expect(interpretEvent(fixture("ec2-state-change.json"), "procwatch")).toEqual({
+      kind: "instances",
+      instanceIds: [fleetInstanceId(1)],
+      trigger: "state stopped",
+    });
+    expect(interpretEvent(fixture("tag-change.json"), "procwatch")).toEqual({ kind: "instances", instanceIds: [fleetInstanceId(2)], trigger: "tag change" });
+  });
+
+  it("ignores tag changes that touch no procwatch key, other resources, and hostile payloads", () => {
+    const tag = fixture("tag-change.json");
+    expect(interpretEvent({ ...tag, detail: { ...(tag.detail as object), "changed-tag-keys": ["Owner"] } }, "procwatch").kind).toBe("ignored");
+    expect(interpretEvent({ ...tag, detail: { ...(tag.detail as object), "resource-type": "volume" } }, "procwatch").kind).toBe("ignored");
+    const state = fixture("ec2-state-change.json");
+    expect(interpretEvent({ ...state, detail: { "instance-id": "i-1; reboot", state: "stopped" } }, "procwatch").kind).toBe("ignored");
+    expect(interpretEvent("not an event", "procwatch").kind).toBe("ignored");
+    expect(interpretEvent({ ...tag, resources: ["arn:aws:ec2:eu-west-1:123456789012:instance/$(id)"] }, "procwatch").kind).toBe("ignored");
+  });
+});
+
+describe("Lambda handler", () => {
+  it("scheduled event → full reconcile with a summary metric", async () => {
+    const { world, handler, published } = lambdaWorld();
+    const summary = await handler(fixture("scheduled.json"));
+    expect(summary).toMatchObject({ trigger: "schedule", scope: "fleet", created: 8, failures: 0 });
+    expect(world.fake.alarms.size).toBe(8);
+    expect(JSON.stringify(published[0])).toContain("AlarmsCreated");
+    expect(published[0]).toMatchObject({ trigger: "schedule", AlarmsCreated: 8, ChangeFailures: 0 });
+  });
+
+  it("state-change event → only that instance is reconciled", async () => {
+    const { world, handler } = lambdaWorld();
+    await handler(fixture("scheduled.json"));
+    world.fake.setInstanceState(fleetInstanceId(1), "stopped");
+    world.fake.setInstanceState(fleetInstanceId(3), "stopped");
+    const summary = await handler(fixture("ec2-state-change.json"), { awsRequestId: "req-1", getRemainingTimeInMillis: () => 600_000 });
+    expect(summary).toMatchObject({ scope: [fleetInstanceId(1)], actionsDisabled: 2 });
+    expect(world.fake.alarms.get(alarmNameFor(fleetInstanceId(3), "nginx"))?.ActionsEnabled).toBe(true);
+  });
+
+  it("tag-change event → process removed from the tag, its alarm deleted", async () => {
+    const { world, handler } = lambdaWorld();
+    await handler(fixture("scheduled.json"));
+    world.fake.setTags(fleetInstanceId(2), { "procwatch:processes": "nginx" });
+    const summary = await handler(fixture("tag-change.json"));
+    expect(summary).toMatchObject({ deleted: 1 });
+    expect(world.fake.alarms.has(alarmNameFor(fleetInstanceId(2), "sshd"))).toBe(false);
+  });
+
+  it("near the timeout it defers writes instead of being killed mid-way", async () => {
+    const { world, handler } = lambdaWorld();
+    const summary = await handler(fixture("scheduled.json"), { awsRequestId: "req-2", getRemainingTimeInMillis: () => 10_000 });
+    expect(summary).toMatchObject({ created: 0, deferred: 8 });
+    expect(world.fake.alarms.size).toBe(0);
+  });
+});
