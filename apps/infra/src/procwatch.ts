@@ -292,6 +292,7 @@ export class ProcWatch extends Construct {
       associationName: `${documentNames.configure}-opted-in`,
       name: this.documents.configure.ref,
       targets: optInTarget,
+      parameters: { TagPrefix: [settings.tagPrefix] },
       // Tag edits are picked up within 30 minutes; the first run on a new host may find the
       // agent not yet installed and reports NON_COMPLIANT until the next run.
       scheduleExpression: "rate(30 minutes)",

@@ -1,0 +1,372 @@
+import { RESTART_DOCUMENT_PARAMETERS } from "@procwatch/contract";
+import { loadDocument } from "@procwatch/ssm-documents";
+import type { Template } from "aws-cdk-lib/assertions";
+import { beforeAll, describe, expect, it } from "vitest";
+import { PROCWATCH_METRIC_NAMESPACE, PROCWATCH_METRICS } from "../src/metrics.ts";
+import { flatten, identityStatements, logicalIdOf, type PolicyStatementView, resourcePolicyStatements, synthProcWatch } from "./support/synth.ts";
+
+/**
+ * One synth (with real esbuild bundling of both Lambdas) shared by every assertion in this file.
+ * Non-default settings throughout, so each test also proves the setting reaches its resource.
+ */
+const SETTINGS = {
+  slackWorkspaceId: "T0123ABCD",
+  slackChannelId: "C0456EFGH",
+  alarmPrefix: "acme",
+  tagPrefix: "acme",
+  restartBudget: 5,
+  restartWindowMinutes: 60,
+  detectionProfile: "fast",
+  reconcileSchedule: "rate(10 minutes)",
+  cloudWatchAgentVersion: "1.300057.0b1161",
+} as const;
+
+let template: Template;
+let agentSha256: Record<string, string>;
+let resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+let identity: PolicyStatementView[];
+
+beforeAll(() => {
+  const synthesized = synthProcWatch(SETTINGS);
+  template = synthesized.template;
+  agentSha256 = synthesized.agentSha256;
+  resources = template.toJSON().Resources;
+  identity = identityStatements(template);
+}, 120_000);
+
+// flatten() renders CloudFormation pseudo parameters as ${AWS::...} placeholders.
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation placeholder, not a JS template.
+const ACCOUNT_ARN = "arn:${AWS::Partition}";
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation placeholder, not a JS template.
+const REGION_ACCOUNT = "${AWS::Region}:${AWS::AccountId}";
+
+function roleOfFunction(idPrefix: string): string {
+  const role = resources[logicalIdOf(template, "AWS::Lambda::Function", idPrefix)]?.Properties.Role as { "Fn::GetAtt": string[] } | undefined;
+  const roleId = role?.["Fn::GetAtt"][0];
+  if (roleId === undefined) throw new Error(`function ${idPrefix} has no role reference`);
+  return roleId;
+}
+
+function statementsOfRole(roleId: string): PolicyStatementView[] {
+  const policyIds = Object.entries(resources)
+    .filter(([, resource]) => resource.Type === "AWS::IAM::Policy" && (resource.Properties.Roles as { Ref: string }[]).some((role) => role.Ref === roleId))
+    .map(([id]) => id);
+  return identity.filter((statement) => policyIds.includes(statement.source) || statement.source === roleId);
+}
+
+describe("topics and encryption", () => {
+  it("encrypts both topics with one rotating KMS key and refuses non-TLS publishes", () => {
+    template.resourceCountIs("AWS::SNS::Topic", 2);
+    template.hasResourceProperties("AWS::KMS::Key", { EnableKeyRotation: true });
+    const keyId = logicalIdOf(template, "AWS::KMS::Key", "ProcWatchKey");
+    for (const topic of Object.values(template.findResources("AWS::SNS::Topic"))) {
+      expect(topic.Properties.KmsMasterKeyId).toEqual({ "Fn::GetAtt": [keyId, "Arn"] });
+    }
+    const tlsDenies = resourcePolicyStatements(template).filter(
+      (statement) => statement.effect === "Deny" && statement.condition?.Bool?.["aws:SecureTransport"] === "false" && statement.source.includes("TopicPolicy"),
+    );
+    expect(tlsDenies).toHaveLength(2);
+  });
+
+  it("lets CloudWatch alarms of this account use the key and publish procwatch alarms to the restart topic", () => {
+    const statements = resourcePolicyStatements(template);
+    const keyGrant = statements.find(
+      (statement) => statement.source.startsWith("ProcWatchKey") && JSON.stringify(statement.principal).includes("cloudwatch.amazonaws.com"),
+    );
+    expect(keyGrant?.actions).toEqual(["kms:Decrypt", "kms:GenerateDataKey*"]);
+    expect(keyGrant?.condition).toEqual({ StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } });
+    const restartPublish = statements.find((statement) => statement.source.startsWith("ProcWatchRestartTopicPolicy") && statement.effect === "Allow");
+    expect(restartPublish?.actions).toEqual(["sns:Publish"]);
+    expect(flatten(restartPublish?.condition?.ArnLike?.["aws:SourceArn"])).toBe(`${ACCOUNT_ARN}:cloudwatch:${REGION_ACCOUNT}:alarm:acme/*`);
+  });
+});
+
+describe("restart state table", () => {
+  it("is keyed by pk with TTL on expiresAt, point-in-time recovery, encryption, and is retained", () => {
+    template.hasResource("AWS::DynamoDB::Table", {
+      DeletionPolicy: "Retain",
+      Properties: {
+        KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "pk", AttributeType: "S" }],
+        TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        BillingMode: "PAY_PER_REQUEST",
+      },
+    });
+  });
+});
+
+describe("Lambdas", () => {
+  it("runs both on nodejs24.x, arm64, bundled as ESM", () => {
+    template.resourceCountIs("AWS::Lambda::Function", 2);
+    for (const fn of Object.values(template.findResources("AWS::Lambda::Function"))) {
+      expect(fn.Properties).toMatchObject({ Runtime: "nodejs24.x", Architectures: ["arm64"], Handler: "index.handler" });
+      expect(fn.Properties.DeadLetterConfig).toBeDefined();
+    }
+  });
+
+  it("configures the restart handler with the environment the restart issue defined", () => {
+    const fn = resources[logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchRestartHandler")];
+    const environment = (fn?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {};
+    expect(environment).toMatchObject({
+      RESTART_DOCUMENT_NAME: "procwatch-restart",
+      RESTART_BUDGET: "5",
+      RESTART_WINDOW_MINUTES: "60",
+      ALARM_PREFIX: "acme",
+      TAG_PREFIX: "acme",
+      COMMAND_TIMEOUT_SECONDS: "120",
+      POWERTOOLS_METRICS_NAMESPACE: PROCWATCH_METRIC_NAMESPACE,
+    });
+    expect(environment.NOTIFICATION_TOPIC_ARN).toEqual({ Ref: logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchNotificationTopic") });
+    expect(environment.STATE_TABLE_NAME).toEqual({ Ref: logicalIdOf(template, "AWS::DynamoDB::Table", "ProcWatchRestartStateTable") });
+    // The command output group exists up front (with retention) and is the one SSM would pick by default.
+    const logGroupId = logicalIdOf(template, "AWS::Logs::LogGroup", "ProcWatchRestartCommandLogs");
+    expect(environment.COMMAND_LOG_GROUP).toEqual({ Ref: logGroupId });
+    expect(resources[logGroupId]?.Properties).toMatchObject({ LogGroupName: "/aws/ssm/procwatch-restart", RetentionInDays: 30 });
+  });
+
+  it("configures the fleet manager with the prefixes, the restart topic and the CWAgent namespace", () => {
+    const fn = resources[logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchFleetManager")];
+    const environment = (fn?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {};
+    expect(environment).toMatchObject({ ALARM_PREFIX: "acme", TAG_PREFIX: "acme", METRIC_NAMESPACE: "CWAgent", DEFAULT_DETECTION_PROFILE: "fast" });
+    expect(environment.RESTART_TOPIC_ARN).toEqual({ Ref: logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchRestartTopic") });
+    expect(fn?.Properties.Timeout).toBe(900);
+  });
+
+  it("subscribes the restart handler to the restart topic", () => {
+    template.hasResourceProperties("AWS::SNS::Subscription", {
+      Protocol: "lambda",
+      TopicArn: { Ref: logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchRestartTopic") },
+      Endpoint: { "Fn::GetAtt": [logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchRestartHandler"), "Arn"] },
+    });
+  });
+});
+
+describe("event rules", () => {
+  // biome-ignore lint/suspicious/noExplicitAny: findResources returns untyped template JSON.
+  const targetOf = (rule: { [key: string]: any }) => flatten((rule.Properties.Targets as { Arn: unknown }[])[0]?.Arn);
+
+  it("sends EC2 state changes, procwatch tag changes and the schedule to the fleet manager", () => {
+    const fleet = `\${${logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchFleetManager")}.Arn}`;
+    const rules = Object.values(template.findResources("AWS::Events::Rule"));
+    const state = rules.find((rule) => JSON.stringify(rule.Properties.EventPattern ?? {}).includes("EC2 Instance State-change Notification"));
+    expect(state && targetOf(state)).toBe(fleet);
+    const tags = rules.find((rule) => JSON.stringify(rule.Properties.EventPattern ?? {}).includes("Tag Change on Resource"));
+    expect(tags?.Properties.EventPattern).toMatchObject({
+      source: ["aws.tag"],
+      detail: { service: ["ec2"], "resource-type": ["instance"], "changed-tag-keys": [{ prefix: "acme:" }] },
+    });
+    expect(tags && targetOf(tags)).toBe(fleet);
+    const schedule = rules.find((rule) => rule.Properties.ScheduleExpression !== undefined);
+    expect(schedule?.Properties.ScheduleExpression).toBe("rate(10 minutes)");
+    expect(schedule && targetOf(schedule)).toBe(fleet);
+  });
+
+  it("sends status changes of restart commands, and only those, to the restart handler", () => {
+    const rule = Object.values(template.findResources("AWS::Events::Rule")).find((candidate) =>
+      JSON.stringify(candidate.Properties.EventPattern ?? {}).includes("EC2 Command Invocation Status-change Notification"),
+    );
+    expect(rule?.Properties.EventPattern).toEqual({
+      source: ["aws.ssm"],
+      "detail-type": ["EC2 Command Invocation Status-change Notification"],
+      detail: { "document-name": ["procwatch-restart"] },
+    });
+    expect(rule && targetOf(rule)).toBe(`\${${logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchRestartHandler")}.Arn}`);
+  });
+});
+
+describe("Slack channel", () => {
+  it("subscribes to the notification topic with a read-only guardrail, never AdministratorAccess", () => {
+    template.hasResourceProperties("AWS::Chatbot::SlackChannelConfiguration", {
+      SlackWorkspaceId: "T0123ABCD",
+      SlackChannelId: "C0456EFGH",
+      SnsTopicArns: [{ Ref: logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchNotificationTopic") }],
+      GuardrailPolicies: [{ "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":iam::aws:policy/CloudWatchReadOnlyAccess"]] }],
+    });
+    expect(JSON.stringify(template.toJSON())).not.toContain("AdministratorAccess");
+  });
+});
+
+describe("SSM documents and associations", () => {
+  it("creates the three Command documents from ssm-documents, unchanged", () => {
+    for (const kind of ["install", "configure", "restart"] as const) {
+      template.hasResourceProperties("AWS::SSM::Document", {
+        Name: `procwatch-${kind}`,
+        DocumentType: "Command",
+        UpdateMethod: "NewVersion",
+        Content: loadDocument(kind).content,
+      });
+    }
+  });
+
+  it("keeps the restart parameter contract in the deployed document", () => {
+    const restart = Object.values(template.findResources("AWS::SSM::Document")).find((document) => document.Properties.Name === "procwatch-restart");
+    const { name, allowedPattern } = RESTART_DOCUMENT_PARAMETERS.processName;
+    expect(restart?.Properties.Content.parameters[name]).toMatchObject({ allowedPattern, interpolationType: "ENV_VAR" });
+  });
+
+  it("installs on every opted-in instance at once and daily, with the assets' location and sha256", () => {
+    const association = resources[logicalIdOf(template, "AWS::SSM::Association", "ProcWatchInstallAssociation")];
+    expect(association?.Properties).toMatchObject({
+      Name: { Ref: logicalIdOf(template, "AWS::SSM::Document", "ProcWatchInstallDocument") },
+      Targets: [{ Key: "tag:acme:enabled", Values: ["true"] }],
+      ScheduleExpression: "rate(1 day)",
+      ApplyOnlyAtCronInterval: false,
+      MaxConcurrency: "10%",
+      MaxErrors: "10%",
+      ComplianceSeverity: "HIGH",
+      SyncCompliance: "AUTO",
+    });
+    const parameters = association?.Properties.Parameters as Record<string, unknown[]>;
+    expect(parameters.Sha256X64).toEqual([agentSha256.x64]);
+    expect(parameters.Sha256Arm64).toEqual([agentSha256.arm64]);
+    expect(parameters.CloudWatchAgentVersion).toEqual(["1.300057.0b1161"]);
+    expect(parameters.ArtifactBucket).toEqual(["cdk-hnb659fds-assets-123456789012-eu-west-1"]);
+    expect(parameters.ArtifactRegion).toEqual([{ Ref: "AWS::Region" }]);
+    // Every parameter value that is known at synth matches the document's own allowedPattern.
+    const declared = loadDocument("install").content.parameters;
+    for (const [name, values] of Object.entries(parameters)) {
+      const value = values[0];
+      if (typeof value === "string") expect(value, name).toMatch(new RegExp(declared[name]?.allowedPattern ?? "^$"));
+    }
+    expect(Object.keys(parameters).sort()).toEqual(Object.keys(declared).sort());
+  });
+
+  it("configures every 30 minutes with the deployment's tag prefix", () => {
+    const association = resources[logicalIdOf(template, "AWS::SSM::Association", "ProcWatchConfigureAssociation")];
+    expect(association?.Properties).toMatchObject({
+      Targets: [{ Key: "tag:acme:enabled", Values: ["true"] }],
+      ScheduleExpression: "rate(30 minutes)",
+      ApplyOnlyAtCronInterval: false,
+      MaxConcurrency: "10%",
+      MaxErrors: "10%",
+      ComplianceSeverity: "MEDIUM",
+      Parameters: { TagPrefix: ["acme"] },
+    });
+  });
+});
+
+describe("least privilege", () => {
+  it("lets the restart handler send only the restart document, and only to opted-in instances", () => {
+    const sends = identity.filter((statement) => statement.actions.some((action) => /^ssm:(SendCommand|\*)$|^\*$/.test(action)));
+    const restartRole = roleOfFunction("ProcWatchRestartHandler");
+    expect(sends.every((statement) => statementsOfRole(restartRole).includes(statement))).toBe(true);
+    expect(sends).toHaveLength(2);
+    const documentStatement = sends.find((statement) => statement.resources.some((resource) => resource.includes(":document/")));
+    expect(documentStatement?.actions).toEqual(["ssm:SendCommand"]);
+    expect(documentStatement?.resources).toEqual([`${ACCOUNT_ARN}:ssm:${REGION_ACCOUNT}:document/procwatch-restart`]);
+    const instanceStatement = sends.find((statement) => statement !== documentStatement);
+    expect(instanceStatement?.actions).toEqual(["ssm:SendCommand"]);
+    expect(instanceStatement?.resources).toEqual([
+      `${ACCOUNT_ARN}:ec2:${REGION_ACCOUNT}:instance/*`,
+      `${ACCOUNT_ARN}:ssm:${REGION_ACCOUNT}:managed-instance/*`,
+    ]);
+    expect(instanceStatement?.condition).toEqual({ StringEquals: { "ssm:resourceTag/acme:enabled": "true" } });
+  });
+
+  it("lets the fleet manager write only alarms under its prefix", () => {
+    const alarmWrites =
+      /^cloudwatch:(PutMetricAlarm|DeleteAlarms|EnableAlarmActions|DisableAlarmActions|SetAlarmState|TagResource|UntagResource|PutCompositeAlarm|\*)$/;
+    const writes = identity.filter((statement) => statement.actions.some((action) => alarmWrites.test(action)));
+    expect(writes.length).toBeGreaterThan(0);
+    const fleetRole = roleOfFunction("ProcWatchFleetManager");
+    for (const statement of writes) {
+      expect(statementsOfRole(fleetRole)).toContain(statement);
+      expect(statement.resources).toEqual([`${ACCOUNT_ARN}:cloudwatch:${REGION_ACCOUNT}:alarm:acme/*`]);
+    }
+  });
+
+  it("gives hosts their profiles, own tags, the two binaries and the command log group, nothing more", () => {
+    const policyId = logicalIdOf(template, "AWS::IAM::ManagedPolicy", "ProcWatchInstancePolicy");
+    const statements = identity.filter((statement) => statement.source === policyId);
+    expect(statements.map((statement) => statement.actions)).toEqual([
+      ["ssm:GetParameter", "ssm:GetParameters"],
+      ["ec2:DescribeTags"],
+      ["s3:GetObject"],
+      ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+    ]);
+    expect(statements[0]?.resources).toEqual([`${ACCOUNT_ARN}:ssm:${REGION_ACCOUNT}:parameter/procwatch/profiles/*`]);
+    expect(statements[2]?.resources).toHaveLength(2);
+    for (const resource of statements[2]?.resources ?? []) expect(resource).toMatch(/^arn:\$\{AWS::Partition\}:s3:::cdk-hnb659fds-assets-.*\/[0-9a-f]{64}/);
+  });
+
+  /**
+   * Actions that AWS offers no resource-level permissions for. A statement may use Resource "*"
+   * only with these (each read-only), or with a condition.
+   */
+  const UNSCOPABLE_READS: Record<string, string> = {
+    "ec2:DescribeInstances": "EC2 describe calls take no resource ARN",
+    "ec2:DescribeTags": "EC2 describe calls take no resource ARN",
+    "ssm:GetCommandInvocation": "no resource types for this action",
+    "ssm:ListCommandInvocations": "no resource types for this action",
+    "cloudwatch:DescribeAlarms": "listing by prefix is evaluated against every alarm",
+  };
+
+  it("has no wildcard actions and no Resource * without a condition, except justified read-only calls", () => {
+    expect(identity.length).toBeGreaterThan(10);
+    for (const statement of identity) {
+      for (const action of statement.actions) expect(action, `${statement.source}: ${action}`).not.toMatch(/^\*$|:\*$/);
+      if (statement.effect !== "Allow" || !statement.resources.includes("*") || statement.condition !== undefined) continue;
+      for (const action of statement.actions) expect(Object.keys(UNSCOPABLE_READS), `${statement.source} grants ${action} on *`).toContain(action);
+    }
+  });
+
+  it("allows no anonymous principal in resource policies without a condition", () => {
+    for (const statement of resourcePolicyStatements(template)) {
+      if (statement.effect !== "Allow") continue;
+      const principal = JSON.stringify(statement.principal);
+      if (principal === '"*"' || principal.includes('"AWS":"*"')) expect(statement.condition, statement.source).toBeDefined();
+    }
+  });
+});
+
+describe("dashboard and operations", () => {
+  it("graphs pid counts for every selector and procwatch's own metrics", () => {
+    const dashboard = Object.values(template.findResources("AWS::CloudWatch::Dashboard"))[0];
+    const body = flatten(dashboard?.Properties.DashboardBody);
+    for (const selector of ["exe", "pattern", "pidfile"])
+      expect(body).toContain(`{CWAgent,InstanceId,${selector},pid_finder} MetricName=\\"procstat_lookup_pid_count\\"`);
+    for (const metric of Object.values(PROCWATCH_METRICS)) expect(body).toContain(`Namespace=\\"procwatch\\" MetricName=\\"${metric}\\"`);
+  });
+
+  it("alarms to the notification topic when procwatch itself fails", () => {
+    const notification = { Ref: logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchNotificationTopic") };
+    const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm"));
+    expect(alarms.map((alarm) => alarm.Properties.AlarmName).sort()).toEqual([
+      "acme-ops/DeadLetters",
+      "acme-ops/FleetManagerErrors",
+      "acme-ops/RestartHandlerErrors",
+    ]);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([notification]);
+  });
+});
+
+describe("snapshot", () => {
+  it("keeps a reviewable summary of the template", () => {
+    const counts: Record<string, number> = {};
+    for (const resource of Object.values(resources)) counts[resource.Type] = (counts[resource.Type] ?? 0) + 1;
+    const summary = {
+      resourceCounts: Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b))),
+      documents: Object.values(template.findResources("AWS::SSM::Document")).map((document) => document.Properties.Name),
+      associations: Object.values(template.findResources("AWS::SSM::Association")).map((association) => ({
+        name: association.Properties.AssociationName,
+        schedule: association.Properties.ScheduleExpression,
+        targets: association.Properties.Targets,
+        parameters: Object.keys(association.Properties.Parameters ?? {}).sort(),
+      })),
+      lambdas: Object.values(template.findResources("AWS::Lambda::Function")).map((fn) => ({
+        runtime: fn.Properties.Runtime,
+        architectures: fn.Properties.Architectures,
+        memory: fn.Properties.MemorySize,
+        timeout: fn.Properties.Timeout,
+        environment: Object.keys(fn.Properties.Environment.Variables).sort(),
+      })),
+      rules: Object.values(template.findResources("AWS::Events::Rule")).map(
+        (rule) => rule.Properties.ScheduleExpression ?? rule.Properties.EventPattern["detail-type"],
+      ),
+      outputs: Object.keys(template.toJSON().Outputs ?? {}).sort(),
+    };
+    expect(summary).toMatchSnapshot();
+  });
+});
