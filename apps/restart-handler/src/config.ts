@@ -1,5 +1,5 @@
 import { ALARM_PREFIX_PATTERN, DEFAULT_ALARM_PREFIX, DEFAULT_TAG_PREFIX } from "@procwatch/contract";
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigurationError } from "./errors.ts";
 
 /** Everything the handler's decisions depend on besides the event and AWS state; plain data. */

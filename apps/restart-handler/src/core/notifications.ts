@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Amazon Q Developer in chat applications (AWS Chatbot) custom notification. Messages with the

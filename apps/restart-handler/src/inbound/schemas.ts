@@ -1,5 +1,5 @@
 import { instanceIdRegex, processNameRegex } from "@procwatch/contract";
-import { z } from "zod";
+import * as z from "zod";
 import { ALARM_STATES } from "../core/model.ts";
 
 /**
