@@ -136,7 +136,7 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
 
   const cloudwatchAgent: CloudWatchAgentObservation = flags.skipCloudWatchAgent
     ? { state: "unknown", via: "none", detail: "not checked" }
-    : await cloudWatchAgentStatus(wiring.ctl);
+    : await cloudWatchAgentStatus(wiring.ctl, needed.exePath ? records : undefined);
 
   const report = evaluateHealth({
     processes,

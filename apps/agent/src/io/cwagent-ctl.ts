@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { type CloudWatchAgentObservation, parseCloudWatchAgentStatus } from "../core/health.ts";
+import type { ProcessRecord } from "../core/process-matching.ts";
 import { CloudWatchAgentCtlError } from "../errors.ts";
 import { scanProcesses } from "./procfs.ts";
 
@@ -56,13 +57,17 @@ export async function appendConfig(ctl: string | null, mode: AgentMode, fragment
 
 const AGENT_EXE = /\/amazon-cloudwatch-agent( \(deleted\))?$/;
 
-/** Asks the ctl for status; without a ctl, falls back to looking for the agent's process. */
-export async function cloudWatchAgentStatus(ctl: string | null): Promise<CloudWatchAgentObservation> {
+/**
+ * Asks the ctl for status; without a ctl, falls back to looking for the agent's process. A scan
+ * that already read every exe link can be handed in, so health reads /proc only once.
+ */
+export async function cloudWatchAgentStatus(ctl: string | null, scanned?: readonly ProcessRecord[]): Promise<CloudWatchAgentObservation> {
   if (ctl !== null) {
     const result = await run(ctl, ["-a", "status"], 10_000);
     if (result.code === 0) return parseCloudWatchAgentStatus(result.stdout);
   }
-  const running = scanProcesses({ exePath: true, cmdline: false }).some((record) => record.exePath !== null && AGENT_EXE.test(record.exePath));
+  const records = scanned ?? scanProcesses({ exePath: true, cmdline: false });
+  const running = records.some((record) => record.exePath !== null && AGENT_EXE.test(record.exePath));
   if (running) return { state: "running", via: "process" };
   return ctl === null
     ? { state: "not-installed", via: "none", detail: `${CTL_NAME} not found` }

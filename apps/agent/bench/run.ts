@@ -1,0 +1,149 @@
+/**
+ * procwatch-agent benchmark. Prints one JSON line per figure (lines starting with `{`, for the
+ * CI aggregator) and a readable table. Figures, not assertions: nothing here fails a build.
+ *
+ *   cold start of the x64 single binary (`--help`, `health` with 10 watched processes), median of
+ *   >= 20 runs, interleaved with Node 24's own `node -e 0` from the build cache → goal <= 1.5x;
+ *   `health` in-process time for 10 processes with >= 500 processes on the host → goal <= 20 ms;
+ *   peak RSS of `health` (GNU time's maximum resident set size) → goal <= 70 MB;
+ *   binary size per architecture.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = join(import.meta.dirname, "..");
+const binary = join(root, "dist", "procwatch-agent-linux-x64");
+const node24 = join(root, ".build-cache", "node-24.21.0-linux-x64", "node");
+const RUNS = Number(process.env.BENCH_RUNS ?? 30);
+const MIN_HOST_PROCESSES = 500;
+
+interface Figure {
+  figure: string;
+  value: number;
+  unit: string;
+  goal: string;
+  pass: boolean;
+  baseline?: number;
+  ratio?: number;
+}
+const figures: Figure[] = [];
+function report(figure: Figure): void {
+  figures.push(figure);
+  console.log(JSON.stringify(figure));
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function timeRun(file: string, args: string[], env: NodeJS.ProcessEnv): number {
+  const started = process.hrtime.bigint();
+  const result = spawnSync(file, args, { env, stdio: ["ignore", "ignore", "ignore"] });
+  if (result.error) throw result.error;
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+for (const needed of [binary, node24]) {
+  if (!existsSync(needed)) throw new Error(`${needed} is missing: run pnpm --filter @procwatch/agent build first`);
+}
+
+const scratch = realpathSync(mkdtempSync(join(tmpdir(), "pwbench-")));
+const children: ChildProcess[] = [];
+try {
+  // Ten watched processes: copies of sleep under distinct names, all running.
+  const sleep = realpathSync("/bin/sleep");
+  const names = Array.from({ length: 10 }, (_, index) => `pwbench${index}`);
+  for (const name of names) {
+    const path = join(scratch, name);
+    copyFileSync(sleep, path);
+    chmodSync(path, 0o755);
+    children.push(spawn(path, ["600"], { stdio: "ignore" }));
+  }
+  // Top the host up to >= 500 processes so the /proc scan has realistic work.
+  const hostProcesses = () => readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).length;
+  const extra = Math.max(0, MIN_HOST_PROCESSES - hostProcesses() + 5);
+  for (let index = 0; index < extra; index += 1) children.push(spawn(sleep, ["600"], { stdio: "ignore" }));
+  const processCount = hostProcesses();
+
+  const spec = join(scratch, "spec.json");
+  writeFileSync(spec, JSON.stringify({ version: 1, processes: names.map((name) => ({ name })) }));
+  const env = {
+    PATH: "/usr/bin:/bin",
+    AWS_EC2_METADATA_DISABLED: "true",
+    NO_COLOR: "1",
+    PROCWATCH_STATE_DIR: scratch,
+    PROCWATCH_CWAGENT_DIR: scratch,
+  };
+  const healthArgs = ["health", "--json", "--spec", spec];
+
+  // Sanity: the binary sees all ten.
+  const sample = JSON.parse(spawnSync(binary, healthArgs, { env, encoding: "utf8" }).stdout) as { processes: { pidCount: number }[] };
+  if (sample.processes.filter((process) => process.pidCount === 1).length !== 10) throw new Error("health did not count the 10 benchmark processes");
+
+  // Interleaved so machine noise hits baseline and agent alike; one warm-up each (page cache).
+  const samples = { node: [] as number[], help: [] as number[], health: [] as number[] };
+  timeRun(node24, ["-e", "0"], env);
+  timeRun(binary, ["--help"], env);
+  timeRun(binary, healthArgs, env);
+  for (let run = 0; run < RUNS; run += 1) {
+    samples.node.push(timeRun(node24, ["-e", "0"], env));
+    samples.help.push(timeRun(binary, ["--help"], env));
+    samples.health.push(timeRun(binary, healthArgs, env));
+  }
+  const baseline = round(median(samples.node));
+  for (const [figure, values] of [
+    ["cold_start_help_ms", samples.help],
+    ["cold_start_health_10_processes_ms", samples.health],
+  ] as const) {
+    const value = round(median(values));
+    const ratio = round(value / baseline, 2);
+    report({ figure, value, unit: "ms", goal: "<= 1.5x node24 -e 0", pass: ratio <= 1.5, baseline, ratio });
+  }
+
+  // In-process time: the binary measures its own health run (spec load, /proc scan, matching, usage, evaluation).
+  const inProcess: number[] = [];
+  for (let run = 0; run < RUNS; run += 1) {
+    const result = spawnSync(binary, healthArgs, { env, encoding: "utf8" });
+    inProcess.push((JSON.parse(result.stdout) as { durationMs: number }).durationMs);
+  }
+  const inProcessMs = round(median(inProcess));
+  report({ figure: `health_in_process_10_of_${processCount}_processes_ms`, value: inProcessMs, unit: "ms", goal: "<= 20 ms", pass: inProcessMs <= 20 });
+
+  // Peak RSS from GNU time ("Maximum resident set size (kbytes)").
+  const rss: number[] = [];
+  for (let run = 0; run < 5; run += 1) {
+    const timed = spawnSync("/usr/bin/time", ["-v", binary, ...healthArgs], { env, encoding: "utf8" });
+    const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(timed.stderr);
+    if (match?.[1] !== undefined) rss.push(Number(match[1]) / 1024);
+  }
+  const peakRss = round(Math.max(...rss));
+  report({ figure: "health_peak_rss_mb", value: peakRss, unit: "MB", goal: "<= 70 MB", pass: peakRss <= 70 });
+
+  for (const arch of ["x64", "arm64"]) {
+    const size = round(statSync(join(root, "dist", `procwatch-agent-linux-${arch}`)).size / 1024 / 1024);
+    report({ figure: `binary_size_linux_${arch}_mb`, value: size, unit: "MB", goal: "report only (Node 24 itself is most of it)", pass: true });
+  }
+
+  const machine = `${execFileSync("nproc", { encoding: "utf8" }).trim()} cores, ${process.platform}-${process.arch}, ${processCount} processes on host, ${RUNS} runs`;
+  console.log(`\nprocwatch-agent benchmark (${machine})`);
+  console.log(["figure".padEnd(42), "value".padStart(9), "baseline".padStart(9), "ratio".padStart(6), "goal".padEnd(22), "pass"].join("  "));
+  for (const figure of figures) {
+    console.log(
+      [
+        figure.figure.padEnd(42),
+        `${figure.value} ${figure.unit}`.padStart(9),
+        (figure.baseline === undefined ? "" : `${figure.baseline}`).padStart(9),
+        (figure.ratio === undefined ? "" : `${figure.ratio}x`).padStart(6),
+        figure.goal.padEnd(22),
+        figure.pass ? "yes" : "NO",
+      ].join("  "),
+    );
+  }
+} finally {
+  for (const child of children) child.kill("SIGKILL");
+  rmSync(scratch, { recursive: true, force: true });
+}
