@@ -202,7 +202,7 @@ export class ProcWatch extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: PROCWATCH_METRIC_NAMESPACE,
       },
     });
-    this.grantRestartHandler(restartDocumentArn, alarmArnPrefix);
+    this.grantRestartHandler(restartDocumentArn);
     this.grantFleetManager(alarmArnPrefix);
 
     // ---- event wiring ------------------------------------------------------------------------
@@ -420,7 +420,7 @@ export class ProcWatch extends Construct {
     return fn;
   }
 
-  private grantRestartHandler(restartDocumentArn: string, alarmArnPrefix: string): void {
+  private grantRestartHandler(restartDocumentArn: string): void {
     const role = this.restartHandler.role as Role;
     const { key, value } = this.settings.optInTag;
     role.addToPrincipalPolicy(new PolicyStatement({ sid: "SendRestartDocumentOnly", actions: ["ssm:SendCommand"], resources: [restartDocumentArn] }));
@@ -438,8 +438,8 @@ export class ProcWatch extends Construct {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: "ReadCommandResults",
-        // Neither action supports resource-level permissions.
-        actions: ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations"],
+        // None of these supports resource-level permissions.
+        actions: ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations", "ssm:ListCommands"],
         resources: ["*"],
       }),
     );
@@ -453,18 +453,28 @@ export class ProcWatch extends Construct {
     );
     role.addToPrincipalPolicy(
       new PolicyStatement({
-        sid: "ReadProcwatchAlarms",
-        actions: ["cloudwatch:DescribeAlarms"],
-        resources: [`${alarmArnPrefix}${this.settings.alarmPrefix}/*`],
+        sid: "ReadProcwatchProfiles",
+        actions: ["ssm:GetParameters", "ssm:GetParameter"],
+        resources: [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter/procwatch/profiles/*`],
       }),
     );
-    this.stateTable.grant(role, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem");
+    // TransactWriteItems is authorized per item through these same actions.
+    this.stateTable.grant(
+      role,
+      "dynamodb:GetItem",
+      "dynamodb:BatchGetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:ConditionCheckItem",
+    );
     this.notificationTopic.grantPublish(role);
     const policy = role.node.tryFindChild("DefaultPolicy");
     if (policy !== undefined) {
       Validations.of(policy).acknowledge({
         id: "AwsSolutions-IAM5[Resource::*]",
-        reason: "ssm:GetCommandInvocation, ssm:ListCommandInvocations and ec2:DescribeInstances support no resource-level permissions; all are read-only.",
+        reason:
+          "ssm:GetCommandInvocation, ssm:ListCommandInvocations, ssm:ListCommands and ec2:DescribeInstances support no resource-level permissions; all are read-only.",
       });
       Validations.of(policy).acknowledge({
         id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
@@ -475,8 +485,8 @@ export class ProcWatch extends Construct {
         reason: "SendCommand is limited to managed instances carrying the opt-in tag by the ssm:resourceTag condition.",
       });
       Validations.of(policy).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:${this.settings.alarmPrefix}/*]`,
-        reason: "Read access to procwatch's own alarms, named <prefix>/<instance>/<process>.",
+        id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/procwatch/profiles/*]",
+        reason: "Resolves the procwatch profile an instance's tags name, to find the process's unit; the path is procwatch's own.",
       });
       Validations.of(policy).acknowledge({
         id: "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
@@ -491,8 +501,8 @@ export class ProcWatch extends Construct {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: "ReadInstancesAndAlarms",
-        // DescribeInstances supports no resource-level permissions; DescribeAlarms pages over the whole account.
-        actions: ["ec2:DescribeInstances", "cloudwatch:DescribeAlarms"],
+        // No resource-level permissions a prefix listing could use: DescribeAlarms pages over the account, metrics have no ARNs.
+        actions: ["ec2:DescribeInstances", "cloudwatch:DescribeAlarms", "cloudwatch:ListMetrics"],
         resources: ["*"],
       }),
     );
@@ -521,7 +531,7 @@ export class ProcWatch extends Construct {
     if (policy !== undefined) {
       Validations.of(policy).acknowledge({
         id: "AwsSolutions-IAM5[Resource::*]",
-        reason: "ec2:DescribeInstances and cloudwatch:DescribeAlarms are read-only list calls without resource-level scoping.",
+        reason: "ec2:DescribeInstances, cloudwatch:DescribeAlarms and cloudwatch:ListMetrics are read-only list calls without resource-level scoping.",
       });
       Validations.of(policy).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:${this.settings.alarmPrefix}/*]`,

@@ -300,6 +300,8 @@ describe("least privilege", () => {
     "ec2:DescribeTags": "EC2 describe calls take no resource ARN",
     "ssm:GetCommandInvocation": "no resource types for this action",
     "ssm:ListCommandInvocations": "no resource types for this action",
+    "ssm:ListCommands": "no resource types for this action",
+    "cloudwatch:ListMetrics": "metrics have no ARNs",
     "cloudwatch:DescribeAlarms": "listing by prefix is evaluated against every alarm",
   };
 
