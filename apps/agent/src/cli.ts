@@ -41,7 +41,10 @@ function addPathOptions(command: Command): Command {
     .option("--state-dir <dir>", "directory of allow-list.json and agent.json (env PROCWATCH_STATE_DIR)")
     .option("--cwagent-dir <dir>", "CloudWatch agent install directory (env PROCWATCH_CWAGENT_DIR)")
     .option("--cwagent-ctl <path>", "amazon-cloudwatch-agent-ctl to run (env PROCWATCH_CWAGENT_CTL)")
-    .option("--fragment-path <path>", "where the procstat fragment lives (default <cwagent-dir>/etc/amazon-cloudwatch-agent.d/procwatch.json)");
+    .option(
+      "--fragment-path <path>",
+      "where the procstat fragment lives (default <state-dir>/procwatch.json; append-config installs it as amazon-cloudwatch-agent.d/file_procwatch.json)",
+    );
 }
 
 function addSpecOptions(command: Command): Command {

@@ -44,7 +44,10 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
     allowListPath: join(stateDir, "allow-list.json"),
     localConfigPath: env.PROCWATCH_LOCAL_CONFIG ?? join(stateDir, "agent.json"),
     cwagentDir,
-    fragmentPath: flags.fragmentPath ?? env.PROCWATCH_FRAGMENT_PATH ?? join(cwagentDir, "etc", "amazon-cloudwatch-agent.d", FRAGMENT_FILE_NAME),
+    // Staged outside amazon-cloudwatch-agent.d on purpose: `append-config -c file:X` copies X into
+    // that directory as `file_<name>`, and the agent merges every file there, so a fragment kept
+    // inside it would be loaded twice (duplicate procstat entries).
+    fragmentPath: flags.fragmentPath ?? env.PROCWATCH_FRAGMENT_PATH ?? join(stateDir, FRAGMENT_FILE_NAME),
     ctlPath: flags.cwagentCtl ?? env.PROCWATCH_CWAGENT_CTL,
     pathVariable: env.PATH,
     logDir: env.PROCWATCH_LOG_DIR ?? "/var/log/procwatch",

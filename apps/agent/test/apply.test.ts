@@ -27,7 +27,7 @@ function setup(exitCode = 0) {
     PROCWATCH_STATE_DIR: join(dir, "state"),
     PROCWATCH_CWAGENT_DIR: join(dir, "cwagent"),
   };
-  const fragment = join(dir, "cwagent", "etc", "amazon-cloudwatch-agent.d", "procwatch.json");
+  const fragment = join(dir, "state", "procwatch.json");
   const allowList = join(dir, "state", "allow-list.json");
   const spec = (name: string, value: unknown) => {
     const path = join(dir, name);
@@ -106,7 +106,7 @@ describe("apply", () => {
 
     const recovered = await runAgent(["apply", "--spec", v2, "--json"], env);
     expect(recovered.json()).toMatchObject({ fragmentChanged: true, agentReloaded: true });
-    expect(readdirSync(dirname(fragment)).filter((entry) => entry !== "procwatch.json")).toEqual([]);
+    expect(readdirSync(dirname(fragment)).filter((entry) => entry !== "allow-list.json" && entry !== "procwatch.json")).toEqual([]);
     expect(ctl.calls()).toHaveLength(2);
   });
 
