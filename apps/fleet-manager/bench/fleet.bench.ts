@@ -1,0 +1,182 @@
+/**
+ * Fleet-scale benchmark on the in-memory fake: 10,000 instances × 5 processes.
+ * Prints one JSON line per figure ({"figure","value","unit","goal","pass"}) and a table.
+ * The real adapters, real SDK clients and the real rate limiter run against the fake; the
+ * limiter sleeps on a virtual clock, so hours of 3-TPS pacing take seconds here, and the
+ * virtual elapsed time is the wall time the quotas imply.
+ *
+ *   pnpm --filter @procwatch/fleet-manager bench            (FLEET_INSTANCES=1000 for a quick run)
+ */
+import { desiredAlarms, type InstanceInput, type ObservedAlarm, planReconcile } from "@procwatch/alarm-planner";
+import { AlarmStore, DEFAULT_API_TPS, InstanceInventory, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
+import { buildFleet, FakeAws, fakeClients, fleetInstanceId, instantRetryStrategy, VirtualClock } from "@procwatch/testkit";
+import type { FleetConfig } from "../src/config.ts";
+import { type ReconcileResult, reconcile } from "../src/reconcile.ts";
+import { formatDuration } from "../src/render.ts";
+
+const INSTANCES = Number(process.env.FLEET_INSTANCES ?? 10_000);
+const PROCESSES = 5;
+const ALARMS = INSTANCES * PROCESSES;
+const config: FleetConfig = {
+  alarmPrefix: "procwatch",
+  tagPrefix: "procwatch",
+  namespace: "CWAgent",
+  restartActionArns: ["arn:aws:sns:eu-west-1:123456789012:procwatch-restart"],
+};
+
+interface Figure {
+  figure: string;
+  value: number;
+  unit: string;
+  goal: string;
+  pass: boolean | null;
+}
+const figures: Figure[] = [];
+function record(figure: string, value: number, unit: string, goal = "", pass: boolean | null = null): void {
+  const entry = { figure, value: Math.round(value * 1000) / 1000, unit, goal, pass };
+  figures.push(entry);
+  console.log(JSON.stringify(entry));
+}
+
+let peakRss = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 20);
+
+const clock = new VirtualClock();
+const fake = new FakeAws({ clock, seed: 1 });
+const clients = fakeClients(fake, { retryStrategy: instantRetryStrategy(5) });
+const limiter = new RateLimiter({ clock });
+const adapters = {
+  inventory: new InstanceInventory(clients.ec2, { rateLimiter: limiter }),
+  alarms: new AlarmStore(clients.cloudwatch, { rateLimiter: limiter }),
+  profiles: new ProfileStore(clients.ssm, { rateLimiter: limiter }),
+};
+buildFleet(fake, { instances: INSTANCES, processesPerInstance: PROCESSES, stoppedEvery: 50, fastEvery: 20, publishMetrics: false });
+// Foreign alarms under the prefix, which must never be touched.
+for (let index = 0; index < 20; index += 1) {
+  fake.seedAlarm({
+    AlarmName: `procwatch/legacy-${index}`,
+    AlarmDescription: "hand-made",
+    EvaluationPeriods: 1,
+    Threshold: 1,
+    ComparisonOperator: "LessThanThreshold",
+  });
+}
+
+/** Wall time the default quotas imply: reads, then puts (PutMetricAlarm and TagResource interleave), then batches. */
+function impliedSeconds(calls: Record<string, number>): number {
+  const at = (operation: string) => (calls[operation] ?? 0) / (DEFAULT_API_TPS[operation] ?? 5);
+  return (
+    at("DescribeInstances") +
+    at("DescribeAlarms") +
+    at("GetParameters") +
+    Math.max(at("PutMetricAlarm"), at("TagResource")) +
+    at("DisableAlarmActions") +
+    at("EnableAlarmActions") +
+    at("DeleteAlarms")
+  );
+}
+
+const WRITE_OPERATIONS = ["PutMetricAlarm", "TagResource", "DeleteAlarms", "DisableAlarmActions", "EnableAlarmActions"];
+
+async function scenario(name: string, lowerBound: Record<string, number>): Promise<ReconcileResult> {
+  fake.resetCounters();
+  const virtualStart = clock.now();
+  const wallStart = performance.now();
+  const cpuStart = process.cpuUsage();
+  const result = await reconcile({ ...adapters, config, mode: "apply" });
+  const cpu = process.cpuUsage(cpuStart);
+  const calls = fake.callCounts();
+  for (const operation of [...new Set([...Object.keys(lowerBound), ...Object.keys(calls)])].sort()) {
+    const count = calls[operation] ?? 0;
+    const bound = lowerBound[operation] ?? 0;
+    record(`${name}: ${operation} calls`, count, "calls", `lower bound ${bound}`, count <= Math.ceil(bound * 1.001) + (operation === "DescribeAlarms" ? 1 : 0));
+  }
+  const writes = WRITE_OPERATIONS.reduce((sum, operation) => sum + (calls[operation] ?? 0), 0);
+  record(`${name}: write calls`, writes, "calls", name === "b no-op" ? "0" : "", name === "b no-op" ? writes === 0 : null);
+  record(`${name}: failures`, result.failures.length, "items", "0", result.failures.length === 0);
+  record(
+    `${name}: plan time (desired + diff)`,
+    result.timings.planMs,
+    "ms",
+    name === "b no-op" ? "≤ 1000" : "",
+    name === "b no-op" ? result.timings.planMs <= 1000 : null,
+  );
+  record(`${name}: reconcile CPU (SDK + fake + plan)`, (cpu.user + cpu.system) / 1000, "ms");
+  record(`${name}: wall time here`, performance.now() - wallStart, "ms");
+  record(`${name}: rate-limited wall time (virtual clock)`, (clock.now() - virtualStart) / 1000, "s");
+  record(`${name}: wall time implied by default quotas`, impliedSeconds(calls), "s");
+  return result;
+}
+
+const a = await scenario("a from empty", {
+  DescribeInstances: Math.ceil(INSTANCES / 1000),
+  DescribeAlarms: 1,
+  PutMetricAlarm: ALARMS,
+  TagResource: ALARMS,
+});
+if (a.applied.created !== ALARMS) throw new Error(`expected ${ALARMS} creates, got ${a.applied.created}`);
+
+await scenario("b no-op", { DescribeInstances: Math.ceil(INSTANCES / 1000), DescribeAlarms: Math.ceil((ALARMS + 20) / 100) });
+
+// Pure planning cost on the no-op fleet, measured alone (no SDK, no fake): CPU time of desiredAlarms + planReconcile.
+const instances: InstanceInput[] = [...fake.instances.values()].map((instance) => ({
+  instanceId: instance.instanceId,
+  state: instance.state,
+  tags: instance.tags,
+}));
+const observed: ObservedAlarm[] = [...fake.alarms.values()];
+for (let warm = 0; warm < 2; warm += 1)
+  planReconcile(
+    desiredAlarms(instances, new Map(), { ...config, actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns } }),
+    observed,
+    { alarmPrefix: "procwatch" },
+  );
+const pureStart = process.cpuUsage();
+const pure = planReconcile(
+  desiredAlarms(instances, new Map(), { ...config, actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns } }),
+  observed,
+  {
+    alarmPrefix: "procwatch",
+  },
+);
+const pureCpu = process.cpuUsage(pureStart);
+record("b no-op: plan CPU time, pure (50k alarms)", (pureCpu.user + pureCpu.system) / 1000, "ms", "≤ 1000", (pureCpu.user + pureCpu.system) / 1000 <= 1000);
+if (pure.changes.length !== 0) throw new Error("no-op plan is not empty");
+
+// 1% drift: 1% of instances change — stopped, started, terminated, a process swapped, an alarm edited by hand.
+const drifted = Math.max(5, Math.floor(INSTANCES / 100));
+const per = Math.floor(drifted / 5);
+for (let index = 0; index < per; index += 1) {
+  fake.setInstanceState(fleetInstanceId(1 + index * 7), "stopped");
+  fake.setInstanceState(fleetInstanceId(2 + index * 7), "terminated");
+  fake.setTags(fleetInstanceId(3 + index * 7), { "procwatch:processes": "nginx sshd cron node redis" });
+  fake.setTags(fleetInstanceId(4 + index * 7), { "procwatch:detection": "fast" });
+  const edited = fake.alarms.get(`procwatch/${fleetInstanceId(5 + index * 7)}/nginx`);
+  if (edited !== undefined) edited.Threshold = 5;
+}
+const drift = await scenario("c 1% drift", {
+  DescribeInstances: Math.ceil(INSTANCES / 1000),
+  DescribeAlarms: Math.ceil((ALARMS + 20) / 100),
+  PutMetricAlarm: per * (1 + 5 + 1),
+  TagResource: per,
+  DisableAlarmActions: Math.ceil((per * 5) / 100),
+  DeleteAlarms: Math.ceil((per * 6) / 100),
+});
+record("c 1% drift: changes applied", drift.plan.changes.length, "changes");
+const foreignIntact = [...Array(20).keys()].every((index) => fake.alarms.get(`procwatch/legacy-${index}`)?.AlarmDescription === "hand-made");
+record("foreign alarms untouched", foreignIntact ? 20 : 0, "alarms", "20", foreignIntact);
+
+clearInterval(sampler);
+peakRss = Math.max(peakRss, process.memoryUsage().rss);
+record("peak memory (RSS, fake + 50k alarms + SDK)", peakRss / 1024 / 1024, "MiB");
+
+console.log("");
+console.log(`fleet: ${INSTANCES} instances × ${PROCESSES} processes = ${ALARMS} alarms; node ${process.version}, ${process.arch}`);
+const width = Math.max(...figures.map((entry) => entry.figure.length));
+for (const entry of figures) {
+  const value = entry.unit === "s" ? `${entry.value} s (${formatDuration(entry.value * 1000)})` : `${entry.value} ${entry.unit}`;
+  const verdict = entry.pass === null ? "" : entry.pass ? "  ok" : "  FAIL";
+  console.log(`${entry.figure.padEnd(width)}  ${value.padEnd(28)} ${entry.goal}${verdict}`);
+}
