@@ -16,10 +16,14 @@ export const PROCWATCH_METRICS = {
   restartsFailed: "RestartsFailed",
   /** restart handler: the restart budget was exhausted; a human was asked to step in. */
   gaveUp: "GaveUp",
-  /** fleet manager: alarms created, updated or deleted by one reconcile (count). */
-  reconcileChanges: "ReconcileChanges",
-  /** fleet manager: a reconcile, or one alarm change inside it, failed. */
-  reconcileFailures: "ReconcileFailures",
+  /** fleet manager, per reconcile (names as apps/fleet-manager emits them). */
+  alarmsCreated: "AlarmsCreated",
+  alarmsUpdated: "AlarmsUpdated",
+  alarmsDeleted: "AlarmsDeleted",
+  alarmActionsToggled: "AlarmActionsToggled",
+  changeFailures: "ChangeFailures",
+  changesDeferred: "ChangesDeferred",
+  instancesWithTagProblems: "InstancesWithTagProblems",
 } as const;
 
 /** Powertools' `service` dimension value of each Lambda (POWERTOOLS_SERVICE_NAME). */

@@ -618,7 +618,17 @@ export class ProcWatch extends Construct {
       new GraphWidget({ title: "gave up (needs a human)", left: [searchOwn(PROCWATCH_METRICS.gaveUp, "gave up")], width: 8 }),
       new GraphWidget({
         title: "reconcile results",
-        left: [searchOwn(PROCWATCH_METRICS.reconcileChanges, "alarm changes"), searchOwn(PROCWATCH_METRICS.reconcileFailures, "failures")],
+        left: [
+          searchOwn(PROCWATCH_METRICS.alarmsCreated, "alarms created"),
+          searchOwn(PROCWATCH_METRICS.alarmsUpdated, "alarms updated"),
+          searchOwn(PROCWATCH_METRICS.alarmsDeleted, "alarms deleted"),
+          searchOwn(PROCWATCH_METRICS.alarmActionsToggled, "actions toggled"),
+        ],
+        right: [
+          searchOwn(PROCWATCH_METRICS.changeFailures, "failed changes"),
+          searchOwn(PROCWATCH_METRICS.changesDeferred, "deferred changes"),
+          searchOwn(PROCWATCH_METRICS.instancesWithTagProblems, "instances with tag problems"),
+        ],
         width: 8,
       }),
     );
