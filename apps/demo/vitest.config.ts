@@ -1,3 +1,4 @@
 import { procwatchVitestConfig } from "@procwatch/build-config/vitest";
 
-export default procwatchVitestConfig();
+// The end-to-end loop spawns real processes and runs the agent binary many times.
+export default procwatchVitestConfig({ testTimeout: 120_000 });

@@ -85,7 +85,12 @@ function resolveParameters(
   }
   const values: Record<string, string | readonly string[]> = {};
   for (const [name, declaration] of Object.entries(document.parameters)) {
-    const value = given[name] ?? (declaration.default as string | readonly string[] | undefined);
+    const givenValue = given[name];
+    // The SendCommand API carries every parameter as a list of strings; a String parameter is a one-element list.
+    const value =
+      declaration.type === "String" && Array.isArray(givenValue) && givenValue.length === 1
+        ? (givenValue[0] as string)
+        : (givenValue ?? (declaration.default as string | readonly string[] | undefined));
     if (value === undefined) return { reason: `InvalidParameters: parameter ${name} is required` };
     const items = typeof value === "string" ? [value] : value;
     if (declaration.type === "String" && typeof value !== "string") return { reason: `InvalidParameters: ${name} must be a String` };

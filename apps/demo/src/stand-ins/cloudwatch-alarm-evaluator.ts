@@ -25,7 +25,12 @@ export function describeBreach(
   recent: readonly Datapoint[],
   state: AlarmState,
 ): string {
-  const window = recent.slice(-definition.EvaluationPeriods).map((value) => (value === null ? "missing" : value.toFixed(1)));
-  const verb = state === "ALARM" ? "was less than" : "was not less than";
-  return `Threshold Crossed: ${definition.DatapointsToAlarm} out of the last ${definition.EvaluationPeriods} datapoints [${window.join(", ")}] ${verb} the threshold (${definition.Threshold.toFixed(1)}) (minimum ${definition.DatapointsToAlarm} datapoint for ${state === "ALARM" ? "OK -> ALARM" : "ALARM -> OK"} transition).`;
+  const window = recent.slice(-definition.EvaluationPeriods);
+  const shown = window.map((value) => (value === null ? "missing" : value.toFixed(1)));
+  if (state === "ALARM") {
+    const breaching = window.filter((value) => value === null || value < definition.Threshold).length;
+    return `Threshold Crossed: ${breaching} out of the last ${definition.EvaluationPeriods} datapoints [${shown.join(", ")}] was less than the threshold (${definition.Threshold.toFixed(1)}) (minimum ${definition.DatapointsToAlarm} datapoint for OK -> ALARM transition).`;
+  }
+  const healthy = window.filter((value) => value !== null && value >= definition.Threshold).length;
+  return `Threshold Crossed: ${healthy} out of the last ${definition.EvaluationPeriods} datapoints [${shown.join(", ")}] was not less than the threshold (${definition.Threshold.toFixed(1)}) (minimum 1 datapoint for ALARM -> OK transition).`;
 }

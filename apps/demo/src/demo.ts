@@ -1,0 +1,125 @@
+/**
+ * `pnpm demo`: procwatch's whole loop on this machine, narrated. A real process dies, the real
+ * agent sees it, the alarm the real fleet manager created fires, the real restart handler sends
+ * the real restart document, the real agent binary restarts the process, and the Slack thread
+ * prints. AWS is replaced by small stand-ins named for what they replace (see local-loop.ts).
+ */
+import { LocalLoop } from "./local-loop.ts";
+
+const useColor = process.stdout.isTTY === true && (process.env.NO_COLOR ?? "") === "";
+const bold = (text: string) => (useColor ? `\x1b[1m${text}\x1b[22m` : text);
+const dim = (text: string) => (useColor ? `\x1b[2m${text}\x1b[22m` : text);
+const indent = (text: string, prefix = "    ") =>
+  text
+    .trimEnd()
+    .split("\n")
+    .map((line) => `${prefix}${line}`)
+    .join("\n");
+
+let stepNumber = 0;
+function step(title: string): void {
+  stepNumber += 1;
+  console.log(`\n${bold(`${stepNumber}. ${title}`)}`);
+}
+function say(text: string): void {
+  console.log(indent(text));
+}
+
+function expectOk(condition: boolean, what: string, detail: string): void {
+  if (!condition) throw new Error(`${what}\n${detail}`);
+}
+
+async function main(): Promise<void> {
+  const demoStarted = Date.now();
+  const loop = new LocalLoop({ onSlackMessage: (rendered) => console.log(`\n${indent(rendered, "    │ ")}`) });
+  const stop = async () => {
+    await loop.cleanup();
+  };
+  process.once("SIGINT", () => {
+    void stop().finally(() => process.exit(130));
+  });
+
+  try {
+    console.log(bold("procwatch demo: a process dies on an EC2 host and is back within a minute, with the story in Slack."));
+    console.log(dim(`work dir ${loop.workDir} (removed at the end); host = ${"i-0d3e0000000000001"}, in an in-memory AWS account`));
+
+    step(`procwatch-agent apply: render this host's procstat config for "${loop.processName}" and load it`);
+    const applied = await loop.applySpec();
+    expectOk(applied.exitCode === 0, "procwatch-agent apply failed", applied.stderr);
+    const appliedJson = JSON.parse(applied.stdout) as { fragmentPath: string; digest: string };
+    const fragment = await loop.agent(["render", "--spec", `${loop.workDir}/spec.json`]);
+    say(`wrote ${appliedJson.fragmentPath} (${appliedJson.digest.slice(0, 19)}…) and reloaded the CloudWatch agent:`);
+    say(dim(`amazon-cloudwatch-agent-ctl ${loop.ctlCalls().at(-1) ?? "(not called)"}`));
+    say(fragment.stdout);
+
+    step("Start the demo service through the agent's start-command backend");
+    const started = JSON.parse((await loop.startService()).stdout) as { outcome: string; after: { pids: number[] } };
+    say(`${started.outcome}: ${loop.processName} runs as pid ${started.after.pids.join(", ")}`);
+    const healthy = await loop.agent(["health", "--spec", `${loop.workDir}/spec.json`]);
+    say(healthy.stdout);
+
+    step("procwatch-fleet apply: one alarm per (instance, process) from this host's tags");
+    const plan = await loop.fleet(["plan"]);
+    say(plan.stdout);
+    const applyRun = await loop.fleet(["apply", "--yes"]);
+    expectOk(applyRun.exitCode === 0, "procwatch-fleet apply failed", applyRun.stderr);
+    const alarm = await loop.createdAlarm();
+    say(
+      `${alarm.AlarmName}: ${alarm.MetricName} ${alarm.Statistic} < ${alarm.Threshold} for ${alarm.DatapointsToAlarm} of ${alarm.EvaluationPeriods} × ${alarm.Period} s, missing data = ${alarm.TreatMissingData}`,
+    );
+    say(dim(`dimensions: ${(alarm.Dimensions ?? []).map((dimension) => `${dimension.Name}=${dimension.Value}`).join(", ")}`));
+
+    step(`Kill ${loop.processName} (SIGKILL)`);
+    const killedAt = Date.now();
+    const killed = await loop.killService();
+    say(`killed pid ${killed.join(", ")}`);
+
+    step("Detect: sample health --json as the agent reports procstat_lookup_pid_count; evaluate the alarm");
+    say(dim("(CloudWatch's 10 s periods are compressed to one sample every 0.5 s here)"));
+    const detection = await loop.waitForAlarmState("ALARM");
+    say(`pid counts: ${detection.samples.map((sample) => sample.pidCount).join(" → ")}  ⇒ ALARM`);
+    say(dim(detection.reason));
+
+    step("CloudWatch → SNS → restart handler (delivered twice, as SNS may): one restart command");
+    const alarmSummaries = await loop.deliverTransition("ALARM", detection.reason, 2);
+    for (const summary of alarmSummaries) for (const item of summary.items) say(`handler: ${item.outcome} (${item.reason})`);
+    const invocation = loop.runCommand.invocations.at(-1);
+    expectOk(loop.runCommand.invocations.length === 1 && invocation !== undefined, "expected exactly one restart command", JSON.stringify(alarmSummaries));
+    say(`SendCommand ${invocation?.request.DocumentName} ProcessName=${invocation?.request.Parameters.ProcessName?.join(",")} → ${invocation?.status}`);
+    say(dim(invocation?.standardOutput.trim() ?? ""));
+
+    step("SSM → EventBridge → restart handler: the command's result reaches the thread");
+    await loop.deliverCommandResults();
+
+    step("The process is back; the alarm returns to OK and the thread gets the recovery");
+    const recovered = await loop.waitForAlarmState("OK");
+    const back = recovered.samples.at(-1);
+    expectOk(back !== undefined && back.pidCount > 0 && !killed.some((pid) => back.pids.includes(pid)), "the process did not come back with a new pid", "");
+    say(`${loop.processName} is running again as pid ${back?.pids.join(", ")} (was ${killed.join(", ")})`);
+    await loop.deliverTransition("OK", recovered.reason);
+    const restartedAt = invocation?.finishedAt.getTime() ?? Date.now();
+
+    step("Timings");
+    say(`kill → ALARM (detection, compressed periods): ${detection.detectedAfterMs} ms`);
+    say(`ALARM → process running again (handler + SSM document + agent restart): ${restartedAt - (killedAt + detection.detectedAfterMs)} ms`);
+    say(`whole demo: ${((Date.now() - demoStarted) / 1000).toFixed(1)} s`);
+    say(
+      dim(
+        "On AWS, detection is set by the detection profile: fast ≈ 20–40 s (10 s periods, 2 of 2), standard ≈ 90–150 s (60 s periods); restart adds SSM delivery, ≈ 2–5 s.",
+      ),
+    );
+    const threads = loop.slack.threads();
+    say(`Slack: ${loop.slack.messages.length} messages in ${threads.size} thread(s)`);
+  } finally {
+    await stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(`demo failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+    console.error("hint: build the agent first with `pnpm --filter @procwatch/agent build`, then rerun `pnpm demo`");
+    process.exit(1);
+  },
+);
