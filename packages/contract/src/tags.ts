@@ -211,12 +211,20 @@ export interface ResolveInput {
   /** The named profile's document when the tags reference one: `null` when it does not exist. */
   readonly profileDocument?: SpecDocument | null;
   readonly prefix?: string;
+  /**
+   * The deployment-wide detection profile, used when neither the `procwatch:detection` tag nor
+   * the profile document sets one. The agent (collection interval) and the fleet manager (alarm
+   * period) must pass the same value, or alarms evaluate periods the host never publishes.
+   */
+  readonly defaultDetection?: DetectionProfileName;
 }
 
 /**
  * Combines the tags with the referenced profile into the host's final spec. Profile entries
  * come first; a process the tags list replaces the profile's entry of the same name, and
  * `procwatch:process:<name>` options override the profile's options field by field.
+ * Detection precedence: per-process option > `procwatch:detection` tag > profile document's
+ * `detection` > `defaultDetection` (deployment) > "standard".
  */
 export function resolveHostSpec(input: ResolveInput): ParseResult<HostSpec> {
   const keys = tagKeysFor(input.prefix);
@@ -235,7 +243,7 @@ export function resolveHostSpec(input: ResolveInput): ParseResult<HostSpec> {
     );
   }
   const profileEntries = new Map((input.profileDocument?.entries ?? []).map((entry) => [entry.name, entry.options]));
-  const defaultDetection = tags.detection ?? input.profileDocument?.detection ?? DEFAULT_DETECTION_PROFILE;
+  const defaultDetection = tags.detection ?? input.profileDocument?.detection ?? input.defaultDetection ?? DEFAULT_DETECTION_PROFILE;
 
   const names = [...new Set([...profileEntries.keys(), ...tags.processNames])];
   for (const name of tags.processOptions.keys()) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type IssueCode, parseInstanceTags, parseSpecDocument, resolveHostSpec, type SpecDocument } from "../src/index.ts";
+import { type DetectionProfileName, type IssueCode, parseInstanceTags, parseSpecDocument, resolveHostSpec, type SpecDocument } from "../src/index.ts";
 import { optInTags } from "./builders.ts";
 
 function resolveTags(tags: Record<string, string>, profileDocument?: SpecDocument | null) {
@@ -110,6 +110,58 @@ describe("profiles", () => {
     const resolved = resolveTags({ "procwatch:enabled": "true", "procwatch:profile": "nope" }, null);
     expect(resolved.spec).toBeNull();
     expect(resolved.issues.map((found) => [found.code, found.source, found.value])).toEqual([["profile-missing", "procwatch:profile", "nope"]]);
+  });
+});
+
+describe("detection precedence: per-process option > host tag > profile document > deployment default > standard", () => {
+  function profileWithDetection(detection: DetectionProfileName | undefined): SpecDocument {
+    const parsed = parseSpecDocument({ version: 1, ...(detection !== undefined ? { detection } : {}), processes: [{ name: "orders" }] }, "profile:web");
+    if (parsed.spec === null) throw new Error(`test profile does not parse: ${JSON.stringify(parsed.issues)}`);
+    return parsed.spec;
+  }
+
+  it.each<{
+    title: string;
+    processOption?: DetectionProfileName;
+    hostTag?: DetectionProfileName;
+    profile?: DetectionProfileName;
+    deployment?: DetectionProfileName;
+    expected: DetectionProfileName;
+  }>([
+    { title: "nothing set anywhere: standard", expected: "standard" },
+    { title: "deployment default alone", deployment: "fast", expected: "fast" },
+    { title: "deployment default standard stays standard", deployment: "standard", expected: "standard" },
+    { title: "profile document beats the deployment default", profile: "standard", deployment: "fast", expected: "standard" },
+    { title: "profile document fast over a standard deployment", profile: "fast", deployment: "standard", expected: "fast" },
+    { title: "host tag beats profile and deployment", hostTag: "standard", profile: "fast", deployment: "fast", expected: "standard" },
+    { title: "host tag beats the deployment default without a profile", hostTag: "fast", deployment: "standard", expected: "fast" },
+    { title: "per-process option beats everything", processOption: "standard", hostTag: "fast", profile: "fast", deployment: "fast", expected: "standard" },
+    { title: "per-process option fast over a standard deployment", processOption: "fast", deployment: "standard", expected: "fast" },
+  ])("$title → $expected", ({ processOption, hostTag, profile, deployment, expected }) => {
+    const tags = {
+      "procwatch:enabled": "true",
+      "procwatch:processes": "nginx",
+      ...(profile !== undefined ? { "procwatch:profile": "web" } : {}),
+      ...(hostTag !== undefined ? { "procwatch:detection": hostTag } : {}),
+      ...(processOption !== undefined ? { "procwatch:process:nginx": `detection=${processOption}` } : {}),
+    };
+    const parsed = parseInstanceTags(tags);
+    expect(parsed.issues).toEqual([]);
+    const resolved = resolveHostSpec({
+      tags: parsed.spec!,
+      ...(profile !== undefined ? { profileDocument: profileWithDetection(profile) } : {}),
+      ...(deployment !== undefined ? { defaultDetection: deployment } : {}),
+    });
+    expect(resolved.issues).toEqual([]);
+    const nginx = resolved.spec?.processes.find((process) => process.name === "nginx");
+    expect(nginx?.detection).toBe(expected);
+  });
+
+  it("a profile without its own detection falls through to the deployment default for its entries", () => {
+    const parsed = parseInstanceTags({ "procwatch:enabled": "true", "procwatch:profile": "web" });
+    const resolved = resolveHostSpec({ tags: parsed.spec!, profileDocument: profileWithDetection(undefined), defaultDetection: "fast" });
+    expect(resolved.issues).toEqual([]);
+    expect(resolved.spec?.processes.map((process) => [process.name, process.detection])).toEqual([["orders", "fast"]]);
   });
 });
 
