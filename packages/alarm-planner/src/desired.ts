@@ -73,6 +73,7 @@ function evaluateInstance(
     tags: parsed.spec,
     profileDocument: lookup === undefined ? null : lookup.found ? lookup.document : null,
     prefix: config.tagPrefix,
+    defaultDetection: config.defaultDetection,
   });
   const profile = profileName !== undefined ? { profile: profileName } : {};
   if (resolved.spec === null) {

@@ -1,4 +1,4 @@
-import type { AlarmActions, AlarmDefinition, SpecDocument, SpecIssue } from "@procwatch/contract";
+import type { AlarmActions, AlarmDefinition, DetectionProfileName, SpecDocument, SpecIssue } from "@procwatch/contract";
 
 /** EC2 instance states; `absent` is an instance EC2 no longer lists at all. */
 export type InstanceState = "pending" | "running" | "stopping" | "stopped" | "shutting-down" | "terminated";
@@ -25,6 +25,11 @@ export interface PlannerConfig {
   readonly namespace: string;
   /** ALARM/OK actions of every alarm: the restart topic (or restart Lambda). */
   readonly actions: AlarmActions;
+  /**
+   * Deployment-wide detection profile for hosts whose tags and profile set none. Must equal the
+   * agents' `--default-detection`, or alarm periods would not match the hosts' collection interval.
+   */
+  readonly defaultDetection: DetectionProfileName;
 }
 
 /** An alarm as DescribeAlarms returns it (structurally the SDK's `MetricAlarm`), every field optional like the SDK's. */

@@ -8,6 +8,7 @@ export const config: PlannerConfig = {
   tagPrefix: "procwatch",
   namespace: "CWAgent",
   actions: { alarmActions: [RESTART_TOPIC], okActions: [RESTART_TOPIC] },
+  defaultDetection: "standard",
 };
 
 let counter = 0;

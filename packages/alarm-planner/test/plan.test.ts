@@ -136,6 +136,48 @@ describe("issues", () => {
   });
 });
 
+describe("deployment default detection", () => {
+  const fastFleet = { ...config, defaultDetection: "fast" as const };
+
+  it("an untagged host gets 10 s alarms (2 of 2) when the deployment default is fast", () => {
+    const host = instance({ processes: "nginx sshd" });
+    const desired = desiredAlarms([host], noProfiles, fastFleet);
+    expect(
+      desired.alarms.map((alarm) => [alarm.processName, alarm.definition.Period, alarm.definition.EvaluationPeriods, alarm.definition.DatapointsToAlarm]),
+    ).toEqual([
+      ["nginx", 10, 2, 2],
+      ["sshd", 10, 2, 2],
+    ]);
+  });
+
+  it("the host tag, a per-process option and the profile document still win over the default", () => {
+    const tagged = instance({ processes: "nginx", tags: { "procwatch:detection": "standard" } });
+    const perProcess = instance({ processes: "nginx sshd", tags: { "procwatch:process:sshd": "detection=standard" } });
+    const profiled = instance({ tags: { "procwatch:profile": "web" } });
+    const profiles = new Map<string, ProfileInput>([
+      ["web", { found: true, document: { detection: "standard", entries: [{ name: "nginx", options: {}, source: "profile:web/processes[0]" }] } }],
+    ]);
+    const periods = new Map(
+      desiredAlarms([tagged, perProcess, profiled], profiles, fastFleet).alarms.map((alarm) => [alarm.definition.AlarmName, alarm.definition.Period]),
+    );
+    expect(periods).toEqual(
+      new Map([
+        [alarmNameFor(tagged.instanceId, "nginx"), 60],
+        [alarmNameFor(perProcess.instanceId, "nginx"), 10],
+        [alarmNameFor(perProcess.instanceId, "sshd"), 60],
+        [alarmNameFor(profiled.instanceId, "nginx"), 60],
+      ]),
+    );
+  });
+
+  it("switching the deployment default updates the period of existing alarms in place", () => {
+    const host = instance({ processes: "nginx" });
+    const observed = converged([host]);
+    const plan = planReconcile(desiredAlarms([host], noProfiles, fastFleet), observed, scope);
+    expect(kinds(plan.changes)).toEqual([`update ${alarmNameFor(host.instanceId, "nginx")}`]);
+  });
+});
+
 describe("ownership", () => {
   const id = instanceId(0x123);
   const managed = instance({ id, processes: "nginx" });
