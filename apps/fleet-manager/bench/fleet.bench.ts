@@ -22,6 +22,7 @@ const config: FleetConfig = {
   tagPrefix: "procwatch",
   namespace: "CWAgent",
   restartActionArns: ["arn:aws:sns:eu-west-1:123456789012:procwatch-restart"],
+  defaultDetection: "standard",
 };
 
 interface Figure {

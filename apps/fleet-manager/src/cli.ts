@@ -40,6 +40,7 @@ interface GlobalOptions {
   tagPrefix?: string;
   namespace?: string;
   restartActionArn?: string;
+  defaultDetection?: string;
   color: boolean;
   tps?: string;
 }
@@ -63,6 +64,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .addOption(
       new Option("--restart-action-arn <arn>", "ALARM/OK action: restart SNS topic or Lambda ARN (comma-separated for several; env RESTART_TOPIC_ARN)").env(
         "RESTART_TOPIC_ARN",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--default-detection <profile>",
+        "detection profile (standard|fast) of hosts whose tags and profile set none; must match the agents' (env DEFAULT_DETECTION_PROFILE, default standard)",
       ),
     )
     .addOption(new Option("--tps <list>", "client-side rate limits, e.g. PutMetricAlarm=3,DescribeAlarms=9"))
@@ -195,13 +202,20 @@ function withEnvironment(globals: GlobalOptions, env: CliIo["env"]): GlobalOptio
   merged.tagPrefix ??= fromEnv("TAG_PREFIX");
   merged.namespace ??= fromEnv("METRIC_NAMESPACE");
   merged.restartActionArn ??= fromEnv("RESTART_TOPIC_ARN");
+  merged.defaultDetection ??= fromEnv("DEFAULT_DETECTION_PROFILE");
   return merged;
 }
 
 function fleetConfig(globals: GlobalOptions, needsAction: boolean): FleetConfig {
   const config = resolveConfig(
-    { alarmPrefix: globals.prefix, tagPrefix: globals.tagPrefix, namespace: globals.namespace, restartActionArn: globals.restartActionArn },
-    { prefix: "--prefix", tagPrefix: "--tag-prefix", namespace: "--namespace", action: "--restart-action-arn" },
+    {
+      alarmPrefix: globals.prefix,
+      tagPrefix: globals.tagPrefix,
+      namespace: globals.namespace,
+      restartActionArn: globals.restartActionArn,
+      defaultDetection: globals.defaultDetection,
+    },
+    { prefix: "--prefix", tagPrefix: "--tag-prefix", namespace: "--namespace", action: "--restart-action-arn", defaultDetection: "--default-detection" },
   );
   if (needsAction && config.restartActionArns.length === 0) {
     throw new UsageError("no restart action: alarms need the restart topic (or Lambda) as their ALARM/OK action", {

@@ -1,4 +1,14 @@
-import { ALARM_PREFIX_PATTERN, alarmPrefixRegex, DEFAULT_ALARM_PREFIX, DEFAULT_METRIC_NAMESPACE, DEFAULT_TAG_PREFIX } from "@procwatch/contract";
+import {
+  ALARM_PREFIX_PATTERN,
+  alarmPrefixRegex,
+  DEFAULT_ALARM_PREFIX,
+  DEFAULT_DETECTION_PROFILE,
+  DEFAULT_METRIC_NAMESPACE,
+  DEFAULT_TAG_PREFIX,
+  DETECTION_PROFILE_NAMES,
+  type DetectionProfileName,
+  isDetectionProfileName,
+} from "@procwatch/contract";
 import { UsageError } from "./errors.ts";
 
 export interface FleetConfig {
@@ -7,6 +17,11 @@ export interface FleetConfig {
   readonly namespace: string;
   /** ALARM and OK actions: the restart topic (or the restart Lambda). Empty = alarms without actions (plan/status only). */
   readonly restartActionArns: readonly string[];
+  /**
+   * Detection profile for hosts whose tags and profile set none: the stack's `detectionProfile`,
+   * which the configure association also hands to every agent, so periods match collection.
+   */
+  readonly defaultDetection: DetectionProfileName;
 }
 
 /** SNS topic or Lambda function ARNs (the two alarm actions procwatch supports). */
@@ -20,10 +35,14 @@ export interface RawConfig {
   readonly tagPrefix?: string | undefined;
   readonly namespace?: string | undefined;
   readonly restartActionArn?: string | undefined;
+  readonly defaultDetection?: string | undefined;
 }
 
 /** Validates operator input with the contract's patterns; every bad value is a UsageError naming the flag. */
-export function resolveConfig(raw: RawConfig, labels: { prefix: string; tagPrefix: string; namespace: string; action: string }): FleetConfig {
+export function resolveConfig(
+  raw: RawConfig,
+  labels: { prefix: string; tagPrefix: string; namespace: string; action: string; defaultDetection: string },
+): FleetConfig {
   const alarmPrefix = raw.alarmPrefix ?? DEFAULT_ALARM_PREFIX;
   if (!alarmPrefixRegex.test(alarmPrefix)) {
     throw new UsageError(`${labels.prefix} ${JSON.stringify(alarmPrefix)} is not a valid alarm prefix`, {
@@ -53,5 +72,11 @@ export function resolveConfig(raw: RawConfig, labels: { prefix: string; tagPrefi
   }
   if (arns.length > 5)
     throw new UsageError(`${labels.action} lists ${arns.length} ARNs; an alarm takes at most 5 actions per state`, { hint: "pass at most 5" });
-  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns };
+  const defaultDetection = raw.defaultDetection ?? DEFAULT_DETECTION_PROFILE;
+  if (!isDetectionProfileName(defaultDetection)) {
+    throw new UsageError(`${labels.defaultDetection} ${JSON.stringify(defaultDetection.slice(0, 40))} is not a detection profile`, {
+      hint: `use ${DETECTION_PROFILE_NAMES.join(" or ")}, the same value the agents get (the stack's detectionProfile)`,
+    });
+  }
+  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns, defaultDetection };
 }

@@ -98,20 +98,45 @@ function emptySummary(trigger: string): LambdaSummary {
   };
 }
 
-/** The Lambda's one place where configuration is read and clients are built (once per container). */
-function fromEnvironment(): ReturnType<typeof createHandler> {
-  const env = process.env;
+export interface LambdaSettings {
+  readonly config: FleetConfig;
+  /** Powertools service name: the stack sets POWERTOOLS_SERVICE_NAME; elsewhere procwatch-fleet. */
+  readonly serviceName: string;
+}
+
+/** Reads the Lambda's environment (the variables the stack sets); a bad value fails the cold start. */
+export function lambdaSettingsFrom(env: Readonly<Record<string, string | undefined>>): LambdaSettings {
+  const fromEnv = (name: string) => (env[name] === undefined || env[name] === "" ? undefined : env[name]);
   const config = resolveConfig(
-    { alarmPrefix: env.ALARM_PREFIX, tagPrefix: env.TAG_PREFIX, namespace: env.METRIC_NAMESPACE, restartActionArn: env.RESTART_TOPIC_ARN },
-    { prefix: "ALARM_PREFIX", tagPrefix: "TAG_PREFIX", namespace: "METRIC_NAMESPACE", action: "RESTART_TOPIC_ARN" },
+    {
+      alarmPrefix: fromEnv("ALARM_PREFIX"),
+      tagPrefix: fromEnv("TAG_PREFIX"),
+      namespace: fromEnv("METRIC_NAMESPACE"),
+      restartActionArn: fromEnv("RESTART_TOPIC_ARN"),
+      defaultDetection: fromEnv("DEFAULT_DETECTION_PROFILE"),
+    },
+    {
+      prefix: "ALARM_PREFIX",
+      tagPrefix: "TAG_PREFIX",
+      namespace: "METRIC_NAMESPACE",
+      action: "RESTART_TOPIC_ARN",
+      defaultDetection: "DEFAULT_DETECTION_PROFILE",
+    },
   );
   if (config.restartActionArns.length === 0) throw new Error("RESTART_TOPIC_ARN is not set: alarms would have no restart action");
+  // An explicit serviceName overrides Powertools' own lookup of POWERTOOLS_SERVICE_NAME, so read it here.
+  return { config, serviceName: fromEnv("POWERTOOLS_SERVICE_NAME") ?? "procwatch-fleet" };
+}
+
+/** The Lambda's one place where configuration is read and clients are built (once per container). */
+function fromEnvironment(): ReturnType<typeof createHandler> {
+  const { config, serviceName } = lambdaSettingsFrom(process.env);
   const adapters = createAdapters(createAwsClients({}), { tagPrefix: config.tagPrefix });
   return createHandler({
     config,
     adapters,
-    logger: new Logger({ serviceName: "procwatch-fleet" }),
-    metrics: new Metrics({ namespace: "procwatch", serviceName: "procwatch-fleet" }),
+    logger: new Logger({ serviceName }),
+    metrics: new Metrics({ namespace: "procwatch", serviceName }),
   });
 }
 

@@ -114,6 +114,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     tagPrefix: config.tagPrefix,
     namespace: config.namespace,
     actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
+    defaultDetection: config.defaultDetection,
   });
   const plan = planReconcile(desired, observed, { alarmPrefix: config.alarmPrefix, ...(scope !== undefined ? { instanceIds: new Set(scope) } : {}) });
   const applyStart = now();

@@ -176,6 +176,32 @@ describe("status", () => {
   });
 });
 
+describe("--default-detection", () => {
+  const periods = (fake: ReturnType<typeof cli>["fake"]) => [...new Set([...fake.alarms.values()].map((alarm) => alarm.Period))];
+
+  it("fast gives untagged hosts 10 s alarms; the flag beats DEFAULT_DETECTION_PROFILE", async () => {
+    const { run, fake } = cli({ env: { DEFAULT_DETECTION_PROFILE: "standard" } });
+    expect((await run("apply", "--yes", "--default-detection", "fast")).code).toBe(0);
+    expect(fake.alarms.size).toBe(6);
+    expect(periods(fake)).toEqual([10]);
+    expect([...fake.alarms.values()].map((alarm) => alarm.EvaluationPeriods)).toEqual([2, 2, 2, 2, 2, 2]);
+  });
+
+  it("DEFAULT_DETECTION_PROFILE applies when the flag is absent; switching back plans period updates", async () => {
+    const { run, fake } = cli({ env: { DEFAULT_DETECTION_PROFILE: "fast" } });
+    expect((await run("apply", "--yes")).code).toBe(0);
+    expect(periods(fake)).toEqual([10]);
+    const back = JSON.parse((await run("plan", "--json", "--default-detection", "standard")).stdout);
+    expect(back.summary).toMatchObject({ update: 6 });
+  });
+
+  it("defaults to standard", async () => {
+    const { run, fake } = cli();
+    expect((await run("apply", "--yes")).code).toBe(0);
+    expect(periods(fake)).toEqual([60]);
+  });
+});
+
 describe("usage errors exit 2 with one line and a hint", () => {
   it.each([
     [["plan", "--prefix", "bad prefix!"], /--prefix "bad prefix!" is not a valid alarm prefix/],
@@ -186,6 +212,8 @@ describe("usage errors exit 2 with one line and a hint", () => {
     [["status", "--state", "sleepy"], /--state "sleepy" is not one of/],
     [["apply", "--yes", "--concurrency", "0"], /--concurrency "0" must be 1-32/],
     [["plan", "--tps", "PutMetricAlarm=fast"], /--tps entry "PutMetricAlarm=fast" is not Operation=rate/],
+    [["plan", "--default-detection", "turbo"], /--default-detection "turbo" is not a detection profile/],
+    [["apply", "--yes", "--default-detection", "turbo"], /--default-detection "turbo" is not a detection profile/],
     [["plan", "--bogus"], /unknown option '--bogus'/],
     [["frobnicate"], /unknown command 'frobnicate'/],
   ])("%j", async (argv, message) => {
@@ -196,6 +224,15 @@ describe("usage errors exit 2 with one line and a hint", () => {
     expect(result.stderr).toMatch(/\nhint: .+\n$/);
     expect(result.stderr.trim().split("\n")).toHaveLength(2);
     expect(fake.alarms.size).toBe(0);
+  });
+
+  it("a bad DEFAULT_DETECTION_PROFILE is a usage error naming the flag", async () => {
+    const { run } = cli({ env: { DEFAULT_DETECTION_PROFILE: "turbo" } });
+    const result = await run("plan");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'procwatch-fleet: --default-detection "turbo" is not a detection profile\nhint: use standard or fast, the same value the agents get (the stack\'s detectionProfile)\n',
+    );
   });
 
   it("no restart action configured", async () => {

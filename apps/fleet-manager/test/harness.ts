@@ -4,7 +4,13 @@ import type { FleetConfig } from "../src/config.ts";
 
 export const RESTART_TOPIC = "arn:aws:sns:eu-west-1:123456789012:procwatch-restart";
 
-export const fleetConfig: FleetConfig = { alarmPrefix: "procwatch", tagPrefix: "procwatch", namespace: "CWAgent", restartActionArns: [RESTART_TOPIC] };
+export const fleetConfig: FleetConfig = {
+  alarmPrefix: "procwatch",
+  tagPrefix: "procwatch",
+  namespace: "CWAgent",
+  restartActionArns: [RESTART_TOPIC],
+  defaultDetection: "standard",
+};
 
 /**
  * The real adapters over real SDK clients over the fake, paced by the real rate limiter on a

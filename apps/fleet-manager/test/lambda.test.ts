@@ -5,7 +5,7 @@ import { alarmNameFor } from "@procwatch/contract";
 import { buildFleet, fleetInstanceId } from "@procwatch/testkit";
 import { describe, expect, it, vi } from "vitest";
 import { interpretEvent } from "../src/events.ts";
-import { createHandler } from "../src/lambda.ts";
+import { createHandler, lambdaSettingsFrom } from "../src/lambda.ts";
 import { fakeWorld, fleetConfig } from "./harness.ts";
 
 const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
@@ -82,5 +82,41 @@ describe("Lambda handler", () => {
     const summary = await handler(fixture("scheduled.json"), { awsRequestId: "req-2", getRemainingTimeInMillis: () => 10_000 });
     expect(summary).toMatchObject({ created: 0, deferred: 8 });
     expect(world.fake.alarms.size).toBe(0);
+  });
+});
+
+describe("lambdaSettingsFrom (the environment the stack sets)", () => {
+  const stackEnv = { RESTART_TOPIC_ARN: "arn:aws:sns:eu-west-1:123456789012:procwatch-restart", ALARM_PREFIX: "acme", TAG_PREFIX: "acme" };
+
+  it("reads DEFAULT_DETECTION_PROFILE and POWERTOOLS_SERVICE_NAME", () => {
+    const settings = lambdaSettingsFrom({ ...stackEnv, DEFAULT_DETECTION_PROFILE: "fast", POWERTOOLS_SERVICE_NAME: "procwatch-fleet-manager" });
+    expect(settings.config).toMatchObject({ alarmPrefix: "acme", tagPrefix: "acme", defaultDetection: "fast" });
+    expect(settings.serviceName).toBe("procwatch-fleet-manager");
+  });
+
+  it("falls back to standard and procwatch-fleet when unset or empty", () => {
+    for (const env of [stackEnv, { ...stackEnv, DEFAULT_DETECTION_PROFILE: "", POWERTOOLS_SERVICE_NAME: "" }]) {
+      const settings = lambdaSettingsFrom(env);
+      expect(settings.config.defaultDetection).toBe("standard");
+      expect(settings.serviceName).toBe("procwatch-fleet");
+    }
+  });
+
+  it("refuses an unknown detection profile, naming the variable", () => {
+    expect(() => lambdaSettingsFrom({ ...stackEnv, DEFAULT_DETECTION_PROFILE: "turbo" })).toThrow(
+      /DEFAULT_DETECTION_PROFILE "turbo" is not a detection profile/,
+    );
+  });
+
+  it("a fast default reaches the alarms the handler creates", async () => {
+    const world = fakeWorld();
+    buildFleet(world.fake, { instances: 2, processesPerInstance: 2 });
+    const { config } = lambdaSettingsFrom({ RESTART_TOPIC_ARN: fleetConfig.restartActionArns[0], DEFAULT_DETECTION_PROFILE: "fast" });
+    const metrics = new Metrics({ namespace: "procwatch", serviceName: "procwatch-fleet" });
+    vi.spyOn(metrics, "publishStoredMetrics").mockImplementation(() => metrics);
+    const logger = new Logger({ serviceName: "procwatch-fleet", logLevel: "SILENT" });
+    const handler = createHandler({ config, adapters: world.adapters, logger, metrics });
+    await handler(fixture("scheduled.json"));
+    expect([...world.fake.alarms.values()].map((alarm) => alarm.Period)).toEqual([10, 10, 10, 10]);
   });
 });
