@@ -13,9 +13,9 @@ import {
   type DecisionLog,
   FleetInstanceFacts,
   type HandlerSummary,
-  InMemoryRestartLedger,
   StoreProfileSource,
 } from "@procwatch/restart-handler";
+import { InMemoryRestartLedger } from "@procwatch/restart-handler/in-memory-ports";
 import { FakeAws, fakeClients } from "@procwatch/testkit";
 import { type AlarmState, type Datapoint, describeBreach, evaluateAlarm } from "./stand-ins/cloudwatch-alarm-evaluator.ts";
 import { snsAlarmEvent } from "./stand-ins/cloudwatch-sns-notification.ts";

@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { InMemoryRestartLedger, RecordingCommandSender, RecordingNotifier, StaticInstanceFacts, StaticProfileSource } from "../src/adapters/in-memory.ts";
 import type { HandlerConfig } from "../src/config.ts";
 import type { InstanceSnapshot } from "../src/core/model.ts";
 import { createRestartHandler } from "../src/shell/handler.ts";
+import { InMemoryRestartLedger, RecordingCommandSender, RecordingNotifier, StaticInstanceFacts, StaticProfileSource } from "../test/support/in-memory-ports.ts";
 
 interface Figure {
   readonly figure: string;

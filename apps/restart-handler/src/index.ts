@@ -1,6 +1,6 @@
 export * from "./adapters/dynamodb-ledger.ts";
-export * from "./adapters/in-memory.ts";
 export * from "./adapters/instance-facts.ts";
+export * from "./adapters/powertools-metrics.ts";
 export * from "./adapters/profile-source.ts";
 export * from "./adapters/sns-notifier.ts";
 export * from "./adapters/ssm-command-sender.ts";

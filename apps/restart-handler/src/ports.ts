@@ -65,6 +65,27 @@ export interface DecisionLog {
   error(message: string, attributes: Record<string, unknown>): void;
 }
 
+/**
+ * procwatch's own counters (CloudWatch namespace `procwatch`). The names are the ones the
+ * dashboard in apps/infra reads (`PROCWATCH_METRICS`), plus `InputsDropped`.
+ */
+export type RestartMetricName =
+  /** SSM accepted a restart command (one per SendCommand, never again for a resumed claim). */
+  | "RestartsSent"
+  /** The restart command ended `Success`. */
+  | "RestartsSucceeded"
+  /** The restart command ended in any other terminal status (Failed, TimedOut, Undeliverable, Cancelled, Terminated). */
+  | "RestartsFailed"
+  /** The restart budget was exhausted and a human was asked to step in. */
+  | "GaveUp"
+  /** Bad, foreign or unmatched input, dropped without an AWS write. */
+  | "InputsDropped";
+
+/** Counts decision outcomes; the Lambda entry publishes them once per invocation. */
+export interface RestartMetrics {
+  count(name: RestartMetricName, value?: number): void;
+}
+
 export interface Clock {
   now(): number;
 }
@@ -76,6 +97,8 @@ export interface RestartHandlerPorts {
   readonly commands: CommandSender;
   readonly notifier: Notifier;
   readonly log: DecisionLog;
+  /** Omitted by the demo and the benchmark, which publish no metrics. */
+  readonly metrics?: RestartMetrics;
   readonly clock?: Clock;
   /** Random claim tokens; injectable so tests are deterministic. */
   readonly newToken?: () => string;

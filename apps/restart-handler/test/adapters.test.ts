@@ -3,12 +3,12 @@ import { mockClient } from "aws-sdk-client-mock";
 import "aws-sdk-client-mock-vitest/extend";
 import { describe, expect, it } from "vitest";
 import { DynamoDbRestartLedger } from "../src/adapters/dynamodb-ledger.ts";
-import { InMemoryRestartLedger } from "../src/adapters/in-memory.ts";
 import { SsmCommandSender } from "../src/adapters/ssm-command-sender.ts";
 import type { IncidentRecord } from "../src/core/model.ts";
 import { classifyAwsError } from "../src/errors.ts";
 import type { RestartLedger } from "../src/ports.ts";
 import { FakeDynamoTable } from "./support/fake-dynamodb.ts";
+import { InMemoryRestartLedger } from "./support/in-memory-ports.ts";
 
 const incident = (id: string): IncidentRecord => ({
   incidentId: id,

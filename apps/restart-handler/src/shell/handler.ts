@@ -9,7 +9,7 @@ import { decideCommandResult, screenCommandStatus } from "../core/result.ts";
 import { screenTransition } from "../core/screen.ts";
 import { ClaimInFlightError, classifyAwsError, LedgerContentionError } from "../errors.ts";
 import { accountOfArn, parseInbound } from "../inbound/parse.ts";
-import type { RestartHandlerPorts } from "../ports.ts";
+import type { RestartHandlerPorts, RestartMetricName } from "../ports.ts";
 
 /** The part of the Lambda context the handler reads. */
 export interface InvocationContext {
@@ -43,6 +43,7 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
   const now = () => ports.clock?.now() ?? Date.now();
   const newToken = ports.newToken ?? randomUUID;
   const { log } = ports;
+  const count = (name: RestartMetricName) => ports.metrics?.count(name, 1);
 
   async function publishPending(incident: IncidentRecord, which: "story" | "result"): Promise<void> {
     const pending = which === "story" ? incident.pendingNotification : incident.pendingResultNotification;
@@ -154,6 +155,9 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
       await ports.ledger.releaseClaim(incidentId, token).catch(() => undefined);
       throw error;
     }
+    // Counted here, before anything else can fail: a retry that finds this command through
+    // ListCommands adopts it without counting it again.
+    count("RestartsSent");
     await recordAndNotify(incidentId, token, commandId, decision, decision.attempt ?? 1);
     return { commandId };
   }
@@ -168,6 +172,7 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
         route: transition.route,
         alarmName: printableValue(transition.alarmName),
       });
+      count("InputsDropped");
       return { kind: "alarm", outcome: "dropped", reason: screen.reason };
     }
     const incidentId = transitionIdFor(transition.alarmName, transition.stateChangeTime);
@@ -212,6 +217,8 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
         log.info("duplicate delivery", { ...fields, outcome: "duplicate", reason: "claimed-concurrently" });
         return { kind: "alarm", outcome: "duplicate", reason: "claimed-concurrently", incidentId };
       }
+      // Once per transition: the claim is what makes this delivery the one that gave up.
+      if (decision.outcome === "gave-up") count("GaveUp");
       if (decision.command !== undefined) {
         const { commandId } = await sendClaimed(incidentId, token, decision);
         log.info("alarm handled", { ...fields, commandId, attempt: decision.attempt, budget: config.restartBudget });
@@ -237,7 +244,10 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     if (!screen.accepted) {
       const fields = { outcome: "dropped", reason: screen.reason, detail: screen.detail, commandId: change.commandId };
       if (screen.reason === "non-terminal-status") log.info("command status ignored", { ...fields, outcome: "ignored" });
-      else log.warn("command status dropped", fields);
+      else {
+        log.warn("command status dropped", fields);
+        count("InputsDropped");
+      }
       return {
         kind: "command-status",
         outcome: screen.reason === "non-terminal-status" ? "ignored" : "dropped",
@@ -252,6 +262,7 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     const decision = decideCommandResult(change, incident, invocation, instance, config, now());
     if (decision.kind === "drop") {
       log.warn("command status dropped", { outcome: "dropped", reason: decision.reason, detail: decision.detail, commandId: change.commandId });
+      count("InputsDropped");
       return { kind: "command-status", outcome: "dropped", reason: decision.reason, commandId: change.commandId };
     }
     const recorded = await ports.ledger.recordCommandResult(decision.incidentId, decision.result, decision.notification);
@@ -266,6 +277,8 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
       });
       return { kind: "command-status", outcome: "duplicate", reason: "result-already-recorded", incidentId: decision.incidentId, commandId: change.commandId };
     }
+    // Once per command: a repeated status event finds the result already recorded (above).
+    count(decision.result.status === "Success" ? "RestartsSucceeded" : "RestartsFailed");
     await ports.notifier.publish(decision.notification);
     await ports.ledger.markNotified(decision.incidentId, "result");
     log.info("command result handled", {
@@ -303,6 +316,7 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     switch (item.kind) {
       case "rejected":
         log.warn("event dropped", { outcome: "dropped", reason: item.reason, detail: item.detail });
+        count("InputsDropped");
         return { kind: "rejected", outcome: "dropped", reason: item.reason };
       case "alarm":
         return handleAlarm(item.transition, ownAccountId);

@@ -10,7 +10,7 @@ import { StoreProfileSource } from "../adapters/profile-source.ts";
 import { SnsNotifier } from "../adapters/sns-notifier.ts";
 import { SsmCommandSender } from "../adapters/ssm-command-sender.ts";
 import type { HandlerConfig } from "../config.ts";
-import type { Clock, DecisionLog, RestartHandlerPorts } from "../ports.ts";
+import type { Clock, DecisionLog, RestartHandlerPorts, RestartMetrics } from "../ports.ts";
 import { createRestartHandler, type RestartHandler } from "./handler.ts";
 
 export interface RestartHandlerClients {
@@ -20,8 +20,16 @@ export interface RestartHandlerClients {
   readonly ec2: EC2Client;
 }
 
+/** What the handler reports to, besides AWS. */
+export interface RestartHandlerObservers {
+  readonly log: DecisionLog;
+  readonly metrics?: RestartMetrics;
+  readonly clock?: Clock;
+}
+
 /** The one place SDK clients become ports. The Lambda entry, the demo and the tests all use it. */
-export function portsFromClients(clients: RestartHandlerClients, config: HandlerConfig, log: DecisionLog, clock?: Clock): RestartHandlerPorts {
+export function portsFromClients(clients: RestartHandlerClients, config: HandlerConfig, observers: RestartHandlerObservers): RestartHandlerPorts {
+  const { log, metrics, clock } = observers;
   return {
     instances: new FleetInstanceFacts(new InstanceInventory(clients.ec2, { tagPrefix: config.tagPrefix }), clients.ssm),
     profiles: new StoreProfileSource(new ProfileStore(clients.ssm)),
@@ -33,6 +41,7 @@ export function portsFromClients(clients: RestartHandlerClients, config: Handler
     commands: new SsmCommandSender(clients.ssm),
     notifier: new SnsNotifier(clients.sns, config.notificationTopicArn),
     log,
+    ...(metrics !== undefined ? { metrics } : {}),
     ...(clock !== undefined ? { clock } : {}),
   };
 }
@@ -41,11 +50,31 @@ export interface RestartHandlerFromClientsOptions extends RestartHandlerClients 
   readonly config: HandlerConfig;
   /** Defaults to a Powertools Logger (structured JSON on stdout). */
   readonly log?: DecisionLog;
+  readonly metrics?: RestartMetrics;
   readonly clock?: Clock;
 }
 
 /** The real handler over injected SDK clients (real, mocked, or pointed at a local stand-in). */
 export function createRestartHandlerFromClients(options: RestartHandlerFromClientsOptions): RestartHandler {
   const log = options.log ?? new Logger({ serviceName: "procwatch-restart-handler" });
-  return createRestartHandler(portsFromClients(options, options.config, log, options.clock), options.config);
+  const observers = {
+    log,
+    ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+  };
+  return createRestartHandler(portsFromClients(options, options.config, observers), options.config);
+}
+
+/**
+ * Publishes the invocation's metrics when it ends, also when it throws: a command SSM accepted
+ * before a later step failed still counts.
+ */
+export function publishingMetricsAfterEachInvocation(restart: RestartHandler, metrics: { flush(): void }): RestartHandler {
+  return async (event, context) => {
+    try {
+      return await restart(event, context);
+    } finally {
+      metrics.flush();
+    }
+  };
 }

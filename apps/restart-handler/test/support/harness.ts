@@ -16,6 +16,7 @@ import type { DecisionLog } from "../../src/ports.ts";
 import type { InvocationContext } from "../../src/shell/handler.ts";
 import { createRestartHandlerFromClients } from "../../src/shell/wiring.ts";
 import { FakeDynamoTable } from "./fake-dynamodb.ts";
+import { RecordingRestartMetrics } from "./in-memory-ports.ts";
 
 export const INSTANCE_ID = "i-03e6aec1a93443558";
 export const PROCESS = "httpd";
@@ -100,6 +101,7 @@ export class Harness {
   readonly snsMock = mockClient(this.sns);
   readonly ec2Mock = mockClient(this.ec2);
   readonly logs: LogLine[] = [];
+  readonly metrics = new RecordingRestartMetrics();
   readonly instances = new Map<string, { state: string; tags: Record<string, string> }>([[INSTANCE_ID, { state: "running", tags: { ...OPTED_IN_TAGS } }]]);
   readonly profiles = new Map<string, string>();
   /** Errors the next Publish calls throw, in order. */
@@ -174,6 +176,7 @@ export class Harness {
       ec2: this.ec2,
       config: this.config,
       log: this.log,
+      metrics: this.metrics,
       clock: { now: () => this.now },
     });
     return this.handlerInstance;

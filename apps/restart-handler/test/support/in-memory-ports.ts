@@ -1,12 +1,24 @@
-import type { RestartCommandRequest } from "../core/command.ts";
-import type { CommandResultSummary, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "../core/model.ts";
-import type { ChatbotNotification } from "../core/notifications.ts";
-import type { InvocationDetails } from "../core/result.ts";
-import type { ClaimOutcome, CommandSender, InstanceFacts, Notifier, ProfileSource, RestartLedger, SentCommand } from "../ports.ts";
+import type { RestartCommandRequest } from "../../src/core/command.ts";
+import type { CommandResultSummary, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "../../src/core/model.ts";
+import type { ChatbotNotification } from "../../src/core/notifications.ts";
+import type { InvocationDetails } from "../../src/core/result.ts";
+import type {
+  ClaimOutcome,
+  CommandSender,
+  InstanceFacts,
+  Notifier,
+  ProfileSource,
+  RestartLedger,
+  RestartMetricName,
+  RestartMetrics,
+  SentCommand,
+} from "../../src/ports.ts";
 
 /**
  * In-memory ports with the same conditional-write semantics as the DynamoDB ledger. They let the
  * demo and the benchmark run the real handler without AWS; tests run the DynamoDB adapter itself.
+ * They live under test/ so the Lambda bundle never carries them; other packages import them as
+ * `@procwatch/restart-handler/in-memory-ports`.
  */
 export class InMemoryRestartLedger implements RestartLedger {
   readonly incidents = new Map<string, IncidentRecord>();
@@ -135,5 +147,25 @@ export class RecordingNotifier implements Notifier {
 
   async publish(notification: ChatbotNotification): Promise<void> {
     this.published.push(notification);
+  }
+}
+
+/** Keeps every count in order, so a test can assert exactly which metrics a decision produced. */
+export class RecordingRestartMetrics implements RestartMetrics {
+  readonly counted: { name: RestartMetricName; value: number }[] = [];
+
+  count(name: RestartMetricName, value = 1): void {
+    this.counted.push({ name, value });
+  }
+
+  /** Totals per name, only for names that were counted. */
+  totals(): Partial<Record<RestartMetricName, number>> {
+    const totals: Partial<Record<RestartMetricName, number>> = {};
+    for (const { name, value } of this.counted) totals[name] = (totals[name] ?? 0) + value;
+    return totals;
+  }
+
+  clear(): void {
+    this.counted.length = 0;
   }
 }
