@@ -7,7 +7,7 @@ import { runRestart } from "./commands/restart.ts";
 import { runVersion } from "./commands/version.ts";
 import { AgentError, SpecInvalidError } from "./errors.ts";
 import type { AtomicWriteStage } from "./io/atomic-write.ts";
-import { type PathFlags, resolveSettings } from "./settings.ts";
+import { DEFAULT_DETECTION_ENV, type PathFlags, resolveDefaultDetection, resolveSettings } from "./settings.ts";
 import { wire } from "./wiring.ts";
 
 /**
@@ -28,6 +28,7 @@ Environment:
   PROCWATCH_STATE_DIR     allow-list and agent.json directory (default /etc/procwatch)
   PROCWATCH_CWAGENT_DIR   CloudWatch agent directory (default /opt/aws/amazon-cloudwatch-agent)
   PROCWATCH_CWAGENT_CTL   path of amazon-cloudwatch-agent-ctl (default: <cwagent-dir>/bin, then PATH)
+  PROCWATCH_DEFAULT_DETECTION  deployment default detection profile, standard or fast (render/apply/health)
   NO_COLOR                disable colour`;
 
 function positiveSeconds(value: string): number {
@@ -52,7 +53,13 @@ function addSpecOptions(command: Command): Command {
     .option("--spec <file>", "local spec document (JSON, same format as a fleet profile); skips tags")
     .option("--processes <names>", 'space-separated process names, as in the procwatch:processes tag, e.g. "nginx sshd"')
     .option("--profile <name>", "named fleet profile in SSM Parameter Store (/procwatch/profiles/<name>)")
-    .addOption(new Option("--detection <profile>", "default detection profile").choices(["standard", "fast"]))
+    .addOption(new Option("--detection <profile>", "detection profile for this host, as the procwatch:detection tag").choices(["standard", "fast"]))
+    .addOption(
+      new Option(
+        "--default-detection <profile>",
+        `deployment default when neither tags/--detection nor the profile or --spec document set one (env ${DEFAULT_DETECTION_ENV}, default standard)`,
+      ).choices(["standard", "fast"]),
+    )
     .option("--namespace <namespace>", "CloudWatch metric namespace (default CWAgent)")
     .option("--tag-prefix <prefix>", "tag key prefix (default procwatch)")
     .option("--region <region>", "AWS region for DescribeTags/GetParameter (default from AWS_REGION or instance metadata)")
@@ -74,6 +81,10 @@ export async function runCli(io: CliIo): Promise<number> {
   const output: Output = io.output ?? processOutput(early.color);
 
   const settingsFor = (flags: PathFlags) => resolveSettings(flags, io.env, io.stdoutIsTty);
+  const specFlagsFor = <Flags extends { defaultDetection?: string }>(flags: Flags) => ({
+    ...flags,
+    defaultDetection: resolveDefaultDetection(flags.defaultDetection, io.env),
+  });
   const faultPointFor = (fault: string | undefined) =>
     fault === "crash-before-rename"
       ? (stage: AtomicWriteStage) => {
@@ -92,7 +103,7 @@ export async function runCli(io: CliIo): Promise<number> {
   addSpecOptions(addPathOptions(program.command("render").description("print the CloudWatch agent config fragment for this host's process spec")))
     .addHelpText("after", "\nSpec sources, in order: --spec FILE or flags; instance tags (IMDSv2, then EC2 DescribeTags); the named profile in SSM.")
     .action(async (flags) => {
-      exitCode = await runRender(flags, wire(settingsFor(flags)), output);
+      exitCode = await runRender(specFlagsFor(flags), wire(settingsFor(flags)), output);
     });
 
   addSpecOptions(
@@ -101,14 +112,14 @@ export async function runCli(io: CliIo): Promise<number> {
     .addOption(new Option("--mode <mode>", "append-config mode").choices(["auto", "ec2", "onPremise"]).default("auto"))
     .action(async (flags) => {
       const settings = settingsFor(flags);
-      exitCode = await runApply(flags, wire(settings), output, faultPointFor(settings.testFault));
+      exitCode = await runApply(specFlagsFor(flags), wire(settings), output, faultPointFor(settings.testFault));
     });
 
   addSpecOptions(addPathOptions(program.command("health").description("pid count, CPU and RSS of every watched process; CloudWatch agent and fragment status")))
     .option("--host-facts", "add OS, CPU and memory facts (systeminformation)")
     .addHelpText("after", "\nExit codes: 0 healthy, 1 degraded, 2 failing (a watched process is down).")
     .action(async (flags) => {
-      exitCode = await runHealth(flags, wire(settingsFor(flags)), output);
+      exitCode = await runHealth(specFlagsFor(flags), wire(settingsFor(flags)), output);
     });
 
   addPathOptions(program.command("restart").description("restart an allow-listed process (systemd, or a start command from agent.json) and verify it is back"))

@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import { DEFAULT_TAG_PREFIX } from "@procwatch/contract";
+import { DEFAULT_DETECTION_PROFILE, DEFAULT_TAG_PREFIX, DETECTION_PROFILE_NAMES, type DetectionProfileName, isDetectionProfileName } from "@procwatch/contract";
+import { UsageError } from "./errors.ts";
 
 /**
  * Every path and switch the agent uses, resolved once from flags, then environment, then the
@@ -59,4 +60,23 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
     testFault: env.PROCWATCH_TEST_FAULT,
     color: stdoutIsTty && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb",
   };
+}
+
+export const DEFAULT_DETECTION_ENV = "PROCWATCH_DEFAULT_DETECTION";
+
+/**
+ * The deployment's default detection profile for render/apply/health: `--default-detection`, then
+ * PROCWATCH_DEFAULT_DETECTION (empty = unset), then standard. Kept apart from `resolveSettings`
+ * so a bad value stops only the commands that resolve a spec, never `restart`.
+ */
+export function resolveDefaultDetection(flag: string | undefined, env: NodeJS.ProcessEnv): DetectionProfileName {
+  const fromEnv = env[DEFAULT_DETECTION_ENV] === "" ? undefined : env[DEFAULT_DETECTION_ENV];
+  const value = flag ?? fromEnv;
+  if (value === undefined) return DEFAULT_DETECTION_PROFILE;
+  if (isDetectionProfileName(value)) return value;
+  const label = flag !== undefined ? "--default-detection" : DEFAULT_DETECTION_ENV;
+  throw new UsageError(
+    `${label} ${JSON.stringify(value.slice(0, 40))} is not a detection profile`,
+    `use ${DETECTION_PROFILE_NAMES.join(" or ")}: the deployment's detectionProfile, the same value the fleet manager uses for alarm periods`,
+  );
 }

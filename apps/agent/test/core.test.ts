@@ -7,7 +7,7 @@ import { parseLocalConfig } from "../src/core/local-config.ts";
 import { joinCmdline, matchProcesses, type ProcessRecord, parsePidFileContent } from "../src/core/process-matching.ts";
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes } from "../src/core/process-usage.ts";
 import { checkProcessNameArgument, chooseBackend, exitCodeForRestart, shouldRestart } from "../src/core/restart-decision.ts";
-import { planSpecSource, specFromDocument, specFromTags, specWithProfile } from "../src/core/spec-sources.ts";
+import { planSpecSource, resolveSpecStage, specFromDocument, specFromTags, specWithProfile } from "../src/core/spec-sources.ts";
 
 /** Pure-core tests: plain data in, plain data out, no mocks and no I/O. */
 const aProcess = (overrides: Partial<ProcessSpec> = {}): ProcessSpec => {
@@ -90,10 +90,15 @@ describe("spec source ordering", () => {
     const stage = specFromTags({ "procwatch:enabled": "true", "procwatch:profile": "web", "procwatch:processes": "sshd" }, "imds-tags", "procwatch");
     expect(stage).toMatchObject({ kind: "needs-profile", profile: "web" });
     if (stage.kind !== "needs-profile") throw new Error("unreachable");
-    const resolved = specWithProfile(stage, { found: true, document: { version: 1, processes: [{ name: "nginx" }] } }, "procwatch");
+    const gathered = specWithProfile(stage, { found: true, document: { version: 1, processes: [{ name: "nginx" }] } }, "procwatch");
+    expect(gathered).toMatchObject({ kind: "ready", source: "imds-tags+profile:web" });
+    if (gathered.kind === "needs-profile") throw new Error("unreachable");
+    const resolved = resolveSpecStage(gathered, {});
     expect(resolved).toMatchObject({ kind: "resolved", source: "imds-tags+profile:web" });
     expect(resolved.kind === "resolved" && resolved.spec.processes.map((process) => process.name)).toEqual(["nginx", "sshd"]);
-    expect(specWithProfile(stage, { found: false }, "procwatch")).toMatchObject({
+    const missing = specWithProfile(stage, { found: false }, "procwatch");
+    if (missing.kind === "needs-profile") throw new Error("unreachable");
+    expect(resolveSpecStage(missing, {})).toMatchObject({
       kind: "invalid",
       issues: [expect.objectContaining({ code: "profile-missing" })],
     });

@@ -88,7 +88,7 @@ describe("instance tags via IMDSv2", () => {
       },
     );
     expect(asked).toEqual(["eu-west-1/i-0123456789abcdef0"]);
-    expect(stage).toMatchObject({ kind: "resolved", source: "describe-tags" });
+    expect(stage).toMatchObject({ kind: "ready", source: "describe-tags" });
   });
 
   it("says clearly when the host is not on EC2", async () => {

@@ -5,7 +5,7 @@ import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts"
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
-import { requireResolvedSpec, type SpecFlags, specRequestFrom } from "./spec-options.ts";
+import { loadResolvedSpec, requireResolvedSpec, type SpecFlags } from "./spec-options.ts";
 
 export interface ApplyFlags extends SpecFlags {
   readonly json?: boolean;
@@ -54,7 +54,7 @@ function currentAllowList(path: string): AllowList | null {
  */
 export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output, faultPoint?: AtomicWriteOptions["faultPoint"]): Promise<number> {
   const { settings } = wiring;
-  const { spec, source } = requireResolvedSpec(await wiring.loadSpec(specRequestFrom(flags)));
+  const { spec, source } = requireResolvedSpec(await loadResolvedSpec(flags, wiring));
   const text = renderFragmentText(spec, flags.namespace);
   const digest = fragmentDigest(text);
   const currentText = readTextOrNull(settings.fragmentPath);

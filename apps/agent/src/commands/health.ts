@@ -20,7 +20,7 @@ import { readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
-import { type SpecFlags, specRequestFrom } from "./spec-options.ts";
+import { loadResolvedSpec, type SpecFlags } from "./spec-options.ts";
 
 export interface HealthFlags extends SpecFlags {
   readonly json?: boolean;
@@ -61,7 +61,7 @@ interface SpecChoice {
 async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoice> {
   let problem: string;
   try {
-    const stage = await wiring.loadSpec(specRequestFrom(flags));
+    const stage = await loadResolvedSpec(flags, wiring);
     if (stage.kind === "resolved") {
       const text = renderFragmentText(stage.spec, flags.namespace);
       return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expectedDigest: fragmentDigest(text), expectedText: text };

@@ -1,7 +1,7 @@
 import { fragmentDigest, renderFragmentText } from "../core/fragment.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
-import { requireResolvedSpec, type SpecFlags, specRequestFrom } from "./spec-options.ts";
+import { loadResolvedSpec, requireResolvedSpec, type SpecFlags } from "./spec-options.ts";
 
 export interface RenderFlags extends SpecFlags {
   readonly json?: boolean;
@@ -10,7 +10,7 @@ export interface RenderFlags extends SpecFlags {
 
 /** Prints the CloudWatch agent fragment for this host's spec; writes nothing. */
 export async function runRender(flags: RenderFlags, wiring: Wiring, output: Output): Promise<number> {
-  const { spec, source } = requireResolvedSpec(await wiring.loadSpec(specRequestFrom(flags)));
+  const { spec, source } = requireResolvedSpec(await loadResolvedSpec(flags, wiring));
   const text = renderFragmentText(spec, flags.namespace);
   if (flags.json) {
     printJson(output, {

@@ -1,12 +1,15 @@
-import type { HostSpec } from "@procwatch/contract";
+import type { DetectionProfileName, HostSpec } from "@procwatch/contract";
+import { type ResolvedSpecStage, resolveSpecStage } from "../core/spec-sources.ts";
 import { AgentError, SpecInvalidError } from "../errors.ts";
-import type { FinalSpecStage } from "../io/spec-loader.ts";
+import type { Wiring } from "../wiring.ts";
 
 export interface SpecFlags {
   readonly spec?: string;
   readonly processes?: string;
   readonly profile?: string;
   readonly detection?: string;
+  /** The deployment default (validated by the CLI from --default-detection / PROCWATCH_DEFAULT_DETECTION). */
+  readonly defaultDetection?: DetectionProfileName;
 }
 
 export function specRequestFrom(flags: SpecFlags) {
@@ -18,8 +21,14 @@ export function specRequestFrom(flags: SpecFlags) {
   };
 }
 
+/** Gathers the spec's inputs (flags, --spec file, tags, profile) and resolves them with the deployment default. */
+export async function loadResolvedSpec(flags: SpecFlags, wiring: Wiring): Promise<ResolvedSpecStage> {
+  const gathered = await wiring.loadSpec(specRequestFrom(flags));
+  return resolveSpecStage(gathered, flags.defaultDetection === undefined ? {} : { defaultDetection: flags.defaultDetection });
+}
+
 /** render/apply need a spec with processes: anything else stops them before any file is touched. */
-export function requireResolvedSpec(stage: FinalSpecStage): { spec: HostSpec; source: string } {
+export function requireResolvedSpec(stage: ResolvedSpecStage): { spec: HostSpec; source: string } {
   switch (stage.kind) {
     case "resolved":
       return { spec: stage.spec, source: stage.source };

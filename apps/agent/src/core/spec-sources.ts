@@ -1,10 +1,11 @@
 import {
+  type DetectionProfileName,
   type HostSpec,
   type InstanceTags,
   issue,
-  type ParseResult,
   parseInstanceTags,
   parseSpecDocument,
+  type ResolveInput,
   resolveHostSpec,
   type SpecDocument,
   type SpecIssue,
@@ -17,6 +18,8 @@ import {
  *   2. instance tags: IMDSv2 instance-metadata tags, else EC2 DescribeTags for this instance;
  *   3. a named fleet profile in SSM Parameter Store, when 1 or 2 name one.
  * The I/O shell fetches; these functions decide, so the ordering is tested from plain data.
+ * Gathering ends in a `ready` stage holding every input; `resolveSpecStage` then resolves it with
+ * the deployment's settings (the default detection profile), which the fetching does not need.
  */
 export interface SpecRequest {
   readonly specFile?: string;
@@ -58,19 +61,48 @@ export function flagsAsTags(request: SpecRequest): Record<string, string> {
   return tags;
 }
 
-/** A resolution step: either done, waiting for the named profile, or stopped with reasons. */
+/** What `resolveHostSpec` needs from the host; the deployment's default detection is added at resolution. */
+export type SpecInputs = Omit<ResolveInput, "defaultDetection">;
+
+/** A gathering step: every input in hand, waiting for the named profile, or stopped with reasons. */
 export type SpecStage =
-  | { readonly kind: "resolved"; readonly spec: HostSpec; readonly source: string }
+  | { readonly kind: "ready"; readonly inputs: SpecInputs; readonly source: string }
   | { readonly kind: "needs-profile"; readonly profile: string; readonly tags: InstanceTags; readonly source: string }
   | { readonly kind: "not-opted-in"; readonly source: string }
   | { readonly kind: "invalid"; readonly issues: readonly SpecIssue[]; readonly source: string };
 
-/** A `--spec` document: the whole spec, never merged with tags. `json` is the parsed file, or a parse error text. */
+/** Where the spec ended up: resolved, nothing to watch, or stopped with reasons. */
+export type ResolvedSpecStage =
+  | { readonly kind: "resolved"; readonly spec: HostSpec; readonly source: string }
+  | { readonly kind: "not-opted-in"; readonly source: string }
+  | { readonly kind: "invalid"; readonly issues: readonly SpecIssue[]; readonly source: string };
+
+/** Settings of the whole deployment, the same on every host and in the fleet manager. */
+export interface DeploymentSpecSettings {
+  /**
+   * Used when neither the host's `procwatch:detection` tag (or `--detection`) nor its profile or
+   * `--spec` document sets one. The fleet manager builds alarm periods from the same value.
+   */
+  readonly defaultDetection?: DetectionProfileName;
+}
+
+/** Resolves a fully gathered stage into the host's spec; the only place `resolveHostSpec` runs. */
+export function resolveSpecStage(stage: Exclude<SpecStage, { kind: "needs-profile" }>, deployment: DeploymentSpecSettings): ResolvedSpecStage {
+  if (stage.kind !== "ready") return stage;
+  const resolved = resolveHostSpec({
+    ...stage.inputs,
+    ...(deployment.defaultDetection === undefined ? {} : { defaultDetection: deployment.defaultDetection }),
+  });
+  if (resolved.spec === null) return { kind: "invalid", issues: resolved.issues, source: stage.source };
+  return { kind: "resolved", spec: resolved.spec, source: stage.source };
+}
+
+/** A `--spec` document: the whole spec, never merged with tags; its own `detection` beats the deployment default. */
 export function specFromDocument(json: unknown, label: string, tagPrefix: string): SpecStage {
   const source = `spec-file:${label}`;
   const parsed = parseSpecDocument(json, label);
   if (parsed.spec === null) return { kind: "invalid", issues: parsed.issues, source };
-  return finish(resolveHostSpec({ tags: emptyOptIn(), profileDocument: parsed.spec, prefix: tagPrefix }), source);
+  return { kind: "ready", inputs: { tags: emptyOptIn(), profileDocument: parsed.spec, prefix: tagPrefix }, source };
 }
 
 /** Tags from IMDS, DescribeTags or the local flags: absent opt-in means nothing to watch, not an error. */
@@ -79,7 +111,7 @@ export function specFromTags(tags: Readonly<Record<string, string>>, source: str
   if (parsed.spec === null) return { kind: "invalid", issues: parsed.issues, source };
   if (!parsed.spec.enabled) return { kind: "not-opted-in", source };
   if (parsed.spec.profile !== undefined) return { kind: "needs-profile", profile: parsed.spec.profile, tags: parsed.spec, source };
-  return finish(resolveHostSpec({ tags: parsed.spec, prefix: tagPrefix }), source);
+  return { kind: "ready", inputs: { tags: parsed.spec, prefix: tagPrefix }, source };
 }
 
 /** What the SSM lookup of a profile produced: the parsed document, "not found", or the document's issues. */
@@ -93,7 +125,7 @@ export function specWithProfile(stage: Extract<SpecStage, { kind: "needs-profile
     if (parsed.spec === null) return { kind: "invalid", issues: parsed.issues, source };
     document = parsed.spec;
   }
-  return finish(resolveHostSpec({ tags: stage.tags, profileDocument: document, prefix: tagPrefix }), source);
+  return { kind: "ready", inputs: { tags: stage.tags, profileDocument: document, prefix: tagPrefix }, source };
 }
 
 /** Turns a spec file's text into JSON, or an issue naming the file, so every problem is reported the same way. */
@@ -107,9 +139,4 @@ export function parseJsonText(text: string, label: string): { json: unknown } | 
 
 function emptyOptIn(): InstanceTags {
   return { enabled: true, processNames: [], processOptions: new Map() };
-}
-
-function finish(result: ParseResult<HostSpec>, source: string): SpecStage {
-  if (result.spec === null) return { kind: "invalid", issues: result.issues, source };
-  return { kind: "resolved", spec: result.spec, source };
 }
