@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { RESTART_DOCUMENT_PARAMETERS, SSM_DOCUMENT_BASE_NAMES } from "@procwatch/contract";
+import { DEFAULT_DETECTION_PROFILE, DETECTION_PROFILE_NAMES, RESTART_DOCUMENT_PARAMETERS, SSM_DOCUMENT_BASE_NAMES } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
 import { InvalidSsmDocumentError, loadAllDocuments, loadDocument, parseCommandDocument, SSM_DOCUMENT_KINDS, shellScriptsOf } from "../index.ts";
 
@@ -118,6 +118,27 @@ describe("the install document", () => {
       expect(content.parameters[name]?.interpolationType, name).toBe("ENV_VAR");
     }
     expect(content.parameters.Sha256X64?.allowedPattern).toBe("^[0-9a-f]{64}$");
+  });
+});
+
+describe("the configure document", () => {
+  const { content } = documents.configure;
+
+  it("takes TagPrefix and DefaultDetection as ENV_VAR parameters; DefaultDetection allows exactly the contract's profiles", () => {
+    expect(Object.keys(content.parameters)).toEqual(["TagPrefix", "DefaultDetection"]);
+    expect(content.parameters.DefaultDetection).toMatchObject({
+      type: "String",
+      default: DEFAULT_DETECTION_PROFILE,
+      allowedPattern: `^(${DETECTION_PROFILE_NAMES.join("|")})$`,
+      interpolationType: "ENV_VAR",
+    });
+  });
+
+  it("hands both parameters to apply and health as quoted arguments", () => {
+    const [script] = shellScriptsOf(content);
+    for (const command of ["apply", "health"]) {
+      expect(script?.script).toContain(`"$agent" ${command} --tag-prefix "$SSM_TagPrefix" --default-detection "$SSM_DefaultDetection"`);
+    }
   });
 });
 

@@ -220,13 +220,19 @@ describe("configure", () => {
   it("applies, then reports health; success makes the association compliant", () => {
     const result = ran();
     expect(result.status).toBe("Success");
-    expect(sandbox.calls()).toEqual(["procwatch-agent apply --tag-prefix procwatch", "procwatch-agent health --tag-prefix procwatch"]);
+    expect(sandbox.calls()).toEqual([
+      "procwatch-agent apply --tag-prefix procwatch --default-detection standard",
+      "procwatch-agent health --tag-prefix procwatch --default-detection standard",
+    ]);
   });
 
   it("still reports health after a failed apply, and fails", () => {
     const result = ran({ FAKE_AGENT_APPLY_EXIT: "1" });
     expect(result.status).toBe("Failed");
-    expect(sandbox.calls()).toEqual(["procwatch-agent apply --tag-prefix procwatch", "procwatch-agent health --tag-prefix procwatch"]);
+    expect(sandbox.calls()).toEqual([
+      "procwatch-agent apply --tag-prefix procwatch --default-detection standard",
+      "procwatch-agent health --tag-prefix procwatch --default-detection standard",
+    ]);
     expect(stepOutput(result, "applyAndCheckHealth").stderr).toContain("procwatch-agent apply exited 1");
   });
 
@@ -245,7 +251,37 @@ describe("configure", () => {
 
   it("passes a deployment's tag prefix through", () => {
     expect(ran({}, { TagPrefix: "acme.watch" }).status).toBe("Success");
-    expect(sandbox.calls()).toEqual(["procwatch-agent apply --tag-prefix acme.watch", "procwatch-agent health --tag-prefix acme.watch"]);
+    expect(sandbox.calls()).toEqual([
+      "procwatch-agent apply --tag-prefix acme.watch --default-detection standard",
+      "procwatch-agent health --tag-prefix acme.watch --default-detection standard",
+    ]);
+  });
+
+  it("passes the deployment's default detection profile to apply and health", () => {
+    expect(ran({}, { TagPrefix: "acme.watch", DefaultDetection: "fast" }).status).toBe("Success");
+    expect(sandbox.calls()).toEqual([
+      "procwatch-agent apply --tag-prefix acme.watch --default-detection fast",
+      "procwatch-agent health --tag-prefix acme.watch --default-detection fast",
+    ]);
+  });
+
+  it.each(["turbo", "fast; reboot", "$(id)", "--spec=/tmp/x", "Fast", ""])("refuses DefaultDetection=%j at the API, before anything runs", (value) => {
+    expect(run({}, { DefaultDetection: value }).refused).toBe(true);
+    expect(sandbox.calls()).toEqual([]);
+  });
+
+  it.each(["turbo", "fast; reboot", "$(id)", "fast\nreboot", "--spec=/tmp/x"])("refuses DefaultDetection=%j on the host too (defence in depth)", (value) => {
+    const result = expectRun(runDocumentLocally(configure, { DefaultDetection: value }, { workDir: sandbox.root, env: sandbox.env, skipApiValidation: true }));
+    expect(result.status).toBe("Failed");
+    expect(stepOutput(result, "applyAndCheckHealth").stderr).toMatch(/DefaultDetection does not match \^\(standard\|fast\)\$[\s\S]*hint: /);
+    expect(sandbox.calls()).toEqual([]);
+  });
+
+  it("refuses when the SSM Agent is too old to export the parameters", () => {
+    const result = expectRun(runDocumentLocally(configure, {}, { workDir: sandbox.root, env: sandbox.env, legacyAgent: true }));
+    expect(result.status).toBe("Failed");
+    expect(stepOutput(result, "applyAndCheckHealth").stderr).toMatch(/did not arrive as \$SSM_TagPrefix[\s\S]*3\.3\.2746\.0/);
+    expect(sandbox.calls()).toEqual([]);
   });
 
   it.each(["procwatch; reboot", "$(id)", "-x", ""])("refuses TagPrefix=%j before anything runs", (value) => {
