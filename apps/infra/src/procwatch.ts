@@ -292,7 +292,9 @@ export class ProcWatch extends Construct {
       associationName: `${documentNames.configure}-opted-in`,
       name: this.documents.configure.ref,
       targets: optInTarget,
-      parameters: { TagPrefix: [settings.tagPrefix] },
+      // The same detectionProfile the fleet manager gets as DEFAULT_DETECTION_PROFILE: hosts collect
+      // at the interval their alarms evaluate, for every host whose tags and profile set none.
+      parameters: { TagPrefix: [settings.tagPrefix], DefaultDetection: [settings.detectionProfile] },
       // Tag edits are picked up within 30 minutes; the first run on a new host may find the
       // agent not yet installed and reports NON_COMPLIANT until the next run.
       scheduleExpression: "rate(30 minutes)",

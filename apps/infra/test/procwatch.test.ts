@@ -233,7 +233,7 @@ describe("SSM documents and associations", () => {
     expect(Object.keys(parameters).sort()).toEqual(Object.keys(declared).sort());
   });
 
-  it("configures every 30 minutes with the deployment's tag prefix", () => {
+  it("configures every 30 minutes with the deployment's tag prefix and default detection profile", () => {
     const association = resources[logicalIdOf(template, "AWS::SSM::Association", "ProcWatchConfigureAssociation")];
     expect(association?.Properties).toMatchObject({
       Targets: [{ Key: "tag:acme:enabled", Values: ["true"] }],
@@ -242,8 +242,22 @@ describe("SSM documents and associations", () => {
       MaxConcurrency: "10%",
       MaxErrors: "10%",
       ComplianceSeverity: "MEDIUM",
-      Parameters: { TagPrefix: ["acme"] },
+      Parameters: { TagPrefix: ["acme"], DefaultDetection: ["fast"] },
     });
+    // Every parameter the document declares is set, each value within the document's own allowedPattern.
+    const declared = loadDocument("configure").content.parameters;
+    const parameters = association?.Properties.Parameters as Record<string, string[]>;
+    expect(Object.keys(parameters).sort()).toEqual(Object.keys(declared).sort());
+    for (const [name, [value]] of Object.entries(parameters)) expect(value, name).toMatch(new RegExp(declared[name]?.allowedPattern ?? "^$"));
+  });
+
+  it("gives hosts and alarms the same detection profile (configure association and fleet manager)", () => {
+    const association = resources[logicalIdOf(template, "AWS::SSM::Association", "ProcWatchConfigureAssociation")];
+    const fleetManager = Object.values(template.findResources("AWS::Lambda::Function")).find(
+      (fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === "procwatch-fleet-manager",
+    );
+    expect(association?.Properties.Parameters).toMatchObject({ DefaultDetection: [SETTINGS.detectionProfile] });
+    expect(fleetManager?.Properties.Environment.Variables.DEFAULT_DETECTION_PROFILE).toBe(SETTINGS.detectionProfile);
   });
 });
 
