@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
-import { type AllowList, buildAllowList, parseAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
+import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
 import { compareFragment, fragmentDigest, renderFragmentText } from "../core/fragment.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
+import { readAllowListIfValid, readTextOrNull } from "../io/state-files.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
 import { loadResolvedSpec, requireResolvedSpec, type SpecFlags } from "./spec-options.ts";
@@ -26,26 +26,6 @@ export interface ApplyResult {
   readonly processes: readonly string[];
 }
 
-function readTextOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
-}
-
-/** The allow-list already on disk, if any and valid; an unreadable one is simply replaced. */
-function currentAllowList(path: string): AllowList | null {
-  const text = readTextOrNull(path);
-  if (text === null) return null;
-  try {
-    const parsed = parseAllowList(JSON.parse(text));
-    return "allowList" in parsed ? parsed.allowList : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * render → atomic write → append-config, only when something changed. Nothing is written
  * before the spec is known valid. The allow-list (which records the applied digest) is written
@@ -58,7 +38,7 @@ export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output
   const text = renderFragmentText(spec, flags.namespace);
   const digest = fragmentDigest(text);
   const currentText = readTextOrNull(settings.fragmentPath);
-  const previousAllowList = currentAllowList(settings.allowListPath);
+  const previousAllowList = readAllowListIfValid(settings.allowListPath);
 
   const fragmentChanged = compareFragment(text, currentText) !== "matches";
   if (fragmentChanged) writeFileAtomic(settings.fragmentPath, text, faultPoint === undefined ? {} : { faultPoint });

@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
 import type { HostSpec } from "@procwatch/contract";
-import { type AllowList, allowListAsHostSpec, parseAllowList } from "../core/allow-list.ts";
+import { type AllowList, allowListAsHostSpec } from "../core/allow-list.ts";
 import { compareFragment, fragmentDigest, renderFragmentText } from "../core/fragment.ts";
 import {
   type CloudWatchAgentObservation,
@@ -17,6 +16,7 @@ import { AgentError } from "../errors.ts";
 import { cloudWatchAgentStatus } from "../io/cwagent-ctl.ts";
 import { loadHeavyModules } from "../io/heavy-modules.ts";
 import { readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
+import { readAllowListIfValid, readTextOrNull } from "../io/state-files.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
@@ -28,25 +28,6 @@ export interface HealthFlags extends SpecFlags {
   readonly hostFacts?: boolean;
   /** Skip asking the CloudWatch agent (used by the in-process benchmark, which measures procwatch's own work). */
   readonly skipCloudWatchAgent?: boolean;
-}
-
-function readTextOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
-}
-
-function lastAppliedAllowList(path: string): AllowList | null {
-  const text = readTextOrNull(path);
-  if (text === null) return null;
-  try {
-    const parsed = parseAllowList(JSON.parse(text));
-    return "allowList" in parsed ? parsed.allowList : null;
-  } catch {
-    return null;
-  }
 }
 
 interface SpecChoice {
@@ -68,7 +49,7 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoic
     }
     problem = stage.kind === "invalid" ? `spec from ${stage.source} is invalid (${stage.issues.length} problems)` : `${stage.source}: host is not opted in`;
     if (stage.kind === "invalid") {
-      const fallback = lastAppliedAllowList(wiring.settings.allowListPath);
+      const fallback = readAllowListIfValid(wiring.settings.allowListPath);
       if (fallback === null)
         return {
           spec: { processes: [] },
@@ -83,7 +64,7 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoic
     if (!(error instanceof AgentError) || error.exitCode === 2) throw error;
     problem = error.message;
   }
-  const fallback = lastAppliedAllowList(wiring.settings.allowListPath);
+  const fallback = readAllowListIfValid(wiring.settings.allowListPath);
   if (fallback === null)
     return {
       spec: { processes: [] },
