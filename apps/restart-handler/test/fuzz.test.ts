@@ -1,17 +1,6 @@
+import { seededRandom as seeded } from "@procwatch/testkit";
 import { describe, expect, it } from "vitest";
 import { ALARM_NAME, fixture, Harness, INSTANCE_ID } from "./support/harness.ts";
-
-/** mulberry32: a small seeded PRNG so the fuzz set is the same on every run. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Json = Record<string, unknown>;
 type Random = () => number;
