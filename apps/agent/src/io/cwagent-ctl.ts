@@ -1,4 +1,3 @@
-import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 import { type CloudWatchAgentObservation, parseCloudWatchAgentStatus } from "../core/health.ts";
@@ -29,6 +28,9 @@ export function locateCtl(explicit: string | undefined, cwagentDir: string, path
 }
 
 function run(file: string, args: readonly string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string; error?: Error }> {
+  // Loaded on first use: node:child_process pulls in net, dgram and streams (~4 ms at startup),
+  // and `health` without a ctl (or `--help`) never spawns anything.
+  const { execFile } = process.getBuiltinModule("node:child_process");
   return new Promise((resolve) => {
     execFile(file, [...args], { timeout: timeoutMs, maxBuffer: 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code as number) : -1;

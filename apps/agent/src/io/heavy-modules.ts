@@ -1,6 +1,5 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { compileFunction } from "node:vm";
 
 /**
  * Loads the heavy chunk (AWS SDK clients, systeminformation) on first use:
@@ -33,6 +32,7 @@ async function load(): Promise<HeavyModules> {
 /** Evaluates a CommonJS chunk with a real require (the SEA main script's own require only sees builtins). */
 function evaluateChunk(code: string, filename: string): HeavyModules {
   const module = { exports: {} as HeavyModules };
+  const { compileFunction } = process.getBuiltinModule("node:vm");
   const wrapper = compileFunction(code, ["exports", "require", "module", "__filename", "__dirname"], { filename });
   wrapper(module.exports, createRequire(filename), module, filename, dirname(filename));
   return module.exports;

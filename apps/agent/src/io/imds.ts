@@ -79,7 +79,9 @@ export class ImdsClient {
 
   private async send(method: "GET" | "PUT", path: string, headers: Record<string, string>): Promise<HttpAnswer> {
     // Loaded on first use: most runs (--help, health with a local spec) never talk to IMDS.
-    const { request } = await import("node:http");
+    // getBuiltinModule rather than import(): the single binary's main script runs from a vm.Script
+    // with a code cache (scripts/sea-main.cjs), where a builtin needs no ESM loader.
+    const { request } = process.getBuiltinModule("node:http");
     return new Promise((resolve, reject) => {
       const url = new URL(path, this.endpoint);
       const req = request(url, { method, headers, timeout: this.timeoutMs, agent: false }, (response) => {

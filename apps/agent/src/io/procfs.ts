@@ -6,6 +6,10 @@ import { cpuPercentSinceStart, parseProcStat, parseRssBytes, parseUptimeSeconds,
  * A synchronous /proc scan. Synchronous on purpose: procfs reads never block on disk, and a
  * scan of 500 processes with sync calls takes a few milliseconds, where promise overhead and
  * `systeminformation.processes()` (~80 ms) would dominate.
+ *
+ * It reads only what the watched match modes need: one readlink per pid for `exe`, one read of
+ * `cmdline` per pid for `pattern`, nothing but the directory listing for `pidfile`. CPU and RSS are
+ * read later, for matched pids only (`sampleUsage`).
  */
 export interface ProcScanOptions {
   readonly procRoot?: string;
@@ -16,23 +20,49 @@ export interface ProcScanOptions {
 export function listPids(procRoot = "/proc"): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync(procRoot)) {
-    const code = entry.charCodeAt(0);
-    if (code >= 48 && code <= 57) pids.push(Number(entry));
+    if (isPidEntry(entry)) pids.push(Number(entry));
   }
   return pids;
 }
 
 export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
   const procRoot = options.procRoot ?? "/proc";
+  const entries = readdirSync(procRoot);
   const records: ProcessRecord[] = [];
-  for (const pid of listPids(procRoot)) {
-    records.push({
-      pid,
-      exePath: options.exePath ? readLinkOrNull(`${procRoot}/${pid}/exe`) : null,
-      cmdline: options.cmdline ? readCmdlineOrNull(`${procRoot}/${pid}/cmdline`) : null,
-    });
+  // Failed reads are routine here (kernel threads, zombies, processes that exit mid-scan, pid 1 in
+  // a container); each one throws, and capturing a stack trace for an error we discard costs more
+  // than the failed syscall itself.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    for (const entry of entries) {
+      if (!isPidEntry(entry)) continue;
+      const dir = `${procRoot}/${entry}/`;
+      let exePath: string | null = null;
+      let withoutMemory = false;
+      if (options.exePath) {
+        try {
+          exePath = readlinkSync(`${dir}exe`);
+        } catch (error) {
+          // ENOENT on a listed pid: a kernel thread or a zombie (no memory map, so no exe link).
+          withoutMemory = (error as NodeJS.ErrnoException).code === "ENOENT";
+        }
+      }
+      // A process without a memory map has an empty command line, which is what reading it would
+      // return; skipping the read saves an open/read/close for each of a host's kernel threads.
+      const cmdline = !options.cmdline ? null : withoutMemory ? "" : readCmdlineOrNull(`${dir}cmdline`);
+      records.push({ pid: Number(entry), exePath, cmdline });
+    }
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
   }
   return records;
+}
+
+/** Numeric /proc entries are processes; everything else (self, sys, meminfo, ...) starts with a letter. */
+function isPidEntry(entry: string): boolean {
+  const code = entry.charCodeAt(0);
+  return code >= 48 && code <= 57;
 }
 
 export function readPidFile(path: string): PidFileReading {
@@ -58,14 +88,6 @@ export function sampleUsage(pids: readonly number[], procRoot = "/proc"): UsageS
     });
   }
   return samples;
-}
-
-function readLinkOrNull(path: string): string | null {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return null;
-  }
 }
 
 function readCmdlineOrNull(path: string): string | null {

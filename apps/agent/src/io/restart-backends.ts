@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { StartCommand } from "../core/local-config.ts";
@@ -7,6 +7,11 @@ import type { StartCommand } from "../core/local-config.ts";
  * The two ways to bring a process back. Both run an argv array through execFile/spawn, never a
  * shell, and every argument was validated (unit pattern) or comes from the root-owned local config.
  */
+
+/** node:child_process on first use: loading it costs ~4 ms, and only `restart` ever spawns. */
+function childProcess(): typeof ChildProcess {
+  return process.getBuiltinModule("node:child_process");
+}
 
 /** sd_booted(3): systemd is the running init exactly when /run/systemd/system exists. */
 export function isSystemdRunning(runDir = "/run/systemd/system"): boolean {
@@ -20,7 +25,7 @@ export interface CommandRun {
 
 function execArgv(file: string, args: readonly string[], timeoutMs: number): Promise<CommandRun & { code: number }> {
   return new Promise((resolve) => {
-    execFile(file, [...args], { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
+    childProcess().execFile(file, [...args], { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : -1;
       resolve({ ok: error === null, code, detail: (stderr || stdout || error?.message || "").trim().split("\n").slice(-1)[0] ?? "" });
     });
@@ -59,7 +64,7 @@ export function startDetached(command: StartCommand, defaultLogFile: string): Pr
       resolve({ ok: false, detail: "start command has an empty argv" });
       return;
     }
-    const child = spawn(file, args, {
+    const child = childProcess().spawn(file, args, {
       detached: true,
       stdio: ["ignore", logFd, logFd],
       ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
