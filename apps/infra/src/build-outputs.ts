@@ -19,6 +19,12 @@ export const LAMBDA_ENTRIES = {
   fleetManager: { path: join(REPO_ROOT, "apps/fleet-manager/src/lambda.ts"), package: "@procwatch/fleet-manager" },
 } as const;
 
+/**
+ * Rebundles the restart handler with its own esbuild plugins into the asset directory
+ * NodejsFunction staged (run as its afterBundling hook; see the script's header for why).
+ */
+export const RESTART_HANDLER_BUNDLER = join(REPO_ROOT, "apps/infra/scripts/bundle-restart-handler.mjs");
+
 export const AGENT_ARCHITECTURES = ["x64", "arm64"] as const;
 export type AgentArchitecture = (typeof AGENT_ARCHITECTURES)[number];
 

@@ -1,3 +1,4 @@
+import { join, resolve } from "node:path";
 import { SSM_DOCUMENT_BASE_NAMES } from "@procwatch/contract";
 import { loadDocument, type SsmDocumentKind } from "@procwatch/ssm-documents";
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
@@ -10,7 +11,7 @@ import { LambdaFunction as LambdaTarget } from "aws-cdk-lib/aws-events-targets";
 import { InstanceProfile, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Key } from "aws-cdk-lib/aws-kms";
 import { Architecture, LoggingFormat, Runtime } from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { type ICommandHooks, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { type CfnLogGroup, LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Asset } from "aws-cdk-lib/aws-s3-assets";
 import { Topic } from "aws-cdk-lib/aws-sns";
@@ -18,7 +19,15 @@ import { LambdaSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import { CfnAssociation, CfnDocument } from "aws-cdk-lib/aws-ssm";
 import { Construct } from "constructs";
-import { DEFAULT_AGENT_ARTIFACTS_DIR, DEPS_LOCK_FILE, LAMBDA_ENTRIES, locateAgentArtifacts, PROJECT_ROOT, requireLambdaEntry } from "./build-outputs.ts";
+import {
+  DEFAULT_AGENT_ARTIFACTS_DIR,
+  DEPS_LOCK_FILE,
+  LAMBDA_ENTRIES,
+  locateAgentArtifacts,
+  PROJECT_ROOT,
+  RESTART_HANDLER_BUNDLER,
+  requireLambdaEntry,
+} from "./build-outputs.ts";
 import { type ProcWatchSettings, type ResolvedProcWatchSettings, resolveProcWatchSettings } from "./config.ts";
 import { PROCWATCH_METRIC_NAMESPACE, PROCWATCH_METRICS, PROCWATCH_SERVICE_NAMES } from "./metrics.ts";
 
@@ -172,6 +181,8 @@ export class ProcWatch extends Construct {
       description: "procwatch: alarm -> budget check -> SSM restart -> verified result -> Slack",
       timeout: Duration.seconds(60),
       logRetention,
+      // ~640 KiB instead of ~1170 KiB, and about half the module init time: see RESTART_HANDLER_BUNDLER.
+      commandHooks: rebundleRestartHandler(restartEntry),
       environment: {
         RESTART_DOCUMENT_NAME: documentNames.restart,
         NOTIFICATION_TOPIC_ARN: this.notificationTopic.topicArn,
@@ -376,7 +387,14 @@ export class ProcWatch extends Construct {
 
   private lambda(
     id: string,
-    options: { entry: string; description: string; timeout: Duration; logRetention: RetentionDays; environment: Record<string, string> },
+    options: {
+      entry: string;
+      description: string;
+      timeout: Duration;
+      logRetention: RetentionDays;
+      environment: Record<string, string>;
+      commandHooks?: ICommandHooks;
+    },
   ): NodejsFunction {
     const logGroup = new LogGroup(this, `${id}Logs`, { retention: options.logRetention, removalPolicy: RemovalPolicy.RETAIN });
     // An explicit role without AWSLambdaBasicExecutionRole: it may write only its own log group.
@@ -404,7 +422,7 @@ export class ProcWatch extends Construct {
         // esbuild runs through `pnpm exec`; bundling must never turn into a workspace install.
         environment: { npm_config_verify_deps_before_run: "false", pnpm_config_verify_deps_before_run: "false" },
         format: OutputFormat.ESM,
-        target: "node22",
+        target: "node24",
         platform: "node",
         mainFields: ["module", "main"],
         minify: true,
@@ -413,6 +431,7 @@ export class ProcWatch extends Construct {
         externalModules: [],
         // Bundled CommonJS dependencies call require(); ESM output needs it defined.
         banner: "import { createRequire as __procwatchCreateRequire } from 'node:module'; const require = __procwatchCreateRequire(import.meta.url);",
+        ...(options.commandHooks !== undefined ? { commandHooks: options.commandHooks } : {}),
       },
     });
     Validations.of(role).acknowledge({
@@ -648,6 +667,29 @@ export class ProcWatch extends Construct {
     );
     return dashboard;
   }
+}
+
+/** POSIX single-quoting: the hooks' commands run through `bash -c`. */
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * NodejsFunction's esbuild CLI cannot run esbuild plugins, so after it has bundled, the restart
+ * handler is bundled again with them (same entry, ESM, node24, source map as NodejsFunction's
+ * settings ask), overwriting `index.mjs` and `index.mjs.map` in the asset directory. The asset
+ * hash is taken from that final output.
+ */
+function rebundleRestartHandler(entry: string): ICommandHooks {
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (_inputDir, outputDir) => [
+      [process.execPath, RESTART_HANDLER_BUNDLER, "--entry", resolve(entry), "--outfile", join(outputDir, "index.mjs"), "--sourcemap"]
+        .map(shellQuote)
+        .join(" "),
+    ],
+  };
 }
 
 export function documentName(settings: Pick<ResolvedProcWatchSettings, "documentNamePrefix">, kind: SsmDocumentKind): string {

@@ -1,6 +1,11 @@
+import { execFile } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { RESTART_DOCUMENT_PARAMETERS } from "@procwatch/contract";
 import { loadDocument } from "@procwatch/ssm-documents";
+import type { App } from "aws-cdk-lib";
 import type { Template } from "aws-cdk-lib/assertions";
+import { AssetManifestArtifact } from "aws-cdk-lib/cx-api";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PROCWATCH_METRIC_NAMESPACE, PROCWATCH_METRICS } from "../src/metrics.ts";
 import { flatten, identityStatements, logicalIdOf, type PolicyStatementView, resourcePolicyStatements, synthProcWatch } from "./support/synth.ts";
@@ -21,6 +26,7 @@ const SETTINGS = {
   cloudWatchAgentVersion: "1.300057.0b1161",
 } as const;
 
+let app: App;
 let template: Template;
 let agentSha256: Record<string, string>;
 let resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -28,6 +34,7 @@ let identity: PolicyStatementView[];
 
 beforeAll(() => {
   const synthesized = synthProcWatch(SETTINGS);
+  app = synthesized.app;
   template = synthesized.template;
   agentSha256 = synthesized.agentSha256;
   resources = template.toJSON().Resources;
@@ -355,6 +362,59 @@ describe("dashboard and operations", () => {
       "acme-ops/RestartHandlerErrors",
     ]);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([notification]);
+  });
+});
+
+/** Directory of the staged file asset behind a function's Code.S3Key, from the synthesized assembly's asset manifest. */
+function assetDirectoryOf(functionIdPrefix: string): string {
+  // Template.fromStack already synthesized the app; this returns that same assembly.
+  const assembly = app.synth();
+  const code = resources[logicalIdOf(template, "AWS::Lambda::Function", functionIdPrefix)]?.Properties.Code as { S3Key: string };
+  const assetHash = code.S3Key.replace(/\.zip$/, "");
+  for (const artifact of assembly.artifacts) {
+    if (!AssetManifestArtifact.isAssetManifestArtifact(artifact)) continue;
+    const source = artifact.contents.files?.[assetHash]?.source;
+    if (source?.path !== undefined) return join(assembly.directory, source.path);
+  }
+  throw new Error(`no file asset ${assetHash} in the assembly of ${functionIdPrefix}`);
+}
+
+describe("lambda bundles", () => {
+  const MIB = 1024 * 1024;
+
+  it("deploys the restart handler bundle with its own esbuild plugins, at most 1 MiB", () => {
+    const bundle = join(assetDirectoryOf("ProcWatchRestartHandler"), "index.mjs");
+    // NodejsFunction alone bundles every EC2 schema shape (~1170 KiB); the afterBundling hook's rebuild is ~640 KiB.
+    expect(statSync(bundle).size).toBeLessThanOrEqual(MIB);
+    const text = readFileSync(bundle, "utf8");
+    // The rebuild's banner (bundle-restart-handler.mjs), not NodejsFunction's __procwatchCreateRequire one.
+    expect(text.startsWith("import { createRequire as __pwCreateRequire } from 'node:module';")).toBe(true);
+    // The rebuild replaced NodejsFunction's map too, so NODE_OPTIONS=--enable-source-maps maps this file.
+    expect(text.trimEnd().endsWith("//# sourceMappingURL=index.mjs.map")).toBe(true);
+    expect(statSync(`${bundle}.map`).isFile()).toBe(true);
+  });
+
+  it("loads as ESM and exports the handler the function's index.handler names", async () => {
+    const restartHandler = resources[logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchRestartHandler")]?.Properties;
+    expect(restartHandler?.Handler).toBe("index.handler");
+    const bundle = join(assetDirectoryOf("ProcWatchRestartHandler"), "index.mjs");
+    const env = {
+      PATH: process.env.PATH,
+      AWS_REGION: "eu-west-1",
+      AWS_EC2_METADATA_DISABLED: "true",
+      RESTART_DOCUMENT_NAME: "procwatch-restart",
+      NOTIFICATION_TOPIC_ARN: "arn:aws:sns:eu-west-1:123456789012:procwatch-notifications",
+      STATE_TABLE_NAME: "procwatch-state",
+    };
+    const exported = await new Promise<string>((done, fail) => {
+      execFile(
+        process.execPath,
+        ["--input-type=module", "-e", "const m = await import(process.argv[1]); process.stdout.write(typeof m.handler);", bundle],
+        { env, encoding: "utf8", timeout: 30_000 },
+        (error, stdout, stderr) => (error === null ? done(stdout) : fail(new Error(`${error.message}\n${stderr}`))),
+      );
+    });
+    expect(exported).toBe("function");
   });
 });
 
