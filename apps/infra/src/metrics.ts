@@ -16,6 +16,8 @@ export const PROCWATCH_METRICS = {
   restartsFailed: "RestartsFailed",
   /** restart handler: the restart budget was exhausted; a human was asked to step in. */
   gaveUp: "GaveUp",
+  /** restart handler: bad, foreign or unmatched input (alarm, command status) dropped without an AWS write. */
+  inputsDropped: "InputsDropped",
   /** fleet manager, per reconcile (names as apps/fleet-manager emits them). */
   alarmsCreated: "AlarmsCreated",
   alarmsUpdated: "AlarmsUpdated",

@@ -657,12 +657,14 @@ export class ProcWatch extends Construct {
       new GraphWidget({
         title: "Lambda errors",
         left: [this.restartHandler.metricErrors({ label: "restart handler" }), this.fleetManager.metricErrors({ label: "fleet manager" })],
-        width: 12,
+        width: 8,
       }),
+      // A steady stream here is misrouted or foreign alarms, or command notifications procwatch did not send.
+      new GraphWidget({ title: "restart handler inputs dropped", left: [searchOwn(PROCWATCH_METRICS.inputsDropped, "dropped")], width: 8 }),
       new GraphWidget({
         title: "dead-letter queue",
         left: [this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: "messages" })],
-        width: 12,
+        width: 8,
       }),
     );
     return dashboard;
