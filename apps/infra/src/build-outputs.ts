@@ -20,10 +20,10 @@ export const LAMBDA_ENTRIES = {
 } as const;
 
 /**
- * Rebundles the restart handler with its own esbuild plugins into the asset directory
- * NodejsFunction staged (run as its afterBundling hook; see the script's header for why).
+ * The restart handler's own build, with its esbuild plugins; the stack runs it as NodejsFunction's
+ * afterBundling hook with `--outfile` pointing into the staged asset directory.
  */
-export const RESTART_HANDLER_BUNDLER = join(REPO_ROOT, "apps/infra/scripts/bundle-restart-handler.mjs");
+export const RESTART_HANDLER_BUNDLER = join(REPO_ROOT, "apps/restart-handler/scripts/build.mjs");
 
 export const AGENT_ARCHITECTURES = ["x64", "arm64"] as const;
 export type AgentArchitecture = (typeof AGENT_ARCHITECTURES)[number];

@@ -1,4 +1,4 @@
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { SSM_DOCUMENT_BASE_NAMES } from "@procwatch/contract";
 import { loadDocument, type SsmDocumentKind } from "@procwatch/ssm-documents";
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
@@ -182,7 +182,7 @@ export class ProcWatch extends Construct {
       timeout: Duration.seconds(60),
       logRetention,
       // ~640 KiB instead of ~1170 KiB, and about half the module init time: see RESTART_HANDLER_BUNDLER.
-      commandHooks: rebundleRestartHandler(restartEntry),
+      commandHooks: rebundleRestartHandler(),
       environment: {
         RESTART_DOCUMENT_NAME: documentNames.restart,
         NOTIFICATION_TOPIC_ARN: this.notificationTopic.topicArn,
@@ -682,14 +682,12 @@ function shellQuote(value: string): string {
  * settings ask), overwriting `index.mjs` and `index.mjs.map` in the asset directory. The asset
  * hash is taken from that final output.
  */
-function rebundleRestartHandler(entry: string): ICommandHooks {
+function rebundleRestartHandler(): ICommandHooks {
   return {
     beforeBundling: () => [],
     beforeInstall: () => [],
     afterBundling: (_inputDir, outputDir) => [
-      [process.execPath, RESTART_HANDLER_BUNDLER, "--entry", resolve(entry), "--outfile", join(outputDir, "index.mjs"), "--sourcemap"]
-        .map(shellQuote)
-        .join(" "),
+      [process.execPath, RESTART_HANDLER_BUNDLER, "--outfile", join(outputDir, "index.mjs"), "--sourcemap"].map(shellQuote).join(" "),
     ],
   };
 }

@@ -387,7 +387,7 @@ describe("lambda bundles", () => {
     // NodejsFunction alone bundles every EC2 schema shape (~1170 KiB); the afterBundling hook's rebuild is ~640 KiB.
     expect(statSync(bundle).size).toBeLessThanOrEqual(MIB);
     const text = readFileSync(bundle, "utf8");
-    // The rebuild's banner (bundle-restart-handler.mjs), not NodejsFunction's __procwatchCreateRequire one.
+    // The rebuild's banner (apps/restart-handler/scripts/build.mjs), not NodejsFunction's __procwatchCreateRequire one.
     expect(text.startsWith("import { createRequire as __pwCreateRequire } from 'node:module';")).toBe(true);
     // The rebuild replaced NodejsFunction's map too, so NODE_OPTIONS=--enable-source-maps maps this file.
     expect(text.trimEnd().endsWith("//# sourceMappingURL=index.mjs.map")).toBe(true);

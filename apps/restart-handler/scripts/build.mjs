@@ -6,21 +6,30 @@
 // `inlineSdkSchemaKeysPlugin` lets esbuild drop the SDK schema shapes the handler never uses;
 // without it EC2's schemas alone add ~540 KiB. `--sdk-external` leaves `@aws-sdk/*` to the
 // runtime, for comparison; the benchmark reports both.
+// `--outfile <path>` writes the bundle elsewhere (the CDK stack points it at the asset directory
+// NodejsFunction staged, as its afterBundling hook) and `--sourcemap` adds a source map.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { inlineSdkSchemaKeysPlugin, sideEffectFreeWorkspacePlugin } from "./bundle-plugins.mjs";
 
-const sdkExternal = process.argv.includes("--sdk-external");
-const outdir = sdkExternal ? "dist/sdk-external" : "dist";
-const outfile = `${outdir}/index.mjs`;
+const { values: flags } = parseArgs({
+  options: { "sdk-external": { type: "boolean", default: false }, outfile: { type: "string" }, sourcemap: { type: "boolean", default: false } },
+  strict: true,
+});
+const sdkExternal = flags["sdk-external"] === true;
+const packageDir = fileURLToPath(new URL("..", import.meta.url));
+const outfile = flags.outfile ?? `${packageDir}dist/${sdkExternal ? "sdk-external/" : ""}index.mjs`;
+const outdir = dirname(outfile);
 
 const result = await build({
-  entryPoints: ["src/lambda.ts"],
+  entryPoints: [`${packageDir}src/lambda.ts`],
   outfile,
   bundle: true,
   minify: true,
-  sourcemap: false,
+  sourcemap: flags.sourcemap === true,
   platform: "node",
   target: "node24",
   format: "esm",
@@ -33,7 +42,10 @@ const result = await build({
   legalComments: "none",
   logLevel: "warning",
 });
-mkdirSync(outdir, { recursive: true });
-writeFileSync(`${outdir}/meta.json`, JSON.stringify(result.metafile));
-const bytes = result.metafile.outputs[outfile].bytes;
+// The build analysis stays next to the package's own artifact, never inside a deployment asset.
+if (flags.outfile === undefined) {
+  mkdirSync(outdir, { recursive: true });
+  writeFileSync(`${outdir}/meta.json`, JSON.stringify(result.metafile));
+}
+const bytes = Object.values(result.metafile.outputs).find((output) => output.entryPoint !== undefined)?.bytes ?? 0;
 console.log(`${outfile} ${(bytes / 1024).toFixed(1)} KiB${sdkExternal ? " (AWS SDK from the nodejs24.x runtime)" : " (AWS SDK bundled)"}`);
