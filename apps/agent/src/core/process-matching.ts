@@ -75,16 +75,8 @@ export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord
       if (!(regex instanceof RegExp)) return { pids: [], agentPidCount: null, lookupError: regex.error };
       const pids: number[] = [];
       if (match.mode === "exe") {
-        // Hosts run many copies of few binaries (workers, shells, sleeps): test each distinct path once.
-        const verdicts = new Map<string, boolean>();
-        for (const record of records) {
-          if (record.exePath === null) continue;
-          let matched = verdicts.get(record.exePath);
-          if (matched === undefined) {
-            matched = regex.test(record.exePath);
-            verdicts.set(record.exePath, matched);
-          }
-          if (matched) pids.push(record.pid);
+        for (const [exePath, exePids] of pidsByExePath(records)) {
+          if (regex.test(exePath)) pids.push(...exePids);
         }
       } else {
         for (const record of records) {
@@ -104,6 +96,29 @@ export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord
       return { pids: alive ? [pid] : [], agentPidCount: 1 };
     }
   }
+}
+
+/**
+ * Hosts run many copies of few binaries (workers, shells, sleeps), and `health` matches every
+ * watched process against the same scan: grouping pids by exe path once per scan means each
+ * selector tests a few dozen distinct paths instead of every process. Keyed weakly by the records
+ * array, which callers treat as immutable (it is typed readonly here).
+ */
+const exePathIndexes = new WeakMap<readonly ProcessRecord[], Map<string, number[]>>();
+
+function pidsByExePath(records: readonly ProcessRecord[]): Map<string, number[]> {
+  let index = exePathIndexes.get(records);
+  if (index === undefined) {
+    index = new Map();
+    for (const record of records) {
+      if (record.exePath === null) continue;
+      const pids = index.get(record.exePath);
+      if (pids === undefined) index.set(record.exePath, [record.pid]);
+      else pids.push(record.pid);
+    }
+    exePathIndexes.set(records, index);
+  }
+  return index;
 }
 
 /** Which per-process fields a scan must read: skipping unneeded ones keeps a 500-process scan cheap. */

@@ -1,4 +1,3 @@
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
 /**
@@ -27,6 +26,11 @@ async function load(): Promise<HeavyModules> {
     return createRequire(__filename)(join(__dirname, HEAVY_CHUNK_NAME)) as HeavyModules;
   }
   return import("../heavy/index.ts");
+}
+
+/** node:module on first use: it pulls in the source-map support, which no light command needs. */
+function createRequire(filename: string): NodeJS.Require {
+  return process.getBuiltinModule("node:module").createRequire(filename);
 }
 
 /** Evaluates a CommonJS chunk with a real require (the SEA main script's own require only sees builtins). */

@@ -37,12 +37,11 @@ export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
   try {
     for (const entry of entries) {
       if (!isPidEntry(entry)) continue;
-      const dir = `${procRoot}/${entry}/`;
       let exePath: string | null = null;
       let withoutMemory = false;
       if (options.exePath) {
         try {
-          exePath = readlinkSync(`${dir}exe`);
+          exePath = readlinkSync(`${procRoot}/${entry}/exe`);
         } catch (error) {
           // ENOENT on a listed pid: a kernel thread or a zombie (no memory map, so no exe link).
           withoutMemory = (error as NodeJS.ErrnoException).code === "ENOENT";
@@ -50,7 +49,7 @@ export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
       }
       // A process without a memory map has an empty command line, which is what reading it would
       // return; skipping the read saves an open/read/close for each of a host's kernel threads.
-      const cmdline = !options.cmdline ? null : withoutMemory ? "" : readCmdlineOrNull(`${dir}cmdline`);
+      const cmdline = !options.cmdline ? null : withoutMemory ? "" : readCmdlineOrNull(`${procRoot}/${entry}/cmdline`);
       records.push({ pid: Number(entry), exePath, cmdline });
     }
   } finally {
