@@ -86,7 +86,7 @@ function lastApplied(allowList: AllowList, problems: string[]): SpecChoice {
 
 /** Collects every observation and evaluates them; all the judging happens in core/health.ts. */
 export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise<HealthReport> {
-  const started = performance.now();
+  const started = process.hrtime.bigint();
   const choice = await chooseSpec(flags, wiring);
   const matches = choice.spec.processes.map((process) => process.match);
   const needed = fieldsNeededFor(matches);
@@ -128,7 +128,7 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     checkedAt: new Date().toISOString(),
   });
   const host = flags.hostFacts ? await hostFacts() : undefined;
-  return { ...report, ...(host === undefined ? {} : { host }), durationMs: Math.round((performance.now() - started) * 10) / 10 };
+  return { ...report, ...(host === undefined ? {} : { host }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };
 }
 
 /** OS, CPU and memory from systeminformation, loaded only when asked for: it is the heaviest module after the AWS SDK. */
