@@ -11,7 +11,8 @@ interface Figure {
   readonly value: number;
   readonly unit: string;
   readonly goal: string;
-  readonly pass: boolean;
+  /** Absent for figures without a goal. */
+  readonly pass?: boolean;
 }
 
 const figures: Figure[] = [];
@@ -78,19 +79,21 @@ for (const [label, bundle] of [
 ] as const) {
   const times = initTimes(bundle, 15);
   const median = percentile(times, 50);
+  // The goal applies to what is deployed; the SDK-from-runtime build is measured only to show why it is not.
+  const deployable = bundle === "dist/index.mjs";
   record({
     figure: `module init median of 15 (${label}, node ${probeVersion})`,
     value: +median.toFixed(1),
     unit: "ms",
-    goal: "<= 150 ms",
-    pass: median <= 150,
+    goal: deployable ? "<= 150 ms" : "comparison only (not deployed)",
+    ...(deployable ? { pass: median <= 150 } : {}),
   });
   record({
     figure: `module init worst of 15 (${label})`,
     value: +(times.at(-1) ?? Number.NaN).toFixed(1),
     unit: "ms",
-    goal: "<= 150 ms",
-    pass: (times.at(-1) ?? Infinity) <= 150,
+    goal: deployable ? "<= 150 ms" : "comparison only (not deployed)",
+    ...(deployable ? { pass: (times.at(-1) ?? Infinity) <= 150 } : {}),
   });
 }
 
@@ -228,6 +231,6 @@ console.log("");
 console.log(`${"figure".padEnd(width)}  ${"value".padStart(10)}  unit  goal            pass`);
 for (const figure of figures) {
   console.log(
-    `${figure.figure.padEnd(width)}  ${String(figure.value).padStart(10)}  ${figure.unit.padEnd(4)}  ${figure.goal.padEnd(14)}  ${figure.pass ? "yes" : "NO"}`,
+    `${figure.figure.padEnd(width)}  ${String(figure.value).padStart(10)}  ${figure.unit.padEnd(4)}  ${figure.goal.padEnd(14)}  ${figure.pass === undefined ? "-" : figure.pass ? "yes" : "NO"}`,
   );
 }

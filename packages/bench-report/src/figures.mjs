@@ -2,8 +2,9 @@
 // tested from plain strings.
 
 /**
- * @typedef {{ figure: string, value: number, unit: string, goal?: string, pass?: boolean,
+ * @typedef {{ figure: string, value: number, unit: string, goal?: string, pass?: boolean | null,
  *   baseline?: number, baselineLabel?: string, ratio?: number, package?: string }} Figure
+ * `pass` absent or null: an informational figure without a goal.
  */
 
 /**
@@ -49,7 +50,7 @@ export function renderReport(figures, machine, failures) {
     figure.figure,
     `${formatNumber(figure.value)} ${figure.unit}`,
     figure.goal ?? "",
-    figure.pass === undefined ? "info" : figure.pass ? "pass" : "FAIL",
+    typeof figure.pass !== "boolean" ? "info" : figure.pass ? "pass" : "FAIL",
     figure.ratio !== undefined
       ? `${formatNumber(figure.ratio)}x ${figure.baselineLabel ?? "baseline"}${figure.baseline !== undefined ? ` (${formatNumber(figure.baseline)} ${figure.unit})` : ""}`
       : "",

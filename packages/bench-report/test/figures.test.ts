@@ -32,6 +32,7 @@ describe("bench report", () => {
         { figure: "plan CPU no-op", value: 0.42, unit: "s", goal: "<= 1 s", pass: true, package: "@procwatch/fleet-manager" },
         { figure: "bundle size", value: 1.4, unit: "MB", goal: "<= 1 MB", pass: false, package: "@procwatch/restart-handler" },
         { figure: "cold start", value: 30, unit: "ms", ratio: 1.5, baseline: 20, baselineLabel: "node -e 0", package: "@procwatch/agent" },
+        { figure: "wall time here", value: 997, unit: "ms", pass: null, package: "@procwatch/fleet-manager" },
       ],
       { cores: 2, cpuModel: "Test CPU", node: "20.20.2", platform: "linux-x64" },
       [{ package: "@procwatch/infra", error: "exit 1" }],
@@ -41,6 +42,7 @@ describe("bench report", () => {
     expect(report).toMatch(/bundle size\s+1\.40 MB\s+<= 1 MB\s+FAIL/);
     expect(report).toContain("1.50x node -e 0 (20 ms)");
     expect(report).toContain("@procwatch/infra: benchmark did not finish: exit 1");
-    expect(report).toContain("3 figures, 1 pass, 1 fail, 1 benchmarks errored");
+    expect(report).toMatch(/wall time here\s+997 ms\s+info/);
+    expect(report).toContain("4 figures, 1 pass, 1 fail, 1 benchmarks errored");
   });
 });
