@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { type HostSpec, renderProcstatFragment, serializeFragment } from "@procwatch/contract";
+import { sha256Hex } from "./sha256.ts";
 
 /** The bytes `apply` writes and `health` compares: always produced by the contract's renderer. */
 export function renderFragmentText(spec: HostSpec, namespace?: string): string {
@@ -7,7 +7,7 @@ export function renderFragmentText(spec: HostSpec, namespace?: string): string {
 }
 
 export function fragmentDigest(text: string): string {
-  return `sha256:${createHash("sha256").update(text, "utf8").digest("hex")}`;
+  return `sha256:${sha256Hex(text)}`;
 }
 
 export type FragmentComparison = "missing" | "matches" | "differs";
