@@ -202,6 +202,10 @@ export class ProcWatch extends Construct {
       description: "procwatch: reconciles one alarm per (instance, process) with the instances' tags",
       // A full reconcile of a large fleet is paced by PutMetricAlarm's 3 TPS quota.
       timeout: Duration.minutes(15),
+      // One reconcile at a time: each container paces itself at the account's quotas, so two
+      // would exceed them, and an older scheduled plan could re-create alarms an event run just
+      // deleted. Events that arrive meanwhile are throttled and retried by Lambda's async queue.
+      reservedConcurrentExecutions: 1,
       logRetention,
       environment: {
         ALARM_PREFIX: settings.alarmPrefix,
@@ -394,6 +398,7 @@ export class ProcWatch extends Construct {
       logRetention: RetentionDays;
       environment: Record<string, string>;
       commandHooks?: ICommandHooks;
+      reservedConcurrentExecutions?: number;
     },
   ): NodejsFunction {
     const logGroup = new LogGroup(this, `${id}Logs`, { retention: options.logRetention, removalPolicy: RemovalPolicy.RETAIN });
@@ -410,6 +415,7 @@ export class ProcWatch extends Construct {
       memorySize: 256,
       timeout: options.timeout,
       description: options.description,
+      ...(options.reservedConcurrentExecutions !== undefined ? { reservedConcurrentExecutions: options.reservedConcurrentExecutions } : {}),
       role,
       logGroup,
       loggingFormat: LoggingFormat.JSON,

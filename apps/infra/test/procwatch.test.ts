@@ -139,6 +139,8 @@ describe("Lambdas", () => {
     expect(environment).toMatchObject({ ALARM_PREFIX: "acme", TAG_PREFIX: "acme", METRIC_NAMESPACE: "CWAgent", DEFAULT_DETECTION_PROFILE: "fast" });
     expect(environment.RESTART_TOPIC_ARN).toEqual({ Ref: logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchRestartTopic") });
     expect(fn?.Properties.Timeout).toBe(900);
+    // One reconcile at a time, so two runs never pace themselves past the account's quotas.
+    expect(fn?.Properties.ReservedConcurrentExecutions).toBe(1);
   });
 
   it("subscribes the restart handler to the restart topic", () => {
