@@ -9,8 +9,12 @@ import type { HostSpec, MatchSpec, ProcessSpec } from "./spec.ts";
 export const PROCSTAT_METRIC_NAME = "procstat_lookup_pid_count";
 export const DEFAULT_METRIC_NAMESPACE = "CWAgent";
 export const PID_FINDER = "native";
-/** procstat measurements procwatch asks for: pid_count drives the alarm, cpu and memory feed the dashboard. */
-export const PROCSTAT_MEASUREMENTS = ["pid_count", "cpu_usage", "memory_rss"] as const;
+/**
+ * procstat measurements procwatch asks for: only pid_count, which drives the alarm. Every extra
+ * measurement is another custom metric per (host, process), about $0.30 a month each, so CPU and
+ * memory stay on the host (`procwatch-agent health` reports them from /proc).
+ */
+export const PROCSTAT_MEASUREMENTS = ["pid_count"] as const;
 /** The one agent-level dimension procwatch appends, via `metrics.append_dimensions`. */
 export const INSTANCE_ID_DIMENSION = "InstanceId";
 

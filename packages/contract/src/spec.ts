@@ -70,6 +70,41 @@ export interface BuildContext {
   readonly defaultDetection: DetectionProfileName;
 }
 
+/**
+ * Checks an option whose value is valid or not on its own (unit, match, detection, exe, pidfile),
+ * so the tag parser can report every bad value of a tag at once, before the spec is resolved.
+ */
+export function optionValueIssue(key: string, value: string, source: string): SpecIssue | null {
+  switch (key) {
+    case "unit":
+      return isSystemdUnit(value)
+        ? null
+        : issue(
+            "bad-unit",
+            source,
+            value,
+            "not a systemd service unit name procwatch will restart",
+            `a unit like nginx.service or worker@2.service (${SYSTEMD_UNIT_PATTERN})`,
+          );
+    case "match":
+      return (MATCH_MODES as readonly string[]).includes(value)
+        ? null
+        : issue("bad-match-mode", source, value, "unknown match mode", "exe, pattern or pidfile");
+    case "detection":
+      return isDetectionProfileName(value) ? null : issue("bad-detection", source, value, "unknown detection profile", "standard or fast");
+    case "pidfile":
+      return isAbsoluteSafePath(value)
+        ? null
+        : issue("bad-path", source, value, "match=pidfile needs the absolute path of the pid file", "pidfile=/run/nginx.pid (absolute, no spaces or '..')");
+    case "exe":
+      return (value.startsWith("/") ? isAbsoluteSafePath(value) : isProcessName(value))
+        ? null
+        : issue("bad-option", source, value, "exe must be an executable's file name or absolute path", "a file name like nginx or a path like /usr/sbin/nginx");
+    default:
+      return null;
+  }
+}
+
 /** Validates one process's options and builds its spec; all problems are reported together. */
 export function buildProcessSpec(name: string, options: ProcessOptions, context: BuildContext): ParseResult<ProcessSpec> {
   const issues: SpecIssue[] = [];
@@ -86,28 +121,21 @@ export function buildProcessSpec(name: string, options: ProcessOptions, context:
   }
 
   const unit = options.unit ?? defaultUnitFor(name);
-  if (options.unit !== undefined && !isSystemdUnit(options.unit)) {
-    issues.push(
-      issue(
-        "bad-unit",
-        context.optionSource("unit"),
-        options.unit,
-        "not a systemd service unit name procwatch will restart",
-        `a unit like nginx.service or worker@2.service (${SYSTEMD_UNIT_PATTERN})`,
-      ),
-    );
-  }
+  const unitIssue = options.unit === undefined ? null : optionValueIssue("unit", options.unit, context.optionSource("unit"));
+  if (unitIssue !== null) issues.push(unitIssue);
 
   let detection: DetectionProfileName = context.defaultDetection;
   if (options.detection !== undefined) {
-    if (isDetectionProfileName(options.detection)) detection = options.detection;
-    else issues.push(issue("bad-detection", context.optionSource("detection"), options.detection, "unknown detection profile", "standard or fast"));
+    const detectionIssue = optionValueIssue("detection", options.detection, context.optionSource("detection"));
+    if (detectionIssue !== null) issues.push(detectionIssue);
+    else detection = options.detection as DetectionProfileName;
   }
 
   const mode = options.match ?? inferMatchMode(options);
   let match: MatchSpec | null = null;
-  if (!(MATCH_MODES as readonly string[]).includes(mode)) {
-    issues.push(issue("bad-match-mode", context.optionSource("match"), mode, "unknown match mode", "exe, pattern or pidfile"));
+  const modeIssue = optionValueIssue("match", mode, context.optionSource("match"));
+  if (modeIssue !== null) {
+    issues.push(modeIssue);
   } else {
     match = buildMatch(name, mode as MatchMode, options, context, issues);
   }
@@ -138,33 +166,12 @@ function buildMatch(name: string, mode: MatchMode, options: ProcessOptions, cont
       conflicting("pidfile", "pidfile");
       const exe = options.exe;
       if (exe === undefined) return { mode, exe: exeRegexForName(name) };
-      if (exe.startsWith("/")) {
-        if (!isAbsoluteSafePath(exe)) {
-          issues.push(
-            issue(
-              "bad-path",
-              context.optionSource("exe"),
-              exe,
-              "not a plain absolute executable path",
-              "an absolute path such as /usr/sbin/nginx, without spaces or '..'",
-            ),
-          );
-          return null;
-        }
-        return checkedSelector({ mode, exe: exeRegexForPath(exe) }, exe, context.optionSource("exe"), issues);
-      }
-      if (!isProcessName(exe)) {
-        issues.push(
-          issue(
-            "bad-option",
-            context.optionSource("exe"),
-            exe,
-            "exe must be an executable's file name or absolute path",
-            "a file name like nginx or a path like /usr/sbin/nginx",
-          ),
-        );
+      const exeIssue = optionValueIssue("exe", exe, context.optionSource("exe"));
+      if (exeIssue !== null) {
+        issues.push(exeIssue);
         return null;
       }
+      if (exe.startsWith("/")) return checkedSelector({ mode, exe: exeRegexForPath(exe) }, exe, context.optionSource("exe"), issues);
       return { mode, exe: exeRegexForName(exe) };
     }
     case "pattern": {
@@ -204,16 +211,15 @@ function buildMatch(name: string, mode: MatchMode, options: ProcessOptions, cont
       conflicting("exe", "exe");
       conflicting("pattern", "pattern");
       conflicting("regex", "pattern");
-      if (options.pidfile === undefined || !isAbsoluteSafePath(options.pidfile)) {
+      if (options.pidfile === undefined) {
         issues.push(
-          issue(
-            options.pidfile === undefined ? "missing-option" : "bad-path",
-            context.optionSource("pidfile"),
-            options.pidfile ?? "",
-            "match=pidfile needs the absolute path of the pid file",
-            "pidfile=/run/nginx.pid (absolute, no spaces or '..')",
-          ),
+          issue("missing-option", context.optionSource("pidfile"), "", "match=pidfile needs the absolute path of the pid file", "pidfile=/run/nginx.pid"),
         );
+        return null;
+      }
+      const pidfileIssue = optionValueIssue("pidfile", options.pidfile, context.optionSource("pidfile"));
+      if (pidfileIssue !== null) {
+        issues.push(pidfileIssue);
         return null;
       }
       return checkedSelector({ mode, pidFile: options.pidfile }, options.pidfile, context.optionSource("pidfile"), issues);

@@ -5,6 +5,7 @@ import {
   buildProcessSpec,
   type HostSpec,
   MAX_PROCESSES_PER_HOST,
+  optionValueIssue,
   type ProcessOptions,
   type ProcessSpec,
   type SpecDocument,
@@ -198,6 +199,12 @@ function parseOptionList(tagKey: string, value: string, issues: SpecIssue[]): Pr
     }
     if (options[key] !== undefined) {
       issues.push(issue("bad-option", tagKey, token, `option ${key} given twice`, "each option once"));
+      ok = false;
+      continue;
+    }
+    const valueIssue = optionValueIssue(key, optionValue, `${tagKey} ${key}=`);
+    if (valueIssue !== null) {
+      issues.push(valueIssue);
       ok = false;
       continue;
     }

@@ -36,7 +36,7 @@ describe("procstat entries and alarm dimensions", () => {
     const process = aProcess({ name: "worker", match: { mode: "pidfile", pidFile: "/run/worker.pid" } });
     expect(procstatEntryFor(process)).toEqual({
       pid_file: "/run/worker.pid",
-      measurement: ["pid_count", "cpu_usage", "memory_rss"],
+      measurement: ["pid_count"],
       metrics_collection_interval: 60,
     });
     expect(alarmDimensionsFor(process, "i-0123456789abcdef0")).toEqual([

@@ -194,9 +194,13 @@ describe("invalid and hostile tags: every problem reported, no spec carries them
       expected: [["bad-unit", "procwatch:process:nginx unit="]],
     },
     {
-      title: "unknown option and unknown match mode at once",
-      tags: optInTags("nginx", { "procwatch:process:nginx": "restart=always match=regex" }),
-      expected: [["bad-option", "procwatch:process:nginx"]],
+      title: "an unknown option, a bad match mode and a bad unit in one tag: all three reported",
+      tags: optInTags("nginx", { "procwatch:process:nginx": "restart=always match=regex unit=nginx.timer" }),
+      expected: [
+        ["bad-option", "procwatch:process:nginx"],
+        ["bad-match-mode", "procwatch:process:nginx match="],
+        ["bad-unit", "procwatch:process:nginx unit="],
+      ],
     },
     {
       title: "options for an unlisted process",
