@@ -52,8 +52,8 @@ export function re2Incompatibility(source: string): string | null {
   for (const { construct, name } of RE2_UNSUPPORTED) {
     if (construct.test(withoutEscapedBackslashes)) return `uses ${name}, which RE2 does not support`;
   }
-  const escape = escapeProblem(source);
-  if (escape !== null) return escape;
+  const badEscape = escapeProblem(source);
+  if (badEscape !== null) return badEscape;
   // `[]` and `[^]` are an empty class and "any character" in JavaScript, syntax errors in RE2.
   if (/(^|[^\\])\[\^?\]/.test(withoutEscapedBackslashes)) return "uses [] or [^], which RE2 does not accept";
   for (const match of withoutEscapedBackslashes.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) {
