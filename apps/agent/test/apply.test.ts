@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { PROCSTAT_MEASUREMENTS } from "@procwatch/contract";
 import { afterEach, describe, expect, it } from "vitest";
 import { runAgent, Scratch, writeJson } from "./helpers.ts";
 
@@ -147,7 +148,7 @@ describe("render", () => {
         append_dimensions: { InstanceId: "${aws:InstanceId}" },
         force_flush_interval: 10,
         metrics_collected: {
-          procstat: [{ exe: "^/usr/sbin/nginx( \\(deleted\\))?$", measurement: ["pid_count", "cpu_usage", "memory_rss"], metrics_collection_interval: 10 }],
+          procstat: [{ exe: "^/usr/sbin/nginx( \\(deleted\\))?$", measurement: [...PROCSTAT_MEASUREMENTS], metrics_collection_interval: 10 }],
         },
       },
     });
