@@ -8,6 +8,7 @@ import { joinCmdline, matchProcesses, type ProcessRecord, parsePidFileContent } 
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes } from "../src/core/process-usage.ts";
 import { checkProcessNameArgument, chooseBackend, exitCodeForRestart, shouldRestart } from "../src/core/restart-decision.ts";
 import { planSpecSource, resolveSpecStage, specFromDocument, specFromTags, specWithProfile } from "../src/core/spec-sources.ts";
+import { ABANDONED_TEMP_AGE_MS, isAbandonedTemp, tempNameFor, tempWriterPid } from "../src/core/temp-files.ts";
 
 /** Pure-core tests: plain data in, plain data out, no mocks and no I/O. */
 const aProcess = (overrides: Partial<ProcessSpec> = {}): ProcessSpec => {
@@ -213,5 +214,25 @@ describe("restart decisions", () => {
     expect(exitCodeForRestart("already-running")).toBe(0);
     expect(exitCodeForRestart("invalid-name")).toBe(2);
     expect(exitCodeForRestart("timeout")).toBe(1);
+  });
+});
+
+describe("atomic-write temp names and clean-up rule", () => {
+  it("reads the writer pid back from a temp name, and only from this target's temps", () => {
+    const name = tempNameFor("procwatch.json", 4242, 1_700_000_000_000);
+    expect(name).toMatch(/^\.procwatch\.json\.4242-[0-9a-z]+\.tmp$/);
+    expect(tempWriterPid(name, "procwatch.json")).toBe(4242);
+    expect(tempWriterPid(name, "allow-list.json")).toBeUndefined();
+    expect(tempWriterPid("procwatch.json", "procwatch.json")).toBeUndefined();
+    expect(tempWriterPid(".procwatch.json.junk.tmp", "procwatch.json")).toBeNull();
+    expect(tempWriterPid(".procwatch.json.0-abc.tmp", "procwatch.json")).toBeNull();
+  });
+
+  it("removes a temp whose writer is gone or which is older than a minute, never a young temp of a live writer", () => {
+    expect(isAbandonedTemp({ writerAlive: true, ageMs: 5 })).toBe(false);
+    expect(isAbandonedTemp({ writerAlive: true, ageMs: ABANDONED_TEMP_AGE_MS + 1 })).toBe(true);
+    expect(isAbandonedTemp({ writerAlive: false, ageMs: 5 })).toBe(true);
+    expect(isAbandonedTemp({ writerAlive: null, ageMs: 5 })).toBe(false);
+    expect(isAbandonedTemp({ writerAlive: null, ageMs: ABANDONED_TEMP_AGE_MS + 1 })).toBe(true);
   });
 });

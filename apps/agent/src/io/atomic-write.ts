@@ -1,12 +1,14 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { isAbandonedTemp, tempNameFor, tempWriterPid } from "../core/temp-files.ts";
 import { FileWriteError } from "../errors.ts";
 
 /**
  * Crash-safe replace: write a temp file in the same directory, fsync it, rename it over the
  * target, fsync the directory. A reader (the CloudWatch agent) sees the old bytes or the new
  * bytes, never a torn file. Temp names start with '.' and end in '.tmp' so nothing that globs
- * `*.json` picks them up, and leftovers from a crash are removed by the next write.
+ * `*.json` picks them up. Leftovers from a crash are removed by the next write, but never the
+ * temp of a writer that still runs (two `apply` runs at once must not break each other's rename).
  */
 export type AtomicWriteStage = "after-write-before-rename";
 
@@ -16,13 +18,9 @@ export interface AtomicWriteOptions {
   readonly faultPoint?: (stage: AtomicWriteStage) => void;
 }
 
-export function tempPrefixFor(path: string): string {
-  return `.${basename(path)}.`;
-}
-
 export function writeFileAtomic(path: string, content: string, options: AtomicWriteOptions = {}): void {
   const directory = dirname(path);
-  const temp = join(directory, `${tempPrefixFor(path)}${process.pid}-${Date.now().toString(36)}.tmp`);
+  const temp = join(directory, tempNameFor(basename(path), process.pid, Date.now()));
   try {
     mkdirSync(directory, { recursive: true, mode: 0o755 });
     removeStaleTemps(path);
@@ -43,9 +41,29 @@ export function writeFileAtomic(path: string, content: string, options: AtomicWr
 }
 
 function removeStaleTemps(path: string): void {
-  const prefix = tempPrefixFor(path);
-  for (const entry of readdirSync(dirname(path))) {
-    if (entry.startsWith(prefix) && entry.endsWith(".tmp")) rmSync(join(dirname(path), entry), { force: true });
+  const directory = dirname(path);
+  const now = Date.now();
+  for (const entry of readdirSync(directory)) {
+    const writerPid = tempWriterPid(entry, basename(path));
+    if (writerPid === undefined) continue;
+    const temp = join(directory, entry);
+    let mtimeMs: number;
+    try {
+      mtimeMs = lstatSync(temp).mtimeMs;
+    } catch {
+      continue; // its writer renamed or removed it meanwhile
+    }
+    if (isAbandonedTemp({ writerAlive: writerPid === null ? null : isProcessAlive(writerPid), ageMs: now - mtimeMs })) rmSync(temp, { force: true });
+  }
+}
+
+/** Signal 0 probes without signalling: ESRCH means no such process; EPERM means it exists under another user. */
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
