@@ -30,10 +30,9 @@ export class UsageError extends AgentError {
 export class SpecInvalidError extends AgentError {
   readonly issues: readonly SpecIssue[];
 
-  constructor(issues: readonly SpecIssue[], sourceLabel: string) {
-    super(`the process spec from ${sourceLabel} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"})`, {
-      hint: "fix the listed values; the previously applied fragment was left untouched",
-    });
+  /** `hint` says what the failed command left as it was, which differs per command (render writes nothing at all). */
+  constructor(issues: readonly SpecIssue[], sourceLabel: string, hint: string) {
+    super(`the process spec from ${sourceLabel} is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"})`, { hint });
     this.issues = issues;
   }
 

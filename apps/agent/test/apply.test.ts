@@ -76,7 +76,7 @@ describe("apply", () => {
     expect(run.stderr).toContain("processes[0].name");
     expect(run.stderr).toContain("processes[1].unit");
     expect(run.stderr).toContain("processes[2].regex");
-    expect(run.stderr).toMatch(/^hint: /m);
+    expect(run.stderr).toMatch(/^hint: fix the listed values and run apply again; apply changed nothing: the fragment, the allow-list and/m);
     expect(readFileSync(fragment, "utf8")).toBe(before);
     expect(readFileSync(allowList, "utf8")).toBe(beforeAllow);
     expect(ctl.calls()).toHaveLength(1);
@@ -154,6 +154,15 @@ describe("render", () => {
     });
     const flags = await runAgent(["render", "--processes", "sshd nginx", "--json"], env);
     expect(flags.json()).toMatchObject({ ok: true, source: "flags", processes: ["nginx", "sshd"], digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+  });
+
+  it("an invalid spec names every problem with a hint about render, which writes nothing", async () => {
+    const { env, spec } = setup();
+    const run = await runAgent(["render", "--spec", spec("bad.json", { version: 1, processes: [{ name: "a b" }] })], env);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain("processes[0].name");
+    expect(run.stderr).toMatch(/^hint: fix the listed values and run render again; render writes nothing$/m);
+    expect(run.stderr).not.toContain("applied");
   });
 
   it("usage errors exit 2 with a hint", async () => {

@@ -34,7 +34,7 @@ export interface ApplyResult {
  */
 export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output, faultPoint?: AtomicWriteOptions["faultPoint"]): Promise<number> {
   const { settings } = wiring;
-  const { spec, source } = requireResolvedSpec(await loadResolvedSpec(flags, wiring));
+  const { spec, source } = requireResolvedSpec(await loadResolvedSpec(flags, wiring), "apply");
   const text = renderFragmentText(spec, flags.namespace);
   const digest = fragmentDigest(text);
   const currentText = readTextOrNull(settings.fragmentPath);

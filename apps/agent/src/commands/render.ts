@@ -10,7 +10,7 @@ export interface RenderFlags extends SpecFlags {
 
 /** Prints the CloudWatch agent fragment for this host's spec; writes nothing. */
 export async function runRender(flags: RenderFlags, wiring: Wiring, output: Output): Promise<number> {
-  const { spec, source } = requireResolvedSpec(await loadResolvedSpec(flags, wiring));
+  const { spec, source } = requireResolvedSpec(await loadResolvedSpec(flags, wiring), "render");
   const text = renderFragmentText(spec, flags.namespace);
   if (flags.json) {
     printJson(output, {

@@ -27,13 +27,19 @@ export async function loadResolvedSpec(flags: SpecFlags, wiring: Wiring): Promis
   return resolveSpecStage(gathered, flags.defaultDetection === undefined ? {} : { defaultDetection: flags.defaultDetection });
 }
 
+/** What a stopped command left as it was, for the hint of a spec it could not use. */
+const UNTOUCHED_BY: Record<"render" | "apply", string> = {
+  render: "render writes nothing",
+  apply: "apply changed nothing: the fragment, the allow-list and the CloudWatch agent's config are as they were",
+};
+
 /** render/apply need a spec with processes: anything else stops them before any file is touched. */
-export function requireResolvedSpec(stage: ResolvedSpecStage): { spec: HostSpec; source: string } {
+export function requireResolvedSpec(stage: ResolvedSpecStage, command: "render" | "apply"): { spec: HostSpec; source: string } {
   switch (stage.kind) {
     case "resolved":
       return { spec: stage.spec, source: stage.source };
     case "invalid":
-      throw new SpecInvalidError(stage.issues, stage.source);
+      throw new SpecInvalidError(stage.issues, stage.source, `fix the listed values and run ${command} again; ${UNTOUCHED_BY[command]}`);
     case "not-opted-in":
       throw new AgentError(`this host is not opted in (${stage.source} has no procwatch:enabled=true)`, {
         hint: "tag the instance procwatch:enabled=true with procwatch:processes or procwatch:profile, or pass --spec FILE",
