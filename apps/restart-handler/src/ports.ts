@@ -1,5 +1,5 @@
 import type { RestartCommandRequest } from "./core/command.ts";
-import type { CommandResultSummary, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "./core/model.ts";
+import type { CommandResultSummary, IncidentOutcome, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "./core/model.ts";
 import type { ChatbotNotification } from "./core/notifications.ts";
 import type { InvocationDetails } from "./core/result.ts";
 
@@ -30,8 +30,14 @@ export interface RestartLedger {
   claim(incident: IncidentRecord, process: ProcessLedger | undefined, expectedVersion: number): Promise<ClaimOutcome>;
   /** Records the command on the incident, if this invocation still holds the claim. */
   recordCommandSent(incidentId: string, claimToken: string, commandId: string, sentAt: number, notification: ChatbotNotification): Promise<boolean>;
-  /** Lets a retry take the claim over at once after SendCommand failed. */
+  /** Lets a retry take the claim over at once after SSM definitely refused the SendCommand. */
   releaseClaim(incidentId: string, claimToken: string): Promise<void>;
+  /**
+   * Ends a claim that will never send a command (a resumed restart whose transition was
+   * superseded, or whose instance no longer wants it): sets the outcome and the message still to
+   * publish, if this invocation holds the claim and no command is recorded; false otherwise.
+   */
+  closeClaimWithoutCommand(incidentId: string, claimToken: string, outcome: IncidentOutcome, notification: ChatbotNotification | undefined): Promise<boolean>;
   /** Replaces a stale claim that never recorded a command; false when someone else holds it. */
   takeOverClaim(incidentId: string, staleToken: string, newToken: string, now: number, staleBefore: number): Promise<boolean>;
   /** Stores the final result once; false when it was already stored (a duplicate status event). */
@@ -79,7 +85,9 @@ export type RestartMetricName =
   /** The restart budget was exhausted and a human was asked to step in. */
   | "GaveUp"
   /** Bad, foreign or unmatched input, dropped without an AWS write. */
-  | "InputsDropped";
+  | "InputsDropped"
+  /** A valid alarm transition older than one already seen for its process (a late delivery), dropped: no claim, command or message. */
+  | "StaleTransitionsDropped";
 
 /** Counts decision outcomes; the Lambda entry publishes them once per invocation. */
 export interface RestartMetrics {

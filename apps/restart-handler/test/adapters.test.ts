@@ -67,6 +67,39 @@ describe.each(ledgers)("RestartLedger contract: %s", (_name, make) => {
   });
 });
 
+describe.each(ledgers)("RestartLedger contract, late deliveries and unfinished claims: %s", (_name, make) => {
+  it("stores the last transition seen with the process item and the first claim time with the incident", async () => {
+    const ledger = make();
+    const lastTransition = { stateChangeTime: "2024-05-01T00:05:00.000Z", state: "OK" as const };
+    expect(await ledger.writeProcess({ ...process(1), lastTransition }, 0)).toBe(true);
+    expect(await ledger.loadProcess("i-0123456789abcdef0", "nginx")).toMatchObject({ version: 1, lastTransition });
+    expect(await ledger.writeProcess({ ...process(2), lastTransition: { ...lastTransition, state: "ALARM" } }, 0)).toBe(false);
+    await ledger.claim({ ...incident("a"), firstClaimedAt: 1000 }, undefined, 0);
+    expect((await ledger.getIncident("a"))?.firstClaimedAt).toBe(1000);
+  });
+
+  it("closes a claim without a command only for its holder, and never once a command is recorded", async () => {
+    const ledger = make();
+    await ledger.claim(incident("a"), undefined, 0);
+    await ledger.claim(incident("b"), undefined, 0);
+    const note = {
+      version: "1.0",
+      source: "custom",
+      content: { textType: "client-markdown", title: "t", description: "d" },
+      metadata: { threadId: "t", summary: "s", eventType: "e", relatedResources: [] },
+    } as const;
+    expect(await ledger.closeClaimWithoutCommand("a", "other", "superseded", undefined)).toBe(false);
+    expect(await ledger.closeClaimWithoutCommand("a", "tok", "superseded", undefined)).toBe(true);
+    expect(await ledger.getIncident("a")).toMatchObject({ outcome: "superseded" });
+    expect((await ledger.getIncident("a"))?.pendingNotification).toBeUndefined();
+    expect(await ledger.closeClaimWithoutCommand("b", "tok", "not-restarted", note)).toBe(true);
+    expect(await ledger.getIncident("b")).toMatchObject({ outcome: "not-restarted", pendingNotification: note });
+    await ledger.claim(incident("c"), undefined, 0);
+    await ledger.recordCommandSent("c", "tok", "cmd", 2, note);
+    expect(await ledger.closeClaimWithoutCommand("c", "tok", "superseded", undefined)).toBe(false);
+  });
+});
+
 describe("SsmCommandSender", () => {
   it("passes the request through and maps a missing invocation to undefined", async () => {
     const ssm = new SSMClient({ region: "eu-west-1" });

@@ -116,9 +116,64 @@ describe("decideAlarm (pure)", () => {
     expect(decision.notification?.metadata.threadId).toBe(`procwatch/${INSTANCE}/nginx/1111111111111111`);
   });
 
+  it("drops a transition older than the last one seen for the process: no claim, ledger write, command or message", () => {
+    const seen = { stateChangeTime: "2024-05-01T02:59:55.000Z", state: "OK" as const };
+    for (const state of ["ALARM", "OK", "INSUFFICIENT_DATA"] as const) {
+      const decision = decideAlarm(
+        input({ transition: transition({ state, stateChangeTime: "2024-05-01T02:59:50.000Z" }), ledger: ledger([], { lastTransition: seen }) }),
+      );
+      expect(decision).toMatchObject({ outcome: "dropped", reason: "stale-transition" });
+      expect(decision.detail).toContain("OK at 2024-05-01T02:59:55.000Z");
+      expect([decision.claim, decision.ledger, decision.command, decision.notification]).toEqual([undefined, undefined, undefined, undefined]);
+    }
+  });
+
+  it("does not drop the same transition again (that is a duplicate, for the claim to dedupe) nor a newer one", () => {
+    const seen = { stateChangeTime: "2024-05-01T02:59:50.000Z", state: "ALARM" as const };
+    expect(decideAlarm(input({ ledger: ledger([], { lastTransition: seen }) })).outcome).toBe("restarting");
+    const newer = decideAlarm(input({ transition: transition({ stateChangeTime: "2024-05-01T02:59:51.000Z" }), ledger: ledger([], { lastTransition: seen }) }));
+    expect(newer.ledger?.lastTransition).toEqual({ stateChangeTime: "2024-05-01T02:59:51.000Z", state: "ALARM" });
+  });
+
+  it("moves lastTransition forward with every decision that writes the ledger", () => {
+    const at = "2024-05-01T02:59:50.000Z";
+    const cases = [
+      decideAlarm(input()),
+      decideAlarm(input({ instance: null })),
+      decideAlarm(input({ ledger: ledger([25, 15, 5]) })),
+      decideAlarm(input({ transition: transition({ state: "INSUFFICIENT_DATA" }) })),
+      decideAlarm(input({ transition: transition({ state: "OK" }), ledger: ledger([1], { openIncidentId: "1111111111111111" }) })),
+    ];
+    expect(cases.map((decision) => decision.outcome)).toEqual(["restarting", "not-restarted", "gave-up", "notified", "recovered"]);
+    for (const decision of cases) expect(decision.ledger?.lastTransition?.stateChangeTime).toBe(at);
+  });
+
+  it("remembers an OK without an open incident, so its late ALARM is recognised; the same OK again writes nothing", () => {
+    const ok = transition({ state: "OK", previousState: "ALARM", stateChangeTime: "2024-05-01T02:59:58.000Z" });
+    const first = decideAlarm(input({ transition: ok }));
+    expect(first).toMatchObject({ outcome: "ignored", ledger: { version: 1, lastTransition: { state: "OK", stateChangeTime: ok.stateChangeTime } } });
+    expect(first.claim).toBeUndefined();
+    expect(decideAlarm(input({ transition: ok, ledger: first.ledger! })).ledger).toBeUndefined();
+    expect(decideAlarm(input({ ledger: first.ledger! }))).toMatchObject({ outcome: "dropped", reason: "stale-transition" });
+  });
+
+  it("records the first claim time, which a takeover never changes", () => {
+    expect(decideAlarm(input()).claim).toMatchObject({ claimedAt: NOW, firstClaimedAt: NOW });
+  });
+
   it("resets the budget explicitly", () => {
     const reset = decideBudgetReset({ instanceId: INSTANCE, processName: "nginx" }, ledger([3, 2, 1]), null, testConfig(), "123456789012", NOW);
     expect(reset).toMatchObject({ cleared: 3, ledger: { attempts: [], resetAt: NOW, version: 4 } });
+    const seen = { stateChangeTime: "2024-05-01T02:00:00.000Z", state: "ALARM" as const };
+    const keeps = decideBudgetReset(
+      { instanceId: INSTANCE, processName: "nginx" },
+      ledger([1], { lastTransition: seen }),
+      null,
+      testConfig(),
+      "123456789012",
+      NOW,
+    );
+    expect(keeps.ledger.lastTransition).toEqual(seen);
   });
 });
 

@@ -254,6 +254,21 @@ describe("restart handler: failures", () => {
     expect(harness.sentCommands).toHaveLength(1);
   });
 
+  it("closes a resumed claim with a not-restarted message when the instance opted out meanwhile, instead of retrying forever", async () => {
+    const harness = new Harness();
+    harness.ssmMock
+      .on(SendCommandCommand)
+      .rejectsOnce(Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException", $metadata: { httpStatusCode: 400 } }));
+    await expect(harness.invoke(fixture("sns-alarm-event.json"))).rejects.toMatchObject({ retryable: true });
+    harness.instances.set(INSTANCE_ID, { state: "running", tags: { Name: "web-1", "procwatch:enabled": "false", "procwatch:processes": "httpd" } });
+    const retried = await harness.invoke(fixture("sns-alarm-event.json"));
+    expect(retried.items[0]).toMatchObject({ outcome: "not-restarted", reason: "not-opted-in" });
+    expect(harness.published().map((message) => message.metadata.eventType)).toEqual(["not-restarted"]);
+    const again = await harness.invoke(fixture("eventbridge-alarm-state-change.json"));
+    expect(again.items[0]).toMatchObject({ outcome: "duplicate" });
+    expect(harness.sentCommands).toHaveLength(0);
+  });
+
   it("adopts a command SSM accepted although the invocation died before recording it", async () => {
     const harness = new Harness();
     harness.table.faults.push({ command: "UpdateItem", error: Object.assign(new Error("socket hang up"), { name: "TimeoutError" }) });

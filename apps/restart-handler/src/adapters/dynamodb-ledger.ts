@@ -7,7 +7,7 @@ import {
   TransactWriteItemsCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import type { AlarmState, CommandResultSummary, IncidentOutcome, IncidentRecord, ProcessLedger, RestartAttempt } from "../core/model.ts";
+import type { AlarmState, CommandResultSummary, IncidentOutcome, IncidentRecord, ProcessLedger, RestartAttempt, SeenTransition } from "../core/model.ts";
 import type { ChatbotNotification } from "../core/notifications.ts";
 import { AwsCallError } from "../errors.ts";
 import type { ClaimOutcome, Clock, RestartLedger } from "../ports.ts";
@@ -92,6 +92,7 @@ export class DynamoDbRestartLedger implements RestartLedger {
     );
     const openIncidentId = str(item, "openIncidentId");
     const resetAt = num(item, "resetAt");
+    const lastTransition = seenTransitionFromItem(item);
     return {
       instanceId,
       processName,
@@ -99,6 +100,7 @@ export class DynamoDbRestartLedger implements RestartLedger {
       attempts,
       ...(openIncidentId !== undefined ? { openIncidentId } : {}),
       ...(resetAt !== undefined ? { resetAt } : {}),
+      ...(lastTransition !== undefined ? { lastTransition } : {}),
     };
   }
 
@@ -175,6 +177,22 @@ export class DynamoDbRestartLedger implements RestartLedger {
     });
   }
 
+  async closeClaimWithoutCommand(
+    incidentId: string,
+    claimToken: string,
+    outcome: IncidentOutcome,
+    notification: ChatbotNotification | undefined,
+  ): Promise<boolean> {
+    const values: Item = { ":outcome": s(outcome), ":token": s(claimToken), ":expiresAt": this.expiresAt() };
+    if (notification !== undefined) values[":notification"] = s(JSON.stringify(notification));
+    return this.conditionalUpdate(
+      incidentId,
+      `SET outcome = :outcome, expiresAt = :expiresAt${notification !== undefined ? ", pendingNotification = :notification" : ""}`,
+      "claimToken = :token AND attribute_not_exists(commandId)",
+      values,
+    );
+  }
+
   async takeOverClaim(incidentId: string, staleToken: string, newToken: string, now: number, staleBefore: number): Promise<boolean> {
     return this.conditionalUpdate(
       incidentId,
@@ -219,7 +237,12 @@ export class DynamoDbRestartLedger implements RestartLedger {
       expiresAt: this.expiresAt(),
       ...(process.openIncidentId !== undefined ? { openIncidentId: s(process.openIncidentId) } : {}),
       ...(process.resetAt !== undefined ? { resetAt: n(process.resetAt) } : {}),
+      ...(process.lastTransition !== undefined
+        ? { lastStateChangeTime: s(process.lastTransition.stateChangeTime), lastState: s(process.lastTransition.state) }
+        : {}),
     };
+    // Monotonic by construction: the core only ever moves lastTransition forward from the item it
+    // read, and this write lands only if that item is still the stored one (same version).
     // Version 0 means "no item was read": the write must then be the one that creates it.
     return expectedVersion === 0
       ? { TableName: this.table, Item: item, ConditionExpression: "attribute_not_exists(pk)" }
@@ -238,6 +261,7 @@ export class DynamoDbRestartLedger implements RestartLedger {
       outcome: s(incident.outcome),
       threadId: s(incident.threadId),
       claimedAt: n(incident.claimedAt),
+      ...(incident.firstClaimedAt !== undefined ? { firstClaimedAt: n(incident.firstClaimedAt) } : {}),
       claimToken: s(incident.claimToken),
       expiresAt: this.expiresAt(),
       ...(incident.attempt !== undefined ? { attempt: n(incident.attempt) } : {}),
@@ -277,8 +301,15 @@ export class DynamoDbRestartLedger implements RestartLedger {
   }
 }
 
-const OUTCOMES: readonly IncidentOutcome[] = ["restarting", "gave-up", "not-restarted", "recovered", "notified"];
+const OUTCOMES: readonly IncidentOutcome[] = ["restarting", "gave-up", "not-restarted", "recovered", "notified", "superseded"];
 const STATES: readonly AlarmState[] = ["OK", "ALARM", "INSUFFICIENT_DATA"];
+
+function seenTransitionFromItem(item: Item): SeenTransition | undefined {
+  const stateChangeTime = str(item, "lastStateChangeTime");
+  const state = str(item, "lastState") as AlarmState | undefined;
+  if (stateChangeTime === undefined || state === undefined || !STATES.includes(state) || !Number.isFinite(Date.parse(stateChangeTime))) return undefined;
+  return { stateChangeTime, state };
+}
 
 function incidentFromItem(item: Item): IncidentRecord | undefined {
   const pk = str(item, "pk");
@@ -309,6 +340,7 @@ function incidentFromItem(item: Item): IncidentRecord | undefined {
     return undefined;
   }
   const attempt = num(item, "attempt");
+  const firstClaimedAt = num(item, "firstClaimedAt");
   const commandId = str(item, "commandId");
   const commandSentAt = num(item, "commandSentAt");
   const result = json<CommandResultSummary>(item, "commandResult");
@@ -325,6 +357,7 @@ function incidentFromItem(item: Item): IncidentRecord | undefined {
     threadId,
     claimedAt,
     claimToken,
+    ...(firstClaimedAt !== undefined ? { firstClaimedAt } : {}),
     ...(attempt !== undefined ? { attempt } : {}),
     ...(commandId !== undefined ? { commandId } : {}),
     ...(commandSentAt !== undefined ? { commandSentAt } : {}),

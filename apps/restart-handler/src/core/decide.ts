@@ -31,6 +31,7 @@ import type {
   ProcessLedger,
   ProfileLookup,
   RestartAttempt,
+  SeenTransition,
 } from "./model.ts";
 import type { ChatbotNotification } from "./notifications.ts";
 
@@ -59,7 +60,8 @@ export interface DimensionMismatch {
 }
 
 export interface AlarmDecision {
-  readonly outcome: IncidentOutcome | "ignored";
+  /** `dropped`: a late delivery of a transition older than one already seen (reason `stale-transition`). */
+  readonly outcome: IncidentOutcome | "ignored" | "dropped";
   /** Machine-readable reason, logged as `reason`. */
   readonly reason: string;
   readonly detail: string;
@@ -85,6 +87,24 @@ export function windowStart(config: HandlerConfig, now: number): number {
 export function attemptsInWindow(ledger: ProcessLedger, config: HandlerConfig, now: number): RestartAttempt[] {
   const since = Math.max(windowStart(config, now), ledger.resetAt ?? Number.NEGATIVE_INFINITY);
   return ledger.attempts.filter((attempt) => attempt.at > since).sort((a, b) => a.at - b.at);
+}
+
+/**
+ * The newer transition already seen for this process, when `transition` is older than it: a late
+ * delivery (a platform retry, a slow route) of something that is no longer true. Acting on it
+ * would restart a process whose alarm has since gone OK. The same transition again (equal time)
+ * is not stale: it is a duplicate, which the incident claim dedupes.
+ */
+export function newerTransitionThan(transition: AlarmTransition, ledger: ProcessLedger): SeenTransition | undefined {
+  const last = ledger.lastTransition;
+  if (last === undefined) return undefined;
+  const seen = Date.parse(last.stateChangeTime);
+  const arriving = Date.parse(transition.stateChangeTime);
+  return Number.isFinite(seen) && Number.isFinite(arriving) && arriving < seen ? last : undefined;
+}
+
+function seenTransition(transition: AlarmTransition): SeenTransition {
+  return { stateChangeTime: transition.stateChangeTime, state: transition.state };
 }
 
 function storyFor(input: Pick<AlarmDecisionInput, "identity" | "incidentId" | "instance" | "config" | "transition">, unit: string | undefined): Story {
@@ -117,6 +137,7 @@ function claimFor(input: AlarmDecisionInput, outcome: IncidentOutcome, threadId:
     outcome,
     threadId,
     claimedAt: input.now,
+    firstClaimedAt: input.now,
     claimToken: input.claimToken,
     ...(attempt !== undefined ? { attempt } : {}),
   };
@@ -168,7 +189,9 @@ function sameDimensions(a: readonly Dimension[], b: readonly Dimension[]): boole
 /**
  * The decision for one alarm transition. ALARM: restart if the instance still wants the process
  * watched and the budget allows, else say why not. OK: close the incident in its thread.
- * INSUFFICIENT_DATA: tell, do nothing.
+ * INSUFFICIENT_DATA: tell, do nothing. Any of them older than the last transition seen for the
+ * process: drop it (no claim, no message, no command). Every other decision moves the ledger's
+ * `lastTransition` forward to this one.
  */
 export function decideAlarm(input: AlarmDecisionInput): AlarmDecision {
   const { transition, ledger, config, now } = input;
@@ -183,7 +206,20 @@ export function decideAlarm(input: AlarmDecisionInput): AlarmDecision {
   const story = storyFor(input, process?.unit);
   const inWindow = attemptsInWindow(ledger, config, now);
 
-  if (transition.state === "OK") return decideRecovery(input, story, facts, inWindow);
+  const newer = newerTransitionThan(transition, ledger);
+  if (newer !== undefined) {
+    return {
+      outcome: "dropped",
+      reason: "stale-transition",
+      detail: `${transition.state} at ${transition.stateChangeTime} is older than the last transition seen for this process (${newer.state} at ${newer.stateChangeTime})`,
+      story,
+      facts,
+      notes: [],
+    };
+  }
+  const seen = seenTransition(transition);
+
+  if (transition.state === "OK") return decideRecovery(input, story, facts, inWindow, seen);
   if (transition.state === "INSUFFICIENT_DATA") {
     const openThread = ledger.openIncidentId !== undefined ? threadIdFor(story.instanceId, story.processName, ledger.openIncidentId) : story.threadId;
     const threaded = { ...story, threadId: openThread };
@@ -194,12 +230,13 @@ export function decideAlarm(input: AlarmDecisionInput): AlarmDecision {
       story: threaded,
       facts,
       claim: claimFor(input, "notified", openThread),
+      ledger: { ...ledger, version: ledger.version + 1, lastTransition: seen },
       notification: insufficientDataMessage(threaded, facts),
       notes: [],
     };
   }
 
-  const nextLedgerBase: ProcessLedger = { ...ledger, version: ledger.version + 1, attempts: inWindow, openIncidentId: input.incidentId };
+  const nextLedgerBase: ProcessLedger = { ...ledger, version: ledger.version + 1, attempts: inWindow, openIncidentId: input.incidentId, lastTransition: seen };
   if (!resolution.ok || process === undefined) {
     const reason: NotRestartedReason = resolution.ok ? "process-not-listed" : resolution.reason;
     const explanation = resolution.ok
@@ -260,17 +297,20 @@ export function decideAlarm(input: AlarmDecisionInput): AlarmDecision {
   };
 }
 
-function decideRecovery(input: AlarmDecisionInput, story: Story, facts: TransitionFacts, inWindow: RestartAttempt[]): AlarmDecision {
+function decideRecovery(input: AlarmDecisionInput, story: Story, facts: TransitionFacts, inWindow: RestartAttempt[], seen: SeenTransition): AlarmDecision {
   const { ledger, transition } = input;
   const openId = ledger.openIncidentId;
   if (openId === undefined) {
-    // A new alarm's first OK, or an OK whose ALARM procwatch never saw: nothing to close, nothing to say.
+    // A new alarm's first OK, or an OK that overtook its ALARM: nothing to close, nothing to say,
+    // but remembered, so that the ALARM, should it arrive now, is recognised as the past.
+    const alreadySeen = ledger.lastTransition?.stateChangeTime === seen.stateChangeTime && ledger.lastTransition.state === seen.state;
     return {
       outcome: "ignored",
       reason: "ok-without-open-incident",
       detail: `alarm ${transition.alarmName} is OK and no incident is open`,
       story,
       facts,
+      ...(alreadySeen ? {} : { ledger: { ...ledger, version: ledger.version + 1, lastTransition: seen } }),
       notes: [],
     };
   }
@@ -284,7 +324,7 @@ function decideRecovery(input: AlarmDecisionInput, story: Story, facts: Transiti
     story: threaded,
     facts,
     claim: claimFor(input, "recovered", threaded.threadId),
-    ledger: { ...rest, version: ledger.version + 1, attempts: inWindow },
+    ledger: { ...rest, version: ledger.version + 1, attempts: inWindow, lastTransition: seen },
     notification: recoveredMessage(threaded, facts, open?.stateChangeTime, open),
     notes: [],
   };

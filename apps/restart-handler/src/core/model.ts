@@ -81,6 +81,13 @@ export interface RestartAttempt {
   readonly at: number;
 }
 
+/** An alarm transition as the ledger remembers it: enough to tell a late delivery from a new one. */
+export interface SeenTransition {
+  /** ISO-8601 UTC, normalized like {@link AlarmTransition.stateChangeTime}. */
+  readonly stateChangeTime: string;
+  readonly state: AlarmState;
+}
+
 /** The per-(instance, process) ledger item: budget attempts and the incident a recovery threads onto. */
 export interface ProcessLedger {
   readonly instanceId: string;
@@ -91,9 +98,15 @@ export interface ProcessLedger {
   readonly openIncidentId?: string;
   /** Epoch ms of the last explicit budget reset. */
   readonly resetAt?: number;
+  /**
+   * The newest transition of this process's alarm seen so far, whatever was done with it (an
+   * ignored OK included). Only ever moves forward; a transition older than it is a late delivery.
+   */
+  readonly lastTransition?: SeenTransition;
 }
 
-export type IncidentOutcome = "restarting" | "gave-up" | "not-restarted" | "recovered" | "notified";
+/** `superseded`: a half-finished restart claim closed without a command because a newer transition arrived meanwhile. */
+export type IncidentOutcome = "restarting" | "gave-up" | "not-restarted" | "recovered" | "notified" | "superseded";
 
 /** The per-transition ledger item. For an ALARM transition it is the incident. */
 export interface IncidentRecord {
@@ -106,8 +119,14 @@ export interface IncidentRecord {
   readonly outcome: IncidentOutcome;
   /** Thread every message of this story goes to. */
   readonly threadId: string;
-  /** Epoch ms when the claim was written. */
+  /** Epoch ms when the claim was written (or taken over); 0 once released after a definite SendCommand rejection. */
   readonly claimedAt: number;
+  /**
+   * Epoch ms of the first claim, never changed by a takeover or a release: no command for this
+   * incident can predate it, so the search for one (`ListCommands`) starts there. Absent on
+   * items written before it existed.
+   */
+  readonly firstClaimedAt?: number;
   /** Random per claim; a stale claim is taken over by replacing it conditionally. */
   readonly claimToken: string;
   readonly attempt?: number;

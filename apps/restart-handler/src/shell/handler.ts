@@ -72,7 +72,7 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
         if (!(await ports.ledger.takeOverClaim(existing.incidentId, existing.claimToken, token, at, staleBefore)))
           throw new ClaimInFlightError(existing.incidentId);
         const decision = await decideFresh(transition, identity, existing.incidentId, true);
-        if (decision.command === undefined) throw new ClaimInFlightError(existing.incidentId);
+        if (decision.command === undefined) return closeWithoutCommand(existing, token, decision);
         commandId = (await sendClaimed(existing.incidentId, token, decision)).commandId;
       } else {
         const decision = await decideFresh(transition, identity, existing.incidentId, true);
@@ -106,6 +106,27 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
       reason: "transition-already-handled",
       ...(existing.commandId !== undefined ? { commandId: existing.commandId } : {}),
     };
+  }
+
+  /**
+   * A half-finished restart claim that must not send after all: a newer transition arrived while
+   * it was unfinished (an OK: the process is back), or the instance no longer wants the restart.
+   * The claim is closed so later deliveries see a handled transition instead of resuming it.
+   */
+  async function closeWithoutCommand(existing: IncidentRecord, token: string, decision: AlarmDecision): Promise<ItemOutcome> {
+    const incidentId = existing.incidentId;
+    const outcome = decision.outcome === "dropped" || decision.outcome === "ignored" || decision.outcome === "restarting" ? "superseded" : decision.outcome;
+    if (!(await ports.ledger.closeClaimWithoutCommand(incidentId, token, outcome, decision.notification))) throw new ClaimInFlightError(incidentId);
+    if (decision.notification !== undefined) {
+      await ports.notifier.publish(decision.notification);
+      await ports.ledger.markNotified(incidentId, "story");
+    }
+    const fields = { outcome: decision.outcome, reason: decision.reason, detail: decision.detail, incidentId, alarmName: existing.alarmName };
+    if (decision.outcome === "dropped") {
+      log.warn("alarm dropped", fields);
+      count("StaleTransitionsDropped");
+    } else log.info("alarm handled", fields);
+    return { kind: "alarm", outcome: decision.outcome, reason: decision.reason, incidentId };
   }
 
   /** Loads everything `decideAlarm` needs and decides; `resuming` keeps the incident's own attempt in the budget. */
@@ -201,7 +222,15 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
           actual: decision.dimensionMismatch.actual.map((dimension) => ({ Name: printableValue(dimension.Name), Value: printableValue(dimension.Value) })),
         });
       }
+      if (decision.outcome === "dropped") {
+        // Older than a transition already seen: acting on it would act on the past.
+        log.warn("alarm dropped", fields);
+        count("StaleTransitionsDropped");
+        return { kind: "alarm", outcome: "dropped", reason: decision.reason };
+      }
       if (decision.claim === undefined) {
+        // Nothing to claim, but the transition is remembered (an OK overtaking its ALARM).
+        if (decision.ledger !== undefined && !(await ports.ledger.writeProcess(decision.ledger, decision.expectedVersion))) continue;
         log.info("alarm ignored", fields);
         return { kind: "alarm", outcome: decision.outcome, reason: decision.reason, incidentId };
       }

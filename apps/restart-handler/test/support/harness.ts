@@ -76,6 +76,15 @@ export function snsAlarm(
   return event as unknown as Record<string, unknown>;
 }
 
+/** EventBridge "CloudWatch Alarm State Change" like the fixture, with the fields a test varies (`time` in the alarm's own format). */
+export function eventBridgeAlarm(options: { state?: string; previous?: string; time?: string } = {}): Record<string, unknown> {
+  const event = fixture("eventbridge-alarm-state-change.json") as { detail: { state: Record<string, string>; previousState: Record<string, string> } };
+  if (options.state !== undefined) event.detail.state.value = options.state;
+  if (options.previous !== undefined) event.detail.previousState.value = options.previous;
+  if (options.time !== undefined) event.detail.state.timestamp = options.time;
+  return event as unknown as Record<string, unknown>;
+}
+
 export function commandStatus(commandId: string, status: string): Record<string, unknown> {
   const event = fixture("command-invocation-status-change.json") as { detail: Record<string, string> };
   event.detail["command-id"] = commandId;

@@ -1,5 +1,5 @@
 import type { RestartCommandRequest } from "../../src/core/command.ts";
-import type { CommandResultSummary, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "../../src/core/model.ts";
+import type { CommandResultSummary, IncidentOutcome, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "../../src/core/model.ts";
 import type { ChatbotNotification } from "../../src/core/notifications.ts";
 import type { InvocationDetails } from "../../src/core/result.ts";
 import type {
@@ -58,6 +58,18 @@ export class InMemoryRestartLedger implements RestartLedger {
 
   async releaseClaim(incidentId: string, claimToken: string): Promise<void> {
     await this.update(incidentId, (record) => record.claimToken === claimToken && record.commandId === undefined, { claimedAt: 0 });
+  }
+
+  async closeClaimWithoutCommand(
+    incidentId: string,
+    claimToken: string,
+    outcome: IncidentOutcome,
+    notification: ChatbotNotification | undefined,
+  ): Promise<boolean> {
+    return this.update(incidentId, (record) => record.claimToken === claimToken && record.commandId === undefined, {
+      outcome,
+      ...(notification !== undefined ? { pendingNotification: notification } : {}),
+    });
   }
 
   async takeOverClaim(incidentId: string, staleToken: string, newToken: string, now: number, staleBefore: number): Promise<boolean> {
