@@ -4,6 +4,7 @@ import {
   DEFAULT_TAG_PREFIX,
   type DetectionProfileName,
   isDetectionProfileName,
+  OPT_IN_TAG_VALUE,
   tagKeysFor,
 } from "@procwatch/contract";
 import { InvalidProcWatchConfigError } from "./errors.ts";
@@ -25,9 +26,6 @@ export interface ProcWatchSettings {
   readonly restartWindowMinutes?: number;
   /** Tag prefix of the procwatch tag grammar (`procwatch` → `procwatch:enabled`, `procwatch:processes`). */
   readonly tagPrefix?: string;
-  /** Opt-in tag the associations target and restarts are conditioned on; defaults to `<tagPrefix>:enabled=true`. */
-  readonly optInTagKey?: string;
-  readonly optInTagValue?: string;
   /** First segment of every managed alarm name (`<prefix>/<instance>/<process>`). */
   readonly alarmPrefix?: string;
   /** EventBridge schedule of the full reconcile. */
@@ -62,8 +60,6 @@ const SLACK_WORKSPACE_ID = /^[A-Z0-9]{1,255}$/;
 const SLACK_CHANNEL_ID = /^[A-Z0-9]{1,255}$/;
 const TAG_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 // EC2 tag keys: no `aws:` prefix; kept to the characters instance-metadata tags allow too.
-const TAG_KEY = /^(?!aws:)[A-Za-z0-9+=._:@-]{1,128}$/;
-const TAG_VALUE = /^[A-Za-z0-9 +=._:/@-]{1,256}$/;
 const SCHEDULE = /^(rate\((1 (minute|hour|day)|([2-9]|[1-9][0-9]+) (minutes|hours|days))\)|cron\([0-9A-Za-z*?/,#\- ]{11,200}\))$/;
 const DOCUMENT_NAME_PREFIX = /^([A-Za-z0-9_.-]{1,64})?$/;
 const PACKAGE_VERSION = /^([0-9]+[.][0-9A-Za-z.-]{1,62})?$/;
@@ -97,10 +93,10 @@ export function resolveProcWatchSettings(settings: ProcWatchSettings): ResolvedP
 
   const tagPrefix = settings.tagPrefix ?? DEFAULT_TAG_PREFIX;
   check(TAG_PREFIX.test(tagPrefix), `tagPrefix "${tagPrefix}" must be 1-32 letters, digits, '.', '_' or '-'`);
-  const optInTagKey = settings.optInTagKey ?? tagKeysFor(tagPrefix).enabled;
-  check(TAG_KEY.test(optInTagKey), `optInTagKey "${optInTagKey}" is not a usable EC2 tag key`);
-  const optInTagValue = settings.optInTagValue ?? "true";
-  check(TAG_VALUE.test(optInTagValue), `optInTagValue "${optInTagValue}" is not a usable EC2 tag value`);
+  // The opt-in tag is part of the tag grammar every component parses (`<tagPrefix>:enabled=true`),
+  // so it follows the prefix rather than being a separate setting the hosts would not know about.
+  const optInTagKey = tagKeysFor(tagPrefix).enabled;
+  const optInTagValue = OPT_IN_TAG_VALUE;
 
   const alarmPrefix = settings.alarmPrefix ?? DEFAULT_ALARM_PREFIX;
   check(new RegExp(ALARM_PREFIX_PATTERN).test(alarmPrefix), `alarmPrefix "${alarmPrefix}" must be 1-32 letters, digits, '.', '_' or '-'`);
@@ -139,8 +135,6 @@ export const SETTING_SOURCES = {
   restartBudget: { context: "restartBudget", env: "PROCWATCH_RESTART_BUDGET" },
   restartWindowMinutes: { context: "restartWindowMinutes", env: "PROCWATCH_RESTART_WINDOW_MINUTES" },
   tagPrefix: { context: "tagPrefix", env: "PROCWATCH_TAG_PREFIX" },
-  optInTagKey: { context: "optInTagKey", env: "PROCWATCH_OPT_IN_TAG_KEY" },
-  optInTagValue: { context: "optInTagValue", env: "PROCWATCH_OPT_IN_TAG_VALUE" },
   alarmPrefix: { context: "alarmPrefix", env: "PROCWATCH_ALARM_PREFIX" },
   reconcileSchedule: { context: "reconcileSchedule", env: "PROCWATCH_RECONCILE_SCHEDULE" },
   documentNamePrefix: { context: "documentNamePrefix", env: "PROCWATCH_DOCUMENT_NAME_PREFIX" },
@@ -193,8 +187,6 @@ export function appConfigFrom(sources: { context: (key: string) => unknown; env:
     restartBudget: integer("restartBudget"),
     restartWindowMinutes: integer("restartWindowMinutes"),
     tagPrefix: read("tagPrefix"),
-    optInTagKey: read("optInTagKey"),
-    optInTagValue: read("optInTagValue"),
     alarmPrefix: read("alarmPrefix"),
     reconcileSchedule: read("reconcileSchedule"),
     documentNamePrefix: read("documentNamePrefix"),

@@ -258,23 +258,50 @@ export class ProcWatch extends Construct {
 
     // ---- Slack ------------------------------------------------------------------------------
     if (settings.slack !== undefined) {
-      const guardrail = ManagedPolicy.fromAwsManagedPolicyName("CloudWatchReadOnlyAccess");
+      // The default guardrail is AdministratorAccess and AWS's CloudWatchReadOnlyAccess can read
+      // every log group in the account; channel members get exactly what procwatch's messages need:
+      // alarm state and graphs, and the restart commands' output.
+      const guardrail = new ManagedPolicy(this, "SlackChannelGuardrail", {
+        description: "procwatch Slack channel: read procwatch alarms, metrics and restart-command output only",
+        statements: [
+          new PolicyStatement({
+            sid: "ReadProcwatchAlarms",
+            actions: ["cloudwatch:DescribeAlarms", "cloudwatch:DescribeAlarmHistory"],
+            resources: [`${alarmArnPrefix}${settings.alarmPrefix}/*`],
+          }),
+          new PolicyStatement({
+            sid: "RenderMetricGraphs",
+            actions: ["cloudwatch:GetMetricData", "cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricWidgetImage", "cloudwatch:ListMetrics"],
+            resources: ["*"],
+          }),
+          new PolicyStatement({
+            sid: "ReadRestartCommandOutput",
+            actions: ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"],
+            resources: [this.commandLogGroup.logGroupArn, `${this.commandLogGroup.logGroupArn}:*`],
+          }),
+        ],
+      });
       this.slackChannel = new SlackChannelConfiguration(this, "SlackChannel", {
         slackChannelConfigurationName: `${stack.stackName}-procwatch`.slice(0, 128),
         slackWorkspaceId: settings.slack.workspaceId,
         slackChannelId: settings.slack.channelId,
         notificationTopics: [this.notificationTopic],
-        // The default guardrail is AdministratorAccess; channel members may only read CloudWatch.
         guardrailPolicies: [guardrail],
         loggingLevel: ChatbotLoggingLevel.ERROR,
       });
       this.slackChannel.role?.addManagedPolicy(guardrail);
-      if (this.slackChannel.role !== undefined) {
-        Validations.of(this.slackChannel.role).acknowledge({
-          id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/CloudWatchReadOnlyAccess]",
-          reason: "Read-only CloudWatch access lets the channel render alarm graphs and logs; the guardrail caps it at the same policy.",
-        });
-      }
+      Validations.of(guardrail).acknowledge({
+        id: "AwsSolutions-IAM5[Resource::*]",
+        reason: "Metric reads for alarm graphs (GetMetricData, GetMetricStatistics, GetMetricWidgetImage, ListMetrics) have no resource-level permissions.",
+      });
+      Validations.of(guardrail).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:${settings.alarmPrefix}/*]`,
+        reason: "The channel reads only procwatch's own alarms, one per (instance, process).",
+      });
+      Validations.of(guardrail).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.commandLogGroup.node.defaultChild as CfnLogGroup)}.Arn>:*]`,
+        reason: "Log streams of the restart command output group, named by SSM per command.",
+      });
     }
 
     // ---- agent rollout -----------------------------------------------------------------------
@@ -535,9 +562,17 @@ export class ProcWatch extends Construct {
     );
     role.addToPrincipalPolicy(
       new PolicyStatement({
+        sid: "PutOwnAlarmsWithProcwatchActionsOnly",
+        actions: ["cloudwatch:PutMetricAlarm"],
+        resources: [ownedAlarms],
+        // Even under its prefix the fleet manager cannot attach an EC2 terminate action or a foreign topic.
+        conditions: { "ForAllValues:StringEquals": { "cloudwatch:AlarmActions": [this.restartTopic.topicArn, this.notificationTopic.topicArn] } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
         sid: "ManageOwnAlarmsOnly",
         actions: [
-          "cloudwatch:PutMetricAlarm",
           "cloudwatch:DeleteAlarms",
           "cloudwatch:EnableAlarmActions",
           "cloudwatch:DisableAlarmActions",

@@ -19,9 +19,8 @@ describe("resolveProcWatchSettings", () => {
     });
   });
 
-  it("derives the opt-in tag from the tag prefix unless it is set", () => {
+  it("derives the opt-in tag from the tag prefix, as every component's tag parser does", () => {
     expect(resolveProcWatchSettings({ tagPrefix: "acme" }).optInTag).toEqual({ key: "acme:enabled", value: "true" });
-    expect(resolveProcWatchSettings({ optInTagKey: "team:watch", optInTagValue: "yes" }).optInTag).toEqual({ key: "team:watch", value: "yes" });
   });
 
   it("creates a Slack channel only when both ids are set", () => {
@@ -35,8 +34,6 @@ describe("resolveProcWatchSettings", () => {
     [{ restartWindowMinutes: 20_000 }, /restartWindowMinutes/],
     [{ alarmPrefix: "has/slash" }, /alarmPrefix/],
     [{ tagPrefix: "-dash" }, /tagPrefix/],
-    [{ optInTagKey: "aws:reserved" }, /optInTagKey/],
-    [{ optInTagValue: "$(reboot)" }, /optInTagValue/],
     [{ reconcileSchedule: "every 5 minutes" }, /reconcileSchedule/],
     [{ reconcileSchedule: "rate(1 minutes)" }, /reconcileSchedule/],
     [{ documentNamePrefix: "AWS-mine" }, /reserved/],

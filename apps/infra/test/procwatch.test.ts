@@ -191,9 +191,25 @@ describe("Slack channel", () => {
       SlackWorkspaceId: "T0123ABCD",
       SlackChannelId: "C0456EFGH",
       SnsTopicArns: [{ Ref: logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchNotificationTopic") }],
-      GuardrailPolicies: [{ "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":iam::aws:policy/CloudWatchReadOnlyAccess"]] }],
+      GuardrailPolicies: [{ Ref: logicalIdOf(template, "AWS::IAM::ManagedPolicy", "ProcWatchSlackChannelGuardrail") }],
     });
-    expect(JSON.stringify(template.toJSON())).not.toContain("AdministratorAccess");
+    const serialized = JSON.stringify(template.toJSON());
+    expect(serialized).not.toContain("AdministratorAccess");
+    // AWS's CloudWatchReadOnlyAccess would let the channel read every log group in the account.
+    expect(serialized).not.toContain("CloudWatchReadOnlyAccess");
+  });
+
+  it("lets the channel read only procwatch's alarms, metric graphs and the restart commands' output", () => {
+    const guardrail = resources[logicalIdOf(template, "AWS::IAM::ManagedPolicy", "ProcWatchSlackChannelGuardrail")];
+    const statements = (guardrail?.Properties.PolicyDocument as { Statement: Array<{ Sid: string; Action: string[]; Resource: unknown }> }).Statement;
+    expect(statements.map((statement) => statement.Sid)).toEqual(["ReadProcwatchAlarms", "RenderMetricGraphs", "ReadRestartCommandOutput"]);
+    expect(JSON.stringify(statements[0]?.Resource)).toContain(":alarm:acme/*");
+    expect(statements.flatMap((statement) => statement.Action).filter((action) => action.startsWith("logs:"))).toEqual([
+      "logs:GetLogEvents",
+      "logs:FilterLogEvents",
+      "logs:DescribeLogStreams",
+    ]);
+    expect(JSON.stringify(statements[2]?.Resource)).toContain(logicalIdOf(template, "AWS::Logs::LogGroup", "ProcWatchRestartCommandLogs"));
   });
 });
 
@@ -298,6 +314,12 @@ describe("least privilege", () => {
       expect(statementsOfRole(fleetRole)).toContain(statement);
       expect(statement.resources).toEqual([`${ACCOUNT_ARN}:cloudwatch:${REGION_ACCOUNT}:alarm:acme/*`]);
     }
+    // PutMetricAlarm may attach only procwatch's own topics as actions (no EC2 terminate, no foreign topic).
+    const puts = writes.filter((statement) => statement.actions.includes("cloudwatch:PutMetricAlarm"));
+    expect(puts).toHaveLength(1);
+    expect(puts[0]?.actions).toEqual(["cloudwatch:PutMetricAlarm"]);
+    expect(JSON.stringify(puts[0]?.condition)).toContain("cloudwatch:AlarmActions");
+    expect(JSON.stringify(puts[0]?.condition)).toContain("ProcWatchRestartTopic");
   });
 
   it("gives hosts their profiles, own tags, the two binaries and the command log group, nothing more", () => {
@@ -326,6 +348,9 @@ describe("least privilege", () => {
     "ssm:ListCommands": "no resource types for this action",
     "cloudwatch:ListMetrics": "metrics have no ARNs",
     "cloudwatch:DescribeAlarms": "listing by prefix is evaluated against every alarm",
+    "cloudwatch:GetMetricData": "metrics have no ARNs (Slack channel graphs)",
+    "cloudwatch:GetMetricStatistics": "metrics have no ARNs (Slack channel graphs)",
+    "cloudwatch:GetMetricWidgetImage": "no resource types for this action (Slack channel graphs)",
   };
 
   it("has no wildcard actions and no Resource * without a condition, except justified read-only calls", () => {

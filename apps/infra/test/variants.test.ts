@@ -4,14 +4,11 @@ import { synthProcWatch } from "./support/synth.ts";
 
 /**
  * The settings that change the stack's shape, in one synth without Lambda bundling: no Slack
- * channel, no example instance role, a document-name prefix and a custom opt-in tag.
+ * channel, no example instance role, a document-name prefix and a custom tag prefix (so a custom opt-in tag).
  */
 let template: Template;
 beforeAll(() => {
-  template = synthProcWatch(
-    { createInstanceRole: false, documentNamePrefix: "staging", optInTagKey: "team:procwatch", optInTagValue: "on" },
-    { bundle: false },
-  ).template;
+  template = synthProcWatch({ createInstanceRole: false, documentNamePrefix: "staging", tagPrefix: "team" }, { bundle: false }).template;
 }, 120_000);
 
 describe("a stack without Slack and without the example instance role", () => {
@@ -40,8 +37,19 @@ describe("a stack without Slack and without the example instance role", () => {
 
   it("targets and conditions on the custom opt-in tag", () => {
     for (const association of Object.values(template.findResources("AWS::SSM::Association"))) {
-      expect(association.Properties.Targets).toEqual([{ Key: "tag:team:procwatch", Values: ["on"] }]);
+      expect(association.Properties.Targets).toEqual([{ Key: "tag:team:enabled", Values: ["true"] }]);
     }
-    expect(JSON.stringify(template.toJSON())).toContain('"ssm:resourceTag/team:procwatch":"on"');
+    expect(JSON.stringify(template.toJSON())).toContain('"ssm:resourceTag/team:enabled":"true"');
+  });
+
+  it("hands the same tag prefix to both Lambdas and the configure association, so hosts, alarms and restarts parse the same tags", () => {
+    for (const fn of Object.values(template.findResources("AWS::Lambda::Function"))) {
+      const variables = (fn.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+      if ("TAG_PREFIX" in variables) expect(variables.TAG_PREFIX).toBe("team");
+    }
+    const configure = Object.values(template.findResources("AWS::SSM::Association")).find(
+      (association) => association.Properties.Parameters?.TagPrefix !== undefined,
+    );
+    expect(configure?.Properties.Parameters.TagPrefix).toEqual(["team"]);
   });
 });
