@@ -1,9 +1,10 @@
 import { exeRegexForName, type ProcessSpec } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
+import { lookupGroup, lookupUser, resolveStartCommandAccounts } from "../src/core/accounts.ts";
 import { buildAllowList, parseAllowList, serializeAllowList } from "../src/core/allow-list.ts";
 import { compareFragment, fragmentDigest, renderFragmentText } from "../src/core/fragment.ts";
 import { evaluateHealth, type ProcessObservation, parseCloudWatchAgentStatus } from "../src/core/health.ts";
-import { parseLocalConfig } from "../src/core/local-config.ts";
+import { parseLocalConfig, type StartCommand } from "../src/core/local-config.ts";
 import { joinCmdline, matchProcesses, type ProcessRecord, parsePidFileContent } from "../src/core/process-matching.ts";
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes } from "../src/core/process-usage.ts";
 import { checkProcessNameArgument, chooseBackend, exitCodeForRestart, shouldRestart } from "../src/core/restart-decision.ts";
@@ -234,5 +235,71 @@ describe("atomic-write temp names and clean-up rule", () => {
     expect(isAbandonedTemp({ writerAlive: false, ageMs: 5 })).toBe(true);
     expect(isAbandonedTemp({ writerAlive: null, ageMs: 5 })).toBe(false);
     expect(isAbandonedTemp({ writerAlive: null, ageMs: ABANDONED_TEMP_AGE_MS + 1 })).toBe(true);
+  });
+});
+
+describe("start command accounts (user/group)", () => {
+  const passwd = [
+    "# local accounts",
+    "root:x:0:0:root:/root:/bin/bash",
+    "+nisuser::::::",
+    "broken:x:notanumber:1::/:/bin/sh",
+    "short:x:5",
+    "orders:x:1001:1002:Orders:/opt/orders:/usr/sbin/nologin",
+    "orders:x:9999:9999:shadowed duplicate:/:/bin/sh",
+    "",
+  ].join("\n");
+  const group = ["root:x:0:", "daemon:x:1:", "orders:x:1002:", "ops:x:2000:orders,alice", ""].join("\n");
+  const files = { passwd, group, passwdPath: "/etc/passwd", groupPath: "/etc/group" };
+  const configWith = (commands: Record<string, Partial<StartCommand>>) => ({
+    version: 1 as const,
+    startCommands: Object.fromEntries(Object.entries(commands).map(([name, extra]) => [name, { argv: ["/opt/x/run"], ...extra }])),
+  });
+
+  it("looks names up like getpwnam/getgrnam on the files backend: first well-formed entry, no NIS lines", () => {
+    expect(lookupUser(passwd, "orders")).toEqual({ uid: 1001, gid: 1002 });
+    expect(lookupUser(passwd, "root")).toEqual({ uid: 0, gid: 0 });
+    for (const missing of ["nisuser", "+nisuser", "broken", "short", "alice", ""]) expect(lookupUser(passwd, missing)).toBeUndefined();
+    expect(lookupGroup(group, "ops")).toBe(2000);
+    expect(lookupGroup(group, "wheel")).toBeUndefined();
+  });
+
+  it("user gives its uid and primary gid; group overrides the gid; group alone keeps root's uid", () => {
+    const resolved = resolveStartCommandAccounts(
+      configWith({ a: { user: "orders" }, b: { user: "orders", group: "ops" }, c: { group: "daemon" }, d: {} }),
+      files,
+    );
+    expect("config" in resolved && resolved.config.startCommands).toEqual({
+      a: { argv: ["/opt/x/run"], user: "orders", uid: 1001, gid: 1002 },
+      b: { argv: ["/opt/x/run"], user: "orders", group: "ops", uid: 1001, gid: 2000 },
+      c: { argv: ["/opt/x/run"], group: "daemon", gid: 1 },
+      d: { argv: ["/opt/x/run"] },
+    });
+  });
+
+  it("an unknown user or group, or an unreadable account file, is a problem naming the entry", () => {
+    const resolved = resolveStartCommandAccounts(configWith({ a: { user: "ghost" }, b: { user: "orders", group: "nogroup-here" } }), files);
+    expect("problems" in resolved && resolved.problems).toEqual([
+      'startCommands.a.user: no user "ghost" in /etc/passwd',
+      'startCommands.b.group: no group "nogroup-here" in /etc/group',
+    ]);
+    expect(resolveStartCommandAccounts(configWith({ a: { user: "root" } }), { ...files, passwd: null })).toEqual({
+      problems: ['startCommands.a.user: no user "root" in /etc/passwd'],
+    });
+  });
+
+  it("agent.json accepts plain account names only", () => {
+    expect(parseLocalConfig({ version: 1, startCommands: { orders: { argv: ["/opt/orders/run"], user: "orders", group: "svc-orders" } } })).toEqual({
+      config: { version: 1, startCommands: { orders: { argv: ["/opt/orders/run"], user: "orders", group: "svc-orders" } } },
+    });
+    for (const hostile of ["root; reboot", "../etc", "-o", "1000", "a:b", "", "a b", "x".repeat(33)]) {
+      const parsed = parseLocalConfig({ version: 1, startCommands: { orders: { argv: ["/opt/orders/run"], user: hostile } } });
+      expect("problems" in parsed && parsed.problems).toEqual([expect.stringContaining("startCommands.orders.user: must be a user name")]);
+    }
+    const numeric = parseLocalConfig({ version: 1, startCommands: { orders: { argv: ["/opt/orders/run"], group: 0, uid: 0 } } });
+    expect("problems" in numeric && numeric.problems).toEqual([
+      expect.stringContaining("startCommands.orders.uid: unknown key"),
+      expect.stringContaining("startCommands.orders.group: must be a string"),
+    ]);
   });
 });

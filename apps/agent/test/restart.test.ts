@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -134,6 +135,37 @@ describe("restart with the start-command backend (no systemd)", () => {
     const result = insecure.json<RestartResult>();
     for (const pid of result.after.pids) scratch.trackPid(pid);
     expect(result.outcome).toBe("restarted");
+  });
+
+  it("runs a start command as its configured user and group, with no other groups", async () => {
+    const { dir, name, binary, env, restart } = await host();
+    chmodSync(dir, 0o755); // mkdtemp made it 0700: the account must be able to reach the binary
+    const expectedUid = execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim();
+    const expectedGid = execFileSync("getent", ["group", "daemon"], { encoding: "utf8" }).split(":")[2];
+    writeJson(join(env.PROCWATCH_STATE_DIR, "agent.json"), {
+      version: 1,
+      startCommands: { [name]: { argv: [binary, "300"], cwd: dir, user: "nobody", group: "daemon" } },
+    });
+    const { run, result } = await restart(name);
+    for (const pid of result.after.pids) scratch.trackPid(pid);
+    expect(run.exitCode).toBe(0);
+    expect(result).toMatchObject({ outcome: "restarted", backend: "start-command" });
+    const status = readFileSync(`/proc/${result.after.pids[0]}/status`, "utf8");
+    expect(status).toMatch(new RegExp(`^Uid:\\t${expectedUid}\\t${expectedUid}\\t${expectedUid}\\t${expectedUid}$`, "m"));
+    expect(status).toMatch(new RegExp(`^Gid:\\t${expectedGid}\\t${expectedGid}\\t${expectedGid}\\t${expectedGid}$`, "m"));
+    expect(status).toMatch(/^Groups:\s*$/m);
+  });
+
+  it("refuses to start anything when agent.json names an account this host does not have", async () => {
+    const { dir, name, env, restart, starts } = await host();
+    const ghost = uniqueName("pwghost");
+    writeJson(join(env.PROCWATCH_STATE_DIR, "agent.json"), { version: 1, startCommands: { [name]: { argv: ["/bin/true"], cwd: dir, user: ghost } } });
+    const { run } = await restart(name);
+    expect(run.exitCode).toBe(1);
+    expect(run.json()).toMatchObject({ ok: false, error: { type: "UntrustedFileError" } });
+    expect(run.stderr).toContain(`startCommands.${name}.user: no user "${ghost}" in /etc/passwd`);
+    expect(run.stderr).toMatch(/^hint: create the account, or fix user\/group in /m);
+    expect(starts()).toBe(0);
   });
 
   it("asks for systemd when told to and systemd is not running here", async () => {

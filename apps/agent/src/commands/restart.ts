@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import type { ProcessSpec } from "@procwatch/contract";
+import { namesAnyAccount, resolveStartCommandAccounts } from "../core/accounts.ts";
 import { type AllowList, parseAllowList } from "../core/allow-list.ts";
 import { formatRestart } from "../core/human-output.ts";
 import { EMPTY_LOCAL_CONFIG, type LocalConfig, parseLocalConfig } from "../core/local-config.ts";
@@ -17,6 +18,7 @@ import {
 import { UntrustedFileError } from "../errors.ts";
 import { readPidFile, scanProcesses } from "../io/procfs.ts";
 import { defaultLogFileFor, isSystemdRunning, sleep, startDetached, stopPids, systemctlIsActive, systemctlRestart } from "../io/restart-backends.ts";
+import { readTextOrNull } from "../io/state-files.ts";
 import { readTrustedJson } from "../io/trusted-file.ts";
 import type { AgentSettings } from "../settings.ts";
 import { type Output, printJson } from "./output.ts";
@@ -52,8 +54,25 @@ function loadLocalConfig(settings: AgentSettings): LocalConfig {
   const parsed = parseLocalConfig(json);
   if ("problems" in parsed)
     throw new UntrustedFileError(settings.localConfigPath, `is not a valid local config: ${parsed.problems.slice(0, 3).join("; ")}`, hint);
-  return parsed.config;
+  if (!namesAnyAccount(parsed.config)) return parsed.config;
+  // Read directly rather than through getent/id: nothing is spawned before a restart is decided.
+  const resolved = resolveStartCommandAccounts(parsed.config, {
+    passwd: readTextOrNull(PASSWD_PATH),
+    group: readTextOrNull(GROUP_PATH),
+    passwdPath: PASSWD_PATH,
+    groupPath: GROUP_PATH,
+  });
+  if ("problems" in resolved)
+    throw new UntrustedFileError(
+      settings.localConfigPath,
+      `names an unknown account: ${resolved.problems.slice(0, 3).join("; ")}`,
+      `create the account, or fix user/group in ${settings.localConfigPath} (local accounts only: ${PASSWD_PATH}, ${GROUP_PATH})`,
+    );
+  return resolved.config;
 }
+
+const PASSWD_PATH = "/etc/passwd";
+const GROUP_PATH = "/etc/group";
 
 /**
  * Restart one allow-listed process and verify it came back. Order matters for safety: the name

@@ -1,4 +1,5 @@
 import { isAbsoluteSafePath, isProcessName } from "@procwatch/contract";
+import { isAccountName } from "./accounts.ts";
 import { isObject, join, ProblemList } from "./json-checks.ts";
 
 /**
@@ -10,7 +11,8 @@ import { isObject, join, ProblemList } from "./json-checks.ts";
  *   "version": 1,
  *   "startCommands": {
  *     "orders": { "argv": ["/opt/orders/bin/orders", "--port", "8080"], "cwd": "/opt/orders",
- *                 "logFile": "/var/log/orders.log", "env": {"JAVA_OPTS": "-Xmx1g"}, "stopTimeoutSeconds": 10 }
+ *                 "logFile": "/var/log/orders.log", "env": {"JAVA_OPTS": "-Xmx1g"}, "stopTimeoutSeconds": 10,
+ *                 "user": "orders", "group": "orders" }
  *   }
  * }
  */
@@ -22,6 +24,12 @@ export interface StartCommand {
   readonly env?: Readonly<Record<string, string>>;
   /** How long a forced restart waits after SIGTERM before SIGKILL. */
   readonly stopTimeoutSeconds?: number;
+  /** Account to run as (a name; without it the command runs as root, like the agent). */
+  readonly user?: string;
+  readonly group?: string;
+  /** Resolved from `user`/`group` by the agent (core/accounts.ts), never read from the file. */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export interface LocalConfig {
@@ -37,7 +45,7 @@ function parseStartCommand(raw: unknown, path: string, problems: ProblemList): S
     problems.add(path, "must be an object");
     return undefined;
   }
-  problems.onlyKeys(raw, ["argv", "cwd", "logFile", "env", "stopTimeoutSeconds"], path);
+  problems.onlyKeys(raw, ["argv", "cwd", "logFile", "env", "stopTimeoutSeconds", "user", "group"], path);
   const before = problems.problems.length;
   const argv = raw.argv;
   if (!Array.isArray(argv) || argv.length === 0 || argv.length > MAX_ARGS || !argv.every((arg) => typeof arg === "string" && arg.length > 0)) {
@@ -45,9 +53,10 @@ function parseStartCommand(raw: unknown, path: string, problems: ProblemList): S
   } else if (!isAbsoluteSafePath(argv[0] as string)) {
     problems.add(join(path, "argv[0]"), "must be an absolute executable path");
   }
-  const command: { argv: string[]; cwd?: string; logFile?: string; env?: Record<string, string>; stopTimeoutSeconds?: number } = {
-    argv: Array.isArray(argv) ? (argv as string[]) : [],
-  };
+  const command: { argv: string[]; cwd?: string; logFile?: string; env?: Record<string, string>; stopTimeoutSeconds?: number; user?: string; group?: string } =
+    {
+      argv: Array.isArray(argv) ? (argv as string[]) : [],
+    };
   for (const key of ["cwd", "logFile"] as const) {
     if (raw[key] === undefined) continue;
     const value = problems.string(raw, key, path, isAbsoluteSafePath, "must be a plain absolute path (no spaces, no '..')");
@@ -69,6 +78,11 @@ function parseStartCommand(raw: unknown, path: string, problems: ProblemList): S
     if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 1 || seconds > 600)
       problems.add(join(path, "stopTimeoutSeconds"), "must be 1-600");
     else command.stopTimeoutSeconds = seconds;
+  }
+  for (const key of ["user", "group"] as const) {
+    if (raw[key] === undefined) continue;
+    const value = problems.string(raw, key, path, isAccountName, `must be a ${key} name (letters, digits, '_', '.', '-'; not starting with a digit or '-')`);
+    if (value !== undefined) command[key] = value;
   }
   return problems.problems.length === before ? command : undefined;
 }

@@ -46,6 +46,9 @@ const BASE_ENVIRONMENT = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 /**
  * Starts the configured command detached: its own session (setsid), stdin closed, stdout and
  * stderr appended to a log file, not waited for. It must outlive this short-lived agent process.
+ * With a resolved `uid`/`gid` the child drops to that account before exec (libuv also clears the
+ * supplementary groups, so the process has only that uid and gid). The log file is opened here,
+ * as root, and handed over as an open descriptor.
  */
 export function startDetached(command: StartCommand, defaultLogFile: string): Promise<CommandRun & { pid?: number }> {
   const logFile = command.logFile ?? defaultLogFile;
@@ -68,6 +71,8 @@ export function startDetached(command: StartCommand, defaultLogFile: string): Pr
       detached: true,
       stdio: ["ignore", logFd, logFd],
       ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
+      ...(command.uid === undefined ? {} : { uid: command.uid }),
+      ...(command.gid === undefined ? {} : { gid: command.gid }),
       env: { ...BASE_ENVIRONMENT, ...command.env },
     });
     const finish = (result: CommandRun & { pid?: number }) => {
