@@ -34,5 +34,10 @@ for (const dir of packageDirs) {
   skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   console.log(`ci: ${dir}: ${report.numPassedTests ?? 0} passed, ${report.numFailedTests ?? 0} failed`);
 }
+// The test command also runs lint and typecheck; their failure has no Vitest report to count.
+if (Number(process.env.PROCWATCH_TEST_STATUS ?? "0") !== 0 && failed === 0) {
+  console.log("ci: the test command failed outside Vitest (lint, typecheck or a build; see its output above) (counted as 1 failed)");
+  failed += 1;
+}
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : 0);

@@ -201,7 +201,8 @@ describe("Slack channel", () => {
 
   it("lets the channel read only procwatch's alarms, metric graphs and the restart commands' output", () => {
     const guardrail = resources[logicalIdOf(template, "AWS::IAM::ManagedPolicy", "ProcWatchSlackChannelGuardrail")];
-    const statements = (guardrail?.Properties.PolicyDocument as { Statement: Array<{ Sid: string; Action: string[]; Resource: unknown }> }).Statement;
+    const document = guardrail?.Properties.PolicyDocument as { Statement: Array<{ Sid: string; Action: string[]; Resource: unknown }> } | undefined;
+    const statements = document?.Statement ?? [];
     expect(statements.map((statement) => statement.Sid)).toEqual(["ReadProcwatchAlarms", "RenderMetricGraphs", "ReadRestartCommandOutput"]);
     expect(JSON.stringify(statements[0]?.Resource)).toContain(":alarm:acme/*");
     expect(statements.flatMap((statement) => statement.Action).filter((action) => action.startsWith("logs:"))).toEqual([
