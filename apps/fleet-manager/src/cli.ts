@@ -7,9 +7,9 @@ import { isInstanceId, isProcessName } from "@procwatch/contract";
 import { Command, CommanderError, Option } from "commander";
 import { type AwsClients, type AwsSettings, createAdapters, createAwsClients } from "./aws.ts";
 import { type FleetConfig, resolveConfig } from "./config.ts";
-import { ApplyFailedError, FleetError, NotConfirmedError, UsageError } from "./errors.ts";
+import { ApplyFailedError, FleetError, MassDeleteRefusedError, NotConfirmedError, UsageError } from "./errors.ts";
 import { type Progress, type ReconcileResult, reconcile } from "./reconcile.ts";
-import { planToJson, renderApplySummary, renderPlan, renderTable, type Style, styleFor } from "./render.ts";
+import { massDeleteLimitText, planToJson, renderApplySummary, renderPlan, renderTable, type Style, styleFor } from "./render.ts";
 import { buildStatus, type StatusRow } from "./status.ts";
 
 export const VERSION = "0.1.0";
@@ -104,7 +104,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option("--json", "print the plan and the result as JSON (requires --yes)")
     .option("--instance <ids...>", "only these instances")
     .addOption(new Option("--concurrency <n>", "parallel PutMetricAlarm calls (the rate limit still applies)").default("4"))
-    .action(async (options: { yes?: boolean; json?: boolean; instance?: string[]; concurrency: string }, command: Command) => {
+    .option("--allow-mass-delete", "make the deletes even when they exceed max(10% of the owned alarms in scope, 25)")
+    .action(async (options: { yes?: boolean; json?: boolean; instance?: string[]; concurrency: string; allowMassDelete?: boolean }, command: Command) => {
       const { globals, style, errStyle } = context(command);
       const config = fleetConfig(globals, true);
       const concurrency = Number(options.concurrency);
@@ -116,23 +117,29 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         });
       }
       const started = performance.now();
+      const allowMassDelete = options.allowMassDelete === true;
       const planned = await runReconcile(io, globals, config, "plan", options.instance, undefined);
-      if (options.json !== true) io.stdout.write(renderPlan(planned.plan, style));
+      if (options.json !== true) io.stdout.write(renderPlan(planned.plan, style, { allowMassDelete }));
       if (planned.plan.changes.length === 0) {
         if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(planned), null, 2)}\n`);
         return;
       }
-      if (options.yes !== true) {
+      const refused = planned.massDelete.exceeded && !allowMassDelete;
+      const toApply = planned.plan.changes.length - (refused ? planned.massDelete.deletes : 0);
+      if (options.yes !== true && toApply > 0) {
         const confirm = io.confirm ?? askOnTerminal();
-        if (!(await confirm(`Apply ${planned.plan.changes.length} change(s)? Only 'yes' is accepted: `))) {
+        const refusal = refused ? ` (the ${planned.massDelete.deletes} deletes will be refused)` : "";
+        if (!(await confirm(`Apply ${toApply} change(s)${refusal}? Only 'yes' is accepted: `))) {
           throw new NotConfirmedError("apply cancelled", { hint: "nothing was changed" });
         }
       }
       const progress = io.stderr.isTTY === true && options.json !== true ? progressBar(io.stderr, errStyle) : undefined;
-      const result = await runReconcile(io, globals, config, "apply", options.instance, progress, concurrency);
+      const result = await runReconcile(io, globals, config, "apply", options.instance, progress, concurrency, allowMassDelete);
       progress?.({ phase: "apply", done: -1, total: 0 });
       if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
       else io.stdout.write(renderApplySummary(result, performance.now() - started, style));
+      if (result.refusedDeletes > 0)
+        throw new MassDeleteRefusedError(`refused to delete ${result.refusedDeletes} alarms: more than ${massDeleteLimitText(result.massDelete)}`);
       if (result.failures.length > 0) throw new ApplyFailedError(result.failures);
     });
 
@@ -279,6 +286,7 @@ async function runReconcile(
   instances: string[] | undefined,
   onProgress: ((progress: Progress) => void) | undefined,
   concurrency?: number,
+  allowMassDelete?: boolean,
 ): Promise<ReconcileResult> {
   for (const instanceId of instances ?? []) assertInstanceId(instanceId);
   const adapters = buildAdapters(io, globals, config);
@@ -291,6 +299,7 @@ async function runReconcile(
     ...(instances !== undefined ? { scope: instances } : {}),
     ...(onProgress !== undefined ? { onProgress } : {}),
     ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(allowMassDelete !== undefined ? { allowMassDelete } : {}),
   });
 }
 

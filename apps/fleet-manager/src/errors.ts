@@ -36,3 +36,12 @@ export class ApplyFailedError extends FleetError {
     this.failures = failures;
   }
 }
+
+/** The plan deleted more alarms than the mass-delete limit allows; those deletes were not made (everything else was). */
+export class MassDeleteRefusedError extends FleetError {
+  constructor(message: string) {
+    super(message, {
+      hint: "check --tag-prefix, --prefix and the profile parameters the hosts name; if the deletes are intended, run apply again with --allow-mass-delete",
+    });
+  }
+}

@@ -3,6 +3,7 @@ import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 import { createAdapters, createAwsClients, type FleetAdapters } from "./aws.ts";
 import { type FleetConfig, resolveConfig } from "./config.ts";
+import { UsageError } from "./errors.ts";
 import { interpretEvent } from "./events.ts";
 import { type ReconcileResult, reconcile } from "./reconcile.ts";
 
@@ -14,6 +15,8 @@ export interface LambdaDependencies {
   readonly adapters: Pick<FleetAdapters, "inventory" | "alarms" | "profiles">;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** ALLOW_MASS_DELETE=true: apply deletes beyond the mass-delete limit (normally refused, everything else applied). */
+  readonly allowMassDelete?: boolean;
 }
 
 export interface LambdaSummary {
@@ -27,11 +30,15 @@ export interface LambdaSummary {
   readonly failures: number;
   readonly deferred: number;
   readonly invalidInstances: number;
+  /** Instances whose profile could not be read: their alarms were left as they are. */
+  readonly heldInstances: number;
   readonly foreignAlarms: number;
+  /** Deletes refused by the mass-delete guard. */
+  readonly refusedDeletes: number;
 }
 
 export function createHandler(dependencies: LambdaDependencies) {
-  const { config, adapters, logger, metrics } = dependencies;
+  const { config, adapters, logger, metrics, allowMassDelete } = dependencies;
   return async (event: unknown, context?: Pick<Context, "getRemainingTimeInMillis" | "awsRequestId">): Promise<LambdaSummary> => {
     if (context?.awsRequestId !== undefined) logger.appendKeys({ requestId: context.awsRequestId });
     const interpreted = interpretEvent(event, config.tagPrefix);
@@ -47,6 +54,7 @@ export function createHandler(dependencies: LambdaDependencies) {
       mode: "apply",
       ...(scope !== undefined ? { scope } : {}),
       shouldStop: () => context !== undefined && context.getRemainingTimeInMillis() < SAFETY_MARGIN_MS,
+      allowMassDelete: allowMassDelete === true,
     });
     const summary = summarize(result, trigger, scope);
     for (const failure of result.failures.slice(0, 100)) logger.error("change failed", { ...failure });
@@ -54,6 +62,25 @@ export function createHandler(dependencies: LambdaDependencies) {
       logger.warn("instance tags have problems", {
         instanceId: outcome.instanceId,
         issues: outcome.issues.map((found) => ({ code: found.code, source: found.source, value: found.value })),
+      });
+    }
+    for (const outcome of result.plan.unresolvedInstances.slice(0, 100)) {
+      logger.warn("profile could not be read; the instance's alarms are left as they are", {
+        instanceId: outcome.instanceId,
+        profile: outcome.profile,
+        reason: outcome.unresolvedReason,
+      });
+    }
+    if (result.refusedDeletes > 0) {
+      logger.error("mass delete refused", {
+        refusedDeletes: result.refusedDeletes,
+        limit: result.massDelete.limit,
+        ownedInScope: result.massDelete.ownedInScope,
+        hint: "check TAG_PREFIX, ALARM_PREFIX and the profile parameters the hosts name; set ALLOW_MASS_DELETE=true for one run if the deletes are intended",
+        sample: result.plan.changes
+          .filter((change) => change.kind === "delete")
+          .slice(0, 10)
+          .map((change) => `${change.alarmName}: ${change.reason}`),
       });
     }
     logger.info("reconcile finished", { ...summary, timings: result.timings });
@@ -65,6 +92,8 @@ export function createHandler(dependencies: LambdaDependencies) {
     metrics.addMetric("ChangeFailures", MetricUnit.Count, summary.failures);
     metrics.addMetric("ChangesDeferred", MetricUnit.Count, summary.deferred);
     metrics.addMetric("InstancesWithTagProblems", MetricUnit.Count, summary.invalidInstances);
+    metrics.addMetric("InstancesWithUnreadableProfile", MetricUnit.Count, summary.heldInstances);
+    metrics.addMetric("MassDeleteRefused", MetricUnit.Count, summary.refusedDeletes);
     metrics.publishStoredMetrics();
     return summary;
   };
@@ -78,7 +107,9 @@ function summarize(result: ReconcileResult, trigger: string, scope: readonly str
     failures: result.failures.length,
     deferred: result.deferred,
     invalidInstances: result.plan.invalidInstances.length,
+    heldInstances: result.plan.unresolvedInstances.length,
     foreignAlarms: result.plan.foreign.length,
+    refusedDeletes: result.refusedDeletes,
   };
 }
 
@@ -94,12 +125,16 @@ function emptySummary(trigger: string): LambdaSummary {
     failures: 0,
     deferred: 0,
     invalidInstances: 0,
+    heldInstances: 0,
     foreignAlarms: 0,
+    refusedDeletes: 0,
   };
 }
 
 export interface LambdaSettings {
   readonly config: FleetConfig;
+  /** ALLOW_MASS_DELETE: `true` lets one deployment (or one run) make deletes beyond the mass-delete limit. */
+  readonly allowMassDelete: boolean;
   /** Powertools service name: the stack sets POWERTOOLS_SERVICE_NAME; elsewhere procwatch-fleet. */
   readonly serviceName: string;
 }
@@ -124,17 +159,24 @@ export function lambdaSettingsFrom(env: Readonly<Record<string, string | undefin
     },
   );
   if (config.restartActionArns.length === 0) throw new Error("RESTART_TOPIC_ARN is not set: alarms would have no restart action");
+  const allowMassDelete = fromEnv("ALLOW_MASS_DELETE") ?? "false";
+  if (allowMassDelete !== "true" && allowMassDelete !== "false") {
+    throw new UsageError(`ALLOW_MASS_DELETE ${JSON.stringify(allowMassDelete.slice(0, 40))} is not true or false`, {
+      hint: "leave it unset (deletes beyond the mass-delete limit are refused) or set true for a run whose deletes you checked",
+    });
+  }
   // An explicit serviceName overrides Powertools' own lookup of POWERTOOLS_SERVICE_NAME, so read it here.
-  return { config, serviceName: fromEnv("POWERTOOLS_SERVICE_NAME") ?? "procwatch-fleet" };
+  return { config, allowMassDelete: allowMassDelete === "true", serviceName: fromEnv("POWERTOOLS_SERVICE_NAME") ?? "procwatch-fleet" };
 }
 
 /** The Lambda's one place where configuration is read and clients are built (once per container). */
 function fromEnvironment(): ReturnType<typeof createHandler> {
-  const { config, serviceName } = lambdaSettingsFrom(process.env);
+  const { config, serviceName, allowMassDelete } = lambdaSettingsFrom(process.env);
   const adapters = createAdapters(createAwsClients({}), { tagPrefix: config.tagPrefix });
   return createHandler({
     config,
     adapters,
+    allowMassDelete,
     logger: new Logger({ serviceName }),
     metrics: new Metrics({ namespace: "procwatch", serviceName }),
   });

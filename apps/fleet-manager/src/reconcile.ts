@@ -2,6 +2,8 @@ import {
   type DesiredState,
   desiredAlarms,
   type InstanceInput,
+  type MassDeleteCheck,
+  massDeleteCheck,
   type ObservedAlarm,
   type Plan,
   type PlannedChange,
@@ -17,7 +19,8 @@ export interface InventoryPort {
   listTagged(options?: { instanceIds?: readonly string[] }): Promise<readonly InstanceInput[]>;
 }
 export interface ProfilePort {
-  getProfiles(names: Iterable<string>): Promise<ReadonlyMap<string, ProfileInput>>;
+  /** Must report a failed lookup as `{found:false, reason:"unavailable"}`, never as missing (ProfileStore.lookupProfiles). */
+  lookupProfiles(names: Iterable<string>): Promise<ReadonlyMap<string, ProfileInput>>;
 }
 export interface AlarmPort {
   listByPrefix(namePrefix: string): Promise<readonly ObservedAlarm[]>;
@@ -54,6 +57,11 @@ export interface ReconcileOptions {
   /** Asked before each write; returning true stops starting new ones (e.g. a Lambda nearing its timeout). */
   readonly shouldStop?: () => boolean;
   readonly now?: () => number;
+  /**
+   * Apply deletes even when there are more than the mass-delete limit (CLI `--allow-mass-delete`,
+   * Lambda `ALLOW_MASS_DELETE=true`). Without it such deletes are refused; the rest is applied.
+   */
+  readonly allowMassDelete?: boolean;
 }
 
 export interface ApplyFailure {
@@ -80,6 +88,10 @@ export interface ReconcileResult {
   readonly failures: readonly ApplyFailure[];
   /** Changes not attempted because `shouldStop` said so; the next run picks them up. */
   readonly deferred: number;
+  /** The plan's mass-delete check (see `massDeleteCheck`). */
+  readonly massDelete: MassDeleteCheck;
+  /** Deletes not attempted because the plan exceeded the mass-delete limit without an override. */
+  readonly refusedDeletes: number;
   readonly observedAlarmCount: number;
   readonly instanceCount: number;
   readonly timings: { readonly readMs: number; readonly planMs: number; readonly applyMs: number };
@@ -103,7 +115,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   const instances = scope !== undefined && scope.length === 0 ? [] : await options.inventory.listTagged(scope === undefined ? {} : { instanceIds: scope });
   options.onProgress?.({ phase: "read", done: 1, total: 3, message: "reading profiles" });
   const profileNames = referencedProfiles(instances, config.tagPrefix);
-  const profiles = profileNames.length === 0 ? new Map<string, ProfileInput>() : await options.profiles.getProfiles(profileNames);
+  const profiles = profileNames.length === 0 ? new Map<string, ProfileInput>() : await options.profiles.lookupProfiles(profileNames);
   options.onProgress?.({ phase: "read", done: 2, total: 3, message: "reading alarms" });
   const observed = await readObserved(options.alarms, config.alarmPrefix, scope);
   options.onProgress?.({ phase: "read", done: 3, total: 3 });
@@ -119,13 +131,14 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   const plan = planReconcile(desired, observed, { alarmPrefix: config.alarmPrefix, ...(scope !== undefined ? { instanceIds: new Set(scope) } : {}) });
   const applyStart = now();
 
-  const base = { mode: options.mode, desired, plan, observedAlarmCount: observed.length, instanceCount: instances.length };
+  const base = { mode: options.mode, desired, plan, observedAlarmCount: observed.length, instanceCount: instances.length, massDelete: massDeleteCheck(plan) };
   if (options.mode === "plan") {
     return {
       ...base,
       applied: { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 },
       failures: [],
       deferred: 0,
+      refusedDeletes: 0,
       timings: { readMs: planStart - readStart, planMs: applyStart - planStart, applyMs: 0 },
     };
   }
@@ -141,10 +154,17 @@ async function readObserved(alarms: AlarmPort, prefix: string, scope: readonly s
   return observed;
 }
 
-async function applyPlan(plan: Plan, options: ReconcileOptions): Promise<{ applied: AppliedCounts; failures: ApplyFailure[]; deferred: number }> {
+async function applyPlan(
+  plan: Plan,
+  options: ReconcileOptions,
+): Promise<{ applied: AppliedCounts; failures: ApplyFailure[]; deferred: number; refusedDeletes: number }> {
   const failures: ApplyFailure[] = [];
   const counts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 };
-  const total = plan.changes.length;
+  // A wrong --tag-prefix or a deleted shared profile looks like "delete everything": refuse the
+  // deletes of such a plan unless the operator said so, and still apply the rest.
+  const refuseDeletes = massDeleteCheck(plan).exceeded && options.allowMassDelete !== true;
+  const refusedDeletes = refuseDeletes ? plan.counts.delete : 0;
+  const total = plan.changes.length - refusedDeletes;
   let done = 0;
   let deferred = 0;
   const report = (message?: string) => options.onProgress?.({ phase: "apply", done, total, ...(message !== undefined ? { message } : {}) });
@@ -186,6 +206,7 @@ async function applyPlan(plan: Plan, options: ReconcileOptions): Promise<{ appli
     { kind: "delete", run: (names: readonly string[]) => options.alarms.delete(names), counter: "deleted" },
   ] as const;
   for (const batchKind of batchKinds) {
+    if (batchKind.kind === "delete" && refuseDeletes) continue;
     const names = plan.changes.filter((change) => change.kind === batchKind.kind).map((change) => change.alarmName);
     if (names.length === 0) continue;
     if (stop()) {
@@ -202,5 +223,5 @@ async function applyPlan(plan: Plan, options: ReconcileOptions): Promise<{ appli
     done += names.length;
     report();
   }
-  return { applied: counts, failures, deferred };
+  return { applied: counts, failures, deferred, refusedDeletes };
 }

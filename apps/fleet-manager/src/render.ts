@@ -1,4 +1,12 @@
-import type { ChangeKind, Plan, PlannedChange } from "@procwatch/alarm-planner";
+import {
+  type ChangeKind,
+  MASS_DELETE_FLOOR,
+  MASS_DELETE_FRACTION,
+  type MassDeleteCheck,
+  massDeleteCheck,
+  type Plan,
+  type PlannedChange,
+} from "@procwatch/alarm-planner";
 import { formatIssue } from "@procwatch/contract";
 import type { ReconcileResult } from "./reconcile.ts";
 
@@ -49,7 +57,7 @@ function describeChange(change: PlannedChange): string {
 }
 
 /** The human plan: grouped by instance, `+` create, `~` update or actions on/off, `-` delete, `!` problem. */
-export function renderPlan(plan: Plan, style: Style, options: { detailed?: boolean } = {}): string {
+export function renderPlan(plan: Plan, style: Style, options: { detailed?: boolean; allowMassDelete?: boolean } = {}): string {
   const lines: string[] = [];
   for (const entry of plan.instances) {
     const outcome = entry.outcome;
@@ -72,20 +80,46 @@ export function renderPlan(plan: Plan, style: Style, options: { detailed?: boole
     }
     for (const conflict of entry.conflicts) lines.push(`  ${style.red("!")} ${conflict.processName}: ${conflict.alarmName} — ${conflict.reason}`);
     for (const found of outcome?.status === "invalid" ? outcome.issues : []) lines.push(`  ${style.red("!")} ${formatIssue(found)}`);
+    if (outcome?.status === "unresolved") {
+      const held = entry.heldAlarms.length;
+      lines.push(
+        `  ${style.red("!")} profile ${JSON.stringify(outcome.profile ?? "")} could not be read (${outcome.unresolvedReason ?? "AWS error"}): ${held} alarm${held === 1 ? "" : "s"} left as ${held === 1 ? "it is" : "they are"} until a run can read it`,
+      );
+    }
   }
   if (plan.foreign.length > 0) {
     lines.push(style.bold(`foreign alarms under the prefix (not owned by procwatch, left untouched): ${plan.foreign.length}`));
     for (const foreign of plan.foreign.slice(0, 20)) lines.push(`  ${style.dim("·")} ${foreign.alarmName} ${style.dim(`— ${foreign.reason}`)}`);
     if (plan.foreign.length > 20) lines.push(`  ${style.dim(`… and ${plan.foreign.length - 20} more (see --json)`)}`);
   }
+  const guard = massDeleteCheck(plan);
+  if (guard.exceeded) lines.push(...massDeleteWarning(guard, style, options.allowMassDelete === true));
   lines.push(summaryLine(plan, style));
   return `${lines.join("\n")}\n`;
+}
+
+/** The `!` line (and its hint) for a plan that deletes more than the mass-delete limit. */
+export function massDeleteWarning(guard: MassDeleteCheck, style: Style, allowed: boolean): string[] {
+  const consequence = allowed ? "--allow-mass-delete is set: apply will delete them" : "apply refuses these deletes unless --allow-mass-delete";
+  return [
+    `${style.red("!")} ${massDeleteSentence(guard)}; ${consequence}`,
+    `  ${style.dim("hint: a wrong --tag-prefix/--prefix or a deleted shared profile parameter looks exactly like this; check them first")}`,
+  ];
+}
+
+function massDeleteSentence(guard: MassDeleteCheck): string {
+  return `mass delete: ${guard.deletes} alarms to delete, more than ${massDeleteLimitText(guard)}`;
+}
+
+/** "the mass-delete limit of 25 (10% of 60 owned alarms in scope, at least 25)" */
+export function massDeleteLimitText(guard: MassDeleteCheck): string {
+  return `the mass-delete limit of ${guard.limit} (${Math.round(MASS_DELETE_FRACTION * 100)}% of ${guard.ownedInScope} owned alarms in scope, at least ${MASS_DELETE_FLOOR})`;
 }
 
 export function summaryLine(plan: Plan, style: Style): string {
   const counts = plan.counts;
   if (plan.changes.length === 0) {
-    const problems = plan.invalidInstances.length + plan.conflicts.length;
+    const problems = plan.invalidInstances.length + plan.conflicts.length + plan.unresolvedInstances.length;
     return `${style.green("No changes.")} ${counts.unchanged} alarm${counts.unchanged === 1 ? "" : "s"} up to date${problems > 0 ? `; ${style.red(`${problems} problem${problems === 1 ? "" : "s"}`)} (see above)` : ""}.`;
   }
   const parts = [
@@ -98,6 +132,9 @@ export function summaryLine(plan: Plan, style: Style): string {
   ];
   const problems = [
     plan.invalidInstances.length > 0 ? `${plan.invalidInstances.length} instance${plan.invalidInstances.length === 1 ? "" : "s"} with tag problems` : "",
+    plan.unresolvedInstances.length > 0
+      ? `${plan.unresolvedInstances.length} instance${plan.unresolvedInstances.length === 1 ? "" : "s"} held (profile unreadable)`
+      : "",
     plan.conflicts.length > 0 ? `${plan.conflicts.length} name conflict${plan.conflicts.length === 1 ? "" : "s"}` : "",
     plan.foreign.length > 0 ? `${plan.foreign.length} foreign` : "",
   ].filter((part) => part !== "");
@@ -109,6 +146,7 @@ export function renderApplySummary(result: ReconcileResult, elapsedMs: number, s
   const line = `Applied: ${applied.created} created, ${applied.updated} updated, ${applied.deleted} deleted, ${applied.actionsDisabled} actions disabled, ${applied.actionsEnabled} actions enabled in ${formatDuration(elapsedMs)}.`;
   const lines = [result.failures.length === 0 ? style.green(line) : line];
   if (result.deferred > 0) lines.push(style.yellow(`${result.deferred} change(s) deferred to the next run (time budget reached).`));
+  if (result.refusedDeletes > 0) lines.push(style.red(`${result.refusedDeletes} delete(s) refused: more than ${massDeleteLimitText(result.massDelete)}.`));
   if (result.failures.length > 0) {
     lines.push(style.red(`${result.failures.length} failed:`));
     for (const failure of result.failures.slice(0, 50)) lines.push(`  ${style.red("✗")} ${failure.operation} ${failure.alarmName}: ${failure.message}`);
@@ -135,9 +173,18 @@ export function planToJson(result: ReconcileResult): unknown {
       instanceId: outcome.instanceId,
       issues: outcome.issues.map((found) => ({ code: found.code, source: found.source, value: found.value, message: formatIssue(found) })),
     })),
+    held: plan.unresolvedInstances.map((outcome) => ({
+      instanceId: outcome.instanceId,
+      profile: outcome.profile,
+      reason: outcome.unresolvedReason,
+      alarms: plan.instances.find((entry) => entry.instanceId === outcome.instanceId)?.heldAlarms ?? [],
+    })),
     conflicts: plan.conflicts,
     foreign: plan.foreign,
-    ...(result.mode === "apply" ? { applied: result.applied, failures: result.failures, deferred: result.deferred } : {}),
+    massDelete: result.massDelete,
+    ...(result.mode === "apply"
+      ? { applied: result.applied, failures: result.failures, deferred: result.deferred, refusedDeletes: result.refusedDeletes }
+      : {}),
   };
 }
 

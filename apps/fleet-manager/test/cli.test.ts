@@ -271,3 +271,93 @@ describe("AWS errors exit 1", () => {
     );
   });
 });
+
+describe("mass-delete guard", () => {
+  it("a wrong --tag-prefix would delete every alarm: plan warns, apply refuses the deletes (exit 1, one line + hint), --allow-mass-delete makes them", async () => {
+    const { run, fake } = cli({ instances: 15 });
+    expect((await run("apply", "--yes")).code).toBe(0);
+    expect(fake.alarms.size).toBe(30);
+
+    const plan = await run("plan", "--tag-prefix", "acme");
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain(
+      "! mass delete: 30 alarms to delete, more than the mass-delete limit of 25 (10% of 30 owned alarms in scope, at least 25); apply refuses these deletes unless --allow-mass-delete\n  hint: a wrong --tag-prefix/--prefix or a deleted shared profile parameter looks exactly like this; check them first\n",
+    );
+    expect(JSON.parse((await run("plan", "--json", "--tag-prefix", "acme")).stdout).massDelete).toEqual({
+      deletes: 30,
+      ownedInScope: 30,
+      limit: 25,
+      exceeded: true,
+    });
+
+    const refused = await run("apply", "--yes", "--tag-prefix", "acme");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      "procwatch-fleet: refused to delete 30 alarms: more than the mass-delete limit of 25 (10% of 30 owned alarms in scope, at least 25)\n" +
+        "hint: check --tag-prefix, --prefix and the profile parameters the hosts name; if the deletes are intended, run apply again with --allow-mass-delete\n",
+    );
+    expect(refused.stdout).toContain("30 delete(s) refused");
+    expect(fake.alarms.size).toBe(30);
+
+    const allowed = await run("apply", "--yes", "--tag-prefix", "acme", "--allow-mass-delete");
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toContain("--allow-mass-delete is set: apply will delete them");
+    expect(fake.alarms.size).toBe(0);
+  });
+
+  it("refuses only the deletes: the plan's other changes are applied", async () => {
+    const { run, fake } = cli({ instances: 15 });
+    await run("apply", "--yes");
+    for (let index = 0; index < 14; index += 1) fake.setInstanceState(fleetInstanceId(index), "terminated");
+    fake.setInstanceState(fleetInstanceId(14), "stopped");
+    const result = await run("apply", "--yes", "--json");
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ applied: { deleted: 0, actionsDisabled: 2 }, refusedDeletes: 28 });
+    expect(fake.alarms.size).toBe(30);
+    expect(fake.alarms.get(alarmNameFor(fleetInstanceId(14), "nginx"))?.ActionsEnabled).toBe(false);
+  });
+
+  it("on a terminal with only refused deletes it does not ask", async () => {
+    const { run, fake, questions } = cli({ instances: 15, tty: true, answer: true });
+    await run("apply");
+    questions.length = 0;
+    const result = await run("apply", "--tag-prefix", "acme");
+    expect(result.code).toBe(1);
+    expect(questions).toEqual([]);
+    expect(fake.alarms.size).toBe(30);
+  });
+});
+
+describe("a profile that cannot be read", () => {
+  it("plan reports the held host and leaves its alarms alone; other hosts are planned as usual", async () => {
+    const { run, fake } = cli();
+    fake.putParameter("/procwatch/profiles/web", JSON.stringify({ version: 1, processes: [{ name: "nginx" }] }));
+    fake.setTags(fleetInstanceId(1), { "procwatch:processes": null, "procwatch:profile": "web" });
+    expect((await run("apply", "--yes")).code).toBe(0);
+    const original = fake.handle.bind(fake);
+    fake.handle = async (operation, input) => {
+      if (operation === "GetParameters") throw Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException", $metadata: { httpStatusCode: 400 } });
+      return original(operation, input);
+    };
+    fake.setTags(fleetInstanceId(2), { "procwatch:processes": "nginx" });
+    const plan = await run("plan");
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain(
+      `${fleetInstanceId(1)} (host-1) running\n  ! profile "web" could not be read (GetParameters failed: ThrottlingException: Rate exceeded): 1 alarm left as it is until a run can read it\n`,
+    );
+    expect(plan.stdout).toContain(`- delete sshd  ${alarmNameFor(fleetInstanceId(2), "sshd")}`);
+    expect(plan.stdout).toMatch(/1 instance held \(profile unreadable\)/);
+    const json = JSON.parse((await run("plan", "--json")).stdout);
+    expect(json.held).toEqual([
+      {
+        instanceId: fleetInstanceId(1),
+        profile: "web",
+        reason: "GetParameters failed: ThrottlingException: Rate exceeded",
+        alarms: [alarmNameFor(fleetInstanceId(1), "nginx")],
+      },
+    ]);
+    expect((await run("apply", "--yes")).code).toBe(0);
+    expect(fake.alarms.has(alarmNameFor(fleetInstanceId(1), "nginx"))).toBe(true);
+    expect(fake.alarms.has(alarmNameFor(fleetInstanceId(2), "sshd"))).toBe(false);
+  });
+});

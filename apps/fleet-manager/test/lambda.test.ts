@@ -10,9 +10,9 @@ import { fakeWorld, fleetConfig } from "./harness.ts";
 
 const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
 
-function lambdaWorld() {
+function lambdaWorld(options: { instances?: number; allowMassDelete?: boolean } = {}) {
   const world = fakeWorld();
-  buildFleet(world.fake, { instances: 4, processesPerInstance: 2 });
+  buildFleet(world.fake, { instances: options.instances ?? 4, processesPerInstance: 2 });
   const metrics = new Metrics({ namespace: "procwatch", serviceName: "procwatch-fleet" });
   const published: unknown[] = [];
   vi.spyOn(metrics, "publishStoredMetrics").mockImplementation(() => {
@@ -22,8 +22,18 @@ function lambdaWorld() {
     return metrics;
   });
   const logger = new Logger({ serviceName: "procwatch-fleet", logLevel: "SILENT" });
-  const handler = createHandler({ config: fleetConfig, adapters: world.adapters, logger, metrics });
-  return { world, handler, published };
+  const errors: unknown[][] = [];
+  vi.spyOn(logger, "error").mockImplementation((...args: unknown[]) => {
+    errors.push(args);
+  });
+  const handler = createHandler({
+    config: fleetConfig,
+    adapters: world.adapters,
+    logger,
+    metrics,
+    ...(options.allowMassDelete !== undefined ? { allowMassDelete: options.allowMassDelete } : {}),
+  });
+  return { world, handler, published, errors };
 }
 
 describe("interpretEvent", () => {
@@ -85,6 +95,36 @@ describe("Lambda handler", () => {
   });
 });
 
+describe("mass-delete guard in the Lambda", () => {
+  it("refuses the deletes, still applies the rest, logs an error and emits MassDeleteRefused", async () => {
+    const { world, handler, published, errors } = lambdaWorld({ instances: 15 });
+    await handler(fixture("scheduled.json"));
+    for (let index = 0; index < 14; index += 1) world.fake.setInstanceState(fleetInstanceId(index), "terminated");
+    world.fake.setInstanceState(fleetInstanceId(14), "stopped");
+    const summary = await handler(fixture("scheduled.json"));
+    expect(summary).toMatchObject({ deleted: 0, refusedDeletes: 28, actionsDisabled: 2 });
+    expect(world.fake.alarms.size).toBe(30);
+    expect(published[1]).toMatchObject({ MassDeleteRefused: 28, AlarmsDeleted: 0, AlarmActionsToggled: 2 });
+    expect(errors).toEqual([["mass delete refused", expect.objectContaining({ refusedDeletes: 28, limit: 25, ownedInScope: 30 })]]);
+  });
+
+  it("ALLOW_MASS_DELETE=true lets the deletes through", async () => {
+    const { world, handler, published } = lambdaWorld({ instances: 15, allowMassDelete: true });
+    await handler(fixture("scheduled.json"));
+    for (let index = 0; index < 15; index += 1) world.fake.setInstanceState(fleetInstanceId(index), "terminated");
+    expect(await handler(fixture("scheduled.json"))).toMatchObject({ deleted: 30, refusedDeletes: 0 });
+    expect(world.fake.alarms.size).toBe(0);
+    expect(published[1]).toMatchObject({ MassDeleteRefused: 0 });
+  });
+
+  it("a small event-narrowed run is never blocked (the limit is at least 25)", async () => {
+    const { world, handler } = lambdaWorld({ instances: 15 });
+    await handler(fixture("scheduled.json"));
+    world.fake.setInstanceState(fleetInstanceId(1), "terminated");
+    expect(await handler(fixture("ec2-state-change.json"))).toMatchObject({ deleted: 2, refusedDeletes: 0 });
+  });
+});
+
 describe("lambdaSettingsFrom (the environment the stack sets)", () => {
   const stackEnv = { RESTART_TOPIC_ARN: "arn:aws:sns:eu-west-1:123456789012:procwatch-restart", ALARM_PREFIX: "acme", TAG_PREFIX: "acme" };
 
@@ -100,6 +140,14 @@ describe("lambdaSettingsFrom (the environment the stack sets)", () => {
       expect(settings.config.defaultDetection).toBe("standard");
       expect(settings.serviceName).toBe("procwatch-fleet");
     }
+  });
+
+  it("reads ALLOW_MASS_DELETE strictly: unset/empty/false → refuse, true → allow, anything else fails the cold start", () => {
+    expect(lambdaSettingsFrom(stackEnv).allowMassDelete).toBe(false);
+    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "" }).allowMassDelete).toBe(false);
+    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "false" }).allowMassDelete).toBe(false);
+    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "true" }).allowMassDelete).toBe(true);
+    expect(() => lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "yes" })).toThrow(/ALLOW_MASS_DELETE "yes" is not true or false/);
   });
 
   it("refuses an unknown detection profile, naming the variable", () => {

@@ -68,7 +68,13 @@ function evaluateInstance(
   }
   const profileName = parsed.spec.profile;
   const lookup = profileName === undefined ? undefined : profiles.get(profileName);
-  const profileIssues: SpecIssue[] = lookup !== undefined && !lookup.found ? [...(lookup.issues ?? [])] : [];
+  if (lookup !== undefined && !lookup.found && lookup.reason === "unavailable") {
+    return {
+      outcome: { ...base, profile: profileName as string, status: "unresolved", processNames: [], issues: [], unresolvedReason: lookup.message },
+      spec: null,
+    };
+  }
+  const profileIssues: SpecIssue[] = lookup !== undefined && !lookup.found && "issues" in lookup ? [...(lookup.issues ?? [])] : [];
   const resolved = resolveHostSpec({
     tags: parsed.spec,
     profileDocument: lookup === undefined ? null : lookup.found ? lookup.document : null,

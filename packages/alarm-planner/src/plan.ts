@@ -41,6 +41,8 @@ export interface InstancePlan {
   readonly outcome?: InstanceOutcome;
   readonly changes: readonly PlannedChange[];
   readonly conflicts: readonly Conflict[];
+  /** Owned alarms left exactly as they are because the instance's profile could not be read. */
+  readonly heldAlarms: readonly string[];
 }
 
 export interface Plan {
@@ -55,6 +57,12 @@ export interface Plan {
   readonly counts: Readonly<Record<ChangeKind, number>>;
   /** Instances with tag or profile problems. */
   readonly invalidInstances: readonly InstanceOutcome[];
+  /** Instances whose profile could not be read (an AWS error): their alarms are in `heldAlarms`, untouched. */
+  readonly unresolvedInstances: readonly InstanceOutcome[];
+  /** Owned alarms of `unresolvedInstances`: neither updated, toggled nor deleted by this plan. */
+  readonly heldAlarms: readonly string[];
+  /** Owned alarms in scope as observed: the base of the mass-delete limit. */
+  readonly ownedInScope: number;
 }
 
 export interface PlanScope {
@@ -93,6 +101,8 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
   const unchanged: string[] = [];
   const conflicts: Conflict[] = [];
   const desiredNames = new Set<string>();
+  const heldAlarms: string[] = [];
+  let ownedInScope = 0;
 
   for (const alarm of desired.alarms) {
     if (!inScope(alarm.instanceId)) continue;
@@ -128,9 +138,16 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
   }
 
   for (const name of owned.keys()) {
-    if (desiredNames.has(name)) continue;
     const identity = parseAlarmName(name, scope.alarmPrefix);
     if (identity === null || !inScope(identity.instanceId)) continue;
+    ownedInScope += 1;
+    if (desiredNames.has(name)) continue;
+    // Without its profile the instance's spec is unknown: deleting or rewriting its alarms on a
+    // transient AWS error would drop monitoring; the next run that can read the profile decides.
+    if (outcomes.get(identity.instanceId)?.status === "unresolved") {
+      heldAlarms.push(name);
+      continue;
+    }
     changes.push({
       kind: "delete",
       alarmName: name,
@@ -147,16 +164,42 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
   for (const planned of changes) counts[planned.kind] += 1;
   counts.unchanged = unchanged.length;
 
+  heldAlarms.sort(compare);
   const invalidInstances = desired.instances.filter((outcome) => outcome.status === "invalid" && inScope(outcome.instanceId));
+  const unresolvedInstances = desired.instances.filter((outcome) => outcome.status === "unresolved" && inScope(outcome.instanceId));
   return {
     changes,
     unchanged,
-    instances: groupByInstance(changes, conflicts, invalidInstances, outcomes),
+    instances: groupByInstance(changes, conflicts, [...invalidInstances, ...unresolvedInstances], heldAlarms, scope.alarmPrefix, outcomes),
     foreign: [...foreignByName.values()].sort((a, b) => compare(a.alarmName, b.alarmName)),
     conflicts,
     counts,
     invalidInstances,
+    unresolvedInstances,
+    heldAlarms,
+    ownedInScope,
   };
+}
+
+/** A plan may delete at most this share of the owned alarms in scope… */
+export const MASS_DELETE_FRACTION = 0.1;
+/** …but always at least this many (a small fleet, or an event narrowed to a few hosts, must still converge). */
+export const MASS_DELETE_FLOOR = 25;
+
+export interface MassDeleteCheck {
+  readonly deletes: number;
+  readonly ownedInScope: number;
+  /** The most deletes one apply may make without an explicit override. */
+  readonly limit: number;
+  /** True when the plan deletes more than `limit`: a wrong tag prefix or a deleted shared profile looks exactly like this. */
+  readonly exceeded: boolean;
+}
+
+/** The mass-delete guard: more than max(10 % of the owned alarms in scope, 25) deletes need an explicit override. */
+export function massDeleteCheck(plan: Pick<Plan, "counts" | "ownedInScope">): MassDeleteCheck {
+  // deletes > max(fraction × owned, floor) ⇔ deletes > max(⌊fraction × owned⌋, floor) for whole numbers.
+  const limit = Math.max(Math.floor(plan.ownedInScope * MASS_DELETE_FRACTION), MASS_DELETE_FLOOR);
+  return { deletes: plan.counts.delete, ownedInScope: plan.ownedInScope, limit, exceeded: plan.counts.delete > limit };
 }
 
 /** True when applying the plan would change nothing in CloudWatch. */
@@ -180,6 +223,9 @@ function deleteReason(outcome: InstanceOutcome | undefined, processName: string)
       return "instance tags have problems (see issues)";
     case "managed":
       return `${processName} is no longer in the instance's process list`;
+    case "unresolved":
+      // Never reached: planReconcile holds these alarms instead of deleting them.
+      return "the instance's profile could not be read";
   }
 }
 
@@ -283,26 +329,32 @@ function show(value: unknown): string {
 function groupByInstance(
   changes: readonly PlannedChange[],
   conflicts: readonly Conflict[],
-  invalid: readonly InstanceOutcome[],
+  problems: readonly InstanceOutcome[],
+  heldAlarms: readonly string[],
+  alarmPrefix: string,
   outcomes: ReadonlyMap<string, InstanceOutcome>,
 ): InstancePlan[] {
-  const grouped = new Map<string, { changes: PlannedChange[]; conflicts: Conflict[] }>();
+  const grouped = new Map<string, { changes: PlannedChange[]; conflicts: Conflict[]; heldAlarms: string[] }>();
   const entry = (instanceId: string) => {
     let found = grouped.get(instanceId);
     if (found === undefined) {
-      found = { changes: [], conflicts: [] };
+      found = { changes: [], conflicts: [], heldAlarms: [] };
       grouped.set(instanceId, found);
     }
     return found;
   };
   for (const planned of changes) entry(planned.instanceId).changes.push(planned);
   for (const conflict of conflicts) entry(conflict.instanceId).conflicts.push(conflict);
-  for (const outcome of invalid) entry(outcome.instanceId);
+  for (const outcome of problems) entry(outcome.instanceId);
+  for (const name of heldAlarms) {
+    const identity = parseAlarmName(name, alarmPrefix);
+    if (identity !== null) entry(identity.instanceId).heldAlarms.push(name);
+  }
   return [...grouped.entries()]
     .sort(([a], [b]) => compare(a, b))
     .map(([instanceId, group]) => {
       const outcome = outcomes.get(instanceId);
-      return { instanceId, ...(outcome !== undefined ? { outcome } : {}), changes: group.changes, conflicts: group.conflicts };
+      return { instanceId, ...(outcome !== undefined ? { outcome } : {}), ...group };
     });
 }
 

@@ -11,10 +11,15 @@ export interface InstanceInput {
   readonly tags: Readonly<Record<string, string>>;
 }
 
-/** A named profile lookup (structurally the aws-adapters `ProfileLookup`). */
+/**
+ * A named profile lookup (structurally the aws-adapters `ProfileLookup`). `unavailable` means the
+ * lookup itself failed (throttling, an AWS error, access denied): unlike `missing`, it says nothing
+ * about the profile, so hosts naming it keep their alarms exactly as they are.
+ */
 export type ProfileInput =
   | { readonly found: true; readonly document: SpecDocument }
-  | { readonly found: false; readonly reason?: "missing" | "invalid"; readonly issues?: readonly SpecIssue[] };
+  | { readonly found: false; readonly reason?: "missing" | "invalid"; readonly issues?: readonly SpecIssue[] }
+  | { readonly found: false; readonly reason: "unavailable"; readonly message: string };
 
 export interface PlannerConfig {
   /** Alarm-name prefix (`procwatch`). */
@@ -73,9 +78,11 @@ export interface DesiredAlarm {
  * - `managed`: opted in, valid spec, alarms desired (actions on or off by state);
  * - `not-opted-in`: opt-in tag is `false` or missing;
  * - `invalid`: tags or profile have problems; no alarms, issues listed;
- * - `gone`: shutting-down or terminated.
+ * - `gone`: shutting-down or terminated;
+ * - `unresolved`: its profile could not be read (an AWS error, not a missing parameter); its
+ *   existing alarms are left exactly as they are until a later run can read it.
  */
-export type InstanceStatus = "managed" | "not-opted-in" | "invalid" | "gone";
+export type InstanceStatus = "managed" | "not-opted-in" | "invalid" | "gone" | "unresolved";
 
 export interface InstanceOutcome {
   readonly instanceId: string;
@@ -85,6 +92,8 @@ export interface InstanceOutcome {
   readonly processNames: readonly string[];
   readonly profile?: string;
   readonly issues: readonly SpecIssue[];
+  /** For `unresolved`: why the profile could not be read. */
+  readonly unresolvedReason?: string;
 }
 
 export interface DesiredState {

@@ -1,6 +1,15 @@
 import { alarmNameFor, OWNERSHIP_MARKER } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
-import { type ChangeKind, desiredAlarms, type InstanceState, type ObservedAlarm, type ProfileInput, planReconcile, referencedProfiles } from "../src/index.ts";
+import {
+  type ChangeKind,
+  desiredAlarms,
+  type InstanceState,
+  massDeleteCheck,
+  type ObservedAlarm,
+  type ProfileInput,
+  planReconcile,
+  referencedProfiles,
+} from "../src/index.ts";
 import { applyToObserved, config, instance, instanceId, noProfiles, observedFrom } from "./builders.ts";
 
 const scope = { alarmPrefix: "procwatch" };
@@ -275,5 +284,67 @@ describe("fleet-wide idempotence", () => {
     expect(second.plan.counts.update).toBeGreaterThan(0);
     expect(second.plan.counts["disable-actions"] + second.plan.counts["enable-actions"]).toBeGreaterThan(0);
     expect(planFor(drifted, applyToObserved(second.plan, observed)).plan.changes).toEqual([]);
+  });
+});
+
+describe("profile lookups that failed (AWS error) hold the host's alarms", () => {
+  const webProfile: ProfileInput = { found: true, document: { entries: [{ name: "nginx", options: {}, source: "profile:web/processes[0]" }] } };
+  const unavailable: ProfileInput = { found: false, reason: "unavailable", message: "GetParameters failed: ThrottlingException: Rate exceeded" };
+
+  it("neither updates, toggles nor deletes the alarms of a host whose profile could not be read, and reports it", () => {
+    const host = instance({ tags: { "procwatch:profile": "web" } });
+    const other = instance({ processes: "sshd" });
+    const before = converged([host, other], new Map([["web", webProfile]]));
+    // Drift on the held alarm and the host stopped: still untouched while the profile is unknown.
+    const observed = before.map((alarm) => (alarm.AlarmName === alarmNameFor(host.instanceId, "nginx") ? { ...alarm, Threshold: 3 } : alarm));
+    const { plan, desired } = planFor([{ ...host, state: "stopped" }, other], observed, new Map([["web", unavailable]]));
+    expect(plan.changes).toEqual([]);
+    expect(plan.heldAlarms).toEqual([alarmNameFor(host.instanceId, "nginx")]);
+    expect(plan.unresolvedInstances).toEqual([expect.objectContaining({ instanceId: host.instanceId, status: "unresolved", profile: "web" })]);
+    expect(plan.unresolvedInstances[0]?.unresolvedReason).toMatch(/ThrottlingException/);
+    expect(plan.instances).toEqual([
+      expect.objectContaining({ instanceId: host.instanceId, heldAlarms: [alarmNameFor(host.instanceId, "nginx")], changes: [] }),
+    ]);
+    expect(plan.invalidInstances).toEqual([]);
+    expect(desired.alarms.map((alarm) => alarm.processName)).toEqual(["sshd"]);
+  });
+
+  it("a profile that does not exist is different: the host is invalid and its alarms are deleted", () => {
+    const host = instance({ tags: { "procwatch:profile": "web" } });
+    const observed = converged([host], new Map([["web", webProfile]]));
+    const { plan } = planFor([host], observed, new Map([["web", { found: false, reason: "missing" }]]));
+    expect(plan.changes.map((change) => change.kind)).toEqual(["delete"]);
+    expect(plan.heldAlarms).toEqual([]);
+  });
+});
+
+describe("mass-delete check", () => {
+  const fleetOf = (count: number) => Array.from({ length: count }, () => instance({ processes: "nginx" }));
+
+  it.each<{ owned: number; deleted: number; limit: number; exceeded: boolean }>([
+    { owned: 40, deleted: 25, limit: 25, exceeded: false },
+    { owned: 40, deleted: 26, limit: 25, exceeded: true },
+    { owned: 300, deleted: 30, limit: 30, exceeded: false },
+    { owned: 300, deleted: 31, limit: 30, exceeded: true },
+    { owned: 10, deleted: 10, limit: 25, exceeded: false },
+  ])("$deleted of $owned owned alarms deleted → limit $limit, exceeded $exceeded", ({ owned, deleted, limit, exceeded }) => {
+    const fleet = fleetOf(owned);
+    const { plan } = planFor(fleet.slice(deleted), converged(fleet));
+    expect(massDeleteCheck(plan)).toEqual({ deletes: deleted, ownedInScope: owned, limit, exceeded });
+  });
+
+  it("a deleted shared profile turns every host invalid: the plan deletes everything and the check trips", () => {
+    const fleet = Array.from({ length: 60 }, () => instance({ tags: { "procwatch:profile": "web" } }));
+    const profile: ProfileInput = { found: true, document: { entries: [{ name: "nginx", options: {}, source: "profile:web/processes[0]" }] } };
+    const { plan } = planFor(fleet, converged(fleet, new Map([["web", profile]])), new Map([["web", { found: false, reason: "missing" }]]));
+    expect(plan.counts.delete).toBe(60);
+    expect(massDeleteCheck(plan)).toMatchObject({ ownedInScope: 60, limit: 25, exceeded: true });
+  });
+
+  it("counts only owned alarms in scope, not foreign ones nor other instances'", () => {
+    const fleet = fleetOf(5);
+    const foreign: ObservedAlarm = { AlarmName: "procwatch/legacy", AlarmDescription: "hand-made" };
+    const { plan } = planFor([], [...converged(fleet), foreign], noProfiles, new Set([fleet[0]!.instanceId]));
+    expect(massDeleteCheck(plan)).toEqual({ deletes: 1, ownedInScope: 1, limit: 25, exceeded: false });
   });
 });
