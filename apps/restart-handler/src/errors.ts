@@ -44,6 +44,16 @@ export class ClaimInFlightError extends RestartHandlerError {
   }
 }
 
+/**
+ * The search for a command SSM may already have accepted (`ListCommands`) did not reach its end.
+ * Retryable, and never "not found": sending on an incomplete search could restart twice.
+ */
+export class CommandSearchIncompleteError extends RestartHandlerError {
+  constructor(incidentId: string, pages: number) {
+    super(`ListCommands still had more pages after ${pages} while looking for incident ${incidentId}'s command`, { retryable: true });
+  }
+}
+
 /** The ledger changed between read and conditional write too many times in a row. */
 export class LedgerContentionError extends RestartHandlerError {
   constructor(key: string) {
@@ -105,6 +115,53 @@ export function classifyAwsError(error: unknown): AwsErrorClassification {
     (status !== undefined && (status >= 500 || status === 429)) ||
     status === undefined;
   return { name, message: candidate.message, retryable };
+}
+
+/**
+ * SendCommand errors that name a refusal: SSM answered and created no command. Its own client
+ * faults, plus authentication, authorization, validation and throttling refusals.
+ */
+const NOT_ACCEPTED_ERROR_NAMES = new Set([
+  "DuplicateInstanceId",
+  "InvalidDocument",
+  "InvalidDocumentVersion",
+  "InvalidInstanceId",
+  "InvalidNotificationConfig",
+  "InvalidOutputFolder",
+  "InvalidParameters",
+  "InvalidRole",
+  "MaxDocumentSizeExceeded",
+  "UnsupportedPlatformType",
+  "ValidationException",
+  "AccessDeniedException",
+  "UnrecognizedClientException",
+  "InvalidSignatureException",
+  "IncompleteSignature",
+  "MissingAuthenticationToken",
+  "InvalidClientTokenId",
+  "ExpiredTokenException",
+  "ThrottlingException",
+  "Throttling",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+]);
+
+/**
+ * True only when a failed SendCommand certainly left no command behind, so the claim may be
+ * released for an immediate retry. Timeouts, 5xx and network failures are ambiguous: the request
+ * may have reached SSM, which has no client token to dedupe a second one. So is any error after
+ * the SDK retried (`$metadata.attempts > 1`): the error it finally throws says nothing about the
+ * earlier attempts, one of which may have timed out after SSM accepted it.
+ */
+export function isDefinitelyNotAccepted(error: unknown): boolean {
+  const cause = error instanceof AwsCallError ? error.cause : error;
+  if (!(cause instanceof Error)) return false;
+  const candidate = cause as Error & { $metadata?: { httpStatusCode?: number; attempts?: number } };
+  if ((candidate.$metadata?.attempts ?? 1) > 1) return false;
+  const status = candidate.$metadata?.httpStatusCode;
+  // A 4xx is SSM's answer that it refused the request; 408 is the one 4xx that means "gave up waiting".
+  if (status !== undefined) return status >= 400 && status < 500 && status !== 408;
+  return NOT_ACCEPTED_ERROR_NAMES.has(candidate.name);
 }
 
 export function isRetryable(error: unknown): boolean {

@@ -1,11 +1,12 @@
-import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { mockClient } from "aws-sdk-client-mock";
 import "aws-sdk-client-mock-vitest/extend";
 import { describe, expect, it } from "vitest";
 import { DynamoDbRestartLedger } from "../src/adapters/dynamodb-ledger.ts";
 import { SsmCommandSender } from "../src/adapters/ssm-command-sender.ts";
+import { commandSearchStart } from "../src/core/command.ts";
 import type { IncidentRecord } from "../src/core/model.ts";
-import { classifyAwsError } from "../src/errors.ts";
+import { AwsCallError, classifyAwsError, isDefinitelyNotAccepted } from "../src/errors.ts";
 import type { RestartLedger } from "../src/ports.ts";
 import { FakeDynamoTable } from "./support/fake-dynamodb.ts";
 import { InMemoryRestartLedger } from "./support/in-memory-ports.ts";
@@ -118,6 +119,84 @@ describe("SsmCommandSender", () => {
     expect(await sender.send(request)).toEqual({ commandId: "c-1" });
     expect(mock).toHaveReceivedCommandWith(SendCommandCommand, request);
     expect(await sender.getInvocation("c-1", "i-0123456789abcdef0")).toBeUndefined();
+  });
+
+  it("pages ListCommands from the given time, matches the incident on this instance only, and never reports 'not found' for an unfinished search", async () => {
+    const ssm = new SSMClient({ region: "eu-west-1" });
+    const mock = mockClient(ssm);
+    const comment = "procwatch incident 0123456789abcdef restart nginx";
+    mock
+      .on(ListCommandsCommand)
+      .resolvesOnce({ Commands: [{ CommandId: "other-instance", Comment: comment, InstanceIds: ["i-0fffffffffffffff0"] }], NextToken: "t1" })
+      .resolvesOnce({
+        Commands: [{ CommandId: "other-incident", Comment: "procwatch incident ffffffffffffffff restart nginx", InstanceIds: ["i-0123456789abcdef0"] }],
+        NextToken: "t2",
+      })
+      .resolvesOnce({ Commands: [{ CommandId: "ours", Comment: comment, InstanceIds: ["i-0123456789abcdef0"] }], NextToken: "t3" });
+    const sender = new SsmCommandSender(ssm);
+    const since = Date.parse("2024-05-01T00:00:00Z");
+    expect(await sender.findSentForIncident("i-0123456789abcdef0", "procwatch-restart", "0123456789abcdef", since)).toEqual({ commandId: "ours" });
+    expect(mock.commandCalls(ListCommandsCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        Filters: [
+          { key: "DocumentName", value: "procwatch-restart" },
+          { key: "InvokedAfter", value: "2024-05-01T00:00:00.000Z" },
+        ],
+        MaxResults: 50,
+      },
+      expect.objectContaining({ NextToken: "t1" }),
+      expect.objectContaining({ NextToken: "t2" }),
+    ]);
+
+    mock.reset();
+    mock.on(ListCommandsCommand).resolves({ Commands: [] });
+    expect(await sender.findSentForIncident("i-0123456789abcdef0", "procwatch-restart", "0123456789abcdef", since)).toBeUndefined();
+
+    mock.reset();
+    mock.on(ListCommandsCommand).resolves({ Commands: [], NextToken: "more" });
+    await expect(
+      new SsmCommandSender(ssm, { maxSearchPages: 3 }).findSentForIncident("i-0123456789abcdef0", "procwatch-restart", "0123456789abcdef", since),
+    ).rejects.toMatchObject({
+      name: "CommandSearchIncompleteError",
+      retryable: true,
+    });
+    expect(mock.commandCalls(ListCommandsCommand)).toHaveLength(3);
+  });
+
+  it("starts the command search at the first claim minus a margin, whatever takeovers and releases did since", () => {
+    const base = { stateChangeTime: "2024-05-01T00:00:00.000Z", claimedAt: 0 };
+    const claim = Date.parse("2024-05-01T00:00:02.000Z");
+    expect(commandSearchStart({ ...base, firstClaimedAt: claim })).toBe(claim - 5 * 60_000);
+    expect(commandSearchStart({ ...base, firstClaimedAt: claim, claimedAt: claim + 120_000 })).toBe(claim - 5 * 60_000);
+    // Items written before firstClaimedAt existed: the transition precedes every claim.
+    expect(commandSearchStart(base)).toBe(Date.parse(base.stateChangeTime) - 5 * 60_000);
+    expect(commandSearchStart({ ...base, stateChangeTime: "garbage", claimedAt: claim })).toBe(claim - 5 * 60_000);
+  });
+
+  it("tells a SendCommand that SSM refused from one whose outcome is unknown", () => {
+    const failure = (name: string, metadata?: { httpStatusCode?: number; attempts?: number }) =>
+      Object.assign(new Error(name), { name, ...(metadata !== undefined ? { $metadata: metadata } : {}) });
+    const refused = [
+      failure("InvalidInstanceId", { httpStatusCode: 400, attempts: 1 }),
+      failure("InvalidDocument", { httpStatusCode: 400 }),
+      failure("InvalidParameters"),
+      failure("ThrottlingException", { httpStatusCode: 400, attempts: 1 }),
+      failure("AccessDeniedException", { httpStatusCode: 403, attempts: 1 }),
+      new AwsCallError("SendCommand", failure("InvalidInstanceId", { httpStatusCode: 400, attempts: 1 })),
+    ];
+    const unknown = [
+      failure("TimeoutError"),
+      failure("ECONNRESET"),
+      failure("InternalServerError", { httpStatusCode: 500, attempts: 1 }),
+      failure("ServiceUnavailable", { httpStatusCode: 503 }),
+      failure("RequestTimeout", { httpStatusCode: 408 }),
+      // The SDK retried: an earlier attempt may have timed out after SSM accepted it.
+      failure("ThrottlingException", { httpStatusCode: 400, attempts: 4 }),
+      new AwsCallError("SendCommand", new Error("SendCommand returned no CommandId")),
+      "not an error",
+    ];
+    expect(refused.map(isDefinitelyNotAccepted)).toEqual(refused.map(() => true));
+    expect(unknown.map(isDefinitelyNotAccepted)).toEqual(unknown.map(() => false));
   });
 
   it("classifies errors as retryable or terminal", () => {

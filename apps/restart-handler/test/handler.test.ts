@@ -1,5 +1,5 @@
 import { PublishCommand } from "@aws-sdk/client-sns";
-import { SendCommandCommand } from "@aws-sdk/client-ssm";
+import { ListCommandsCommand, SendCommandCommand } from "@aws-sdk/client-ssm";
 import "aws-sdk-client-mock-vitest/extend";
 import { describe, expect, it } from "vitest";
 import { ALARM_NAME, alarmTime, commandStatus, fixture, Harness, INSTANCE_ID, snsAlarm, testConfig } from "./support/harness.ts";
@@ -267,6 +267,70 @@ describe("restart handler: failures", () => {
     const again = await harness.invoke(fixture("eventbridge-alarm-state-change.json"));
     expect(again.items[0]).toMatchObject({ outcome: "duplicate" });
     expect(harness.sentCommands).toHaveLength(0);
+  });
+
+  it("keeps the claim when SendCommand timed out after SSM accepted it: the retry finds the command (paging ListCommands from the claim) and sends nothing", async () => {
+    const harness = new Harness();
+    const claimedAt = harness.now;
+    // 230 commands SSM lists besides ours since the claim (154 of them the restart document's): ours is on the fourth page.
+    harness.seedOtherCommands(230, claimedAt);
+    harness.sendFaults.push({ error: Object.assign(new Error("socket timed out"), { name: "TimeoutError" }), accepted: true });
+    await expect(harness.invoke(fixture("sns-alarm-event.json"))).rejects.toMatchObject({ retryable: true });
+    expect(harness.logs).toContainEqual(expect.objectContaining({ message: "SendCommand failed", attributes: expect.objectContaining({ claim: "kept" }) }));
+    const incident = [...harness.table.items.values()].find((item) => item.kind?.S === "incident");
+    expect(incident?.claimedAt?.N).toBe(String(claimedAt));
+
+    harness.now += 60_000; // Lambda's first async retry
+    const retried = await harness.invoke(fixture("sns-alarm-event.json"));
+    expect(retried.items[0]).toMatchObject({ outcome: "restarting", reason: "resumed-sent-command", commandId: harness.sentCommands[0]?.commandId });
+    expect(harness.sendCount()).toBe(1);
+    expect(harness.sentCommands).toHaveLength(1);
+    const searches = harness.ssmMock.commandCalls(ListCommandsCommand).map((call) => call.args[0].input);
+    expect(searches).toHaveLength(4);
+    expect(searches.map((input) => input.NextToken)).toEqual([undefined, "page-50", "page-100", "page-150"]);
+    for (const input of searches) {
+      expect(input.Filters).toEqual([
+        { key: "DocumentName", value: "procwatch-restart" },
+        { key: "InvokedAfter", value: new Date(claimedAt - 5 * 60_000).toISOString() },
+      ]);
+    }
+    expect(harness.published().map((message) => message.metadata.eventType)).toEqual(["restart-started"]);
+  });
+
+  it("keeps the claim after an ambiguous failure SSM did not accept: an immediate retry defers, one after the takeover time sends exactly once", async () => {
+    const harness = new Harness();
+    harness.sendFaults.push({
+      error: Object.assign(new Error("We encountered an internal error"), { name: "InternalServerError", $metadata: { httpStatusCode: 500, attempts: 1 } }),
+    });
+    await expect(harness.invoke(fixture("sns-alarm-event.json"))).rejects.toMatchObject({ retryable: true });
+    harness.now += 5_000;
+    await expect(harness.invoke(fixture("sns-alarm-event.json"))).rejects.toMatchObject({ name: "ClaimInFlightError" });
+    expect(harness.sentCommands).toHaveLength(0);
+    harness.now += 60_000;
+    const retried = await harness.invoke(fixture("sns-alarm-event.json"));
+    expect(retried.items[0]).toMatchObject({ outcome: "restarting", reason: "took-over-stale-claim" });
+    expect(harness.sentCommands).toHaveLength(1);
+  });
+
+  it("releases the claim after a definite refusal (InvalidInstanceId): the retry may send at once, after looking from the claim time, not the epoch", async () => {
+    const harness = new Harness();
+    const claimedAt = harness.now;
+    harness.sendFaults.push({
+      error: Object.assign(new Error("Instances not in a valid state"), { name: "InvalidInstanceId", $metadata: { httpStatusCode: 400, attempts: 1 } }),
+    });
+    await expect(harness.invoke(fixture("sns-alarm-event.json"))).rejects.toMatchObject({ retryable: false });
+    expect(harness.logs).toContainEqual(expect.objectContaining({ message: "SendCommand failed", attributes: expect.objectContaining({ claim: "released" }) }));
+    const incident = [...harness.table.items.values()].find((item) => item.kind?.S === "incident");
+    expect(incident?.claimedAt?.N).toBe("0");
+    const retried = await harness.invoke(fixture("sns-alarm-event.json"));
+    expect(retried.items[0]).toMatchObject({ outcome: "restarting", reason: "took-over-stale-claim" });
+    expect(harness.sentCommands).toHaveLength(1);
+    expect(harness.ssmMock).toHaveReceivedCommandWith(ListCommandsCommand, {
+      Filters: [
+        { key: "DocumentName", value: "procwatch-restart" },
+        { key: "InvokedAfter", value: new Date(claimedAt - 5 * 60_000).toISOString() },
+      ],
+    });
   });
 
   it("adopts a command SSM accepted although the invocation died before recording it", async () => {

@@ -1,12 +1,28 @@
-import { GetCommandInvocationCommand, ListCommandsCommand, SendCommandCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import { GetCommandInvocationCommand, ListCommandsCommand, type ListCommandsCommandOutput, SendCommandCommand, type SSMClient } from "@aws-sdk/client-ssm";
 import type { RestartCommandRequest } from "../core/command.ts";
 import { incidentIdFromComment } from "../core/identity.ts";
 import type { InvocationDetails } from "../core/result.ts";
-import { AwsCallError } from "../errors.ts";
+import { AwsCallError, CommandSearchIncompleteError } from "../errors.ts";
 import type { CommandSender, SentCommand } from "../ports.ts";
 
+/** ListCommands returns at most 50 a page. */
+const LIST_COMMANDS_PAGE_SIZE = 50;
+
+export interface SsmCommandSenderOptions {
+  /** Pages of `ListCommands` read before the search gives up (throws, never "not found"). */
+  readonly maxSearchPages?: number;
+}
+
 export class SsmCommandSender implements CommandSender {
-  constructor(private readonly ssm: SSMClient) {}
+  private readonly maxSearchPages: number;
+
+  constructor(
+    private readonly ssm: SSMClient,
+    options: SsmCommandSenderOptions = {},
+  ) {
+    // 20 pages = 1,000 commands of the restart document since the claim: far beyond any real window.
+    this.maxSearchPages = options.maxSearchPages ?? 20;
+  }
 
   async send(request: RestartCommandRequest): Promise<SentCommand> {
     let commandId: string | undefined;
@@ -32,24 +48,34 @@ export class SsmCommandSender implements CommandSender {
   /**
    * SendCommand has no client token. When a previous invocation's SendCommand may have reached
    * SSM (a timeout after the request left), the incident id in the comment tells whether it did.
+   * Reads every page of the restart document's commands invoked after `since`, and matches the
+   * instance here rather than with ListCommands' `InstanceId`, which fails with InvalidInstanceId
+   * once the instance is terminated — when the answer still matters.
    */
   async findSentForIncident(instanceId: string, documentName: string, incidentId: string, since: number): Promise<SentCommand | undefined> {
-    try {
-      const output = await this.ssm.send(
-        new ListCommandsCommand({
-          InstanceId: instanceId,
-          Filters: [
-            { key: "DocumentName", value: documentName },
-            { key: "InvokedAfter", value: new Date(Math.max(0, since)).toISOString() },
-          ],
-          MaxResults: 50,
-        }),
+    const filters = [
+      { key: "DocumentName" as const, value: documentName },
+      { key: "InvokedAfter" as const, value: new Date(Math.max(0, since)).toISOString() },
+    ];
+    let nextToken: string | undefined;
+    for (let page = 0; page < this.maxSearchPages; page += 1) {
+      let output: ListCommandsCommandOutput;
+      try {
+        output = await this.ssm.send(
+          new ListCommandsCommand({ Filters: filters, MaxResults: LIST_COMMANDS_PAGE_SIZE, ...(nextToken !== undefined ? { NextToken: nextToken } : {}) }),
+        );
+      } catch (error) {
+        throw new AwsCallError("ListCommands", error);
+      }
+      const match = (output.Commands ?? []).find(
+        (command) =>
+          command.CommandId !== undefined && incidentIdFromComment(command.Comment) === incidentId && (command.InstanceIds ?? []).includes(instanceId),
       );
-      const match = (output.Commands ?? []).find((command) => incidentIdFromComment(command.Comment) === incidentId && command.CommandId !== undefined);
-      return match?.CommandId !== undefined ? { commandId: match.CommandId } : undefined;
-    } catch (error) {
-      throw new AwsCallError("ListCommands", error);
+      if (match?.CommandId !== undefined) return { commandId: match.CommandId };
+      nextToken = output.NextToken !== undefined && output.NextToken !== "" ? output.NextToken : undefined;
+      if (nextToken === undefined) return undefined;
     }
+    throw new CommandSearchIncompleteError(incidentId, this.maxSearchPages);
   }
 
   async getInvocation(commandId: string, instanceId: string): Promise<InvocationDetails | undefined> {

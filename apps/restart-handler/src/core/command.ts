@@ -2,6 +2,27 @@ import { isInstanceId, isProcessName, RESTART_DOCUMENT_PARAMETERS } from "@procw
 import type { HandlerConfig } from "../config.ts";
 import { ConfigurationError } from "../errors.ts";
 import { commentFor } from "./identity.ts";
+import type { IncidentRecord } from "./model.ts";
+
+/**
+ * The claim is written before SendCommand, so SSM cannot have accepted the incident's command
+ * before the first claim; the margin covers clock skew between this function and SSM, which
+ * stamps the command's RequestedDateTime.
+ */
+export const COMMAND_SEARCH_MARGIN_MS = 5 * 60_000;
+
+/**
+ * Where the search for an incident's command (`ListCommands` InvokedAfter) starts: the first
+ * claim minus the margin, never the epoch. Items written before `firstClaimedAt` existed fall back
+ * to the earliest time they do hold: the alarm transition precedes every claim, and `claimedAt`
+ * is 0 after a release and later than the first claim after a takeover.
+ */
+export function commandSearchStart(incident: Pick<IncidentRecord, "firstClaimedAt" | "claimedAt" | "stateChangeTime">): number {
+  if (incident.firstClaimedAt !== undefined) return incident.firstClaimedAt - COMMAND_SEARCH_MARGIN_MS;
+  const known = [Date.parse(incident.stateChangeTime), incident.claimedAt > 0 ? incident.claimedAt : Number.NaN].filter(Number.isFinite);
+  // Only a corrupt item knows neither; searching everything is then the safe side (the search pages to its end or fails).
+  return known.length > 0 ? Math.min(...known) - COMMAND_SEARCH_MARGIN_MS : 0;
+}
 
 /** The SendCommand input, as plain data (the SSM adapter passes it through unchanged). */
 export interface RestartCommandRequest {

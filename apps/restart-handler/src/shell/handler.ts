@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { type AlarmIdentity, parseInstanceTags, printableValue } from "@procwatch/contract";
 import type { HandlerConfig } from "../config.ts";
+import { commandSearchStart } from "../core/command.ts";
 import { type AlarmDecision, decideAlarm, decideBudgetReset } from "../core/decide.ts";
 import { incidentIdFromComment, transitionIdFor } from "../core/identity.ts";
 import { restartStartedMessage } from "../core/messages.ts";
 import type { AlarmTransition, BudgetResetRequest, CommandStatusChange, InboundItem, IncidentRecord, ProfileLookup } from "../core/model.ts";
 import { decideCommandResult, screenCommandStatus } from "../core/result.ts";
 import { screenTransition } from "../core/screen.ts";
-import { ClaimInFlightError, classifyAwsError, LedgerContentionError } from "../errors.ts";
+import { ClaimInFlightError, classifyAwsError, isDefinitelyNotAccepted, LedgerContentionError } from "../errors.ts";
 import { accountOfArn, parseInbound } from "../inbound/parse.ts";
 import type { RestartHandlerPorts, RestartMetricName } from "../ports.ts";
 
@@ -62,7 +63,12 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     const base = { kind: "alarm" as const, incidentId: existing.incidentId };
     const at = now();
     if (existing.outcome === "restarting" && existing.commandId === undefined) {
-      const found = await ports.commands.findSentForIncident(existing.instanceId, config.restartDocumentName, existing.incidentId, existing.claimedAt - 60_000);
+      const found = await ports.commands.findSentForIncident(
+        existing.instanceId,
+        config.restartDocumentName,
+        existing.incidentId,
+        commandSearchStart(existing),
+      );
       let token = existing.claimToken;
       let commandId = found?.commandId;
       if (commandId === undefined) {
@@ -172,8 +178,17 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     try {
       commandId = (await ports.commands.send(decision.command)).commandId;
     } catch (error) {
-      // Let the platform's retry take the claim over at once instead of waiting for it to go stale.
-      await ports.ledger.releaseClaim(incidentId, token).catch(() => undefined);
+      const refused = isDefinitelyNotAccepted(error);
+      // Refused: no command exists, so the platform's retry may take the claim over at once.
+      // Otherwise (timeout, 5xx, network) SSM may hold the command: the claim stays, and the
+      // retry looks for the command by its incident id and sends only once the claim is stale.
+      if (refused) await ports.ledger.releaseClaim(incidentId, token).catch(() => undefined);
+      log.warn("SendCommand failed", {
+        reason: refused ? "not-accepted" : "outcome-unknown",
+        claim: refused ? "released" : "kept",
+        incidentId,
+        error: printableValue(classifyAwsError(error).message),
+      });
       throw error;
     }
     // Counted here, before anything else can fail: a retry that finds this command through

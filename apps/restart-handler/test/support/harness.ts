@@ -5,6 +5,7 @@ import {
   GetCommandInvocationCommand,
   GetParametersCommand,
   ListCommandsCommand,
+  type ListCommandsCommandInput,
   ListTagsForResourceCommand,
   SendCommandCommand,
   SSMClient,
@@ -50,6 +51,14 @@ export function testConfig(overrides: Partial<HandlerConfig> = {}): HandlerConfi
 }
 
 export const OPTED_IN_TAGS: Record<string, string> = { Name: "web-1", "procwatch:enabled": "true", "procwatch:processes": "httpd" };
+
+export interface ListedCommand {
+  readonly CommandId: string;
+  readonly Comment: string;
+  readonly DocumentName: string;
+  readonly InstanceIds: string[];
+  readonly RequestedDateTime: Date;
+}
 
 export interface LogLine {
   readonly level: "info" | "warn" | "error";
@@ -113,9 +122,17 @@ export class Harness {
   readonly metrics = new RecordingRestartMetrics();
   readonly instances = new Map<string, { state: string; tags: Record<string, string> }>([[INSTANCE_ID, { state: "running", tags: { ...OPTED_IN_TAGS } }]]);
   readonly profiles = new Map<string, string>();
+  /**
+   * Errors the next SendCommand calls throw, in order; `accepted`: SSM created the command
+   * anyway (a timeout after the request reached it), so ListCommands and later calls see it.
+   */
+  readonly sendFaults: { error: Error; accepted?: boolean }[] = [];
   /** Errors the next Publish calls throw, in order. */
   readonly publishFaults: Error[] = [];
-  readonly sentCommands: { commandId: string; input: Record<string, unknown> }[] = [];
+  /** Commands SSM accepted through this harness; `requestedAt` (epoch ms) defaults to `now` when listed. */
+  readonly sentCommands: { commandId: string; input: Record<string, unknown>; requestedAt?: number }[] = [];
+  /** Commands SSM also lists that procwatch did not send here: other instances, incidents, documents. */
+  readonly otherCommands: ListedCommand[] = [];
   /** stdout the "host" prints for each restart. */
   agentStdout = '{"process":"httpd","ok":true,"outcome":"restarted","before":{"pids":[]},"after":{"pids":[4242]},"timings":{"totalMs":812}}';
   now = FIXTURE_TIME + 2_000;
@@ -138,13 +155,27 @@ export class Harness {
       return { Reservations: found.length > 0 ? [{ Instances: found }] : [] };
     });
     this.ssmMock.on(SendCommandCommand).callsFake((input: Record<string, unknown>) => {
+      const fault = this.sendFaults.shift();
       const commandId = `e8d3c0e4-71f7-4491-898f-${(this.sentCommands.length + 1).toString(16).padStart(12, "0")}`;
-      this.sentCommands.push({ commandId, input });
+      if (fault === undefined || fault.accepted === true) this.sentCommands.push({ commandId, input, requestedAt: this.now });
+      if (fault !== undefined) throw fault.error;
       return { Command: { CommandId: commandId, Comment: input.Comment as string } };
     });
-    this.ssmMock.on(ListCommandsCommand).callsFake(() => ({
-      Commands: this.sentCommands.map((command) => ({ CommandId: command.commandId, Comment: command.input.Comment as string })),
-    }));
+    // As SSM answers: DocumentName / InvokedAfter filters and InstanceId applied, at most 50 a page, NextToken for the rest.
+    this.ssmMock.on(ListCommandsCommand).callsFake((input: ListCommandsCommandInput) => {
+      const filter = (key: string) => input.Filters?.find((candidate) => candidate.key === key)?.value;
+      const documentName = filter("DocumentName");
+      const invokedAfter = filter("InvokedAfter");
+      const listed = [...this.otherCommands, ...this.sentCommands.map((command) => this.listedCommand(command))].filter(
+        (command) =>
+          (documentName === undefined || command.DocumentName === documentName) &&
+          (invokedAfter === undefined || command.RequestedDateTime.getTime() >= Date.parse(invokedAfter)) &&
+          (input.InstanceId === undefined || command.InstanceIds.includes(input.InstanceId)),
+      );
+      const start = input.NextToken !== undefined ? Number(input.NextToken.replace("page-", "")) : 0;
+      const size = Math.min(input.MaxResults ?? 50, 50);
+      return { Commands: listed.slice(start, start + size), ...(start + size < listed.length ? { NextToken: `page-${start + size}` } : {}) };
+    });
     this.ssmMock.on(GetCommandInvocationCommand).callsFake((input: { CommandId: string }) => {
       const command = this.sentCommands.find((sent) => sent.commandId === input.CommandId);
       if (command === undefined) throw Object.assign(new Error("no such invocation"), { name: "InvocationDoesNotExist", $metadata: { httpStatusCode: 400 } });
@@ -167,6 +198,34 @@ export class Harness {
       if (fault !== undefined) throw fault;
       return { MessageId: "m-1" };
     });
+  }
+
+  private listedCommand(command: { commandId: string; input: Record<string, unknown>; requestedAt?: number }): ListedCommand {
+    return {
+      CommandId: command.commandId,
+      Comment: command.input.Comment as string,
+      DocumentName: command.input.DocumentName as string,
+      InstanceIds: command.input.InstanceIds as string[],
+      RequestedDateTime: new Date(command.requestedAt ?? this.now),
+    };
+  }
+
+  /**
+   * `count` commands SSM lists besides procwatch's own for this incident, all requested at
+   * `at`: the restart document on other instances, other incidents on this instance, and other
+   * documents — so a search has to filter and page past them.
+   */
+  seedOtherCommands(count: number, at: number): void {
+    for (let index = 0; index < count; index += 1) {
+      const kind = index % 3;
+      this.otherCommands.push({
+        CommandId: `0ther000-0000-4000-8000-${index.toString(16).padStart(12, "0")}`,
+        Comment: `procwatch incident ${index.toString(16).padStart(16, "f")} restart httpd`,
+        DocumentName: kind === 2 ? "AWS-RunShellScript" : "procwatch-restart",
+        InstanceIds: [kind === 0 ? `i-${index.toString(16).padStart(17, "0")}` : INSTANCE_ID],
+        RequestedDateTime: new Date(at),
+      });
+    }
   }
 
   readonly log: DecisionLog = {
