@@ -37,10 +37,16 @@ export class AwsCallError extends RestartHandlerError {
 /**
  * Another delivery of the same alarm transition holds the claim and has not finished sending.
  * Retryable: the next delivery either sees the command recorded or takes the stale claim over.
+ * Thrown on purpose — for an async invoke a throw is the only way to get the event delivered
+ * again, which is needed in case the holder crashed — so the handler logs it quietly (info,
+ * `outcome: deferred`) and counts `DuplicatesDeferred` instead of reporting a failure.
  */
 export class ClaimInFlightError extends RestartHandlerError {
+  readonly incidentId: string;
+
   constructor(incidentId: string) {
     super(`incident ${incidentId} is being handled by another invocation`, { retryable: true });
+    this.incidentId = incidentId;
   }
 }
 

@@ -87,7 +87,12 @@ export type RestartMetricName =
   /** Bad, foreign or unmatched input, dropped without an AWS write. */
   | "InputsDropped"
   /** A valid alarm transition older than one already seen for its process (a late delivery), dropped: no claim, command or message. */
-  | "StaleTransitionsDropped";
+  | "StaleTransitionsDropped"
+  /**
+   * A delivery found its transition claimed by an invocation still sending and threw, on purpose,
+   * so the platform delivers it again later. Each one is also one Lambda `Errors` datapoint.
+   */
+  | "DuplicatesDeferred";
 
 /** Counts decision outcomes; the Lambda entry publishes them once per invocation. */
 export interface RestartMetrics {

@@ -2,7 +2,7 @@ import { PublishCommand } from "@aws-sdk/client-sns";
 import { ListCommandsCommand, SendCommandCommand } from "@aws-sdk/client-ssm";
 import "aws-sdk-client-mock-vitest/extend";
 import { describe, expect, it } from "vitest";
-import { ALARM_NAME, alarmTime, commandStatus, fixture, Harness, INSTANCE_ID, snsAlarm, testConfig } from "./support/harness.ts";
+import { ALARM_NAME, alarmTime, commandStatus, eventBridgeAlarm, fixture, Harness, INSTANCE_ID, snsAlarm, testConfig } from "./support/harness.ts";
 
 const EXPECTED_COMMAND = {
   DocumentName: "procwatch-restart",
@@ -364,5 +364,49 @@ describe("restart handler: failures", () => {
     });
     await expect(harness.invoke(fixture("sns-alarm-event.json"))).rejects.toMatchObject({ retryable: true });
     expect(harness.sendCount()).toBe(0);
+  });
+});
+
+describe("restart handler: a duplicate that arrives while the first delivery is still sending", () => {
+  it("is deferred quietly: it throws (so the platform delivers it again) with an info line and DuplicatesDeferred, no error line", async () => {
+    const harness = new Harness();
+    let duplicate: Promise<unknown> | undefined;
+    harness.ssmMock.on(SendCommandCommand).callsFakeOnce(async (input: Record<string, unknown>) => {
+      // The EventBridge copy of the same transition lands mid-SendCommand.
+      duplicate = harness.invoke(eventBridgeAlarm()).then(
+        () => "resolved",
+        (error: unknown) => error,
+      );
+      await duplicate;
+      harness.sentCommands.push({ commandId: "e8d3c0e4-71f7-4491-898f-0000000000b1", input });
+      return { Command: { CommandId: "e8d3c0e4-71f7-4491-898f-0000000000b1" } };
+    });
+    const first = await harness.invoke(fixture("sns-alarm-event.json"));
+    expect(first.items[0]).toMatchObject({ outcome: "restarting", commandId: "e8d3c0e4-71f7-4491-898f-0000000000b1" });
+    expect(await duplicate).toMatchObject({ name: "ClaimInFlightError", retryable: true });
+    expect(harness.logs.filter((line) => line.level === "error")).toEqual([]);
+    expect(harness.logs).toContainEqual({
+      level: "info",
+      message: "delivery deferred; the platform will deliver it again",
+      attributes: { outcome: "deferred", reason: "claim-in-flight", incidentId: first.items[0]?.incidentId, kind: "alarm" },
+    });
+    expect(harness.metrics.totals()).toEqual({ RestartsSent: 1, DuplicatesDeferred: 1 });
+
+    // The platform's redelivery a minute later finds the transition handled.
+    harness.now += 60_000;
+    const redelivered = await harness.invoke(eventBridgeAlarm());
+    expect(redelivered.items[0]).toMatchObject({ outcome: "duplicate", reason: "transition-already-handled" });
+    expect(harness.sentCommands).toHaveLength(1);
+  });
+
+  it("still reports real failures at error level", async () => {
+    const harness = new Harness();
+    harness.table.faults.push({
+      command: "GetItem",
+      error: Object.assign(new Error("down"), { name: "InternalServerError", $metadata: { httpStatusCode: 500 } }),
+    });
+    await expect(harness.invoke(fixture("sns-alarm-event.json"))).rejects.toThrow();
+    expect(harness.logs.at(-1)).toMatchObject({ level: "error", attributes: { outcome: "failed", retryable: true } });
+    expect(harness.metrics.counted).toEqual([]);
   });
 });

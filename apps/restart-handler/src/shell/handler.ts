@@ -378,6 +378,17 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
       try {
         items.push(await handleItem(item, ownAccountId));
       } catch (error) {
+        if (error instanceof ClaimInFlightError) {
+          // Expected under duplicate delivery, not a failure: the throw only asks for a redelivery.
+          log.info("delivery deferred; the platform will deliver it again", {
+            outcome: "deferred",
+            reason: "claim-in-flight",
+            incidentId: error.incidentId,
+            kind: item.kind,
+          });
+          count("DuplicatesDeferred");
+          throw error;
+        }
         const classification = classifyAwsError(error);
         log.error("event failed; the platform will retry it", {
           outcome: "failed",
