@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { DEFAULT_DETECTION_PROFILE, DEFAULT_TAG_PREFIX, DETECTION_PROFILE_NAMES, type DetectionProfileName, isDetectionProfileName } from "@procwatch/contract";
+import { CWAGENT_CONFIG_SUBDIR, installedFragmentFileName } from "./core/cwagent-config.ts";
 import { UsageError } from "./errors.ts";
 
 /**
@@ -11,7 +12,12 @@ export interface AgentSettings {
   readonly allowListPath: string;
   readonly localConfigPath: string;
   readonly cwagentDir: string;
+  /** The CloudWatch agent's config directory; every file in it is part of the config it loads. */
+  readonly cwagentConfigDir: string;
+  /** The staged fragment. */
   readonly fragmentPath: string;
+  /** The copy `append-config -c file:<fragmentPath>` installs, which the CloudWatch agent actually loads. */
+  readonly installedFragmentPath: string;
   readonly ctlPath: string | undefined;
   readonly pathVariable: string | undefined;
   readonly logDir: string;
@@ -40,6 +46,8 @@ export const FRAGMENT_FILE_NAME = "procwatch.json";
 export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdoutIsTty: boolean): AgentSettings {
   const stateDir = flags.stateDir ?? env.PROCWATCH_STATE_DIR ?? DEFAULT_STATE_DIR;
   const cwagentDir = flags.cwagentDir ?? env.PROCWATCH_CWAGENT_DIR ?? DEFAULT_CWAGENT_DIR;
+  const fragmentPath = flags.fragmentPath ?? env.PROCWATCH_FRAGMENT_PATH ?? join(stateDir, FRAGMENT_FILE_NAME);
+  const cwagentConfigDir = join(cwagentDir, CWAGENT_CONFIG_SUBDIR);
   return {
     stateDir,
     allowListPath: join(stateDir, "allow-list.json"),
@@ -48,7 +56,9 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
     // Staged outside amazon-cloudwatch-agent.d on purpose: `append-config -c file:X` copies X into
     // that directory as `file_<name>`, and the agent merges every file there, so a fragment kept
     // inside it would be loaded twice (duplicate procstat entries).
-    fragmentPath: flags.fragmentPath ?? env.PROCWATCH_FRAGMENT_PATH ?? join(stateDir, FRAGMENT_FILE_NAME),
+    fragmentPath,
+    cwagentConfigDir,
+    installedFragmentPath: join(cwagentConfigDir, installedFragmentFileName(fragmentPath)),
     ctlPath: flags.cwagentCtl ?? env.PROCWATCH_CWAGENT_CTL,
     pathVariable: env.PATH,
     logDir: env.PROCWATCH_LOG_DIR ?? "/var/log/procwatch",

@@ -1,28 +1,19 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { PROCSTAT_MEASUREMENTS } from "@procwatch/contract";
 import { afterEach, describe, expect, it } from "vitest";
-import { runAgent, Scratch, writeJson } from "./helpers.ts";
+import { fakeCtl, runAgent, Scratch, writeJson } from "./helpers.ts";
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
 
 const BUNDLE = join(import.meta.dirname, "..", "dist", "procwatch-agent.cjs");
 
-/** A fake amazon-cloudwatch-agent-ctl on PATH that appends its argv (one line per call) to a log. */
-function fakeCtl(dir: string, exitCode = 0): { binDir: string; calls: () => string[] } {
-  const binDir = join(dir, "bin");
-  const log = join(dir, "ctl-calls.log");
-  mkdirSync(binDir, { recursive: true });
-  writeFileSync(join(binDir, "amazon-cloudwatch-agent-ctl"), `#!/bin/sh\necho "$*" >> '${log}'\nexit ${exitCode}\n`, { mode: 0o755 });
-  return { binDir, calls: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : []) };
-}
-
 function setup(exitCode = 0) {
   const dir = scratch.dir();
-  const ctl = fakeCtl(dir, exitCode);
+  const ctl = fakeCtl(dir, { cwagentDir: join(dir, "cwagent"), exitCode });
   const env = {
     PATH: `${ctl.binDir}:${process.env.PATH}`,
     PROCWATCH_STATE_DIR: join(dir, "state"),
@@ -45,19 +36,64 @@ describe("apply", () => {
 
     const applied = await runAgent(["apply", "--spec", first, "--json"], env);
     expect(applied.exitCode).toBe(0);
-    expect(applied.json()).toMatchObject({ fragmentChanged: true, agentReloaded: true, previousDigest: null, processes: ["nginx", "orders"] });
+    expect(applied.json()).toMatchObject({
+      fragmentChanged: true,
+      reloadReason: "fragment-changed",
+      agentReloaded: true,
+      installedFragment: "matches",
+      installedFragmentPath: join(ctl.configDir, "file_procwatch.json"),
+      previousDigest: null,
+      processes: ["nginx", "orders"],
+    });
     expect(ctl.calls()).toEqual([`-a append-config -m onPremise -c file:${fragment} -s`]);
+    expect(readFileSync(join(ctl.configDir, "file_procwatch.json"), "utf8")).toBe(readFileSync(fragment, "utf8"));
     expect(JSON.parse(readFileSync(fragment, "utf8")).metrics.metrics_collected.procstat).toHaveLength(2);
     expect(JSON.parse(readFileSync(allowList, "utf8")).processes.map((process: { name: string }) => process.name)).toEqual(["nginx", "orders"]);
 
     const again = await runAgent(["apply", "--spec", first, "--json"], env);
-    expect(again.json()).toMatchObject({ fragmentChanged: false, agentReloaded: false, ctlArgs: null });
+    expect(again.json()).toMatchObject({ fragmentChanged: false, reloadReason: null, agentReloaded: false, ctlArgs: null, installedFragment: "matches" });
     expect(ctl.calls()).toHaveLength(1);
 
     const changed = spec("b.json", { version: 1, processes: [{ name: "nginx", detection: "fast" }] });
     const third = await runAgent(["apply", "--spec", changed, "--mode", "ec2", "--json"], env);
     expect(third.json()).toMatchObject({ fragmentChanged: true, agentReloaded: true });
     expect(ctl.calls()).toEqual([`-a append-config -m onPremise -c file:${fragment} -s`, `-a append-config -m ec2 -c file:${fragment} -s`]);
+  });
+
+  it("reloads when the CloudWatch agent's copy was wiped (fetch-config) or altered, though the staged fragment is unchanged", async () => {
+    const { env, ctl, fragment, spec } = setup();
+    const path = spec("s.json", { version: 1, processes: [{ name: "nginx" }] });
+    expect((await runAgent(["apply", "--spec", path], env)).exitCode).toBe(0);
+    const installed = join(ctl.configDir, "file_procwatch.json");
+
+    rmSync(installed); // what `amazon-cloudwatch-agent-ctl -a fetch-config` does to other fragments
+    const wiped = await runAgent(["apply", "--spec", path], env);
+    expect(wiped.exitCode).toBe(0);
+    expect(wiped.stdout).toMatch(/^fragment unchanged: .*CloudWatch agent reloaded \(append-config: installed-copy-missing\)/);
+    expect(readFileSync(installed, "utf8")).toBe(readFileSync(fragment, "utf8"));
+
+    writeFileSync(installed, '{"metrics":{"metrics_collected":{"procstat":[]}}}\n');
+    const altered = await runAgent(["apply", "--spec", path, "--json"], env);
+    expect(altered.json()).toMatchObject({ fragmentChanged: false, reloadReason: "installed-copy-differs", agentReloaded: true, installedFragment: "matches" });
+    expect(readFileSync(installed, "utf8")).toBe(readFileSync(fragment, "utf8"));
+
+    expect((await runAgent(["apply", "--spec", path, "--json"], env)).json()).toMatchObject({ reloadReason: null, agentReloaded: false });
+    expect(ctl.calls()).toHaveLength(3);
+  });
+
+  it("warns (and retries next time) when the ctl succeeds but installs nothing where --cwagent-dir points", async () => {
+    const { env, spec } = setup();
+    const path = spec("s.json", { version: 1, processes: [{ name: "nginx" }] });
+    const elsewhere = { ...env, PROCWATCH_CWAGENT_CTL: "/bin/true" };
+    const first = await runAgent(["apply", "--spec", path, "--json"], elsewhere);
+    expect(first.exitCode).toBe(0);
+    expect(first.json()).toMatchObject({ agentReloaded: true, installedFragment: "missing" });
+    expect(first.stderr).toMatch(/^warning: after append-config, .*file_procwatch\.json is missing: the CloudWatch agent will not load it$/m);
+    expect(first.stderr).toMatch(/^hint: --cwagent-dir \(env PROCWATCH_CWAGENT_DIR, now .*\) must be the directory the ctl installs into$/m);
+    expect((await runAgent(["apply", "--spec", path, "--json"], elsewhere)).json()).toMatchObject({
+      reloadReason: "installed-copy-missing",
+      agentReloaded: true,
+    });
   });
 
   it("never calls the ctl and leaves the old fragment byte-identical on bad input, listing every reason", async () => {

@@ -2,8 +2,9 @@ import { exeRegexForName, type ProcessSpec } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
 import { lookupGroup, lookupUser, resolveStartCommandAccounts } from "../src/core/accounts.ts";
 import { buildAllowList, parseAllowList, serializeAllowList } from "../src/core/allow-list.ts";
-import { compareFragment, fragmentDigest, renderFragmentText } from "../src/core/fragment.ts";
-import { evaluateHealth, type ProcessObservation, parseCloudWatchAgentStatus } from "../src/core/health.ts";
+import { type ExpectedAgentSettings, expectedAgentSettings, installedFragmentFileName, otherFragmentFindings } from "../src/core/cwagent-config.ts";
+import { compareFragment, fragmentDigest, reloadReasonFor, renderFragmentText } from "../src/core/fragment.ts";
+import { evaluateHealth, type HostFinding, type ProcessObservation, parseCloudWatchAgentStatus } from "../src/core/health.ts";
 import { parseLocalConfig, type StartCommand } from "../src/core/local-config.ts";
 import { joinCmdline, matchProcesses, type ProcessRecord, parsePidFileContent } from "../src/core/process-matching.ts";
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes } from "../src/core/process-usage.ts";
@@ -301,5 +302,114 @@ describe("start command accounts (user/group)", () => {
       expect.stringContaining("startCommands.orders.uid: unknown key"),
       expect.stringContaining("startCommands.orders.group: must be a string"),
     ]);
+  });
+});
+
+describe("what the CloudWatch agent loads", () => {
+  const expected = (overrides: Partial<ExpectedAgentSettings> = {}): ExpectedAgentSettings => ({
+    forceFlushInterval: null,
+    namespace: "CWAgent",
+    watchesProcesses: true,
+    ...overrides,
+  });
+  const other = (name: string, metrics: Record<string, unknown>) => ({ name, json: { metrics } });
+  const codes = (findings: readonly HostFinding[]) => findings.map((finding) => finding.code);
+
+  it("names the installed copy as the config downloader does for file:<path>", () => {
+    expect(installedFragmentFileName("/etc/procwatch/procwatch.json")).toBe("file_procwatch.json");
+    expect(installedFragmentFileName("/srv/pw/my fragment:1.json")).toBe("file_my_fragment_1.json");
+  });
+
+  it("reloads for a changed staged file, a missing or different installed copy, or an unconfirmed last reload — in that order", () => {
+    const base = { staged: "matches", installed: "matches", digest: "sha256:a", recordedDigest: "sha256:a" } as const;
+    expect(reloadReasonFor(base)).toBeNull();
+    expect(reloadReasonFor({ ...base, staged: "differs", installed: "missing" })).toBe("fragment-changed");
+    expect(reloadReasonFor({ ...base, staged: "missing" })).toBe("fragment-changed");
+    expect(reloadReasonFor({ ...base, installed: "missing", recordedDigest: null })).toBe("installed-copy-missing");
+    expect(reloadReasonFor({ ...base, installed: "differs" })).toBe("installed-copy-differs");
+    expect(reloadReasonFor({ ...base, recordedDigest: null })).toBe("last-reload-unconfirmed");
+  });
+
+  it("derives the agent settings procwatch relies on from the spec", () => {
+    expect(expectedAgentSettings({ processes: [aProcess()] }, undefined)).toEqual(expected());
+    expect(expectedAgentSettings({ processes: [aProcess({ detection: "fast" })] }, "Ops")).toEqual(expected({ forceFlushInterval: 10, namespace: "Ops" }));
+    expect(expectedAgentSettings({ processes: [] }, undefined)).toEqual(expected({ watchesProcesses: false }));
+  });
+
+  it("flags agent-level dimensions beyond InstanceId, but not plugin-level ones or InstanceId alone", () => {
+    const findings = otherFragmentFindings(
+      "/d",
+      [
+        other("asg", { append_dimensions: { AutoScalingGroupName: "x", InstanceId: "y" } }),
+        other("plain", { append_dimensions: { InstanceId: "y" } }),
+        other("plugin", { metrics_collected: { cpu: { append_dimensions: { Team: "a" } } } }),
+        { name: "scalar", json: 3 },
+        { name: "array", json: { metrics: [] } },
+      ],
+      expected(),
+    );
+    expect(findings).toEqual([
+      expect.objectContaining({ code: "foreign-append-dimensions", path: "/d/asg", message: expect.stringContaining("AutoScalingGroupName") }),
+    ]);
+  });
+
+  it("flags a flush interval that cannot merge with the fast profile's, or that is slower than the standard alarm period", () => {
+    expect(codes(otherFragmentFindings("/d", [other("a", { force_flush_interval: 30 })], expected({ forceFlushInterval: 10 })))).toEqual([
+      "force-flush-interval-conflict",
+    ]);
+    expect(codes(otherFragmentFindings("/d", [other("a", { force_flush_interval: 10 })], expected({ forceFlushInterval: 10 })))).toEqual([]);
+    expect(codes(otherFragmentFindings("/d", [other("a", { force_flush_interval: 30 })], expected()))).toEqual([]);
+    expect(codes(otherFragmentFindings("/d", [other("a", { force_flush_interval: 300 })], expected()))).toEqual(["force-flush-interval-too-long"]);
+    expect(codes(otherFragmentFindings("/d", [other("a", { force_flush_interval: 300 })], expected({ watchesProcesses: false })))).toEqual([]);
+  });
+
+  it("flags a namespace other than the one procwatch's alarms read", () => {
+    expect(codes(otherFragmentFindings("/d", [other("a", { namespace: "MyApp" })], expected()))).toEqual(["foreign-namespace"]);
+    expect(codes(otherFragmentFindings("/d", [other("a", { namespace: "CWAgent" })], expected()))).toEqual([]);
+    expect(codes(otherFragmentFindings("/d", [other("a", { namespace: "Ops" })], expected({ namespace: "Ops" })))).toEqual([]);
+  });
+});
+
+describe("health findings", () => {
+  const base = {
+    processes: [{ spec: aProcess(), outcome: { pids: [1], agentPidCount: 1 }, usage: { cpuPercent: 1, rssBytes: 10 } }],
+    cloudwatchAgent: { state: "running", via: "ctl", configStatus: "configured" } as const,
+    fragment: { path: "/s/procwatch.json", comparison: "matches", installed: { path: "/c/file_procwatch.json", comparison: "matches" } } as const,
+    spec: { source: "spec-file:/s", problems: [] },
+    agent: { version: "1", node: "v24", arch: "x64" },
+    checkedAt: "2026-01-01T00:00:00.000Z",
+  };
+
+  it("is healthy only when the agent's copy matches too", () => {
+    expect(evaluateHealth(base)).toMatchObject({ status: "healthy", findings: [] });
+    for (const comparison of ["missing", "differs"] as const) {
+      const report = evaluateHealth({ ...base, fragment: { ...base.fragment, installed: { path: "/c/file_procwatch.json", comparison } } });
+      expect(report).toMatchObject({
+        status: "degraded",
+        exitCode: 1,
+        findings: [{ code: `installed-fragment-${comparison}`, hint: "run procwatch-agent apply" }],
+      });
+      expect(report.reasons).toEqual([expect.stringMatching(/^the CloudWatch agent is not loading procwatch's fragment: \/c\/file_procwatch\.json /)]);
+    }
+    const unknown = evaluateHealth({ ...base, fragment: { path: "/s", comparison: "unknown", installed: { path: "/c", comparison: "unknown" } } });
+    expect(unknown.findings).toEqual([]);
+  });
+
+  it("treats a config status other than configured as degraded; no status (found by /proc) is not a finding", () => {
+    expect(evaluateHealth({ ...base, cloudwatchAgent: { state: "running", via: "ctl", configStatus: "not configured" } })).toMatchObject({
+      status: "degraded",
+      findings: [{ code: "cloudwatch-agent-not-configured" }],
+    });
+    expect(evaluateHealth({ ...base, cloudwatchAgent: { state: "running", via: "process" } })).toMatchObject({ status: "healthy" });
+  });
+
+  it("checks other fragments against this spec", () => {
+    const report = evaluateHealth({
+      ...base,
+      processes: [{ ...base.processes[0]!, spec: aProcess({ detection: "fast" }) }],
+      cwagentConfig: { directory: "/c", others: [{ name: "x", json: { metrics: { force_flush_interval: 60 } } }] },
+    });
+    expect(report.findings.map((finding) => finding.code)).toEqual(["force-flush-interval-conflict"]);
+    expect(report.status).toBe("degraded");
   });
 });

@@ -1,8 +1,8 @@
-import { existsSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HealthReport, ProcessHealth } from "../src/core/health.ts";
-import { killAndWait, runAgent, Scratch, uniqueName, waitFor, writeJson } from "./helpers.ts";
+import { fakeCtl, killAndWait, runAgent, Scratch, uniqueName, waitFor, writeJson } from "./helpers.ts";
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -25,6 +25,17 @@ async function health(dir: string, spec: unknown): Promise<{ report: HealthRepor
       return found;
     },
   };
+}
+
+/** A running watched process, its spec file, and a fake ctl that installs fragments like the real one. */
+function appliedHost(options: { detection?: "fast"; status?: Record<string, string> } = {}) {
+  const dir = scratch.dir();
+  const name = uniqueName("pwall");
+  scratch.start(scratch.copySleep(dir, name), ["300"]);
+  const ctl = fakeCtl(dir, { cwagentDir: join(dir, "cwagent"), ...(options.status === undefined ? {} : { status: options.status }) });
+  const specPath = join(dir, "spec.json");
+  writeJson(specPath, { version: 1, ...(options.detection === undefined ? {} : { detection: options.detection }), processes: [{ name }] });
+  return { dir, name, specPath, ctl, withCtl: { ...env(dir), PROCWATCH_CWAGENT_CTL: ctl.path } };
 }
 
 describe("health counts real processes with the CloudWatch agent's semantics", () => {
@@ -125,31 +136,110 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
   });
 
   it("is healthy (exit 0) after apply, with a CloudWatch agent whose ctl reports running", async () => {
-    const dir = scratch.dir();
-    const name = uniqueName("pwall");
-    scratch.start(scratch.copySleep(dir, name), ["300"]);
-    const ctl = join(dir, "amazon-cloudwatch-agent-ctl");
-    writeFileSync(ctl, `#!/bin/sh\nif [ "$2" = status ]; then echo '{"status":"running","configstatus":"configured","version":"1.300064.0"}'; fi\nexit 0\n`, {
-      mode: 0o755,
-    });
-    const specPath = join(dir, "spec.json");
-    writeJson(specPath, { version: 1, processes: [{ name }] });
-    const withCtl = { ...env(dir), PROCWATCH_CWAGENT_CTL: ctl };
+    const { dir, name, specPath, withCtl } = appliedHost();
     expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
     const run = await runAgent(["health", "--spec", specPath, "--json"], withCtl);
     const report = run.json<HealthReport>();
     expect(report).toMatchObject({
       status: "healthy",
       exitCode: 0,
-      fragment: { comparison: "matches" },
-      cloudwatchAgent: { state: "running", version: "1.300064.0" },
+      reasons: [],
+      findings: [],
+      fragment: {
+        comparison: "matches",
+        installed: { path: join(dir, "cwagent", "etc", "amazon-cloudwatch-agent.d", "file_procwatch.json"), comparison: "matches" },
+      },
+      cloudwatchAgent: { state: "running", version: "1.300064.0", configStatus: "configured" },
     });
     expect(run.exitCode).toBe(0);
 
     // Off EC2 and without --spec, health falls back to what the last apply recorded.
     const fallback = await runAgent(["health", "--json"], withCtl);
-    expect(fallback.json<HealthReport>()).toMatchObject({ spec: { source: "last-applied" }, fragment: { comparison: "matches" }, status: "degraded" });
+    expect(fallback.json<HealthReport>()).toMatchObject({
+      spec: { source: "last-applied" },
+      fragment: { comparison: "matches", installed: { comparison: "matches" } },
+      status: "degraded",
+    });
     expect(fallback.json<HealthReport>().processes[0]).toMatchObject({ name, pidCount: 1 });
+  });
+
+  it("is degraded when the CloudWatch agent's copy of the fragment was wiped (fetch-config), until apply restores it", async () => {
+    const { specPath, withCtl, ctl } = appliedHost();
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    const installed = join(ctl.configDir, "file_procwatch.json");
+    rmSync(installed);
+
+    const run = await runAgent(["health", "--spec", specPath, "--json"], withCtl);
+    const report = run.json<HealthReport>();
+    expect(run.exitCode).toBe(1);
+    expect(report).toMatchObject({ status: "degraded", fragment: { comparison: "matches", installed: { comparison: "missing" } } });
+    expect(report.findings).toEqual([
+      {
+        code: "installed-fragment-missing",
+        path: installed,
+        message: `the CloudWatch agent is not loading procwatch's fragment: ${installed} is missing (never applied, or removed by fetch-config)`,
+        hint: "run procwatch-agent apply",
+      },
+    ]);
+    const table = await runAgent(["health", "--spec", specPath], withCtl);
+    expect(table.stdout).toContain(`agent's copy      missing ${installed}`);
+    expect(table.stdout).toContain("\n  hint: run procwatch-agent apply");
+
+    writeFileSync(installed, "{}\n");
+    expect((await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>().findings).toEqual([
+      expect.objectContaining({ code: "installed-fragment-differs", message: expect.stringContaining("differs from the spec") }),
+    ]);
+
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    expect((await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>()).toMatchObject({ status: "healthy", findings: [] });
+  });
+
+  it("reports other fragments that add dimensions or set a conflicting flush interval, skipping unreadable ones", async () => {
+    const { specPath, withCtl, ctl } = appliedHost({ detection: "fast" });
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    const ssmFragment = join(ctl.configDir, "ssm_AmazonCloudWatch-linux");
+    writeJson(ssmFragment, {
+      metrics: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
+        append_dimensions: { ImageId: "${aws:ImageId}", InstanceId: "${aws:InstanceId}", InstanceType: "${aws:InstanceType}" },
+        force_flush_interval: 60,
+        metrics_collected: { mem: { measurement: ["mem_used_percent"] } },
+      },
+    });
+    // Compatible with procwatch: same flush interval, InstanceId only, a logs-only file.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholder
+    writeJson(join(ctl.configDir, "file_compatible.json"), { metrics: { append_dimensions: { InstanceId: "${aws:InstanceId}" }, force_flush_interval: 10 } });
+    writeJson(join(ctl.configDir, "file_logs.json"), { logs: { logs_collected: {} } });
+    writeFileSync(join(ctl.configDir, "file_broken.json"), "{ not json");
+    mkdirSync(join(ctl.configDir, "a-directory"));
+
+    const report = (await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>();
+    expect(report.status).toBe("degraded");
+    expect(report.findings).toEqual([
+      {
+        code: "foreign-append-dimensions",
+        path: ssmFragment,
+        message: expect.stringMatching(/adds metrics\.append_dimensions ImageId, InstanceType: .* procwatch's alarms .* see no data$/),
+        hint: expect.stringContaining("remove ImageId, InstanceType from metrics.append_dimensions"),
+      },
+      {
+        code: "force-flush-interval-conflict",
+        path: ssmFragment,
+        message: expect.stringContaining("sets metrics.force_flush_interval 60 but procwatch's fast profile needs 10"),
+        hint: expect.stringContaining("remove force_flush_interval"),
+      },
+    ]);
+    expect(report.reasons).toEqual(report.findings.map((finding) => finding.message));
+  });
+
+  it("is degraded when the CloudWatch agent's config status is not 'configured'", async () => {
+    const { specPath, withCtl } = appliedHost({ status: { status: "running", configstatus: "not configured", version: "1.300064.0" } });
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    const report = (await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>();
+    expect(report).toMatchObject({ status: "degraded", cloudwatchAgent: { state: "running", configStatus: "not configured" } });
+    expect(report.findings).toEqual([
+      expect.objectContaining({ code: "cloudwatch-agent-not-configured", message: expect.stringContaining('"not configured"') }),
+    ]);
   });
 
   it("prints a compact table without --json", async () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../src/cli.ts";
@@ -101,4 +101,46 @@ export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promi
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+export interface FakeCtl {
+  /** Directory holding `amazon-cloudwatch-agent-ctl`, to put first on PATH. */
+  readonly binDir: string;
+  readonly path: string;
+  /** The CloudWatch agent's config directory the fake installs fragments into. */
+  readonly configDir: string;
+  /** Every call's arguments, one string per call. */
+  calls(): string[];
+}
+
+/**
+ * A stand-in for amazon-cloudwatch-agent-ctl that behaves like the real one where procwatch
+ * depends on it: `-a append-config -c file:<path>` copies <path> byte for byte to
+ * `<cwagentDir>/etc/amazon-cloudwatch-agent.d/file_<name>` (what the config downloader does),
+ * `-a status` prints the status JSON, and a non-zero `exitCode` fails every call without effect.
+ */
+export function fakeCtl(dir: string, options: { cwagentDir: string; exitCode?: number; status?: Record<string, string> }): FakeCtl {
+  const binDir = join(dir, "fake-ctl-bin");
+  const log = join(dir, "ctl-calls.log");
+  const configDir = join(options.cwagentDir, "etc", "amazon-cloudwatch-agent.d");
+  const status = JSON.stringify(options.status ?? { status: "running", configstatus: "configured", version: "1.300064.0" });
+  mkdirSync(binDir, { recursive: true });
+  const path = join(binDir, "amazon-cloudwatch-agent-ctl");
+  writeFileSync(
+    path,
+    [
+      "#!/bin/sh",
+      `echo "$*" >> '${log}'`,
+      `[ ${options.exitCode ?? 0} -eq 0 ] || exit ${options.exitCode ?? 0}`,
+      'action=""; config=""',
+      'while [ $# -gt 0 ]; do case "$1" in -a) action="$2"; shift 2;; -c) config="$2"; shift 2;; *) shift;; esac; done',
+      'case "$action" in',
+      `  status) echo '${status}';;`,
+      `  append-config) src="\${config#file:}"; mkdir -p '${configDir}' && cp "$src" '${configDir}'/"file_$(basename "$src")";;`,
+      "esac",
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  return { binDir, path, configDir, calls: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : []) };
 }

@@ -1,5 +1,5 @@
 import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
-import { compareFragment, fragmentDigest, renderFragmentText } from "../core/fragment.ts";
+import { compareFragment, type FragmentComparison, fragmentDigest, type ReloadReason, reloadReasonFor, renderFragmentText } from "../core/fragment.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
 import { readAllowListIfValid, readTextOrNull } from "../io/state-files.ts";
@@ -21,16 +21,21 @@ export interface ApplyResult {
   readonly digest: string;
   readonly previousDigest: string | null;
   readonly fragmentChanged: boolean;
+  /** The copy append-config installs, which the CloudWatch agent loads, and how it compares after this run. */
+  readonly installedFragmentPath: string;
+  readonly installedFragment: FragmentComparison;
+  readonly reloadReason: ReloadReason | null;
   readonly agentReloaded: boolean;
   readonly ctlArgs: readonly string[] | null;
   readonly processes: readonly string[];
 }
 
 /**
- * render → atomic write → append-config, only when something changed. Nothing is written
- * before the spec is known valid. The allow-list (which records the applied digest) is written
- * after the ctl succeeded, so a failed reload is retried by the next apply instead of being
- * mistaken for "unchanged".
+ * render → atomic write → append-config, only when something changed: the staged fragment, or
+ * the copy the CloudWatch agent loads (append-config installs it; fetch-config wipes it). Nothing
+ * is written before the spec is known valid. The allow-list (which records the applied digest) is
+ * written after the ctl succeeded, so a failed reload is retried by the next apply instead of
+ * being mistaken for "unchanged".
  */
 export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output, faultPoint?: AtomicWriteOptions["faultPoint"]): Promise<number> {
   const { settings } = wiring;
@@ -40,12 +45,24 @@ export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output
   const currentText = readTextOrNull(settings.fragmentPath);
   const previousAllowList = readAllowListIfValid(settings.allowListPath);
 
-  const fragmentChanged = compareFragment(text, currentText) !== "matches";
+  const staged = compareFragment(text, currentText);
+  const fragmentChanged = staged !== "matches";
   if (fragmentChanged) writeFileAtomic(settings.fragmentPath, text, faultPoint === undefined ? {} : { faultPoint });
 
-  const needsReload = fragmentChanged || previousAllowList?.fragmentDigest !== digest;
+  const installedBefore = compareFragment(text, readTextOrNull(settings.installedFragmentPath));
+  const reloadReason = reloadReasonFor({ staged, installed: installedBefore, digest, recordedDigest: previousAllowList?.fragmentDigest ?? null });
   let ctlArgs: readonly string[] | null = null;
-  if (needsReload) ctlArgs = await appendConfig(wiring.ctl, await wiring.agentMode(flags.mode), settings.fragmentPath);
+  if (reloadReason !== null) ctlArgs = await appendConfig(wiring.ctl, await wiring.agentMode(flags.mode), settings.fragmentPath);
+  const installedFragment = ctlArgs === null ? installedBefore : compareFragment(text, readTextOrNull(settings.installedFragmentPath));
+  if (installedFragment !== "matches") {
+    // The ctl said yes, yet the agent will not load this fragment: most likely --cwagent-dir is not
+    // where this ctl installs. Not an error (the staged file and allow-list are right and health
+    // reports it as degraded), but never silent.
+    output.stderr(
+      `warning: after append-config, ${settings.installedFragmentPath} is ${installedFragment === "missing" ? "missing" : "not the fragment"}: the CloudWatch agent will not load it`,
+    );
+    output.stderr(`hint: --cwagent-dir (env PROCWATCH_CWAGENT_DIR, now ${settings.cwagentDir}) must be the directory the ctl installs into`);
+  }
 
   const allowList = buildAllowList(spec, { source, fragmentDigest: digest, generatedAt: new Date().toISOString() });
   if (previousAllowList === null || !sameAllowedProcesses(previousAllowList, allowList)) {
@@ -60,6 +77,9 @@ export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output
     digest,
     previousDigest: currentText === null ? null : fragmentDigest(currentText),
     fragmentChanged,
+    installedFragmentPath: settings.installedFragmentPath,
+    installedFragment,
+    reloadReason,
     agentReloaded: ctlArgs !== null,
     ctlArgs,
     processes: spec.processes.map((process) => process.name),
@@ -67,7 +87,7 @@ export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output
   if (flags.json) printJson(output, result);
   else {
     const what = fragmentChanged ? "fragment updated" : "fragment unchanged";
-    const reload = ctlArgs === null ? "CloudWatch agent not reloaded" : "CloudWatch agent reloaded (append-config)";
+    const reload = ctlArgs === null ? "CloudWatch agent not reloaded" : `CloudWatch agent reloaded (append-config: ${reloadReason})`;
     output.stdout(`${what}: ${settings.fragmentPath} (${digest.slice(0, 19)}…); ${reload}; allow-list ${result.processes.join(", ")}`);
   }
   return 0;

@@ -1,9 +1,11 @@
+import { basename } from "node:path";
 import type { HostSpec } from "@procwatch/contract";
 import { type AllowList, allowListAsHostSpec } from "../core/allow-list.ts";
-import { compareFragment, fragmentDigest, renderFragmentText } from "../core/fragment.ts";
+import { fragmentDigest, renderFragmentText } from "../core/fragment.ts";
 import {
   type CloudWatchAgentObservation,
   evaluateHealth,
+  type FragmentCopyObservation,
   type FragmentObservation,
   type HealthReport,
   type ProcessObservation,
@@ -13,6 +15,7 @@ import { formatHealth } from "../core/human-output.ts";
 import { fieldsNeededFor, matchProcesses } from "../core/process-matching.ts";
 import { sumUsage } from "../core/process-usage.ts";
 import { AgentError } from "../errors.ts";
+import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { cloudWatchAgentStatus } from "../io/cwagent-ctl.ts";
 import { loadHeavyModules } from "../io/heavy-modules.ts";
 import { readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
@@ -35,7 +38,6 @@ interface SpecChoice {
   readonly observation: SpecObservation;
   /** The fragment digest this spec implies: freshly rendered, or recorded by the last apply. */
   readonly expectedDigest: string | null;
-  readonly expectedText: string | null;
 }
 
 /** The live spec if it resolves; otherwise what the last `apply` recorded, so health still checks processes off EC2 or offline. */
@@ -45,7 +47,7 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoic
     const stage = await loadResolvedSpec(flags, wiring);
     if (stage.kind === "resolved") {
       const text = renderFragmentText(stage.spec, flags.namespace);
-      return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expectedDigest: fragmentDigest(text), expectedText: text };
+      return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expectedDigest: fragmentDigest(text) };
     }
     problem = stage.kind === "invalid" ? `spec from ${stage.source} is invalid (${stage.issues.length} problems)` : `${stage.source}: host is not opted in`;
     if (stage.kind === "invalid") {
@@ -55,11 +57,10 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoic
           spec: { processes: [] },
           observation: { source: "none", problems: [problem], issues: stage.issues },
           expectedDigest: null,
-          expectedText: null,
         };
       return lastApplied(fallback, [problem]);
     }
-    return { spec: { processes: [] }, observation: { source: stage.source, problems: [problem] }, expectedDigest: null, expectedText: null };
+    return { spec: { processes: [] }, observation: { source: stage.source, problems: [problem] }, expectedDigest: null };
   } catch (error) {
     if (!(error instanceof AgentError) || error.exitCode === 2) throw error;
     problem = error.message;
@@ -70,7 +71,6 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoic
       spec: { processes: [] },
       observation: { source: "none", problems: [problem, "no allow-list from a previous apply"] },
       expectedDigest: null,
-      expectedText: null,
     };
   return lastApplied(fallback, [problem]);
 }
@@ -80,7 +80,6 @@ function lastApplied(allowList: AllowList, problems: string[]): SpecChoice {
     spec: allowListAsHostSpec(allowList),
     observation: { source: "last-applied", problems },
     expectedDigest: allowList.fragmentDigest,
-    expectedText: null,
   };
 }
 
@@ -97,23 +96,12 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     return { spec, outcome, usage: sumUsage(sampleUsage(outcome.pids)) };
   });
 
-  const currentText = readTextOrNull(wiring.settings.fragmentPath);
-  const fragment: FragmentObservation =
-    choice.expectedDigest === null
-      ? { path: wiring.settings.fragmentPath, comparison: "unknown", ...(currentText === null ? {} : { actualDigest: fragmentDigest(currentText) }) }
-      : {
-          path: wiring.settings.fragmentPath,
-          comparison:
-            choice.expectedText !== null
-              ? compareFragment(choice.expectedText, currentText)
-              : currentText === null
-                ? "missing"
-                : fragmentDigest(currentText) === choice.expectedDigest
-                  ? "matches"
-                  : "differs",
-          expectedDigest: choice.expectedDigest,
-          ...(currentText === null ? {} : { actualDigest: fragmentDigest(currentText) }),
-        };
+  const { settings } = wiring;
+  const fragment: FragmentObservation = {
+    ...observeFragmentCopy(settings.fragmentPath, choice.expectedDigest),
+    ...(choice.expectedDigest === null ? {} : { expectedDigest: choice.expectedDigest }),
+    installed: observeFragmentCopy(settings.installedFragmentPath, choice.expectedDigest),
+  };
 
   const cloudwatchAgent: CloudWatchAgentObservation = flags.skipCloudWatchAgent
     ? { state: "unknown", via: "none", detail: "not checked" }
@@ -126,9 +114,22 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     spec: choice.observation,
     agent: { version: AGENT_VERSION, node: process.version, arch: process.arch },
     checkedAt: new Date().toISOString(),
+    cwagentConfig: {
+      directory: settings.cwagentConfigDir,
+      others: readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath)),
+      ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }),
+    },
   });
   const host = flags.hostFacts ? await hostFacts() : undefined;
   return { ...report, ...(host === undefined ? {} : { host }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };
+}
+
+/** One copy of the fragment (staged, or installed by append-config) against the digest the spec implies. */
+function observeFragmentCopy(path: string, expectedDigest: string | null): FragmentCopyObservation {
+  const text = readTextOrNull(path);
+  const actual = text === null ? undefined : fragmentDigest(text);
+  const comparison = expectedDigest === null ? "unknown" : actual === undefined ? "missing" : actual === expectedDigest ? "matches" : "differs";
+  return { path, comparison, ...(actual === undefined ? {} : { actualDigest: actual }) };
 }
 
 /** OS, CPU and memory from systeminformation, loaded only when asked for: it is the heaviest module after the AWS SDK. */

@@ -17,3 +17,24 @@ export function compareFragment(desiredText: string, currentText: string | null)
   if (currentText === null) return "missing";
   return fragmentDigest(desiredText) === fragmentDigest(currentText) ? "matches" : "differs";
 }
+
+export type ReloadReason = "fragment-changed" | "installed-copy-missing" | "installed-copy-differs" | "last-reload-unconfirmed";
+
+/**
+ * Why `apply` must run append-config, or null when the CloudWatch agent already loads exactly
+ * this fragment: the staged file changed; the copy the agent loads (installed by append-config)
+ * is gone — `fetch-config` wipes it — or differs; or no allow-list records this digest, which
+ * `apply` writes only after a successful reload.
+ */
+export function reloadReasonFor(input: {
+  readonly staged: FragmentComparison;
+  readonly installed: FragmentComparison;
+  readonly digest: string;
+  readonly recordedDigest: string | null;
+}): ReloadReason | null {
+  if (input.staged !== "matches") return "fragment-changed";
+  if (input.installed === "missing") return "installed-copy-missing";
+  if (input.installed === "differs") return "installed-copy-differs";
+  if (input.recordedDigest !== input.digest) return "last-reload-unconfirmed";
+  return null;
+}

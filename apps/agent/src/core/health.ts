@@ -1,4 +1,5 @@
 import { type ProcessSpec, type SpecIssue, selectorOf } from "@procwatch/contract";
+import { expectedAgentSettings, type OtherFragment, otherFragmentFindings } from "./cwagent-config.ts";
 import type { FragmentComparison } from "./fragment.ts";
 import type { MatchOutcome } from "./process-matching.ts";
 import type { UsageSample } from "./process-usage.ts";
@@ -9,10 +10,12 @@ import type { UsageSample } from "./process-usage.ts";
  *
  *   failing  — a watched process has no running pid, or no spec could be determined at all;
  *   degraded — processes run, but monitoring is impaired: the CloudWatch agent is not running or
- *              unknown, the applied fragment is missing or differs from the spec, the spec could
- *              only be taken from the last `apply`, or the agent's own count would differ from the
- *              truth (a stale pid file keeps the alarm from seeing 0; a lookup error makes it see
- *              missing data);
+ *              unknown, or reports a config status other than "configured"; the staged fragment or
+ *              the copy the CloudWatch agent loads is missing or differs from the spec; another
+ *              fragment changes the metric's dimensions, namespace or flush interval; the spec
+ *              could only be taken from the last `apply`; the agent's own count would differ from
+ *              the truth (a stale pid file keeps the alarm from seeing 0; a lookup error makes it
+ *              see missing data);
  *   healthy  — everything else.
  */
 export type HealthStatus = "healthy" | "degraded" | "failing";
@@ -36,11 +39,32 @@ export interface CloudWatchAgentObservation {
   readonly detail?: string;
 }
 
-export interface FragmentObservation {
+export interface FragmentCopyObservation {
   readonly path: string;
   readonly comparison: FragmentComparison | "unknown";
-  readonly expectedDigest?: string;
   readonly actualDigest?: string;
+}
+
+export interface FragmentObservation extends FragmentCopyObservation {
+  /** The staged file is `path`; what the CloudWatch agent loads is the copy append-config installed. */
+  readonly expectedDigest?: string;
+  readonly installed?: FragmentCopyObservation;
+}
+
+/** A host-level problem with what to do about it; its message is also one of the report's reasons. */
+export interface HostFinding {
+  readonly code: string;
+  readonly message: string;
+  readonly hint: string;
+  readonly path?: string;
+}
+
+/** The CloudWatch agent's config directory as read by the shell: every other file that parsed as JSON. */
+export interface CloudWatchAgentConfigObservation {
+  readonly directory: string;
+  readonly others: readonly OtherFragment[];
+  /** The namespace procwatch's alarms read (--namespace, default CWAgent). */
+  readonly namespace?: string;
 }
 
 export interface SpecObservation {
@@ -75,6 +99,7 @@ export interface HealthReport {
   readonly cloudwatchAgent: CloudWatchAgentObservation;
   readonly fragment: FragmentObservation;
   readonly processes: readonly ProcessHealth[];
+  readonly findings: readonly HostFinding[];
   readonly host?: unknown;
   readonly durationMs?: number;
 }
@@ -110,6 +135,7 @@ export function evaluateHealth(input: {
   readonly spec: SpecObservation;
   readonly agent: HealthReport["agent"];
   readonly checkedAt: string;
+  readonly cwagentConfig?: CloudWatchAgentConfigObservation;
 }): HealthReport {
   const processes = input.processes.map(evaluateProcess);
   const failing: string[] = [];
@@ -137,6 +163,9 @@ export function evaluateHealth(input: {
       break;
   }
 
+  const findings = hostFindings(input);
+  degraded.push(...findings.map((finding) => finding.message));
+
   const status: HealthStatus = failing.length > 0 ? "failing" : degraded.length > 0 ? "degraded" : "healthy";
   return {
     schemaVersion: HEALTH_JSON_SCHEMA_VERSION,
@@ -149,7 +178,34 @@ export function evaluateHealth(input: {
     cloudwatchAgent: input.cloudwatchAgent,
     fragment: input.fragment,
     processes,
+    findings,
   };
+}
+
+function hostFindings(input: Parameters<typeof evaluateHealth>[0]): HostFinding[] {
+  const findings: HostFinding[] = [];
+  const installed = input.fragment.installed;
+  if (installed !== undefined && (installed.comparison === "missing" || installed.comparison === "differs")) {
+    findings.push({
+      code: installed.comparison === "missing" ? "installed-fragment-missing" : "installed-fragment-differs",
+      path: installed.path,
+      message: `the CloudWatch agent is not loading procwatch's fragment: ${installed.path} ${installed.comparison === "missing" ? "is missing (never applied, or removed by fetch-config)" : "differs from the spec"}`,
+      hint: "run procwatch-agent apply",
+    });
+  }
+  const configStatus = input.cloudwatchAgent.configStatus;
+  if (configStatus !== undefined && configStatus !== "configured") {
+    findings.push({
+      code: "cloudwatch-agent-not-configured",
+      message: `the CloudWatch agent reports config status ${JSON.stringify(configStatus)}, not "configured"`,
+      hint: "run procwatch-agent apply, then check amazon-cloudwatch-agent-ctl -a status and the agent's log",
+    });
+  }
+  if (input.cwagentConfig !== undefined) {
+    const expected = expectedAgentSettings({ processes: input.processes.map((process) => process.spec) }, input.cwagentConfig.namespace);
+    findings.push(...otherFragmentFindings(input.cwagentConfig.directory, input.cwagentConfig.others, expected));
+  }
+  return findings;
 }
 
 export function healthExitCode(status: HealthStatus): 0 | 1 | 2 {

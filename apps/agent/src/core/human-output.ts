@@ -63,9 +63,21 @@ export function formatHealth(report: HealthReport, palette: Palette): string {
     "",
     `cloudwatch agent  ${statusWord(report.cloudwatchAgent.state)} (via ${report.cloudwatchAgent.via}${report.cloudwatchAgent.version ? `, ${report.cloudwatchAgent.version}` : ""})`,
     `fragment          ${statusWord(report.fragment.comparison)} ${report.fragment.path}`,
+    ...(report.fragment.installed === undefined
+      ? []
+      : [`agent's copy      ${statusWord(report.fragment.installed.comparison)} ${report.fragment.installed.path}`]),
     `spec source       ${report.spec.source}`,
   ];
-  if (report.reasons.length > 0) lines.push("", ...report.reasons.map((reason) => `- ${reason}`));
+  // A finding's hint goes right under its reason; a message is a reason exactly once.
+  const hints = new Map(report.findings.map((finding) => [finding.message, finding.hint]));
+  if (report.reasons.length > 0) {
+    lines.push("");
+    for (const reason of report.reasons) {
+      lines.push(`- ${reason}`);
+      const hint = hints.get(reason);
+      if (hint !== undefined) lines.push(`  hint: ${hint}`);
+    }
+  }
   return lines.join("\n");
 }
 
