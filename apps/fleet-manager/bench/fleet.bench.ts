@@ -7,8 +7,8 @@
  *
  *   pnpm --filter @procwatch/fleet-manager bench            (FLEET_INSTANCES=1000 for a quick run)
  */
-import { desiredAlarms, type InstanceInput, type ObservedAlarm, planReconcile } from "@procwatch/alarm-planner";
-import { AlarmStore, DEFAULT_API_TPS, InstanceInventory, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
+import { type DesiredContext, desiredAlarms, type InstanceInput, type ObservedAlarm, type PlannerConfig, planReconcile } from "@procwatch/alarm-planner";
+import { AlarmStore, DEFAULT_API_TPS, InstanceInventory, MetricCatalog, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
 import { buildFleet, FakeAws, fakeClients, fleetInstanceId, instantRetryStrategy, VirtualClock } from "@procwatch/testkit";
 import type { FleetConfig } from "../src/config.ts";
 import { type ReconcileResult, reconcile } from "../src/reconcile.ts";
@@ -23,6 +23,7 @@ const config: FleetConfig = {
   namespace: "CWAgent",
   restartActionArns: ["arn:aws:sns:eu-west-1:123456789012:procwatch-restart"],
   defaultDetection: "standard",
+  launchGraceMinutes: 15,
 };
 
 interface Figure {
@@ -52,6 +53,7 @@ const adapters = {
   inventory: new InstanceInventory(clients.ec2, { rateLimiter: limiter }),
   alarms: new AlarmStore(clients.cloudwatch, { rateLimiter: limiter }),
   profiles: new ProfileStore(clients.ssm, { rateLimiter: limiter }),
+  metrics: new MetricCatalog(clients.cloudwatch, { rateLimiter: limiter }),
 };
 buildFleet(fake, { instances: INSTANCES, processesPerInstance: PROCESSES, stoppedEvery: 50, fastEvery: 20, publishMetrics: false });
 // Foreign alarms under the prefix, which must never be touched.
@@ -137,22 +139,19 @@ const instances: InstanceInput[] = [...fake.instances.values()].map((instance) =
   instanceId: instance.instanceId,
   state: instance.state,
   tags: instance.tags,
+  launchTime: instance.launchTime,
 }));
 const observed: ObservedAlarm[] = [...fake.alarms.values()];
-for (let warm = 0; warm < 2; warm += 1)
-  planReconcile(
-    desiredAlarms(instances, new Map(), { ...config, actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns } }),
-    observed,
-    { alarmPrefix: "procwatch" },
-  );
+const plannerConfig: PlannerConfig = {
+  ...config,
+  actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
+  launchGraceMs: config.launchGraceMinutes * 60_000,
+};
+const plannerContext: DesiredContext = { now: clock.now(), reportingSeries: new Set() };
+const planOnce = () => planReconcile(desiredAlarms(instances, new Map(), plannerConfig, plannerContext), observed, { alarmPrefix: "procwatch" });
+for (let warm = 0; warm < 2; warm += 1) planOnce();
 const pureStart = process.cpuUsage();
-const pure = planReconcile(
-  desiredAlarms(instances, new Map(), { ...config, actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns } }),
-  observed,
-  {
-    alarmPrefix: "procwatch",
-  },
-);
+const pure = planOnce();
 const pureCpu = process.cpuUsage(pureStart);
 record(
   `b no-op: plan CPU time, pure (${ALARMS} alarms, process CPU incl. GC threads)`,

@@ -31,6 +31,8 @@ export interface CliIo {
   readonly createClients?: (settings: AwsSettings) => AwsClients;
   readonly clock?: Clock;
   readonly retry?: AwsSettings["retry"];
+  /** Epoch milliseconds compared with instances' LaunchTime; defaults to Date.now (tests pass the fake's clock). */
+  readonly wallTime?: () => number;
 }
 
 interface GlobalOptions {
@@ -41,6 +43,7 @@ interface GlobalOptions {
   namespace?: string;
   restartActionArn?: string;
   defaultDetection?: string;
+  launchGraceMinutes?: string;
   color: boolean;
   tps?: string;
 }
@@ -70,6 +73,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       new Option(
         "--default-detection <profile>",
         "detection profile (standard|fast) of hosts whose tags and profile set none; must match the agents' (env DEFAULT_DETECTION_PROFILE, default standard)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--launch-grace-minutes <n>",
+        "keep a new host's alarm actions off until its metric exists or it has run this long (env LAUNCH_GRACE_MINUTES, default 15; 0 = off)",
       ),
     )
     .addOption(new Option("--tps <list>", "client-side rate limits, e.g. PutMetricAlarm=3,DescribeAlarms=9"))
@@ -210,6 +219,7 @@ function withEnvironment(globals: GlobalOptions, env: CliIo["env"]): GlobalOptio
   merged.namespace ??= fromEnv("METRIC_NAMESPACE");
   merged.restartActionArn ??= fromEnv("RESTART_TOPIC_ARN");
   merged.defaultDetection ??= fromEnv("DEFAULT_DETECTION_PROFILE");
+  merged.launchGraceMinutes ??= fromEnv("LAUNCH_GRACE_MINUTES");
   return merged;
 }
 
@@ -221,8 +231,16 @@ function fleetConfig(globals: GlobalOptions, needsAction: boolean): FleetConfig 
       namespace: globals.namespace,
       restartActionArn: globals.restartActionArn,
       defaultDetection: globals.defaultDetection,
+      launchGraceMinutes: globals.launchGraceMinutes,
     },
-    { prefix: "--prefix", tagPrefix: "--tag-prefix", namespace: "--namespace", action: "--restart-action-arn", defaultDetection: "--default-detection" },
+    {
+      prefix: "--prefix",
+      tagPrefix: "--tag-prefix",
+      namespace: "--namespace",
+      action: "--restart-action-arn",
+      defaultDetection: "--default-detection",
+      launchGrace: "--launch-grace-minutes",
+    },
   );
   if (needsAction && config.restartActionArns.length === 0) {
     throw new UsageError("no restart action: alarms need the restart topic (or Lambda) as their ALARM/OK action", {
@@ -294,8 +312,10 @@ async function runReconcile(
     inventory: adapters.inventory,
     alarms: adapters.alarms,
     profiles: adapters.profiles,
+    metrics: adapters.metrics,
     config,
     mode,
+    ...(io.wallTime !== undefined ? { wallTime: io.wallTime } : {}),
     ...(instances !== undefined ? { scope: instances } : {}),
     ...(onProgress !== undefined ? { onProgress } : {}),
     ...(concurrency !== undefined ? { concurrency } : {}),

@@ -22,7 +22,15 @@ export interface FleetConfig {
    * which the configure association also hands to every agent, so periods match collection.
    */
   readonly defaultDetection: DetectionProfileName;
+  /**
+   * Minutes after launch during which a running host's alarm actions stay off while its metric
+   * does not exist yet (missing data is breaching; install/configure take a few minutes). 0 = off.
+   */
+  readonly launchGraceMinutes: number;
 }
+
+export const DEFAULT_LAUNCH_GRACE_MINUTES = 15;
+const MAX_LAUNCH_GRACE_MINUTES = 1440;
 
 /** SNS topic or Lambda function ARNs (the two alarm actions procwatch supports). */
 const ACTION_ARN =
@@ -36,12 +44,13 @@ export interface RawConfig {
   readonly namespace?: string | undefined;
   readonly restartActionArn?: string | undefined;
   readonly defaultDetection?: string | undefined;
+  readonly launchGraceMinutes?: string | undefined;
 }
 
 /** Validates operator input with the contract's patterns; every bad value is a UsageError naming the flag. */
 export function resolveConfig(
   raw: RawConfig,
-  labels: { prefix: string; tagPrefix: string; namespace: string; action: string; defaultDetection: string },
+  labels: { prefix: string; tagPrefix: string; namespace: string; action: string; defaultDetection: string; launchGrace: string },
 ): FleetConfig {
   const alarmPrefix = raw.alarmPrefix ?? DEFAULT_ALARM_PREFIX;
   if (!alarmPrefixRegex.test(alarmPrefix)) {
@@ -78,5 +87,15 @@ export function resolveConfig(
       hint: `use ${DETECTION_PROFILE_NAMES.join(" or ")}, the same value the agents get (the stack's detectionProfile)`,
     });
   }
-  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns, defaultDetection };
+  const graceText = raw.launchGraceMinutes ?? String(DEFAULT_LAUNCH_GRACE_MINUTES);
+  const launchGraceMinutes = /^\d{1,4}$/.test(graceText) ? Number(graceText) : Number.NaN;
+  if (!(launchGraceMinutes <= MAX_LAUNCH_GRACE_MINUTES)) {
+    throw new UsageError(
+      `${labels.launchGrace} ${JSON.stringify(graceText.slice(0, 40))} is not a whole number of minutes from 0 to ${MAX_LAUNCH_GRACE_MINUTES}`,
+      {
+        hint: `e.g. ${DEFAULT_LAUNCH_GRACE_MINUTES} (the default); 0 enables a new host's alarm actions at once`,
+      },
+    );
+  }
+  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns, defaultDetection, launchGraceMinutes };
 }

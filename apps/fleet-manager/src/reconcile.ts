@@ -2,8 +2,10 @@ import {
   type DesiredState,
   desiredAlarms,
   type InstanceInput,
+  instancesInLaunchGrace,
   type MassDeleteCheck,
   massDeleteCheck,
+  metricSeriesKey,
   type ObservedAlarm,
   type Plan,
   type PlannedChange,
@@ -11,7 +13,7 @@ import {
   planReconcile,
   referencedProfiles,
 } from "@procwatch/alarm-planner";
-import type { AlarmDefinition } from "@procwatch/contract";
+import { type AlarmDefinition, INSTANCE_ID_DIMENSION } from "@procwatch/contract";
 import type { FleetConfig } from "./config.ts";
 
 /** The slices of the aws-adapters classes reconcile uses; tests and benchmarks pass the real adapters over the fake. */
@@ -28,6 +30,13 @@ export interface AlarmPort {
   delete(alarmNames: readonly string[]): Promise<BatchResult>;
   disableActions(alarmNames: readonly string[]): Promise<BatchResult>;
   enableActions(alarmNames: readonly string[]): Promise<BatchResult>;
+}
+export interface MetricPort {
+  listProcstatMetrics(options: {
+    namespace: string;
+    recentlyActive: boolean;
+    dimensions?: readonly { Name: string; Value?: string }[];
+  }): Promise<readonly { namespace: string; metricName: string; dimensions: readonly { Name: string; Value: string }[] }[]>;
 }
 export interface BatchResult {
   readonly succeeded: readonly string[];
@@ -47,6 +56,8 @@ export interface ReconcileOptions {
   readonly inventory: InventoryPort;
   readonly alarms: AlarmPort;
   readonly profiles: ProfilePort;
+  /** ListMetrics, only consulted for hosts inside their launch grace. */
+  readonly metrics: MetricPort;
   readonly config: FleetConfig;
   /** Instance ids an event names; omitted = the whole fleet. */
   readonly scope?: readonly string[];
@@ -56,7 +67,10 @@ export interface ReconcileOptions {
   readonly concurrency?: number;
   /** Asked before each write; returning true stops starting new ones (e.g. a Lambda nearing its timeout). */
   readonly shouldStop?: () => boolean;
+  /** Monotonic milliseconds for timings (default performance.now). */
   readonly now?: () => number;
+  /** Epoch milliseconds, compared with instances' LaunchTime (default Date.now; tests pass the fake's clock). */
+  readonly wallTime?: () => number;
   /**
    * Apply deletes even when there are more than the mass-delete limit (CLI `--allow-mass-delete`,
    * Lambda `ALLOW_MASS_DELETE=true`). Without it such deletes are refused; the rest is applied.
@@ -99,6 +113,8 @@ export interface ReconcileResult {
 
 /** Above this many scoped instances one full prefix scan is cheaper than one scan per instance. */
 const PER_INSTANCE_SCAN_LIMIT = 20;
+/** ListMetrics returns at most 500 series a page. */
+const METRICS_PER_PAGE = 500;
 
 /**
  * The one reconcile behind `plan`, `apply`, the scheduled Lambda and the event Lambda:
@@ -111,23 +127,34 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   const scope = options.scope === undefined ? undefined : [...new Set(options.scope)].sort();
   const readStart = now();
 
-  options.onProgress?.({ phase: "read", done: 0, total: 3, message: "reading instances" });
+  options.onProgress?.({ phase: "read", done: 0, total: 4, message: "reading instances" });
   const instances = scope !== undefined && scope.length === 0 ? [] : await options.inventory.listTagged(scope === undefined ? {} : { instanceIds: scope });
-  options.onProgress?.({ phase: "read", done: 1, total: 3, message: "reading profiles" });
+  options.onProgress?.({ phase: "read", done: 1, total: 4, message: "reading profiles" });
   const profileNames = referencedProfiles(instances, config.tagPrefix);
   const profiles = profileNames.length === 0 ? new Map<string, ProfileInput>() : await options.profiles.lookupProfiles(profileNames);
-  options.onProgress?.({ phase: "read", done: 2, total: 3, message: "reading alarms" });
+  options.onProgress?.({ phase: "read", done: 2, total: 4, message: "reading alarms" });
   const observed = await readObserved(options.alarms, config.alarmPrefix, scope);
-  options.onProgress?.({ phase: "read", done: 3, total: 3 });
+  options.onProgress?.({ phase: "read", done: 3, total: 4, message: "reading metrics of new hosts" });
+  const wallNow = (options.wallTime ?? Date.now)();
+  const launchGraceMs = config.launchGraceMinutes * 60_000;
+  const young = instancesInLaunchGrace(instances, { launchGraceMs }, wallNow);
+  const reportingSeries = young.length === 0 ? new Set<string>() : await readReportingSeries(options.metrics, config.namespace, young, observed.length);
+  options.onProgress?.({ phase: "read", done: 4, total: 4 });
 
   const planStart = now();
-  const desired = desiredAlarms(instances, profiles, {
-    alarmPrefix: config.alarmPrefix,
-    tagPrefix: config.tagPrefix,
-    namespace: config.namespace,
-    actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
-    defaultDetection: config.defaultDetection,
-  });
+  const desired = desiredAlarms(
+    instances,
+    profiles,
+    {
+      alarmPrefix: config.alarmPrefix,
+      tagPrefix: config.tagPrefix,
+      namespace: config.namespace,
+      actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
+      defaultDetection: config.defaultDetection,
+      launchGraceMs,
+    },
+    { now: wallNow, reportingSeries },
+  );
   const plan = planReconcile(desired, observed, { alarmPrefix: config.alarmPrefix, ...(scope !== undefined ? { instanceIds: new Set(scope) } : {}) });
   const applyStart = now();
 
@@ -152,6 +179,27 @@ async function readObserved(alarms: AlarmPort, prefix: string, scope: readonly s
   // `<prefix>/<instance-id>/` can only match that instance's alarms (ids never contain `/`).
   for (const instanceId of scope) observed.push(...(await alarms.listByPrefix(`${prefix}/${instanceId}/`)));
   return observed;
+}
+
+/**
+ * Which procstat series exist for hosts still in their launch grace. A stable fleet has none, so
+ * it makes no ListMetrics call. Otherwise: one call per young host with an InstanceId dimension
+ * filter when that is fewer calls than paging through the whole metric (≈ one page per 500
+ * alarms), else that one paginated scan.
+ */
+async function readReportingSeries(metrics: MetricPort, namespace: string, youngInstanceIds: readonly string[], alarmCount: number): Promise<Set<string>> {
+  const fullScanPages = Math.max(1, Math.ceil(alarmCount / METRICS_PER_PAGE));
+  const records =
+    youngInstanceIds.length <= fullScanPages
+      ? (
+          await Promise.all(
+            youngInstanceIds.map((instanceId) =>
+              metrics.listProcstatMetrics({ namespace, recentlyActive: true, dimensions: [{ Name: INSTANCE_ID_DIMENSION, Value: instanceId }] }),
+            ),
+          )
+        ).flat()
+      : await metrics.listProcstatMetrics({ namespace, recentlyActive: true });
+  return new Set(records.map((record) => metricSeriesKey(record.namespace, record.metricName, record.dimensions)));
 }
 
 async function applyPlan(

@@ -1,4 +1,4 @@
-import type { InstanceInput, ObservedAlarm } from "@procwatch/alarm-planner";
+import { type InstanceInput, metricSeriesKey, type ObservedAlarm } from "@procwatch/alarm-planner";
 import { INSTANCE_ID_DIMENSION, isProcwatchOwned, PROCSTAT_METRIC_NAME, parseAlarmName, selectorDimensionOf } from "@procwatch/contract";
 
 export interface MetricSeries {
@@ -131,9 +131,9 @@ function matches(row: StatusRow, filters: StatusFilters): boolean {
   return true;
 }
 
+/** The same series identity the planner uses to decide that a new host reports. */
 function seriesKey(series: MetricSeries): string {
-  const dimensions = series.dimensions.map((dimension) => `${dimension.Name}=${dimension.Value}`).sort();
-  return JSON.stringify([series.namespace, series.metricName, dimensions]);
+  return metricSeriesKey(series.namespace, series.metricName, series.dimensions);
 }
 
 function dimensionValue(alarm: ObservedAlarm, name: string): string | undefined {

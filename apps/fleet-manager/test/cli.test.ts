@@ -22,6 +22,7 @@ function cli(options: { instances?: number; tty?: boolean; env?: Record<string, 
     },
     createClients: () => fakeClients(fake, { retryStrategy: instantRetryStrategy(3) }),
     clock,
+    wallTime: () => clock.now(),
   };
   return {
     fake,
@@ -213,6 +214,8 @@ describe("usage errors exit 2 with one line and a hint", () => {
     [["apply", "--yes", "--concurrency", "0"], /--concurrency "0" must be 1-32/],
     [["plan", "--tps", "PutMetricAlarm=fast"], /--tps entry "PutMetricAlarm=fast" is not Operation=rate/],
     [["plan", "--default-detection", "turbo"], /--default-detection "turbo" is not a detection profile/],
+    [["plan", "--launch-grace-minutes", "-5"], /--launch-grace-minutes "-5" is not a whole number of minutes from 0 to 1440/],
+    [["plan", "--launch-grace-minutes", "1e3"], /--launch-grace-minutes "1e3" is not a whole number of minutes/],
     [["apply", "--yes", "--default-detection", "turbo"], /--default-detection "turbo" is not a detection profile/],
     [["plan", "--bogus"], /unknown option '--bogus'/],
     [["frobnicate"], /unknown command 'frobnicate'/],
@@ -269,6 +272,33 @@ describe("AWS errors exit 1", () => {
     expect(result.stderr).toBe(
       "procwatch-fleet: DescribeInstances failed: UnauthorizedOperation: You are not authorized to perform this operation.\nhint: the caller lacks permission for DescribeInstances; see the IAM section of the fleet-manager README\n",
     );
+  });
+});
+
+describe("--launch-grace-minutes", () => {
+  const launchNow = (fake: ReturnType<typeof cli>["fake"]) =>
+    fake.addInstance({
+      instanceId: fleetInstanceId(42),
+      launchTime: new Date(fake.clock.now()),
+      tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx" },
+    });
+
+  it("plan shows a just-launched host's alarm created with actions disabled, waiting for its first datapoint", async () => {
+    const { run, fake } = cli({ instances: 1 });
+    launchNow(fake);
+    const plan = await run("plan", "--instance", fleetInstanceId(42));
+    expect(plan.stdout).toContain(
+      `  + create nginx  ${alarmNameFor(fleetInstanceId(42), "nginx")} — new alarm, actions disabled: waiting for the host's first datapoint (launched 0 min ago; actions go on after 15 min at the latest)\n`,
+    );
+    const shorter = await run("plan", "--instance", fleetInstanceId(42), "--launch-grace-minutes", "0");
+    expect(shorter.stdout).toContain(`  + create nginx  ${alarmNameFor(fleetInstanceId(42), "nginx")} — new alarm\n`);
+  });
+
+  it("LAUNCH_GRACE_MINUTES applies when the flag is absent", async () => {
+    const { run, fake } = cli({ instances: 1, env: { LAUNCH_GRACE_MINUTES: "0" } });
+    launchNow(fake);
+    expect((await run("apply", "--yes")).code).toBe(0);
+    expect(fake.alarms.get(alarmNameFor(fleetInstanceId(42), "nginx"))?.ActionsEnabled).toBe(true);
   });
 });
 

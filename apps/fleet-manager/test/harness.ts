@@ -10,6 +10,7 @@ export const fleetConfig: FleetConfig = {
   namespace: "CWAgent",
   restartActionArns: [RESTART_TOPIC],
   defaultDetection: "standard",
+  launchGraceMinutes: 15,
 };
 
 /**

@@ -119,7 +119,7 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
         });
         continue;
       }
-      changes.push(change("create", alarm, alarm.definition.ActionsEnabled ? "new alarm" : "new alarm, actions disabled (instance is stopped)"));
+      changes.push(change("create", alarm, alarm.definition.ActionsEnabled ? "new alarm" : `new alarm, actions disabled: ${alarm.actionsReason}`));
       continue;
     }
     const differences = diffAlarm(existing, alarm.definition);
@@ -127,11 +127,7 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
     if (beyondActions.length > 0) {
       changes.push({ ...change("update", alarm, `${beyondActions.map((difference) => difference.field).join(", ")} differ`), differences });
     } else if (differences.length > 0) {
-      changes.push(
-        alarm.definition.ActionsEnabled
-          ? { ...change("enable-actions", alarm, "instance is running again"), differences }
-          : { ...change("disable-actions", alarm, `instance is ${outcomes.get(alarm.instanceId)?.state ?? "stopped"}`), differences },
-      );
+      changes.push({ ...change(alarm.definition.ActionsEnabled ? "enable-actions" : "disable-actions", alarm, alarm.actionsReason), differences });
     } else {
       unchanged.push(name);
     }

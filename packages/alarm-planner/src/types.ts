@@ -9,6 +9,11 @@ export interface InstanceInput {
   readonly state: InstanceState;
   readonly name?: string;
   readonly tags: Readonly<Record<string, string>>;
+  /**
+   * When EC2 last launched or started the instance (DescribeInstances `LaunchTime`; a stop/start
+   * resets it). Unknown = treated as launched long ago.
+   */
+  readonly launchTime?: Date;
 }
 
 /**
@@ -35,6 +40,23 @@ export interface PlannerConfig {
    * agents' `--default-detection`, or alarm periods would not match the hosts' collection interval.
    */
   readonly defaultDetection: DetectionProfileName;
+  /**
+   * How long after launch a running host's alarm actions stay off while its metric does not exist
+   * yet (install and configure have not run): missing data is breaching, so without this every
+   * new host would raise an incident before its agent reports. 0 turns the grace off.
+   */
+  readonly launchGraceMs: number;
+}
+
+/** What the planner needs to know about the world besides instances and profiles; plain data, so planning stays pure. */
+export interface DesiredContext {
+  /** Current time, epoch milliseconds. */
+  readonly now: number;
+  /**
+   * `metricSeriesKey`s of the metric series that exist (ListMetrics). Only consulted for hosts still
+   * inside their launch grace, so callers may list just those hosts' series.
+   */
+  readonly reportingSeries: ReadonlySet<string>;
 }
 
 /** An alarm as DescribeAlarms returns it (structurally the SDK's `MetricAlarm`), every field optional like the SDK's. */
@@ -71,6 +93,8 @@ export interface DesiredAlarm {
   readonly instanceId: string;
   readonly processName: string;
   readonly definition: AlarmDefinition;
+  /** Why actions are on or off, as the plan shows it (e.g. "waiting for the host's first datapoint"). */
+  readonly actionsReason: string;
 }
 
 /**

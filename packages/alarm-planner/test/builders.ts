@@ -1,5 +1,5 @@
 import type { AlarmDefinition } from "@procwatch/contract";
-import type { InstanceInput, InstanceState, ObservedAlarm, Plan, PlannerConfig, ProfileInput } from "../src/index.ts";
+import type { DesiredContext, InstanceInput, InstanceState, ObservedAlarm, Plan, PlannerConfig, ProfileInput } from "../src/index.ts";
 
 export const RESTART_TOPIC = "arn:aws:sns:eu-west-1:123456789012:procwatch-restart";
 
@@ -9,7 +9,18 @@ export const config: PlannerConfig = {
   namespace: "CWAgent",
   actions: { alarmActions: [RESTART_TOPIC], okActions: [RESTART_TOPIC] },
   defaultDetection: "standard",
+  launchGraceMs: 15 * 60_000,
 };
+
+/** A fixed "now" for every test: planning is pure, so time is an input like any other. */
+export const NOW = Date.UTC(2025, 5, 2, 12, 0, 0);
+
+/** No metric series known; instances without a launch time count as launched long ago. */
+export const settled: DesiredContext = { now: NOW, reportingSeries: new Set() };
+
+export function minutesAgo(minutes: number): Date {
+  return new Date(NOW - minutes * 60_000);
+}
 
 let counter = 0;
 export function instanceId(seed?: number): string {
@@ -18,11 +29,16 @@ export function instanceId(seed?: number): string {
 }
 
 export function instance(
-  overrides: { id?: string; state?: InstanceState; processes?: string; tags?: Record<string, string>; enabled?: string } = {},
+  overrides: { id?: string; state?: InstanceState; processes?: string; tags?: Record<string, string>; enabled?: string; launchTime?: Date } = {},
 ): InstanceInput {
   const tags: Record<string, string> = { "procwatch:enabled": overrides.enabled ?? "true" };
   if (overrides.processes !== undefined) tags["procwatch:processes"] = overrides.processes;
-  return { instanceId: overrides.id ?? instanceId(), state: overrides.state ?? "running", tags: { ...tags, ...(overrides.tags ?? {}) } };
+  return {
+    instanceId: overrides.id ?? instanceId(),
+    state: overrides.state ?? "running",
+    tags: { ...tags, ...(overrides.tags ?? {}) },
+    ...(overrides.launchTime !== undefined ? { launchTime: overrides.launchTime } : {}),
+  };
 }
 
 export const noProfiles: ReadonlyMap<string, ProfileInput> = new Map();

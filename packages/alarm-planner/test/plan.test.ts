@@ -4,24 +4,26 @@ import {
   type ChangeKind,
   desiredAlarms,
   type InstanceState,
+  instancesInLaunchGrace,
   massDeleteCheck,
+  metricSeriesKey,
   type ObservedAlarm,
   type ProfileInput,
   planReconcile,
   referencedProfiles,
 } from "../src/index.ts";
-import { applyToObserved, config, instance, instanceId, noProfiles, observedFrom } from "./builders.ts";
+import { applyToObserved, config, instance, instanceId, minutesAgo, NOW, noProfiles, observedFrom, settled } from "./builders.ts";
 
 const scope = { alarmPrefix: "procwatch" };
 
 function planFor(instances: Parameters<typeof desiredAlarms>[0], observed: ObservedAlarm[], profiles = noProfiles, instanceIds?: Set<string>) {
-  const desired = desiredAlarms(instances, profiles, config);
+  const desired = desiredAlarms(instances, profiles, config, settled);
   return { desired, plan: planReconcile(desired, observed, instanceIds === undefined ? scope : { ...scope, instanceIds }) };
 }
 
 /** Observed alarms exactly as a converged fleet of `instances` would hold them. */
 function converged(instances: Parameters<typeof desiredAlarms>[0], profiles = noProfiles): ObservedAlarm[] {
-  return desiredAlarms(instances, profiles, config).alarms.map((alarm) => observedFrom(alarm.definition));
+  return desiredAlarms(instances, profiles, config, settled).alarms.map((alarm) => observedFrom(alarm.definition));
 }
 
 const kinds = (changes: readonly { kind: ChangeKind; alarmName: string }[]) => changes.map((change) => `${change.kind} ${change.alarmName}`);
@@ -150,7 +152,7 @@ describe("deployment default detection", () => {
 
   it("an untagged host gets 10 s alarms (2 of 2) when the deployment default is fast", () => {
     const host = instance({ processes: "nginx sshd" });
-    const desired = desiredAlarms([host], noProfiles, fastFleet);
+    const desired = desiredAlarms([host], noProfiles, fastFleet, settled);
     expect(
       desired.alarms.map((alarm) => [alarm.processName, alarm.definition.Period, alarm.definition.EvaluationPeriods, alarm.definition.DatapointsToAlarm]),
     ).toEqual([
@@ -167,7 +169,7 @@ describe("deployment default detection", () => {
       ["web", { found: true, document: { detection: "standard", entries: [{ name: "nginx", options: {}, source: "profile:web/processes[0]" }] } }],
     ]);
     const periods = new Map(
-      desiredAlarms([tagged, perProcess, profiled], profiles, fastFleet).alarms.map((alarm) => [alarm.definition.AlarmName, alarm.definition.Period]),
+      desiredAlarms([tagged, perProcess, profiled], profiles, fastFleet, settled).alarms.map((alarm) => [alarm.definition.AlarmName, alarm.definition.Period]),
     );
     expect(periods).toEqual(
       new Map([
@@ -182,7 +184,7 @@ describe("deployment default detection", () => {
   it("switching the deployment default updates the period of existing alarms in place", () => {
     const host = instance({ processes: "nginx" });
     const observed = converged([host]);
-    const plan = planReconcile(desiredAlarms([host], noProfiles, fastFleet), observed, scope);
+    const plan = planReconcile(desiredAlarms([host], noProfiles, fastFleet, settled), observed, scope);
     expect(kinds(plan.changes)).toEqual([`update ${alarmNameFor(host.instanceId, "nginx")}`]);
   });
 });
@@ -213,7 +215,7 @@ describe("ownership", () => {
 
   it("reverts hand edits of an owned alarm, field by field", () => {
     const [alarm] = converged([managed]);
-    const edited = observedFrom(desiredAlarms([managed], noProfiles, config).alarms[0]!.definition, {
+    const edited = observedFrom(desiredAlarms([managed], noProfiles, config, settled).alarms[0]!.definition, {
       Threshold: 2,
       Unit: "Count",
       TreatMissingData: "notBreaching",
@@ -284,6 +286,103 @@ describe("fleet-wide idempotence", () => {
     expect(second.plan.counts.update).toBeGreaterThan(0);
     expect(second.plan.counts["disable-actions"] + second.plan.counts["enable-actions"]).toBeGreaterThan(0);
     expect(planFor(drifted, applyToObserved(second.plan, observed)).plan.changes).toEqual([]);
+  });
+});
+
+describe("launch grace: a new host's actions wait for its first datapoint", () => {
+  const processes = "nginx sshd";
+  const keysOf = (desired: ReturnType<typeof desiredAlarms>) =>
+    new Set(desired.alarms.map((alarm) => metricSeriesKey(alarm.definition.Namespace, alarm.definition.MetricName, alarm.definition.Dimensions)));
+
+  it("creates a just-launched host's alarms with actions disabled, enables them once the metric exists, and is idempotent at every step", () => {
+    const host = instance({ processes, launchTime: minutesAgo(2) });
+    const waiting = planReconcile(desiredAlarms([host], noProfiles, config, settled), [], scope);
+    expect(waiting.changes.map((change) => [change.kind, change.definition?.ActionsEnabled])).toEqual([
+      ["create", false],
+      ["create", false],
+    ]);
+    expect(waiting.changes[0]?.reason).toMatch(/^new alarm, actions disabled: waiting for the host's first datapoint \(launched 2 min ago; /);
+    const observed = applyToObserved(waiting, []);
+    // Nothing changed in the world: nothing to do.
+    expect(planReconcile(desiredAlarms([host], noProfiles, config, { ...settled, now: NOW + 60_000 }), observed, scope).changes).toEqual([]);
+
+    // The agent starts reporting: the exact series now exists.
+    const reporting = { now: NOW + 3 * 60_000, reportingSeries: keysOf(desiredAlarms([host], noProfiles, config, settled)) };
+    const desired = desiredAlarms([host], noProfiles, config, reporting);
+    const enable = planReconcile(desired, observed, scope);
+    expect(enable.changes.map((change) => `${change.kind} ${change.processName} — ${change.reason}`)).toEqual([
+      "enable-actions nginx — the host's first datapoint arrived",
+      "enable-actions sshd — the host's first datapoint arrived",
+    ]);
+    expect(planReconcile(desired, applyToObserved(enable, observed), scope).changes).toEqual([]);
+  });
+
+  it("only the series whose exact dimensions exist count: a host reporting one process enables that alarm only", () => {
+    const host = instance({ processes, launchTime: minutesAgo(1) });
+    const [nginx] = desiredAlarms([host], noProfiles, config, settled).alarms;
+    const nginxKey = metricSeriesKey(nginx!.definition.Namespace, nginx!.definition.MetricName, [...nginx!.definition.Dimensions].reverse());
+    const plan = planReconcile(desiredAlarms([host], noProfiles, config, { now: NOW, reportingSeries: new Set([nginxKey]) }), [], scope);
+    expect(plan.changes.map((change) => [change.processName, change.definition?.ActionsEnabled])).toEqual([
+      ["nginx", true],
+      ["sshd", false],
+    ]);
+  });
+
+  it("enables actions when the grace is over even without data (the alarm then shows the host as down)", () => {
+    const host = instance({ processes: "nginx", launchTime: minutesAgo(5) });
+    const observed = applyToObserved(planReconcile(desiredAlarms([host], noProfiles, config, settled), [], scope), []);
+    expect(observed[0]?.ActionsEnabled).toBe(false);
+    const later = planReconcile(desiredAlarms([host], noProfiles, config, { ...settled, now: NOW + 10 * 60_000 }), observed, scope);
+    expect(later.changes.map((change) => `${change.kind} — ${change.reason}`)).toEqual(["enable-actions — instance is running"]);
+  });
+
+  it.each<{ title: string; state: InstanceState; launchedMinutesAgo: number | null; graceMs?: number; enabled: boolean }>([
+    { title: "running, launched 20 min ago", state: "running", launchedMinutesAgo: 20, enabled: true },
+    { title: "running, launched exactly at the grace", state: "running", launchedMinutesAgo: 15, enabled: true },
+    { title: "running, launch time unknown", state: "running", launchedMinutesAgo: null, enabled: true },
+    { title: "pending, launched just now", state: "pending", launchedMinutesAgo: 0, enabled: false },
+    { title: "running, launched 1 min ago, grace off", state: "running", launchedMinutesAgo: 1, graceMs: 0, enabled: true },
+    { title: "stopped, launched 1 min ago (state wins)", state: "stopped", launchedMinutesAgo: 1, enabled: false },
+  ])("$title → actions enabled: $enabled", ({ state, launchedMinutesAgo, graceMs, enabled }) => {
+    const host = instance({ processes: "nginx", state, ...(launchedMinutesAgo !== null ? { launchTime: minutesAgo(launchedMinutesAgo) } : {}) });
+    const desired = desiredAlarms([host], noProfiles, { ...config, launchGraceMs: graceMs ?? config.launchGraceMs }, settled);
+    expect(desired.alarms[0]?.definition.ActionsEnabled).toBe(enabled);
+  });
+
+  it("a host stopped and started again inside the grace disables its alarm until it reports", () => {
+    const host = instance({ processes: "nginx" });
+    const observed = converged([host]);
+    const restarted = { ...host, launchTime: minutesAgo(1) };
+    const plan = planReconcile(desiredAlarms([restarted], noProfiles, config, settled), observed, scope);
+    expect(plan.changes.map((change) => change.kind)).toEqual(["disable-actions"]);
+    expect(plan.changes[0]?.reason).toMatch(/^waiting for the host's first datapoint/);
+  });
+
+  it("instancesInLaunchGrace lists only running/pending hosts launched within the grace", () => {
+    const young = instance({ processes: "nginx", launchTime: minutesAgo(3) });
+    const youngPending = instance({ processes: "nginx", state: "pending", launchTime: minutesAgo(0) });
+    const youngStopped = instance({ processes: "nginx", state: "stopped", launchTime: minutesAgo(3) });
+    const old = instance({ processes: "nginx", launchTime: minutesAgo(60) });
+    const unknown = instance({ processes: "nginx" });
+    expect(instancesInLaunchGrace([old, youngStopped, young, unknown, youngPending], config, NOW)).toEqual([young.instanceId, youngPending.instanceId].sort());
+    expect(instancesInLaunchGrace([young], { launchGraceMs: 0 }, NOW)).toEqual([]);
+  });
+
+  it("plan(apply(plan)) is empty for a stable fleet with young, reporting and old hosts", () => {
+    const fleet = Array.from({ length: 30 }, (_, index) =>
+      instance({ processes: "nginx sshd", state: index % 9 === 0 ? "stopped" : "running", launchTime: minutesAgo(index % 3 === 0 ? 2 : 40) }),
+    );
+    const all = desiredAlarms(fleet, noProfiles, config, settled);
+    // Every fourth alarm's series already reports.
+    const reporting = new Set(
+      all.alarms
+        .filter((_alarm, index) => index % 4 === 0)
+        .map((alarm) => metricSeriesKey(alarm.definition.Namespace, alarm.definition.MetricName, alarm.definition.Dimensions)),
+    );
+    const context = { now: NOW, reportingSeries: reporting };
+    const first = planReconcile(desiredAlarms(fleet, noProfiles, config, context), [], scope);
+    expect(first.changes.some((change) => change.definition?.ActionsEnabled === false)).toBe(true);
+    expect(planReconcile(desiredAlarms(fleet, noProfiles, config, context), applyToObserved(first, []), scope).changes).toEqual([]);
   });
 });
 

@@ -15,6 +15,8 @@ export interface InstanceRecord {
   /** The `Name` tag, when set. */
   readonly name?: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** DescribeInstances `LaunchTime`: when the instance was last launched or started (a stop/start resets it). */
+  readonly launchTime?: Date;
 }
 
 export interface InstanceInventoryOptions {
@@ -128,5 +130,12 @@ function toInstanceRecord(instance: Instance): InstanceRecord | null {
     if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? "";
   }
   const name = tags.Name;
-  return { instanceId, state: state as InstanceState, tags, ...(name !== undefined && name !== "" ? { name } : {}) };
+  const launchTime = instance.LaunchTime instanceof Date && !Number.isNaN(instance.LaunchTime.getTime()) ? instance.LaunchTime : undefined;
+  return {
+    instanceId,
+    state: state as InstanceState,
+    tags,
+    ...(name !== undefined && name !== "" ? { name } : {}),
+    ...(launchTime !== undefined ? { launchTime } : {}),
+  };
 }

@@ -17,11 +17,17 @@ const instance = (id: string, state: InstanceStateName, tags: Record<string, str
 beforeEach(() => ec2Mock.reset());
 
 describe("InstanceInventory", () => {
-  it("pages through every DescribeInstances page with the opt-in filter server-side", async () => {
+  it("pages through every DescribeInstances page with the opt-in filter server-side, keeping LaunchTime", async () => {
     const sent: unknown[] = [];
     const pages = [
       {
-        Reservations: [{ Instances: [instance("i-0123456789abcdef0", "running", { "procwatch:enabled": "true", Name: "web-1" })] }],
+        Reservations: [
+          {
+            Instances: [
+              { ...instance("i-0123456789abcdef0", "running", { "procwatch:enabled": "true", Name: "web-1" }), LaunchTime: new Date("2025-06-01T10:00:00Z") },
+            ],
+          },
+        ],
         NextToken: "page-2",
       },
       { Reservations: [{ Instances: [instance("i-0123456789abcdef1", "stopped", { "procwatch:enabled": "true" })] }] },
@@ -35,7 +41,14 @@ describe("InstanceInventory", () => {
     const records = await new InstanceInventory(ec2).listOptedIn();
 
     expect(records).toEqual([
-      { instanceId: "i-0123456789abcdef0", state: "running", name: "web-1", tags: { "procwatch:enabled": "true", Name: "web-1" } },
+      {
+        instanceId: "i-0123456789abcdef0",
+        state: "running",
+        name: "web-1",
+        tags: { "procwatch:enabled": "true", Name: "web-1" },
+        launchTime: new Date("2025-06-01T10:00:00Z"),
+      },
+      // No LaunchTime in the response: the field is absent (the planner treats that as launched long ago).
       { instanceId: "i-0123456789abcdef1", state: "stopped", tags: { "procwatch:enabled": "true" } },
     ]);
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeInstancesCommand, 2);

@@ -11,7 +11,12 @@ export interface FakeInstance {
   tags: Record<string, string>;
   instanceType: string;
   imageId: string;
+  /** What DescribeInstances returns as LaunchTime: set on launch and again on every start from stopped, as EC2 does. */
+  launchTime: Date;
 }
+
+/** How long ago `addInstance` launched an instance by default: long enough that no launch grace applies. */
+export const DEFAULT_INSTANCE_UPTIME_MS = 24 * 60 * 60 * 1000;
 
 export interface StoredAlarm extends MetricAlarm {
   AlarmName: string;
@@ -198,6 +203,8 @@ export class FakeAws {
     tags?: Record<string, string>;
     instanceType?: string;
     imageId?: string;
+    /** Default: a day before the fake's clock says now (a host that has long been running). */
+    launchTime?: Date;
   }): FakeInstance {
     const record: FakeInstance = {
       instanceId: instance.instanceId,
@@ -205,14 +212,18 @@ export class FakeAws {
       tags: { ...(instance.tags ?? {}) },
       instanceType: instance.instanceType ?? "t3.micro",
       imageId: instance.imageId ?? "ami-0123456789abcdef0",
+      launchTime: instance.launchTime ?? new Date(this.clock.now() - DEFAULT_INSTANCE_UPTIME_MS),
     };
     this.instances.set(record.instanceId, record);
     return record;
   }
 
+  /** Like EC2, starting a stopped instance (→ pending/running) resets its LaunchTime to now. */
   setInstanceState(instanceId: string, state: FakeInstanceState): void {
     const instance = this.instances.get(instanceId);
     if (instance === undefined) throw new Error(`no fake instance ${instanceId}`);
+    const starting = (instance.state === "stopped" || instance.state === "stopping") && (state === "pending" || state === "running");
+    if (starting) instance.launchTime = new Date(this.clock.now());
     instance.state = state;
   }
 
@@ -308,6 +319,7 @@ export class FakeAws {
             InstanceType: instance.instanceType,
             ImageId: instance.imageId,
             State: { Name: instance.state, Code: STATE_CODES[instance.state] },
+            LaunchTime: new Date(instance.launchTime.getTime()),
             Tags: Object.entries(instance.tags).map(([Key, Value]) => ({ Key, Value })),
           },
         ],

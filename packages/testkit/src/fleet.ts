@@ -15,6 +15,8 @@ export interface FleetOptions {
   readonly publishMetrics?: boolean;
   readonly namespace?: string;
   readonly tagPrefix?: string;
+  /** LaunchTime of every instance (default: a day before the fake's clock). */
+  readonly launchTime?: Date;
   /** Offset for instance ids, to build several disjoint fleets. */
   readonly firstIndex?: number;
   readonly seed?: number;
@@ -51,7 +53,13 @@ export function buildFleet(fake: FakeAws, options: FleetOptions): FleetMember[] 
       [`${prefix}:processes`]: processes.join(" "),
     };
     if (options.fastEvery !== undefined && options.fastEvery > 0 && index % options.fastEvery === 0) tags[`${prefix}:detection`] = "fast";
-    fake.addInstance({ instanceId, state, tags, instanceType: random() < 0.5 ? "t3.micro" : "m6i.large" });
+    fake.addInstance({
+      instanceId,
+      state,
+      tags,
+      instanceType: random() < 0.5 ? "t3.micro" : "m6i.large",
+      ...(options.launchTime !== undefined ? { launchTime: options.launchTime } : {}),
+    });
     if (options.publishMetrics ?? true) publishAgentMetrics(fake, instanceId, { namespace: options.namespace, tagPrefix: prefix });
     members.push({ instanceId, processes, state });
   }

@@ -76,6 +76,30 @@ describe("EC2 DescribeInstances", () => {
   });
 });
 
+describe("EC2 LaunchTime", () => {
+  it("is returned by DescribeInstances: a day old by default, as given, and reset when a stopped instance starts", async () => {
+    const clock = new VirtualClock(Date.UTC(2025, 5, 2, 12));
+    const { fake, ec2 } = quiet({ clock });
+    fake.addInstance({ instanceId: fleetInstanceId(1) });
+    fake.addInstance({ instanceId: fleetInstanceId(2), launchTime: new Date("2025-06-02T11:58:00Z") });
+    fake.addInstance({ instanceId: fleetInstanceId(3), state: "stopped" });
+    clock.advance(60_000);
+    fake.setInstanceState(fleetInstanceId(3), "running");
+    fake.setInstanceState(fleetInstanceId(2), "running");
+    const output = await ec2.send(new DescribeInstancesCommand({}));
+    const launched = Object.fromEntries(
+      (output.Reservations ?? [])
+        .flatMap((reservation) => reservation.Instances ?? [])
+        .map((instance) => [instance.InstanceId, instance.LaunchTime?.toISOString()]),
+    );
+    expect(launched).toEqual({
+      [fleetInstanceId(1)]: "2025-06-01T12:00:00.000Z",
+      [fleetInstanceId(2)]: "2025-06-02T11:58:00.000Z",
+      [fleetInstanceId(3)]: "2025-06-02T12:01:00.000Z",
+    });
+  });
+});
+
 describe("CloudWatch alarms", () => {
   it("DescribeAlarms pages ≤ 100 by prefix in name order and by AlarmNames", async () => {
     const { fake, cloudwatch } = quiet();
