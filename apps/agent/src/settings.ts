@@ -27,6 +27,8 @@ export interface AgentSettings {
   readonly imdsDisabled: boolean;
   readonly allowInsecureConfig: boolean;
   readonly testFault: string | undefined;
+  /** Test-only switches present in the environment (health reports each: they must never be set on a host). */
+  readonly testSwitches: readonly string[];
   readonly color: boolean;
 }
 
@@ -42,6 +44,7 @@ export interface PathFlags {
 export const DEFAULT_STATE_DIR = "/etc/procwatch";
 export const DEFAULT_CWAGENT_DIR = "/opt/aws/amazon-cloudwatch-agent";
 export const FRAGMENT_FILE_NAME = "procwatch.json";
+export const TEST_SWITCHES = ["PROCWATCH_INSECURE_TEST_CONFIG", "PROCWATCH_TEST_FAULT"] as const;
 
 export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdoutIsTty: boolean): AgentSettings {
   const stateDir = flags.stateDir ?? env.PROCWATCH_STATE_DIR ?? DEFAULT_STATE_DIR;
@@ -68,6 +71,7 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
     imdsDisabled: (env.AWS_EC2_METADATA_DISABLED ?? "").toLowerCase() === "true",
     allowInsecureConfig: env.PROCWATCH_INSECURE_TEST_CONFIG === "1",
     testFault: env.PROCWATCH_TEST_FAULT,
+    testSwitches: TEST_SWITCHES.filter((name) => env[name] !== undefined),
     color: stdoutIsTty && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb",
   };
 }

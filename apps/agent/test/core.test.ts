@@ -403,13 +403,17 @@ describe("health findings", () => {
     expect(evaluateHealth({ ...base, cloudwatchAgent: { state: "running", via: "process" } })).toMatchObject({ status: "healthy" });
   });
 
-  it("checks other fragments against this spec", () => {
+  it("checks other fragments against this spec, and reports each test-only switch", () => {
     const report = evaluateHealth({
       ...base,
       processes: [{ ...base.processes[0]!, spec: aProcess({ detection: "fast" }) }],
       cwagentConfig: { directory: "/c", others: [{ name: "x", json: { metrics: { force_flush_interval: 60 } } }] },
+      testSwitches: ["PROCWATCH_TEST_FAULT"],
     });
-    expect(report.findings.map((finding) => finding.code)).toEqual(["force-flush-interval-conflict"]);
+    expect(report.findings.map((finding) => finding.code)).toEqual(["force-flush-interval-conflict", "test-switch-set"]);
+    expect(report.findings[1]?.message).toBe(
+      "PROCWATCH_TEST_FAULT is set in the environment: a test-only switch (apply then kills itself between writing and renaming the fragment)",
+    );
     expect(report.status).toBe("degraded");
   });
 });

@@ -242,6 +242,20 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
     ]);
   });
 
+  it("is degraded while a test-only switch is set in its environment", async () => {
+    const { specPath, withCtl } = appliedHost();
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    const run = await runAgent(["health", "--spec", specPath, "--json"], { ...withCtl, PROCWATCH_INSECURE_TEST_CONFIG: "1", PROCWATCH_TEST_FAULT: "" });
+    expect(run.exitCode).toBe(1);
+    expect(run.json<HealthReport>().findings).toEqual([
+      expect.objectContaining({
+        code: "test-switch-set",
+        message: expect.stringMatching(/^PROCWATCH_INSECURE_TEST_CONFIG is set in the environment: a test-only switch/),
+      }),
+      expect.objectContaining({ code: "test-switch-set", hint: "unset PROCWATCH_TEST_FAULT; test-only switches must never be set on a host" }),
+    ]);
+  });
+
   it("prints a compact table without --json", async () => {
     const dir = scratch.dir();
     const name = uniqueName("pwtab");

@@ -119,6 +119,7 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
       others: readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath)),
       ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }),
     },
+    testSwitches: settings.testSwitches,
   });
   const host = flags.hostFacts ? await hostFacts() : undefined;
   return { ...report, ...(host === undefined ? {} : { host }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };

@@ -15,7 +15,7 @@ import type { UsageSample } from "./process-usage.ts";
  *              fragment changes the metric's dimensions, namespace or flush interval; the spec
  *              could only be taken from the last `apply`; the agent's own count would differ from
  *              the truth (a stale pid file keeps the alarm from seeing 0; a lookup error makes it
- *              see missing data);
+ *              see missing data); or a test-only switch is set in the environment;
  *   healthy  — everything else.
  */
 export type HealthStatus = "healthy" | "degraded" | "failing";
@@ -136,6 +136,8 @@ export function evaluateHealth(input: {
   readonly agent: HealthReport["agent"];
   readonly checkedAt: string;
   readonly cwagentConfig?: CloudWatchAgentConfigObservation;
+  /** Names of test-only environment switches set for this run. */
+  readonly testSwitches?: readonly string[];
 }): HealthReport {
   const processes = input.processes.map(evaluateProcess);
   const failing: string[] = [];
@@ -182,6 +184,12 @@ export function evaluateHealth(input: {
   };
 }
 
+/** What each test-only environment switch does, for the finding that reports it set on a host. */
+export const TEST_SWITCH_EFFECTS: Readonly<Record<string, string>> = {
+  PROCWATCH_INSECURE_TEST_CONFIG: "restart then trusts an allow-list.json or agent.json that is not root-owned or is writable by others",
+  PROCWATCH_TEST_FAULT: "apply then kills itself between writing and renaming the fragment",
+};
+
 function hostFindings(input: Parameters<typeof evaluateHealth>[0]): HostFinding[] {
   const findings: HostFinding[] = [];
   const installed = input.fragment.installed;
@@ -204,6 +212,13 @@ function hostFindings(input: Parameters<typeof evaluateHealth>[0]): HostFinding[
   if (input.cwagentConfig !== undefined) {
     const expected = expectedAgentSettings({ processes: input.processes.map((process) => process.spec) }, input.cwagentConfig.namespace);
     findings.push(...otherFragmentFindings(input.cwagentConfig.directory, input.cwagentConfig.others, expected));
+  }
+  for (const name of input.testSwitches ?? []) {
+    findings.push({
+      code: "test-switch-set",
+      message: `${name} is set in the environment: a test-only switch (${TEST_SWITCH_EFFECTS[name] ?? "for tests only"})`,
+      hint: `unset ${name}; test-only switches must never be set on a host`,
+    });
   }
   return findings;
 }
