@@ -8,7 +8,7 @@ import { Command, CommanderError, Option } from "commander";
 import { type AwsClients, type AwsSettings, createAdapters, createAwsClients } from "./aws.ts";
 import { type FleetConfig, resolveConfig } from "./config.ts";
 import { ApplyFailedError, FleetError, MassDeleteRefusedError, NotConfirmedError, UsageError } from "./errors.ts";
-import { type Progress, type ReconcileResult, reconcile } from "./reconcile.ts";
+import { applyReconcilePlan, type Progress, type ReconcileResult, reconcile } from "./reconcile.ts";
 import { massDeleteLimitText, planToJson, renderApplySummary, renderPlan, renderTable, type Style, styleFor } from "./render.ts";
 import { buildStatus, type StatusRow } from "./status.ts";
 
@@ -100,7 +100,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (options: { json?: boolean; detailedExitcode?: boolean; detailed?: boolean; instance?: string[] }, command: Command) => {
       const { globals, style } = context(command);
       const config = fleetConfig(globals, true);
-      const result = await runReconcile(io, globals, config, "plan", options.instance, undefined);
+      for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
+      const result = await planOnce(io, config, buildAdapters(io, globals, config), options.instance);
       if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
       else io.stdout.write(renderPlan(result.plan, style, { detailed: options.detailed === true }));
       if (options.detailedExitcode === true && result.plan.changes.length > 0) exitCode = 2;
@@ -127,7 +128,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       }
       const started = performance.now();
       const allowMassDelete = options.allowMassDelete === true;
-      const planned = await runReconcile(io, globals, config, "plan", options.instance, undefined);
+      for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
+      const adapters = buildAdapters(io, globals, config);
+      const planned = await planOnce(io, config, adapters, options.instance);
       if (options.json !== true) io.stdout.write(renderPlan(planned.plan, style, { allowMassDelete }));
       if (planned.plan.changes.length === 0) {
         if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(planned), null, 2)}\n`);
@@ -143,7 +146,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         }
       }
       const progress = io.stderr.isTTY === true && options.json !== true ? progressBar(io.stderr, errStyle) : undefined;
-      const result = await runReconcile(io, globals, config, "apply", options.instance, progress, concurrency, allowMassDelete);
+      // What was shown (and confirmed) is what is applied: no second read between the question and the writes.
+      const result = await applyReconcilePlan(planned, {
+        alarms: adapters.alarms,
+        concurrency,
+        allowMassDelete,
+        ...(progress !== undefined ? { onProgress: progress } : {}),
+      });
       progress?.({ phase: "apply", done: -1, total: 0 });
       if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
       else io.stdout.write(renderApplySummary(result, performance.now() - started, style));
@@ -296,30 +305,17 @@ function assertProfile(profile: string): string {
   return profile;
 }
 
-async function runReconcile(
-  io: CliIo,
-  globals: GlobalOptions,
-  config: FleetConfig,
-  mode: "plan" | "apply",
-  instances: string[] | undefined,
-  onProgress: ((progress: Progress) => void) | undefined,
-  concurrency?: number,
-  allowMassDelete?: boolean,
-): Promise<ReconcileResult> {
-  for (const instanceId of instances ?? []) assertInstanceId(instanceId);
-  const adapters = buildAdapters(io, globals, config);
+/** Reads the world once and plans; `apply` then applies this very plan with the same adapters. */
+async function planOnce(io: CliIo, config: FleetConfig, adapters: ReturnType<typeof buildAdapters>, instances: string[] | undefined): Promise<ReconcileResult> {
   return reconcile({
     inventory: adapters.inventory,
     alarms: adapters.alarms,
     profiles: adapters.profiles,
     metrics: adapters.metrics,
     config,
-    mode,
+    mode: "plan",
     ...(io.wallTime !== undefined ? { wallTime: io.wallTime } : {}),
     ...(instances !== undefined ? { scope: instances } : {}),
-    ...(onProgress !== undefined ? { onProgress } : {}),
-    ...(concurrency !== undefined ? { concurrency } : {}),
-    ...(allowMassDelete !== undefined ? { allowMassDelete } : {}),
   });
 }
 

@@ -156,22 +156,40 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     { now: wallNow, reportingSeries },
   );
   const plan = planReconcile(desired, observed, { alarmPrefix: config.alarmPrefix, ...(scope !== undefined ? { instanceIds: new Set(scope) } : {}) });
-  const applyStart = now();
+  const planEnd = now();
 
-  const base = { mode: options.mode, desired, plan, observedAlarmCount: observed.length, instanceCount: instances.length, massDelete: massDeleteCheck(plan) };
-  if (options.mode === "plan") {
-    return {
-      ...base,
-      applied: { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 },
-      failures: [],
-      deferred: 0,
-      refusedDeletes: 0,
-      timings: { readMs: planStart - readStart, planMs: applyStart - planStart, applyMs: 0 },
-    };
-  }
-  const outcome = await applyPlan(plan, options);
-  return { ...base, ...outcome, timings: { readMs: planStart - readStart, planMs: applyStart - planStart, applyMs: now() - applyStart } };
+  const planned: ReconcileResult = {
+    mode: "plan",
+    desired,
+    plan,
+    observedAlarmCount: observed.length,
+    instanceCount: instances.length,
+    massDelete: massDeleteCheck(plan),
+    applied: NOTHING_APPLIED,
+    failures: [],
+    deferred: 0,
+    refusedDeletes: 0,
+    timings: { readMs: planStart - readStart, planMs: planEnd - planStart, applyMs: 0 },
+  };
+  return options.mode === "plan" ? planned : applyReconcilePlan(planned, options);
 }
+
+/** What a plan can be applied with: only the alarm writes and the knobs of the apply step. */
+export type ApplyOptions = Pick<ReconcileOptions, "alarms" | "onProgress" | "concurrency" | "shouldStop" | "now" | "allowMassDelete">;
+
+/**
+ * Applies a plan computed earlier, exactly as it was computed: the CLI shows a plan, asks for
+ * `yes`, and applies *that* plan instead of reading the world again (which could differ from what
+ * the operator confirmed). A change made meanwhile by someone else is left to the next run.
+ */
+export async function applyReconcilePlan(planned: ReconcileResult, options: ApplyOptions): Promise<ReconcileResult> {
+  const now = options.now ?? (() => performance.now());
+  const applyStart = now();
+  const outcome = await applyPlan(planned.plan, options);
+  return { ...planned, mode: "apply", ...outcome, timings: { ...planned.timings, applyMs: now() - applyStart } };
+}
+
+const NOTHING_APPLIED: AppliedCounts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 };
 
 async function readObserved(alarms: AlarmPort, prefix: string, scope: readonly string[] | undefined): Promise<ObservedAlarm[]> {
   if (scope === undefined || scope.length > PER_INSTANCE_SCAN_LIMIT) return [...(await alarms.listByPrefix(`${prefix}/`))];
@@ -204,7 +222,7 @@ async function readReportingSeries(metrics: MetricPort, namespace: string, young
 
 async function applyPlan(
   plan: Plan,
-  options: ReconcileOptions,
+  options: ApplyOptions,
 ): Promise<{ applied: AppliedCounts; failures: ApplyFailure[]; deferred: number; refusedDeletes: number }> {
   const failures: ApplyFailure[] = [];
   const counts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 };

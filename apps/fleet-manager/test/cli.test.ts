@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { type CliIo, runCli } from "../src/cli.ts";
 import { RESTART_TOPIC } from "./harness.ts";
 
-function cli(options: { instances?: number; tty?: boolean; env?: Record<string, string>; answer?: boolean } = {}) {
+function cli(options: { instances?: number; tty?: boolean; env?: Record<string, string>; answer?: boolean; whileAsking?: (fake: FakeAws) => void } = {}) {
   const clock = new VirtualClock();
   const fake = new FakeAws({ clock });
   buildFleet(fake, { instances: options.instances ?? 3, processesPerInstance: 2 });
@@ -18,6 +18,7 @@ function cli(options: { instances?: number; tty?: boolean; env?: Record<string, 
     stdinIsTTY: options.tty ?? false,
     confirm: async (question) => {
       questions.push(question);
+      options.whileAsking?.(fake);
       return options.answer ?? false;
     },
     createClients: () => fakeClients(fake, { retryStrategy: instantRetryStrategy(3) }),
@@ -97,6 +98,33 @@ describe("apply", () => {
     expect(accepted.fake.alarms.size).toBe(6);
     expect(result.stdout).toMatch(/Applied: 6 created, 0 updated, 0 deleted, 0 actions disabled, 0 actions enabled in /);
     expect(result.stderr).toContain("6/6");
+  });
+
+  it("applies exactly the plan that was confirmed: the world changing while the question is open does not change what is written", async () => {
+    const { run, fake, questions } = cli({
+      tty: true,
+      answer: true,
+      whileAsking: (world) => {
+        world.resetCounters();
+        world.addInstance({ instanceId: fleetInstanceId(50), tags: { "procwatch:enabled": "true", "procwatch:processes": "redis" } });
+        world.setTags(fleetInstanceId(0), { "procwatch:processes": "nginx" });
+      },
+    });
+    const result = await run("apply");
+    expect(result.code).toBe(0);
+    expect(questions).toEqual(["Apply 6 change(s)? Only 'yes' is accepted: "]);
+    expect(result.stdout).toMatch(/Applied: 6 created, 0 updated, 0 deleted/);
+    expect([...fake.alarms.keys()].sort()).toEqual(
+      [0, 1, 2].flatMap((index) => [alarmNameFor(fleetInstanceId(index), "nginx"), alarmNameFor(fleetInstanceId(index), "sshd")]).sort(),
+    );
+    // No second read after the answer: only writes (and the one ARN lookup of an empty account).
+    expect(fake.callCounts().DescribeInstances).toBeUndefined();
+    // The next plan picks up what changed meanwhile.
+    const next = JSON.parse((await run("plan", "--json")).stdout);
+    expect(next.changes.map((change: { kind: string; alarmName: string }) => `${change.kind} ${change.alarmName}`)).toEqual([
+      `delete ${alarmNameFor(fleetInstanceId(0), "sshd")}`,
+      `create ${alarmNameFor(fleetInstanceId(50), "redis")}`,
+    ]);
   });
 
   it("exits 1 and lists what failed when writes fail for good, and a re-run converges", async () => {
