@@ -114,12 +114,24 @@ export class LocalLoop {
     copyFileSync("/bin/sleep", serviceBinary);
     chmodSync(serviceBinary, 0o755);
 
-    // Stand-in for amazon-cloudwatch-agent-ctl: records its argv, reports a running agent.
+    // Stand-in for amazon-cloudwatch-agent-ctl: records its argv, reports a running agent, and
+    // does what the real ctl does with `-a append-config -c file:<path>`: copies the file into
+    // amazon-cloudwatch-agent.d/ as file_<name>, the copy the CloudWatch agent loads.
     this.ctlLog = join(this.workDir, "amazon-cloudwatch-agent-ctl.calls");
+    const cwagentDir = join(this.workDir, "amazon-cloudwatch-agent");
+    const fragmentsDir = join(cwagentDir, "etc", "amazon-cloudwatch-agent.d");
+    mkdirSync(fragmentsDir, { recursive: true });
     const ctl = join(this.binDir, "amazon-cloudwatch-agent-ctl");
     writeFileSync(
       ctl,
-      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${this.ctlLog}'\nif [ "$2" = status ]; then echo '{"status":"running","starttime":"","configstatus":"configured","version":"1.300000.0-demo"}'; fi\nexit 0\n`,
+      [
+        "#!/bin/sh",
+        `printf '%s\\n' "$*" >> '${this.ctlLog}'`,
+        `if [ "$2" = status ]; then echo '{"status":"running","starttime":"","configstatus":"configured","version":"1.300000.0-demo"}'; exit 0; fi`,
+        `if [ "$2" = append-config ]; then source="\${6#file:}"; cp "$source" '${fragmentsDir}'/"file_$(basename "$source")"; fi`,
+        "exit 0",
+        "",
+      ].join("\n"),
     );
     chmodSync(ctl, 0o755);
 
@@ -137,6 +149,7 @@ export class LocalLoop {
       PROCWATCH_BIN_DIR: this.binDir,
       PROCWATCH_STATE_DIR: stateDir,
       PROCWATCH_CWAGENT_CTL: ctl,
+      PROCWATCH_CWAGENT_DIR: cwagentDir,
       PROCWATCH_LOG_DIR: join(this.workDir, "log"),
       AWS_EC2_METADATA_DISABLED: "true",
       NO_COLOR: "1",
