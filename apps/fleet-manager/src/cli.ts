@@ -50,7 +50,10 @@ interface GlobalOptions {
 
 const STATE_FILTERS = ["ok", "alarm", "insufficient_data", "actions-disabled", "no-data"];
 
-/** Runs the CLI and resolves to the exit code: 0 ok, 1 failure, 2 usage (and `plan --detailed-exitcode` with changes). */
+/**
+ * Runs the CLI and resolves to the exit code: 0 ok, 1 failure, 2 usage. With
+ * `plan --detailed-exitcode`: 0 no changes, 2 changes pending, 1 any error (usage errors too).
+ */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let exitCode = 0;
   const program = new Command("procwatch-fleet")
@@ -94,7 +97,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command("plan")
     .description("show what apply would change (never writes)")
     .option("--json", "print the plan as JSON")
-    .option("--detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on error")
+    .option("--detailed-exitcode", "exit 0 when there are no changes, 2 when there are, 1 on any error (usage errors too)")
     .option("--detailed", "show field-level differences of updates")
     .option("--instance <ids...>", "only these instances (as an event would)")
     .action(async (options: { json?: boolean; detailedExitcode?: boolean; detailed?: boolean; instance?: string[] }, command: Command) => {
@@ -211,11 +214,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       else io.stdout.write(renderStatus(rows, style));
     });
 
+  // Like terraform's -detailed-exitcode, 2 then means "changes pending" only, so every error,
+  // usage errors included, exits 1. Read from argv: a parse error can come before the flag is parsed.
+  const usageExitCode = argv.includes("--detailed-exitcode") ? 1 : 2;
   try {
     await program.parseAsync([...argv], { from: "user" });
     return exitCode;
   } catch (error) {
-    return reportError(error, io);
+    return reportError(error, io, usageExitCode);
   }
 }
 
@@ -374,8 +380,8 @@ function askOnTerminal(): (question: string) => Promise<boolean> {
   };
 }
 
-/** The single error boundary: one line on stderr, a hint line, and the exit code. */
-function reportError(error: unknown, io: CliIo): number {
+/** The single error boundary: one line on stderr, a hint line, and the exit code (usage errors: `usageExitCode`). */
+function reportError(error: unknown, io: CliIo, usageExitCode: 1 | 2): number {
   const write = (message: string, hint: string | undefined) => {
     io.stderr.write(`procwatch-fleet: ${oneLine(message)}\n`);
     if (hint !== undefined) io.stderr.write(`hint: ${hint}\n`);
@@ -384,7 +390,7 @@ function reportError(error: unknown, io: CliIo): number {
     if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return 0;
     // commander already printed its message; add the hint.
     io.stderr.write("hint: run `procwatch-fleet --help` for usage\n");
-    return 2;
+    return usageExitCode;
   }
   if (error instanceof ApplyFailedError) {
     write(error.message, error.hint);
@@ -392,7 +398,7 @@ function reportError(error: unknown, io: CliIo): number {
   }
   if (error instanceof UsageError || error instanceof NotConfirmedError) {
     write(error.message, error.hint);
-    return 2;
+    return usageExitCode;
   }
   if (error instanceof FleetError) {
     write(error.message, error.hint);
@@ -405,7 +411,7 @@ function reportError(error: unknown, io: CliIo): number {
   const message = error instanceof Error ? error.message : String(error);
   if (/region is missing/i.test(message)) {
     write("no AWS region configured", "pass --region, set AWS_REGION, or set a region in the profile");
-    return 2;
+    return usageExitCode;
   }
   if (error instanceof Error && (error.name === "CredentialsProviderError" || /credential/i.test(message))) {
     write(`no usable AWS credentials: ${message}`, "pass --profile, set AWS_PROFILE, or provide credentials through the standard chain");

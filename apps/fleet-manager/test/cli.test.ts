@@ -257,6 +257,19 @@ describe("usage errors exit 2 with one line and a hint", () => {
     expect(fake.alarms.size).toBe(0);
   });
 
+  it.each<[string[], Record<string, string>, RegExp]>([
+    [["plan", "--detailed-exitcode", "--prefix", "bad prefix!"], {}, /--prefix "bad prefix!" is not a valid alarm prefix/],
+    [["plan", "--detailed-exitcode", "--bogus"], {}, /unknown option '--bogus'/],
+    [["plan", "--bogus", "--detailed-exitcode"], {}, /unknown option '--bogus'/],
+    [["plan", "--detailed-exitcode"], { RESTART_TOPIC_ARN: "" }, /no restart action/],
+  ])("with --detailed-exitcode a usage error exits 1, never 2 (which means changes pending): %j", async (argv, env, message) => {
+    const { run } = cli({ env });
+    const result = await run(...argv);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/\nhint: .+\n$/);
+  });
+
   it("a bad DEFAULT_DETECTION_PROFILE is a usage error naming the flag", async () => {
     const { run } = cli({ env: { DEFAULT_DETECTION_PROFILE: "turbo" } });
     const result = await run("plan");
