@@ -18,6 +18,10 @@ export const PROCWATCH_METRICS = {
   gaveUp: "GaveUp",
   /** restart handler: bad, foreign or unmatched input (alarm, command status) dropped without an AWS write. */
   inputsDropped: "InputsDropped",
+  /** restart handler: an alarm transition older than the newest one seen for its process, dropped. */
+  staleTransitionsDropped: "StaleTransitionsDropped",
+  /** restart handler: a duplicate that found another invocation mid-restart; thrown so the platform redelivers it. */
+  duplicatesDeferred: "DuplicatesDeferred",
   /** fleet manager, per reconcile (names as apps/fleet-manager emits them). */
   alarmsCreated: "AlarmsCreated",
   alarmsUpdated: "AlarmsUpdated",

@@ -3,7 +3,17 @@ import { SSM_DOCUMENT_BASE_NAMES } from "@procwatch/contract";
 import { loadDocument, type SsmDocumentKind } from "@procwatch/ssm-documents";
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { LoggingLevel as ChatbotLoggingLevel, SlackChannelConfiguration } from "aws-cdk-lib/aws-chatbot";
-import { Alarm, ComparisonOperator, Dashboard, GraphWidget, MathExpression, type Metric, TextWidget, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+} from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { AttributeType, BillingMode, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
 import { Rule, Schedule } from "aws-cdk-lib/aws-events";
@@ -609,7 +619,7 @@ export class ProcWatch extends Construct {
   /** procwatch watching itself: a failing Lambda or a growing dead-letter queue pages the same Slack channel. */
   private operationalAlarms(): void {
     const notify = new SnsAction(this.notificationTopic);
-    const watch = (id: string, metric: Metric, description: string) => {
+    const watch = (id: string, metric: IMetric, description: string) => {
       const alarm = new Alarm(this, id, {
         alarmName: `${this.settings.alarmPrefix}-ops/${id}`,
         alarmDescription: description,
@@ -624,7 +634,23 @@ export class ProcWatch extends Construct {
     };
     watch(
       "RestartHandlerErrors",
-      this.restartHandler.metricErrors({ period: Duration.minutes(5) }),
+      // A duplicate delivery that finds another invocation mid-restart throws on purpose, so the
+      // platform redelivers it, and counts DuplicatesDeferred; only the errors beyond those page.
+      new MathExpression({
+        expression: "FILL(errors, 0) - FILL(deferred, 0)",
+        label: "restart handler errors (excluding deferred duplicates)",
+        period: Duration.minutes(5),
+        usingMetrics: {
+          errors: this.restartHandler.metricErrors({ period: Duration.minutes(5) }),
+          deferred: new Metric({
+            namespace: PROCWATCH_METRIC_NAMESPACE,
+            metricName: PROCWATCH_METRICS.duplicatesDeferred,
+            dimensionsMap: { service: PROCWATCH_SERVICE_NAMES.restartHandler },
+            statistic: "Sum",
+            period: Duration.minutes(5),
+          }),
+        },
+      }),
       "The procwatch restart handler is failing: restarts may not happen.",
     );
     watch(
@@ -701,7 +727,15 @@ export class ProcWatch extends Construct {
         width: 8,
       }),
       // A steady stream here is misrouted or foreign alarms, or command notifications procwatch did not send.
-      new GraphWidget({ title: "restart handler inputs dropped", left: [searchOwn(PROCWATCH_METRICS.inputsDropped, "dropped")], width: 8 }),
+      new GraphWidget({
+        title: "restart handler inputs dropped",
+        left: [
+          searchOwn(PROCWATCH_METRICS.inputsDropped, "dropped"),
+          searchOwn(PROCWATCH_METRICS.staleTransitionsDropped, "stale transitions"),
+          searchOwn(PROCWATCH_METRICS.duplicatesDeferred, "duplicates deferred"),
+        ],
+        width: 8,
+      }),
       new GraphWidget({
         title: "dead-letter queue",
         left: [this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: "messages" })],

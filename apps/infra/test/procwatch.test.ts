@@ -391,6 +391,16 @@ describe("dashboard and operations", () => {
     ]);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([notification]);
   });
+
+  it("does not page for a duplicate delivery the handler defers on purpose", () => {
+    const alarm = Object.values(template.findResources("AWS::CloudWatch::Alarm")).find(
+      (candidate) => candidate.Properties.AlarmName === "acme-ops/RestartHandlerErrors",
+    );
+    const serialized = JSON.stringify(alarm?.Properties.Metrics);
+    expect(serialized).toContain("FILL(errors, 0) - FILL(deferred, 0)");
+    expect(serialized).toContain('"MetricName":"DuplicatesDeferred"');
+    expect(serialized).toContain('"MetricName":"Errors"');
+  });
 });
 
 /** Directory of the staged file asset behind a function's Code.S3Key, from the synthesized assembly's asset manifest. */
