@@ -23,7 +23,14 @@ const clientOptions = { region: config.region, maxAttempts: 4 };
 const restart = publishingMetricsAfterEachInvocation(
   createRestartHandler(
     portsFromClients(
-      { ssm: new SSMClient(clientOptions), sns: new SNSClient(clientOptions), dynamodb: new DynamoDBClient(clientOptions), ec2: new EC2Client(clientOptions) },
+      {
+        ssm: new SSMClient(clientOptions),
+        // One attempt: a retried SendCommand after a timeout could start a second restart.
+        ssmSendCommand: new SSMClient({ ...clientOptions, maxAttempts: 1 }),
+        sns: new SNSClient(clientOptions),
+        dynamodb: new DynamoDBClient(clientOptions),
+        ec2: new EC2Client(clientOptions),
+      },
       config,
       { log: logger, metrics },
     ),

@@ -121,6 +121,29 @@ describe("SsmCommandSender", () => {
     expect(await sender.getInvocation("c-1", "i-0123456789abcdef0")).toBeUndefined();
   });
 
+  it("sends SendCommand through its single-attempt client and everything else through the shared one", async () => {
+    const shared = new SSMClient({ region: "eu-west-1" });
+    const singleAttempt = new SSMClient({ region: "eu-west-1", maxAttempts: 1 });
+    const sharedMock = mockClient(shared);
+    const sendMock = mockClient(singleAttempt);
+    sendMock.on(SendCommandCommand).resolves({ Command: { CommandId: "c-2" } });
+    sharedMock.on(ListCommandsCommand).resolves({ Commands: [] });
+    const sender = new SsmCommandSender(shared, { sendClient: singleAttempt });
+    await sender.send({
+      DocumentName: "procwatch-restart",
+      InstanceIds: ["i-0123456789abcdef0"],
+      Parameters: { ProcessName: ["nginx"] },
+      Comment: "procwatch incident 0123456789abcdef restart nginx",
+      TimeoutSeconds: 120,
+      CloudWatchOutputConfig: { CloudWatchOutputEnabled: true, CloudWatchLogGroupName: "/aws/ssm/procwatch-restart" },
+    });
+    await sender.findSentForIncident("i-0123456789abcdef0", "procwatch-restart", "0123456789abcdef", Date.now() - 60_000);
+    expect(sendMock).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+    expect(sharedMock).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    expect(sharedMock).toHaveReceivedCommandTimes(ListCommandsCommand, 1);
+    expect(sendMock).toHaveReceivedCommandTimes(ListCommandsCommand, 0);
+  });
+
   it("pages ListCommands from the given time, matches the incident on this instance only, and never reports 'not found' for an unfinished search", async () => {
     const ssm = new SSMClient({ region: "eu-west-1" });
     const mock = mockClient(ssm);

@@ -11,6 +11,12 @@ const LIST_COMMANDS_PAGE_SIZE = 50;
 export interface SsmCommandSenderOptions {
   /** Pages of `ListCommands` read before the search gives up (throws, never "not found"). */
   readonly maxSearchPages?: number;
+  /**
+   * Client for SendCommand alone, configured with a single attempt: an SDK retry after a timeout
+   * could create a second command SSM already accepted. The handler's own retry path searches
+   * ListCommands first instead. Defaults to the shared client.
+   */
+  readonly sendClient?: SSMClient;
 }
 
 export class SsmCommandSender implements CommandSender {
@@ -22,12 +28,15 @@ export class SsmCommandSender implements CommandSender {
   ) {
     // 20 pages = 1,000 commands of the restart document since the claim: far beyond any real window.
     this.maxSearchPages = options.maxSearchPages ?? 20;
+    this.sendClient = options.sendClient ?? ssm;
   }
+
+  private readonly sendClient: SSMClient;
 
   async send(request: RestartCommandRequest): Promise<SentCommand> {
     let commandId: string | undefined;
     try {
-      const output = await this.ssm.send(
+      const output = await this.sendClient.send(
         new SendCommandCommand({
           DocumentName: request.DocumentName,
           InstanceIds: [...request.InstanceIds],

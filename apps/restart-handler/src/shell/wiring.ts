@@ -15,6 +15,8 @@ import { createRestartHandler, type RestartHandler } from "./handler.ts";
 
 export interface RestartHandlerClients {
   readonly ssm: SSMClient;
+  /** SendCommand only, with `maxAttempts: 1` (see SsmCommandSenderOptions.sendClient); defaults to `ssm`. */
+  readonly ssmSendCommand?: SSMClient;
   readonly sns: SNSClient;
   readonly dynamodb: DynamoDBClient;
   readonly ec2: EC2Client;
@@ -38,7 +40,7 @@ export function portsFromClients(clients: RestartHandlerClients, config: Handler
       retentionDays: config.ledgerRetentionDays,
       ...(clock !== undefined ? { clock } : {}),
     }),
-    commands: new SsmCommandSender(clients.ssm),
+    commands: new SsmCommandSender(clients.ssm, clients.ssmSendCommand !== undefined ? { sendClient: clients.ssmSendCommand } : {}),
     notifier: new SnsNotifier(clients.sns, config.notificationTopicArn),
     log,
     ...(metrics !== undefined ? { metrics } : {}),
