@@ -12,6 +12,7 @@ import {
   type RetryOptions,
   sdkRetryOptions,
 } from "@procwatch/aws-adapters";
+import { UsageError } from "./errors.ts";
 
 export interface AwsClients {
   readonly ec2: EC2Client;
@@ -38,6 +39,35 @@ export function createAwsClients(settings: AwsSettings): AwsClients {
     ...sdkRetryOptions(settings.retry),
   };
   return { ec2: new EC2Client(common), cloudwatch: new CloudWatchClient(common), ssm: new SSMClient(common) };
+}
+
+export const REGION_HINT = "set --region or AWS_REGION (or a region in the AWS profile)";
+export const CREDENTIALS_HINT = "configure credentials: AWS_PROFILE / --profile / instance role / SSO login (aws sso login --profile <name>)";
+
+/** The part of a built SDK client's config that says where and as whom it would call. */
+export interface ResolvableClientConfig {
+  readonly config: { region: () => Promise<string>; credentials: () => Promise<unknown> };
+}
+
+/**
+ * Resolves the region and the credentials before the first call, so a missing one is a usage
+ * error with a hint that says what to set, instead of `DescribeInstances failed: Region is
+ * missing`. Makes no AWS call (IMDS only if the chain reaches it, as the SDK would anyway).
+ */
+export async function verifyAwsAccess(client: ResolvableClientConfig): Promise<void> {
+  let region: string | undefined;
+  try {
+    region = await client.config.region();
+  } catch (error) {
+    throw new UsageError("no AWS region configured", { hint: REGION_HINT, cause: error });
+  }
+  if (region === undefined || region === "") throw new UsageError("no AWS region configured", { hint: REGION_HINT });
+  try {
+    await client.config.credentials();
+  } catch (error) {
+    const detail = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new UsageError(`no usable AWS credentials: ${detail}`, { hint: CREDENTIALS_HINT, cause: error });
+  }
 }
 
 export interface FleetAdapters {

@@ -5,7 +5,16 @@ import { fileURLToPath } from "node:url";
 import { AdapterError, type Clock } from "@procwatch/aws-adapters";
 import { isInstanceId, isProcessName } from "@procwatch/contract";
 import { Command, CommanderError, Option } from "commander";
-import { type AwsClients, type AwsSettings, createAdapters, createAwsClients } from "./aws.ts";
+import {
+  type AwsClients,
+  type AwsSettings,
+  CREDENTIALS_HINT,
+  createAdapters,
+  createAwsClients,
+  type FleetAdapters,
+  REGION_HINT,
+  verifyAwsAccess,
+} from "./aws.ts";
 import { type FleetConfig, resolveConfig } from "./config.ts";
 import { ApplyFailedError, FleetError, MassDeleteRefusedError, NotConfirmedError, UsageError } from "./errors.ts";
 import { applyReconcilePlan, type Progress, type ReconcileResult, reconcile } from "./reconcile.ts";
@@ -13,6 +22,7 @@ import { massDeleteLimitText, planToJson, renderApplySummary, renderPlan, render
 import { buildStatus, type StatusRow } from "./status.ts";
 
 export const VERSION = "0.1.0";
+export const NODE_REQUIREMENT = "Requires Node.js >= 20.19; Node 22 or later recommended (AWS SDK releases after January 2027 need it).";
 
 export interface OutputStream {
   write(text: string): unknown;
@@ -85,7 +95,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       ),
     )
     .addOption(new Option("--tps <list>", "client-side rate limits, e.g. PutMetricAlarm=3,DescribeAlarms=9"))
-    .option("--no-color", "disable colours (also NO_COLOR)");
+    .option("--no-color", "disable colours (also NO_COLOR)")
+    .addHelpText("after", `\n${NODE_REQUIREMENT}\n`);
 
   const context = (command: Command) => {
     const globals = withEnvironment(command.optsWithGlobals<GlobalOptions>(), io.env);
@@ -104,7 +115,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const { globals, style } = context(command);
       const config = fleetConfig(globals, true);
       for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
-      const result = await planOnce(io, config, buildAdapters(io, globals, config), options.instance);
+      const result = await planOnce(io, config, await buildAdapters(io, globals, config), options.instance);
       if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
       else io.stdout.write(renderPlan(result.plan, style, { detailed: options.detailed === true }));
       if (options.detailedExitcode === true && result.plan.changes.length > 0) exitCode = 2;
@@ -132,7 +143,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const started = performance.now();
       const allowMassDelete = options.allowMassDelete === true;
       for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
-      const adapters = buildAdapters(io, globals, config);
+      const adapters = await buildAdapters(io, globals, config);
       const planned = await planOnce(io, config, adapters, options.instance);
       if (options.json !== true) io.stdout.write(renderPlan(planned.plan, style, { allowMassDelete }));
       if (planned.plan.changes.length === 0) {
@@ -188,7 +199,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             hint: "e.g. --state alarm no-data",
           });
       }
-      const adapters = buildAdapters(io, globals, config);
+      const adapters = await buildAdapters(io, globals, config);
       const instanceIds = options.instance;
       const [instances, alarms, metrics] = await Promise.all([
         adapters.inventory.listTagged(instanceIds !== undefined ? { instanceIds } : {}),
@@ -284,14 +295,17 @@ function assertInstanceId(instanceId: string): void {
     throw new UsageError(`--instance ${JSON.stringify(instanceId.slice(0, 80))} is not an instance id`, { hint: "e.g. i-0123456789abcdef0" });
 }
 
-function buildAdapters(io: CliIo, globals: GlobalOptions, config: FleetConfig) {
+/** The CLI's one place where clients and adapters are built; region and credentials are resolved here, before any call. */
+async function buildAdapters(io: CliIo, globals: GlobalOptions, config: FleetConfig): Promise<FleetAdapters> {
   const settings: AwsSettings = {
     ...(globals.region !== undefined ? { region: assertRegion(globals.region) } : {}),
     ...(globals.profile !== undefined ? { profile: assertProfile(globals.profile) } : {}),
     ...(io.retry !== undefined ? { retry: io.retry } : {}),
   };
-  const clients = (io.createClients ?? createAwsClients)(settings);
   const tps = parseTps(globals.tps);
+  const clients = (io.createClients ?? createAwsClients)(settings);
+  // All three clients share the settings: resolving one client's region and credentials checks them all.
+  await verifyAwsAccess(clients.ec2);
   return createAdapters(clients, {
     tagPrefix: config.tagPrefix,
     ...(tps !== undefined ? { tps } : {}),
@@ -312,7 +326,7 @@ function assertProfile(profile: string): string {
 }
 
 /** Reads the world once and plans; `apply` then applies this very plan with the same adapters. */
-async function planOnce(io: CliIo, config: FleetConfig, adapters: ReturnType<typeof buildAdapters>, instances: string[] | undefined): Promise<ReconcileResult> {
+async function planOnce(io: CliIo, config: FleetConfig, adapters: FleetAdapters, instances: string[] | undefined): Promise<ReconcileResult> {
   return reconcile({
     inventory: adapters.inventory,
     alarms: adapters.alarms,
@@ -409,20 +423,32 @@ function reportError(error: unknown, io: CliIo, usageExitCode: 1 | 2): number {
     return 1;
   }
   const message = error instanceof Error ? error.message : String(error);
+  // Region and credentials are resolved up front (verifyAwsAccess); these catch what slips past.
   if (/region is missing/i.test(message)) {
-    write("no AWS region configured", "pass --region, set AWS_REGION, or set a region in the profile");
+    write("no AWS region configured", REGION_HINT);
     return usageExitCode;
   }
   if (error instanceof Error && (error.name === "CredentialsProviderError" || /credential/i.test(message))) {
-    write(`no usable AWS credentials: ${message}`, "pass --profile, set AWS_PROFILE, or provide credentials through the standard chain");
+    write(`no usable AWS credentials: ${message}`, CREDENTIALS_HINT);
     return 1;
   }
   write(message, "this looks like a bug; re-run with NODE_DEBUG=procwatch or report it");
   return 1;
 }
 
+/** Credentials that stopped working mid-run (expired SSO session or role credentials, a revoked key). */
+const CREDENTIAL_ERROR_CODES = new Set([
+  "CredentialsProviderError",
+  "ExpiredToken",
+  "ExpiredTokenException",
+  "InvalidClientTokenId",
+  "UnrecognizedClientException",
+  "SignatureDoesNotMatch",
+]);
+
 function adapterHint(error: AdapterError): string {
   if (error.retryable) return "AWS throttled or failed; run again in a minute (the scheduled reconcile also retries)";
+  if (CREDENTIAL_ERROR_CODES.has(error.code ?? "")) return CREDENTIALS_HINT;
   if (error.code === "AccessDenied" || error.code === "AccessDeniedException" || error.code === "UnauthorizedOperation") {
     return `the caller lacks permission for ${error.operation}; see the IAM section of the fleet-manager README`;
   }
@@ -443,7 +469,17 @@ function invokedDirectly(): boolean {
   }
 }
 
+/**
+ * The SDK prints a 7-line NodeVersionSupportWarning (Node < 22) when it builds a client, i.e.
+ * before every run; the CLI states its own Node requirement in --help and the README instead.
+ * An operator who wants the warning back sets the variable to anything but "true".
+ */
+export function quietSdkNodeVersionWarning(env: Record<string, string | undefined>): void {
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+}
+
 if (invokedDirectly()) {
+  quietSdkNodeVersionWarning(process.env);
   const exitCode = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,

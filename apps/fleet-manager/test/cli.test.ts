@@ -1,7 +1,8 @@
 import { alarmNameFor } from "@procwatch/contract";
 import { buildFleet, FakeAws, fakeClients, fleetInstanceId, instantRetryStrategy, VirtualClock } from "@procwatch/testkit";
-import { describe, expect, it } from "vitest";
-import { type CliIo, runCli } from "../src/cli.ts";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createAwsClients } from "../src/aws.ts";
+import { type CliIo, NODE_REQUIREMENT, quietSdkNodeVersionWarning, runCli } from "../src/cli.ts";
 import { RESTART_TOPIC } from "./harness.ts";
 
 function cli(options: { instances?: number; tty?: boolean; env?: Record<string, string>; answer?: boolean; whileAsking?: (fake: FakeAws) => void } = {}) {
@@ -294,7 +295,107 @@ describe("usage errors exit 2 with one line and a hint", () => {
   });
 });
 
+describe("region and credentials are resolved before any call", () => {
+  /** The real client factory with an environment that has neither region nor credentials; nothing could reach AWS. */
+  function bareEnvironment() {
+    for (const name of [
+      "AWS_REGION",
+      "AWS_DEFAULT_REGION",
+      "AWS_PROFILE",
+      "AWS_DEFAULT_PROFILE",
+      "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY",
+      "AWS_SESSION_TOKEN",
+      "AWS_WEB_IDENTITY_TOKEN_FILE",
+      "AWS_ROLE_ARN",
+      "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+      "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ]) {
+      vi.stubEnv(name, undefined);
+    }
+    vi.stubEnv("AWS_CONFIG_FILE", "/nonexistent/procwatch-test/config");
+    vi.stubEnv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/procwatch-test/credentials");
+    vi.stubEnv("AWS_EC2_METADATA_DISABLED", "true");
+    // Belt and braces: should resolution ever succeed, the first call goes to a closed local port.
+    vi.stubEnv("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+    const err: string[] = [];
+    const io: CliIo = {
+      stdout: { write: () => true },
+      stderr: { write: (text: string) => err.push(text) },
+      env: { RESTART_TOPIC_ARN: RESTART_TOPIC },
+      createClients: createAwsClients,
+      retry: { maxAttempts: 1, baseDelayMs: 0 },
+    };
+    return async (...argv: string[]) => {
+      err.length = 0;
+      const code = await runCli(argv, io);
+      return { code, stderr: err.join("") };
+    };
+  }
+  afterEach(() => vi.unstubAllEnvs());
+
+  it("no region: a usage error (exit 2) that says to set --region or AWS_REGION, not 'DescribeInstances failed'", async () => {
+    const run = bareEnvironment();
+    expect(await run("plan")).toEqual({
+      code: 2,
+      stderr: "procwatch-fleet: no AWS region configured\nhint: set --region or AWS_REGION (or a region in the AWS profile)\n",
+    });
+    expect((await run("plan", "--detailed-exitcode")).code).toBe(1);
+  });
+
+  it("no credentials: a usage error naming the ways to configure them", async () => {
+    const run = bareEnvironment();
+    const result = await run("status", "--region", "eu-west-1");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^procwatch-fleet: no usable AWS credentials: Could not load credentials from any providers\n/);
+    expect(result.stderr).toMatch(
+      /\nhint: configure credentials: AWS_PROFILE \/ --profile \/ instance role \/ SSO login \(aws sso login --profile <name>\)\n$/,
+    );
+  });
+
+  it("an unknown --profile is the same usage error", async () => {
+    const run = bareEnvironment();
+    const result = await run("plan", "--region", "eu-west-1", "--profile", "nosuchprofile");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^procwatch-fleet: no usable AWS credentials: .*nosuchprofile/);
+    expect(result.stderr).toContain("hint: configure credentials:");
+  });
+});
+
+describe("Node version", () => {
+  it("the entry silences the SDK's Node-version warning unless the operator set the variable; --help states the requirement", async () => {
+    const env: Record<string, string | undefined> = {};
+    quietSdkNodeVersionWarning(env);
+    expect(env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED).toBe("true");
+    const chosen: Record<string, string | undefined> = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "false" };
+    quietSdkNodeVersionWarning(chosen);
+    expect(chosen.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED).toBe("false");
+    const { run } = cli();
+    expect((await run("--help")).stdout).toContain(NODE_REQUIREMENT);
+  });
+});
+
 describe("AWS errors exit 1", () => {
+  it("credentials that expire mid-run get the credentials hint", async () => {
+    const { run, fake } = cli();
+    const original = fake.handle.bind(fake);
+    fake.handle = async (operation, input) => {
+      if (operation === "DescribeAlarms") {
+        throw Object.assign(new Error("The security token included in the request is expired"), {
+          name: "ExpiredTokenException",
+          $metadata: { httpStatusCode: 400 },
+        });
+      }
+      return original(operation, input);
+    };
+    const result = await run("plan");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "procwatch-fleet: DescribeAlarms failed: ExpiredTokenException: The security token included in the request is expired\n" +
+        "hint: configure credentials: AWS_PROFILE / --profile / instance role / SSO login (aws sso login --profile <name>)\n",
+    );
+  });
+
   it("access denied is one line plus an IAM hint", async () => {
     const { run, fake } = cli();
     const original = fake.handle.bind(fake);
