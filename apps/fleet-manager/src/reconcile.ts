@@ -13,6 +13,7 @@ import {
   planReconcile,
   referencedProfiles,
 } from "@procwatch/alarm-planner";
+import { MAX_NAMES_PER_BATCH } from "@procwatch/aws-adapters";
 import { type AlarmDefinition, INSTANCE_ID_DIMENSION } from "@procwatch/contract";
 import type { FleetConfig } from "./config.ts";
 
@@ -241,6 +242,36 @@ async function applyPlan(
     failures.push({ alarmName, instanceId: change?.instanceId ?? "", operation, message: error instanceof Error ? error.message : String(error), retryable });
   };
 
+  // Safety first, so that a run stopped by its time budget has done what matters most: stopped
+  // hosts must not get restarts (disable), alarms of terminated hosts must go (delete); then
+  // actions back on for running hosts (enable); creates and updates (3 TPS each) come last.
+  const batchKinds = [
+    { kind: "disable-actions", run: (names: readonly string[]) => options.alarms.disableActions(names), counter: "actionsDisabled" },
+    { kind: "delete", run: (names: readonly string[]) => options.alarms.delete(names), counter: "deleted" },
+    { kind: "enable-actions", run: (names: readonly string[]) => options.alarms.enableActions(names), counter: "actionsEnabled" },
+  ] as const;
+  for (const batchKind of batchKinds) {
+    if (batchKind.kind === "delete" && refuseDeletes) continue;
+    const names = plan.changes.filter((change) => change.kind === batchKind.kind).map((change) => change.alarmName);
+    // One API batch at a time, so the time budget is checked between batches, not once per kind.
+    for (let start = 0; start < names.length; start += MAX_NAMES_PER_BATCH) {
+      const batch = names.slice(start, start + MAX_NAMES_PER_BATCH);
+      if (stop()) {
+        deferred += batch.length;
+        continue;
+      }
+      try {
+        const result = await batchKind.run(batch);
+        counts[batchKind.counter] += result.succeeded.length;
+        for (const failure of result.failed) fail(byName.get(failure.alarmName), failure.alarmName, batchKind.kind, failure.error);
+      } catch (error) {
+        for (const name of batch) fail(byName.get(name), name, batchKind.kind, error);
+      }
+      done += batch.length;
+      report();
+    }
+  }
+
   const puts = plan.changes.filter((change) => change.kind === "create" || change.kind === "update");
   let next = 0;
   const worker = async () => {
@@ -265,29 +296,5 @@ async function applyPlan(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
-
-  const batchKinds = [
-    { kind: "disable-actions", run: (names: readonly string[]) => options.alarms.disableActions(names), counter: "actionsDisabled" },
-    { kind: "enable-actions", run: (names: readonly string[]) => options.alarms.enableActions(names), counter: "actionsEnabled" },
-    { kind: "delete", run: (names: readonly string[]) => options.alarms.delete(names), counter: "deleted" },
-  ] as const;
-  for (const batchKind of batchKinds) {
-    if (batchKind.kind === "delete" && refuseDeletes) continue;
-    const names = plan.changes.filter((change) => change.kind === batchKind.kind).map((change) => change.alarmName);
-    if (names.length === 0) continue;
-    if (stop()) {
-      deferred += names.length;
-      continue;
-    }
-    try {
-      const result = await batchKind.run(names);
-      counts[batchKind.counter] += result.succeeded.length;
-      for (const failure of result.failed) fail(byName.get(failure.alarmName), failure.alarmName, batchKind.kind, failure.error);
-    } catch (error) {
-      for (const name of names) fail(byName.get(name), name, batchKind.kind, error);
-    }
-    done += names.length;
-    report();
-  }
   return { applied: counts, failures, deferred, refusedDeletes };
 }

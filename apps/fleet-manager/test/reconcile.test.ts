@@ -122,6 +122,60 @@ describe("reconcile against the fake", () => {
   });
 });
 
+describe("apply order", () => {
+  const WRITES = new Set(["DisableAlarmActions", "DeleteAlarms", "EnableAlarmActions", "PutMetricAlarm", "TagResource"]);
+
+  /** A fleet with every kind of change pending; returns the order in which write operations reach the fake. */
+  async function driftedWorld() {
+    const world = fakeWorld();
+    buildFleet(world.fake, { instances: 12, processesPerInstance: 2, stoppedEvery: 5 });
+    await run(world, "apply");
+    world.fake.setInstanceState(fleetInstanceId(1), "stopped"); // disable ×2
+    world.fake.setInstanceState(fleetInstanceId(2), "terminated"); // delete ×2
+    world.fake.setInstanceState(fleetInstanceId(5), "running"); // enable ×2 (it reports: buildFleet published its metrics)
+    world.fake.setTags(fleetInstanceId(3), { "procwatch:processes": "nginx sshd cron" }); // create
+    world.fake.alarms.get(alarmNameFor(fleetInstanceId(4), "nginx"))!.Threshold = 7; // update
+    const writes: string[] = [];
+    const original = world.fake.handle.bind(world.fake);
+    world.fake.handle = async (operation, input) => {
+      if (WRITES.has(operation) && writes.at(-1) !== operation) writes.push(operation);
+      return original(operation, input);
+    };
+    return { world, writes };
+  }
+
+  it("disables, then deletes, then enables, then puts", async () => {
+    const { world, writes } = await driftedWorld();
+    const result = await run(world, "apply");
+    expect(result.applied).toEqual({ created: 1, updated: 1, deleted: 2, actionsDisabled: 2, actionsEnabled: 2 });
+    expect(writes).toEqual(["DisableAlarmActions", "DeleteAlarms", "EnableAlarmActions", "PutMetricAlarm", "TagResource", "PutMetricAlarm"]);
+  });
+
+  it("a run stopped by its time budget has done the safety-relevant changes; the next run does the rest", async () => {
+    const { world, writes } = await driftedWorld();
+    let calls = 0;
+    const stopped = await reconcile({
+      ...world.adapters,
+      config: fleetConfig,
+      mode: "apply",
+      wallTime: () => world.clock.now(),
+      // The budget runs out after three write batches.
+      shouldStop: () => {
+        calls += 1;
+        return calls > 3;
+      },
+    });
+    expect(stopped.applied).toEqual({ created: 0, updated: 0, deleted: 2, actionsDisabled: 2, actionsEnabled: 2 });
+    expect(stopped.deferred).toBe(2);
+    expect(writes).toEqual(["DisableAlarmActions", "DeleteAlarms", "EnableAlarmActions"]);
+    expect(world.fake.alarms.get(alarmNameFor(fleetInstanceId(1), "nginx"))?.ActionsEnabled).toBe(false);
+    expect(world.fake.alarms.has(alarmNameFor(fleetInstanceId(2), "nginx"))).toBe(false);
+    const next = await run(world, "apply");
+    expect(next.applied).toMatchObject({ created: 1, updated: 1 });
+    expect((await run(world, "plan")).plan.changes).toEqual([]);
+  });
+});
+
 describe("launch grace against the fake", () => {
   const MINUTE = 60_000;
 
