@@ -9,6 +9,7 @@ import {
   type ObservedAlarm,
   type Plan,
   type PlannedChange,
+  type PlannerConfig,
   type ProfileInput,
   planReconcile,
   referencedProfiles,
@@ -137,25 +138,12 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   const observed = await readObserved(options.alarms, config.alarmPrefix, scope);
   options.onProgress?.({ phase: "read", done: 3, total: 4, message: "reading metrics of new hosts" });
   const wallNow = (options.wallTime ?? Date.now)();
-  const launchGraceMs = config.launchGraceMinutes * 60_000;
-  const young = instancesInLaunchGrace(instances, { launchGraceMs }, wallNow);
+  const young = instancesInLaunchGrace(instances, plannerConfigFor(config), wallNow);
   const reportingSeries = young.length === 0 ? new Set<string>() : await readReportingSeries(options.metrics, config.namespace, young, observed.length);
   options.onProgress?.({ phase: "read", done: 4, total: 4 });
 
   const planStart = now();
-  const desired = desiredAlarms(
-    instances,
-    profiles,
-    {
-      alarmPrefix: config.alarmPrefix,
-      tagPrefix: config.tagPrefix,
-      namespace: config.namespace,
-      actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
-      defaultDetection: config.defaultDetection,
-      launchGraceMs,
-    },
-    { now: wallNow, reportingSeries },
-  );
+  const desired = desiredAlarms(instances, profiles, plannerConfigFor(config), { now: wallNow, reportingSeries });
   const plan = planReconcile(desired, observed, { alarmPrefix: config.alarmPrefix, ...(scope !== undefined ? { instanceIds: new Set(scope) } : {}) });
   const planEnd = now();
 
@@ -173,6 +161,18 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     timings: { readMs: planStart - readStart, planMs: planEnd - planStart, applyMs: 0 },
   };
   return options.mode === "plan" ? planned : applyReconcilePlan(planned, options);
+}
+
+/** The planner's view of the fleet configuration: the restart action on ALARM and OK, the grace in milliseconds. */
+export function plannerConfigFor(config: FleetConfig): PlannerConfig {
+  return {
+    alarmPrefix: config.alarmPrefix,
+    tagPrefix: config.tagPrefix,
+    namespace: config.namespace,
+    actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
+    defaultDetection: config.defaultDetection,
+    launchGraceMs: config.launchGraceMinutes * 60_000,
+  };
 }
 
 /** What a plan can be applied with: only the alarm writes and the knobs of the apply step. */

@@ -1,7 +1,8 @@
-import { alarmNameFor, OWNERSHIP_MARKER } from "@procwatch/contract";
+import { desiredAlarms } from "@procwatch/alarm-planner";
+import { type AlarmDefinition, alarmNameFor, OWNERSHIP_MARKER } from "@procwatch/contract";
 import { buildFleet, fleetInstanceId, publishAgentMetrics } from "@procwatch/testkit";
 import { describe, expect, it } from "vitest";
-import { reconcile } from "../src/reconcile.ts";
+import { plannerConfigFor, reconcile } from "../src/reconcile.ts";
 import { fakeWorld, fleetConfig } from "./harness.ts";
 
 function run(world: ReturnType<typeof fakeWorld>, mode: "plan" | "apply", scope?: string[]) {
@@ -84,7 +85,7 @@ describe("reconcile against the fake", () => {
     expect(world.fake.callCounts()).toEqual({ DescribeInstances: 1, DescribeAlarms: 1, DisableAlarmActions: 1 });
   });
 
-  it("with 10% throttling and 1% 500s a 300-instance fleet converges in ≤ 3 runs, no duplicate, no foreign alarm touched", async () => {
+  it("with 10% throttling and 1% 500s a 300-instance fleet converges in ≤ 3 runs: stale alarms deleted, a hand edit restored, no duplicate, foreign alarms byte-identical", async () => {
     const world = fakeWorld({ seed: 2024, faults: { throttleRate: 0.1, serverErrorRate: 0.01 }, maxAttempts: 3 });
     const members = buildFleet(world.fake, { instances: 300, processesPerInstance: 3, stoppedEvery: 13, fastEvery: 17 });
     const foreign = [
@@ -92,17 +93,60 @@ describe("reconcile against the fake", () => {
       { AlarmName: "procwatch/dashboard-canary", AlarmDescription: `${OWNERSHIP_MARKER} copied`, Period: 60 },
       { AlarmName: alarmNameFor(fleetInstanceId(999_999), "nginx"), AlarmDescription: "someone else's, for an unknown instance", Period: 60 },
     ];
-    for (const alarm of foreign) world.fake.seedAlarm({ ...alarm, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: "LessThanThreshold" });
-    const foreignBefore = foreign.map((alarm) => structuredClone(world.fake.alarms.get(alarm.AlarmName)));
-    // Drift to repair as well: a stale alarm for a terminated instance and one hand-edited alarm.
-    world.fake.addInstance({ instanceId: fleetInstanceId(5000), state: "terminated", tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx" } });
+    for (const alarm of foreign) {
+      world.fake.seedAlarm({ ...alarm, EvaluationPeriods: 1, Threshold: 1, ComparisonOperator: "LessThanThreshold" }, { team: "web" });
+    }
+    const snapshot = (name: string) => {
+      const alarm = world.fake.alarms.get(name);
+      return alarm === undefined ? "absent" : JSON.stringify({ ...alarm, tags: [...alarm.tags] });
+    };
+    const foreignBefore = foreign.map((alarm) => snapshot(alarm.AlarmName));
+
+    // Drift to repair: owned alarms (as an earlier run created them) for an instance EC2 no longer
+    // lists and for a terminated one, and one owned alarm whose Threshold someone edited by hand.
+    const ownedDefinition = (instanceId: string, processName: string, tags: Record<string, string>) => {
+      const desired = desiredAlarms([{ instanceId, state: "running", tags }], new Map(), plannerConfigFor(fleetConfig), {
+        now: world.clock.now(),
+        reportingSeries: new Set(),
+      });
+      const found = desired.alarms.find((alarm) => alarm.processName === processName);
+      if (found === undefined) throw new Error(`no desired alarm ${instanceId}/${processName}`);
+      return found.definition;
+    };
+    const seedOwned = (definition: AlarmDefinition, overrides: { Threshold?: number } = {}) =>
+      world.fake.seedAlarm(
+        {
+          ...definition,
+          Dimensions: definition.Dimensions.map((dimension) => ({ ...dimension })),
+          AlarmActions: [...definition.AlarmActions],
+          OKActions: [...definition.OKActions],
+          InsufficientDataActions: [...definition.InsufficientDataActions],
+          ...overrides,
+        },
+        { "procwatch:managed-by": "procwatch-fleet" },
+      );
+    const opted = { "procwatch:enabled": "true", "procwatch:processes": "nginx" };
+    const vanished = ownedDefinition(fleetInstanceId(6000), "nginx", opted);
+    seedOwned(vanished);
+    world.fake.addInstance({ instanceId: fleetInstanceId(5000), state: "terminated", tags: opted });
+    const terminated = ownedDefinition(fleetInstanceId(5000), "nginx", opted);
+    seedOwned(terminated);
+    const editedInstance = world.fake.instances.get(fleetInstanceId(7));
+    const edited = ownedDefinition(fleetInstanceId(7), "sshd", editedInstance?.tags ?? {});
+    seedOwned(edited, { Threshold: edited.Threshold + 4 });
 
     const runs: { failures: number; changes: number }[] = [];
+    let firstPlan: string[] = [];
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const result = await run(world, "apply").catch((error: Error) => ({ error }));
       if ("error" in result) {
         runs.push({ failures: -1, changes: -1 });
         continue;
+      }
+      if (firstPlan.length === 0) {
+        firstPlan = result.plan.changes
+          .filter((change) => [vanished.AlarmName, terminated.AlarmName, edited.AlarmName].includes(change.alarmName))
+          .map((change) => `${change.kind} ${change.alarmName}`);
       }
       runs.push({ failures: result.failures.length, changes: result.plan.changes.length });
       if (result.failures.length === 0) break;
@@ -111,16 +155,29 @@ describe("reconcile against the fake", () => {
     expect(final.plan.changes, JSON.stringify(runs)).toEqual([]);
     expect(runs.length).toBeLessThanOrEqual(3);
 
+    // The seeded drift was seen as drift of owned alarms, and repaired.
+    expect([...firstPlan].sort(compareText)).toEqual(
+      [`delete ${vanished.AlarmName}`, `delete ${terminated.AlarmName}`, `update ${edited.AlarmName}`].sort(compareText),
+    );
+    expect(world.fake.alarms.has(vanished.AlarmName)).toBe(false);
+    expect(world.fake.alarms.has(terminated.AlarmName)).toBe(false);
+    expect(world.fake.alarms.get(edited.AlarmName)?.Threshold).toBe(edited.Threshold);
+
     const expectedNames = new Set(members.flatMap((member) => member.processes.map((process) => alarmNameFor(member.instanceId, process))));
     const owned = [...world.fake.alarms.values()].filter((alarm) => alarm.AlarmDescription?.startsWith(OWNERSHIP_MARKER) && expectedNames.has(alarm.AlarmName));
     expect(owned).toHaveLength(expectedNames.size);
     expect(world.fake.alarms.size).toBe(expectedNames.size + foreign.length);
-    expect(foreign.map((alarm) => world.fake.alarms.get(alarm.AlarmName))).toEqual(foreignBefore);
+    expect(foreign.map((alarm) => snapshot(alarm.AlarmName))).toEqual(foreignBefore);
     for (const name of expectedNames) expect(world.fake.tagsOf(name)["procwatch:managed-by"]).toBe("procwatch-fleet");
     const counters = world.fake.calls;
     expect((counters.PutMetricAlarm?.throttled ?? 0) + (counters.DescribeAlarms?.throttled ?? 0)).toBeGreaterThan(0);
+    expect(Object.values(counters).reduce((sum, counter) => sum + counter.serverErrors, 0)).toBeGreaterThan(0);
   });
 });
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 describe("apply order", () => {
   const WRITES = new Set(["DisableAlarmActions", "DeleteAlarms", "EnableAlarmActions", "PutMetricAlarm", "TagResource"]);
