@@ -30,6 +30,10 @@ export const PROCWATCH_METRICS = {
   changeFailures: "ChangeFailures",
   changesDeferred: "ChangesDeferred",
   instancesWithTagProblems: "InstancesWithTagProblems",
+  /** fleet manager: a plan would have deleted more alarms than the guard allows; the deletes were refused. */
+  massDeleteRefused: "MassDeleteRefused",
+  /** fleet manager: hosts whose named profile could not be read; their alarms were left as they were. */
+  instancesWithUnreadableProfile: "InstancesWithUnreadableProfile",
 } as const;
 
 /** Powertools' `service` dimension value of each Lambda (POWERTOOLS_SERVICE_NAME). */

@@ -659,6 +659,17 @@ export class ProcWatch extends Construct {
       "The procwatch fleet manager is failing: alarms may be missing or stale.",
     );
     watch(
+      "MassDeleteRefused",
+      new Metric({
+        namespace: PROCWATCH_METRIC_NAMESPACE,
+        metricName: PROCWATCH_METRICS.massDeleteRefused,
+        dimensionsMap: { service: PROCWATCH_SERVICE_NAMES.fleetManager },
+        statistic: "Sum",
+        period: Duration.minutes(15),
+      }),
+      "The fleet manager refused to delete more alarms than its guard allows (a wrong tag prefix or a deleted shared profile?). Check `procwatch-fleet plan`; apply with --allow-mass-delete only if intended.",
+    );
+    watch(
       "DeadLetters",
       this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: "Maximum" }),
       "procwatch events failed every retry and sit in the dead-letter queue.",
@@ -716,6 +727,8 @@ export class ProcWatch extends Construct {
           searchOwn(PROCWATCH_METRICS.changeFailures, "failed changes"),
           searchOwn(PROCWATCH_METRICS.changesDeferred, "deferred changes"),
           searchOwn(PROCWATCH_METRICS.instancesWithTagProblems, "instances with tag problems"),
+          searchOwn(PROCWATCH_METRICS.instancesWithUnreadableProfile, "instances with unreadable profile"),
+          searchOwn(PROCWATCH_METRICS.massDeleteRefused, "mass deletes refused"),
         ],
         width: 8,
       }),

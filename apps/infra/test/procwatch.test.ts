@@ -387,6 +387,7 @@ describe("dashboard and operations", () => {
     expect(alarms.map((alarm) => alarm.Properties.AlarmName).sort()).toEqual([
       "acme-ops/DeadLetters",
       "acme-ops/FleetManagerErrors",
+      "acme-ops/MassDeleteRefused",
       "acme-ops/RestartHandlerErrors",
     ]);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([notification]);
