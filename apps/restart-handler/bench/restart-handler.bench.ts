@@ -3,9 +3,9 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { HandlerConfig } from "../src/config.ts";
 import type { InstanceSnapshot } from "../src/core/model.ts";
 import { createRestartHandler } from "../src/shell/handler.ts";
+import { testConfig } from "../test/support/harness.ts";
 import { InMemoryRestartLedger, RecordingCommandSender, RecordingNotifier, StaticInstanceFacts, StaticProfileSource } from "../test/support/in-memory-ports.ts";
 
 interface Figure {
@@ -163,21 +163,8 @@ for (const [label, bundle] of bundles) {
 }
 
 // 3. Handler time per event with in-memory ports (no AWS latency): the real handler end to end.
-const config: HandlerConfig = {
-  restartDocumentName: "procwatch-restart",
-  notificationTopicArn: "arn:aws:sns:eu-west-1:123456789012:procwatch-notifications",
-  stateTableName: "procwatch-state",
-  restartBudget: 3,
-  restartWindowMinutes: 30,
-  alarmPrefix: "procwatch",
-  tagPrefix: "procwatch",
-  commandTimeoutSeconds: 120,
-  commandLogGroup: "/aws/ssm/procwatch-restart",
-  region: "eu-west-1",
-  expectedAccountId: "123456789012",
-  ledgerRetentionDays: 14,
-  claimTakeoverSeconds: 60,
-};
+// The test suite's configuration, in this benchmark's region, with the account check on.
+const config = testConfig({ region: "eu-west-1", expectedAccountId: "123456789012" });
 const instanceCount = 2500;
 const instances = new Map<string, InstanceSnapshot>();
 const instanceIds: string[] = [];
