@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { runApply } from "./commands/apply.ts";
 import { runHealth } from "./commands/health.ts";
 import { type Output, printJson, processOutput } from "./commands/output.ts";
+import { runRemove } from "./commands/remove.ts";
 import { runRender } from "./commands/render.ts";
 import { runRestart } from "./commands/restart.ts";
 import { runVersion } from "./commands/version.ts";
@@ -23,6 +24,7 @@ Examples:
   $ procwatch-agent health                                      table of watched processes; exit 0/1/2
   $ procwatch-agent health --json | jq .status
   $ procwatch-agent restart --process nginx --json             restart an allow-listed process and verify it
+  $ procwatch-agent remove --json                              take procwatch's fragment out of the CloudWatch agent, delete the allow-list
 
 Environment:
   PROCWATCH_STATE_DIR     allow-list and agent.json directory (default /etc/procwatch)
@@ -131,6 +133,16 @@ export async function runCli(io: CliIo): Promise<number> {
     .addHelpText("after", "\nExample:\n  $ procwatch-agent restart --process nginx --json")
     .action(async (flags) => {
       exitCode = await runRestart(flags, settingsFor(flags), output);
+    });
+
+  addPathOptions(
+    program.command("remove").description("remove procwatch's fragment from the CloudWatch agent (other fragments stay) and the allow-list; idempotent"),
+  )
+    .addOption(new Option("--mode <mode>", "remove-config mode").choices(["auto", "ec2", "onPremise"]).default("auto"))
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExit 0 also when there is nothing to remove. agent.json (operator-owned) is kept.")
+    .action(async (flags) => {
+      exitCode = await runRemove(flags, wire(settingsFor(flags)), output);
     });
 
   program

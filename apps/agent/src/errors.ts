@@ -87,3 +87,14 @@ export class FileWriteError extends AgentError {
     });
   }
 }
+
+/** Removing a file failed (other than "already gone"); what was removed before it stays removed, and a rerun continues. */
+export class FileRemoveError extends AgentError {
+  constructor(path: string, cause: unknown) {
+    super(`could not remove ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      hint: "check permissions (the agent normally runs as root), then run procwatch-agent remove again: it is idempotent",
+      retryable: true,
+      cause,
+    });
+  }
+}

@@ -117,12 +117,17 @@ export interface FakeCtl {
  * A stand-in for amazon-cloudwatch-agent-ctl that behaves like the real one where procwatch
  * depends on it: `-a append-config -c file:<path>` copies <path> byte for byte to
  * `<cwagentDir>/etc/amazon-cloudwatch-agent.d/file_<name>` (what the config downloader does),
- * `-a status` prints the status JSON, and a non-zero `exitCode` fails every call without effect.
+ * `-a remove-config -c file:<path>` deletes `file_<name>` (failing when it is not there, as the
+ * real downloader does) and, when the directory is left empty, the translated TOML; a restart (`-s`)
+ * or `-a start` without a TOML installs the agent's default config as `default` (the real ctl's
+ * behaviour, which `remove` must avoid), `-a status` prints the status JSON, and a non-zero
+ * `exitCode` fails every call without effect.
  */
 export function fakeCtl(dir: string, options: { cwagentDir: string; exitCode?: number; status?: Record<string, string> }): FakeCtl {
   const binDir = join(dir, "fake-ctl-bin");
   const log = join(dir, "ctl-calls.log");
   const configDir = join(options.cwagentDir, "etc", "amazon-cloudwatch-agent.d");
+  const toml = join(options.cwagentDir, "etc", "amazon-cloudwatch-agent.toml");
   const status = JSON.stringify(options.status ?? { status: "running", configstatus: "configured", version: "1.300064.0" });
   mkdirSync(binDir, { recursive: true });
   const path = join(binDir, "amazon-cloudwatch-agent-ctl");
@@ -132,12 +137,17 @@ export function fakeCtl(dir: string, options: { cwagentDir: string; exitCode?: n
       "#!/bin/sh",
       `echo "$*" >> '${log}'`,
       `[ ${options.exitCode ?? 0} -eq 0 ] || exit ${options.exitCode ?? 0}`,
-      'action=""; config=""',
-      'while [ $# -gt 0 ]; do case "$1" in -a) action="$2"; shift 2;; -c) config="$2"; shift 2;; *) shift;; esac; done',
+      'action=""; config=""; restart=""',
+      'while [ $# -gt 0 ]; do case "$1" in -a) action="$2"; shift 2;; -c) config="$2"; shift 2;; -s) restart=1; shift;; *) shift;; esac; done',
+      `toml='${toml}'`,
+      `start_agent() { [ -f "$toml" ] || { mkdir -p '${configDir}' && echo '{}' > '${configDir}/default' && touch "$toml"; }; }`,
       'case "$action" in',
       `  status) echo '${status}';;`,
-      `  append-config) src="\${config#file:}"; mkdir -p '${configDir}' && cp "$src" '${configDir}'/"file_$(basename "$src")";;`,
+      `  append-config) src="\${config#file:}"; mkdir -p '${configDir}' && cp "$src" '${configDir}'/"file_$(basename "$src")" && touch "$toml";;`,
+      `  remove-config) src="\${config#file:}"; rm '${configDir}'/"file_$(basename "$src")" || exit 1; [ -n "$(ls -A '${configDir}')" ] || rm -f "$toml";;`,
+      "  start) start_agent;;",
       "esac",
+      '[ -z "$restart" ] || start_agent',
       "",
     ].join("\n"),
     { mode: 0o755 },

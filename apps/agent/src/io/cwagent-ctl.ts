@@ -39,22 +39,35 @@ function run(file: string, args: readonly string[], timeoutMs: number): Promise<
   });
 }
 
-/** `-a append-config -m <mode> -c file:<path> -s`: merges the fragment and restarts the agent. Arguments are an argv array, never shell text. */
-export async function appendConfig(ctl: string | null, mode: AgentMode, fragmentPath: string): Promise<readonly string[]> {
+function requireCtl(ctl: string | null): string {
   if (ctl === null) {
     throw new CloudWatchAgentCtlError(`${CTL_NAME} not found`, "install the CloudWatch agent (procwatch-install document) or pass --cwagent-ctl PATH");
   }
-  const args = ["-a", "append-config", "-m", mode, "-c", `file:${fragmentPath}`, "-s"];
+  return ctl;
+}
+
+/** Runs one ctl action; a non-zero exit becomes a CloudWatchAgentCtlError naming the action and the ctl's last output line. */
+async function runCtlAction(ctl: string, args: readonly string[], hint: string): Promise<void> {
   const result = await run(ctl, args, 120_000);
   if (result.code !== 0) {
+    const action = args[args.indexOf("-a") + 1] ?? "";
     const detail = (result.stderr || result.stdout).trim().split("\n").slice(-1)[0] ?? "";
-    throw new CloudWatchAgentCtlError(
-      `${CTL_NAME} append-config exited with ${result.code}${detail ? `: ${detail}` : ""}`,
-      "the fragment is written; run the ctl command by hand to see the translator's message, then apply again",
-      result.error,
-    );
+    throw new CloudWatchAgentCtlError(`${CTL_NAME} ${action} exited with ${result.code}${detail ? `: ${detail}` : ""}`, hint, result.error);
   }
+}
+
+/** `-a append-config -m <mode> -c file:<path> -s`: merges the fragment and restarts the agent. Arguments are an argv array, never shell text. */
+export async function appendConfig(ctl: string | null, mode: AgentMode, fragmentPath: string): Promise<readonly string[]> {
+  const args = ["-a", "append-config", "-m", mode, "-c", `file:${fragmentPath}`, "-s"];
+  await runCtlAction(requireCtl(ctl), args, "the fragment is written; run the ctl command by hand to see the translator's message, then apply again");
   return args;
+}
+
+/** Runs the ctl calls of a removal plan in order, stopping at the first failure. */
+export async function runCtlCalls(ctl: string | null, calls: readonly (readonly string[])[], hint: string): Promise<void> {
+  if (calls.length === 0) return;
+  const path = requireCtl(ctl);
+  for (const args of calls) await runCtlAction(path, args, hint);
 }
 
 const AGENT_EXE = /\/amazon-cloudwatch-agent( \(deleted\))?$/;
