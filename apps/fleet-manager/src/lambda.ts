@@ -84,7 +84,9 @@ export function createHandler(dependencies: LambdaDependencies) {
       });
     }
     logger.info("reconcile finished", { ...summary, timings: result.timings });
-    metrics.addDimension("trigger", interpreted.kind === "scheduled" ? "schedule" : "event");
+    // Metadata, not a dimension: the ops alarms and the dashboard address these metrics by
+    // `service` alone, and an extra dimension would publish a different metric they never see.
+    metrics.addMetadata("trigger", interpreted.kind === "scheduled" ? "schedule" : "event");
     metrics.addMetric("AlarmsCreated", MetricUnit.Count, summary.created);
     metrics.addMetric("AlarmsUpdated", MetricUnit.Count, summary.updated);
     metrics.addMetric("AlarmsDeleted", MetricUnit.Count, summary.deleted);

@@ -66,6 +66,8 @@ describe("Lambda handler", () => {
     expect(world.fake.alarms.size).toBe(8);
     expect(JSON.stringify(published[0])).toContain("AlarmsCreated");
     expect(published[0]).toMatchObject({ trigger: "schedule", AlarmsCreated: 8, ChangeFailures: 0 });
+    // One dimension set, `service` only: what the MassDeleteRefused ops alarm and the dashboard read.
+    expect((published[0] as { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][] }> } })._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([["service"]]);
   });
 
   it("state-change event → only that instance is reconciled", async () => {
