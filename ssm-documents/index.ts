@@ -7,9 +7,18 @@ import { InvalidSsmDocumentError } from "./errors.ts";
 
 export { InvalidSsmDocumentError, SsmDocumentError } from "./errors.ts";
 
-/** The three procwatch Command documents, keyed like the contract's `SSM_DOCUMENT_BASE_NAMES`. */
-export const SSM_DOCUMENT_KINDS = ["install", "configure", "restart"] as const;
+/** The procwatch Command documents: install, configure and restart as in the contract's `SSM_DOCUMENT_BASE_NAMES`, plus uninstall (run on demand). */
+export const SSM_DOCUMENT_KINDS = ["install", "configure", "restart", "uninstall"] as const;
 export type SsmDocumentKind = (typeof SSM_DOCUMENT_KINDS)[number];
+
+/**
+ * Base names documents are created under (a deployment may prefix them). The contract names the
+ * three documents other packages call; uninstall is only run by operators, so its name lives here.
+ */
+export const SSM_DOCUMENT_NAMES: Readonly<Record<SsmDocumentKind, string>> = {
+  ...SSM_DOCUMENT_BASE_NAMES,
+  uninstall: "procwatch-uninstall",
+};
 
 export const SSM_DOCUMENTS_DIR = dirname(fileURLToPath(import.meta.url));
 
@@ -17,6 +26,7 @@ export const SSM_DOCUMENT_PATHS: Readonly<Record<SsmDocumentKind, string>> = {
   install: join(SSM_DOCUMENTS_DIR, "install.yaml"),
   configure: join(SSM_DOCUMENTS_DIR, "configure.yaml"),
   restart: join(SSM_DOCUMENTS_DIR, "restart.yaml"),
+  uninstall: join(SSM_DOCUMENTS_DIR, "uninstall.yaml"),
 };
 
 export interface SsmDocumentParameter {
@@ -61,11 +71,11 @@ export function loadDocument(kind: SsmDocumentKind): LoadedSsmDocument {
   } catch (error) {
     throw new InvalidSsmDocumentError(`cannot read SSM document ${path}`, { cause: error });
   }
-  return { kind, baseName: SSM_DOCUMENT_BASE_NAMES[kind], path, yaml, content: parseCommandDocument(yaml, path) };
+  return { kind, baseName: SSM_DOCUMENT_NAMES[kind], path, yaml, content: parseCommandDocument(yaml, path) };
 }
 
 export function loadAllDocuments(): Record<SsmDocumentKind, LoadedSsmDocument> {
-  return { install: loadDocument("install"), configure: loadDocument("configure"), restart: loadDocument("restart") };
+  return { install: loadDocument("install"), configure: loadDocument("configure"), restart: loadDocument("restart"), uninstall: loadDocument("uninstall") };
 }
 
 /** Parses YAML text and checks the Command-document skeleton; content rules live in the tests. */

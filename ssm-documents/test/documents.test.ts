@@ -1,7 +1,15 @@
 import { spawnSync } from "node:child_process";
 import { DEFAULT_DETECTION_PROFILE, DETECTION_PROFILE_NAMES, RESTART_DOCUMENT_PARAMETERS, SSM_DOCUMENT_BASE_NAMES } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
-import { InvalidSsmDocumentError, loadAllDocuments, loadDocument, parseCommandDocument, SSM_DOCUMENT_KINDS, shellScriptsOf } from "../index.ts";
+import {
+  InvalidSsmDocumentError,
+  loadAllDocuments,
+  loadDocument,
+  parseCommandDocument,
+  SSM_DOCUMENT_KINDS,
+  SSM_DOCUMENT_NAMES,
+  shellScriptsOf,
+} from "../index.ts";
 
 const documents = loadAllDocuments();
 
@@ -46,7 +54,7 @@ describe.each(SSM_DOCUMENT_KINDS)("the %s document", (kind) => {
 
   it("parses as a schemaVersion 2.2 Command document with Linux steps", () => {
     expect(content.schemaVersion).toBe("2.2");
-    expect(baseName).toBe(SSM_DOCUMENT_BASE_NAMES[kind]);
+    expect(baseName).toBe(kind === "uninstall" ? "procwatch-uninstall" : SSM_DOCUMENT_BASE_NAMES[kind]);
     expect(content.description.length).toBeGreaterThan(40);
     for (const step of content.mainSteps) {
       expect(step.name).toMatch(/^[A-Za-z0-9_.-]+$/);
@@ -158,6 +166,35 @@ describe("the restart document", () => {
     expect(script?.script).toContain('exec "$agent" restart --process "$SSM_ProcessName" --json');
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a JS template.
     expect(script?.script).toContain('if [ -z "${SSM_ProcessName+x}" ]; then');
+  });
+});
+
+describe("the uninstall document", () => {
+  const { content } = documents.uninstall;
+
+  it("is named procwatch-uninstall next to the contract's three names", () => {
+    expect(SSM_DOCUMENT_NAMES).toEqual({ ...SSM_DOCUMENT_BASE_NAMES, uninstall: "procwatch-uninstall" });
+  });
+
+  it("takes only RemoveBinary, true or false, default false, as an ENV_VAR parameter", () => {
+    expect(content.parameters).toEqual({
+      RemoveBinary: {
+        type: "String",
+        description: expect.any(String),
+        default: "false",
+        allowedPattern: "^(true|false)$",
+        interpolationType: "ENV_VAR",
+      },
+    });
+  });
+
+  it("runs procwatch-agent remove --json only if the binary is there, and deletes the binary only after that succeeded", () => {
+    const [script] = shellScriptsOf(content);
+    const text = script?.script ?? "";
+    expect(text).toContain('if [ -x "$agent" ]; then');
+    expect(text).toContain('"$agent" remove --json');
+    expect(text.indexOf('"$agent" remove --json')).toBeLessThan(text.indexOf('rm -f -- "$agent"'));
+    expect(text).not.toMatch(/fetch-config|amazon-cloudwatch-agent-ctl/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadDocument } from "../index.ts";
@@ -23,6 +23,7 @@ import { type PluginHandler, runDocumentLocally, type StandInRun } from "./suppo
 const install = loadDocument("install").content;
 const configure = loadDocument("configure").content;
 const restart = loadDocument("restart").content;
+const uninstall = loadDocument("uninstall").content;
 
 const HOSTILE_VALUES = ["nginx; rm -rf /", "$(reboot)", "`id`", "nginx\nreboot", "-rf", "../../etc/passwd", "nginx && curl evil", ""];
 
@@ -333,5 +334,110 @@ describe("restart", () => {
     const result = expectRun(run("nginx"));
     expect(result.status).toBe("Failed");
     expect(stepOutput(result, "restartProcess").stderr).toMatch(/not installed; nothing was restarted/);
+  });
+});
+
+describe("uninstall", () => {
+  const agentPath = () => join(sandbox.binDir, "procwatch-agent");
+  const run = (parameters: Record<string, string> = {}, options: { env?: NodeJS.ProcessEnv; legacyAgent?: boolean; skipApiValidation?: boolean } = {}) =>
+    runDocumentLocally(uninstall, parameters, {
+      workDir: sandbox.root,
+      env: { ...sandbox.env, ...options.env },
+      ...(options.legacyAgent === undefined ? {} : { legacyAgent: options.legacyAgent }),
+      ...(options.skipApiValidation === undefined ? {} : { skipApiValidation: options.skipApiValidation }),
+    });
+
+  describe("with a recording procwatch-agent", () => {
+    beforeEach(() => {
+      writeExecutable(agentPath(), fakeAgentScript("test"));
+    });
+
+    it("runs procwatch-agent remove --json and keeps the binary by default", () => {
+      const result = expectRun(run());
+      expect(result.status).toBe("Success");
+      expect(sandbox.calls()).toEqual(["procwatch-agent remove --json"]);
+      const { stdout } = stepOutput(result, "removeProcwatch");
+      expect(stdout).toContain('{"ok":true,"changed":true,"cloudwatchAgent":"reloaded"}');
+      expect(stdout).toContain(`kept ${agentPath()} (RemoveBinary=false)`);
+      expect(existsSync(agentPath())).toBe(true);
+    });
+
+    it("deletes the binary after a successful removal with RemoveBinary=true", () => {
+      const result = expectRun(run({ RemoveBinary: "true" }));
+      expect(result.status).toBe("Success");
+      expect(sandbox.calls()).toEqual(["procwatch-agent remove --json"]);
+      expect(stepOutput(result, "removeProcwatch").stdout).toContain(`deleted ${agentPath()}`);
+      expect(existsSync(agentPath())).toBe(false);
+    });
+
+    it("keeps the binary and fails when procwatch-agent remove fails, so the document can be run again", () => {
+      const result = expectRun(run({ RemoveBinary: "true" }, { env: { FAKE_AGENT_REMOVE_EXIT: "1" } }));
+      expect(result.status).toBe("Failed");
+      expect(stepOutput(result, "removeProcwatch").stderr).toMatch(/procwatch-agent remove exited 1; .* was kept[\s\S]*hint: /);
+      expect(existsSync(agentPath())).toBe(true);
+    });
+
+    it.each(["yes", "TRUE", "true; reboot", "$(id)", ""])("refuses RemoveBinary=%j at the API, before anything runs", (value) => {
+      expect(run({ RemoveBinary: value }).refused).toBe(true);
+      expect(sandbox.calls()).toEqual([]);
+      expect(existsSync(agentPath())).toBe(true);
+    });
+
+    it.each(["yes", "true; reboot", "$(id)", "true\nrm"])("refuses RemoveBinary=%j on the host too (defence in depth)", (value) => {
+      const result = expectRun(run({ RemoveBinary: value }, { skipApiValidation: true }));
+      expect(result.status).toBe("Failed");
+      expect(stepOutput(result, "removeProcwatch").stderr).toMatch(/RemoveBinary does not match \^\(true\|false\)\$; nothing was removed[\s\S]*hint: /);
+      expect(sandbox.calls()).toEqual([]);
+      expect(existsSync(agentPath())).toBe(true);
+    });
+
+    it("refuses when the SSM Agent is too old to export RemoveBinary", () => {
+      const result = expectRun(run({ RemoveBinary: "true" }, { legacyAgent: true }));
+      expect(result.status).toBe("Failed");
+      expect(stepOutput(result, "removeProcwatch").stderr).toMatch(/did not arrive as \$SSM_RemoveBinary[\s\S]*3\.3\.2746\.0/);
+      expect(sandbox.calls()).toEqual([]);
+      expect(existsSync(agentPath())).toBe(true);
+    });
+  });
+
+  it("succeeds on a host without procwatch-agent and says so", () => {
+    const result = expectRun(run({ RemoveBinary: "true" }));
+    expect(result.status).toBe("Success");
+    const { stdout } = stepOutput(result, "removeProcwatch");
+    expect(stdout).toContain("is not installed");
+    expect(stdout).toContain("was already absent");
+    expect(sandbox.calls()).toEqual([]);
+  });
+
+  it.runIf(realAgentBuilt())("with the real built agent: removes procwatch's files through the ctl, keeps other fragments, then the binary", () => {
+    const stateDir = join(sandbox.root, "etc/procwatch");
+    const cwagentDir = join(sandbox.root, "opt/aws/amazon-cloudwatch-agent");
+    const configDir = join(cwagentDir, "etc/amazon-cloudwatch-agent.d");
+    const ctl = join(cwagentDir, "bin/amazon-cloudwatch-agent-ctl");
+    mkdirSync(stateDir, { recursive: true });
+    mkdirSync(configDir, { recursive: true });
+    writeExecutable(ctl, FAKE_CLOUDWATCH_AGENT_CTL);
+    const fragment = '{"metrics":{"metrics_collected":{"procstat":[{"exe":"nginx","measurement":["pid_count"]}]}}}\n';
+    writeFileSync(join(stateDir, "procwatch.json"), fragment);
+    writeFileSync(join(configDir, "file_procwatch.json"), fragment);
+    writeFileSync(join(configDir, "file_app-logs.json"), "{}\n");
+    writeFileSync(join(stateDir, "allow-list.json"), "{}\n");
+    symlinkSync(BUILT_AGENT_X64, agentPath());
+
+    const env = { PROCWATCH_STATE_DIR: stateDir, PROCWATCH_CWAGENT_DIR: cwagentDir, AWS_EC2_METADATA_DISABLED: "true" };
+    const result = expectRun(run({ RemoveBinary: "true" }, { env }));
+    const step = stepOutput(result, "removeProcwatch");
+    expect(result.status, step.stderr).toBe("Success");
+    expect(sandbox.calls()).toEqual([`amazon-cloudwatch-agent-ctl -a remove-config -m onPremise -c file:${join(stateDir, "procwatch.json")} -s`]);
+    const json = step.stdout.split("\n").find((line) => line.startsWith("{"));
+    expect(JSON.parse(json ?? "")).toMatchObject({ ok: true, changed: true, cloudwatchAgent: "reloaded", otherFragments: ["file_app-logs.json"] });
+    expect(readdirSync(configDir)).toEqual(["file_app-logs.json"]);
+    expect(readdirSync(stateDir)).toEqual([]);
+    expect(existsSync(agentPath())).toBe(false);
+    expect(existsSync(BUILT_AGENT_X64)).toBe(true);
+
+    const again = expectRun(run({ RemoveBinary: "true" }, { env }));
+    expect(again.status).toBe("Success");
+    expect(stepOutput(again, "removeProcwatch").stdout).toContain("is not installed");
   });
 });

@@ -109,15 +109,23 @@ if [ "$1" = "-m" ]; then echo ${machine}; else /bin/uname "$@"; fi
 `;
 }
 
-/** Records `amazon-cloudwatch-agent-ctl` argv (what procwatch-agent apply would run). */
+/**
+ * Records `amazon-cloudwatch-agent-ctl` argv (what procwatch-agent apply and remove run). Like the
+ * real ctl, `-a remove-config -c file:<path>` deletes `file_<basename>` from
+ * $PROCWATCH_CWAGENT_DIR/etc/amazon-cloudwatch-agent.d and fails when it is not there.
+ */
 export const FAKE_CLOUDWATCH_AGENT_CTL = `#!/bin/bash
 printf 'amazon-cloudwatch-agent-ctl %s\\n' "$*" >> "$FAKE_CALLS_LOG"
 if [ "$2" = "status" ]; then echo '{"status":"running","configstatus":"configured","version":"1.300000.0"}'; fi
+if [ "$2" = "remove-config" ]; then
+  source="\${6#file:}"
+  rm "\${PROCWATCH_CWAGENT_DIR:?}/etc/amazon-cloudwatch-agent.d/file_$(basename "$source")" || exit 1
+fi
 `;
 
 /**
  * A recording procwatch-agent used only when the real binary has not been built. It implements the
- * CLI surface the documents call (version, apply, health, restart --process <name> --json); exit
+ * CLI surface the documents call (version, apply, health, remove --json, restart --process <name> --json); exit
  * codes are steered by FAKE_AGENT_<COMMAND>_EXIT.
  */
 export function fakeAgentScript(label: string): string {
@@ -127,6 +135,11 @@ case "$1" in
   version) echo "procwatch-agent ${label}" ;;
   apply) echo "applied"; exit "\${FAKE_AGENT_APPLY_EXIT:-0}" ;;
   health) echo "healthy"; exit "\${FAKE_AGENT_HEALTH_EXIT:-0}" ;;
+  remove)
+    [ "$2" = "--json" ] || { echo "usage" >&2; exit 2; }
+    echo '{"ok":true,"changed":true,"cloudwatchAgent":"reloaded"}'
+    exit "\${FAKE_AGENT_REMOVE_EXIT:-0}"
+    ;;
   restart)
     [ "$2" = "--process" ] && [ "$4" = "--json" ] || { echo "usage" >&2; exit 2; }
     printf '{"process":"%s","ok":true,"outcome":"restarted","before":{"pids":[]},"after":{"pids":[4242]}}\\n' "$3"
