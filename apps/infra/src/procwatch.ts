@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { SSM_DOCUMENT_BASE_NAMES } from "@procwatch/contract";
-import { loadDocument, type SsmDocumentKind } from "@procwatch/ssm-documents";
+import { loadDocument, SSM_DOCUMENT_NAMES, type SsmDocumentKind } from "@procwatch/ssm-documents";
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { LoggingLevel as ChatbotLoggingLevel, SlackChannelConfiguration } from "aws-cdk-lib/aws-chatbot";
 import {
@@ -164,6 +163,7 @@ export class ProcWatch extends Construct {
       install: documentName(settings, "install"),
       configure: documentName(settings, "configure"),
       restart: documentName(settings, "restart"),
+      uninstall: documentName(settings, "uninstall"),
     };
     this.documentNames = documentNames;
     const makeDocument = (kind: SsmDocumentKind, id: string) =>
@@ -179,6 +179,8 @@ export class ProcWatch extends Construct {
       install: makeDocument("install", "InstallDocument"),
       configure: makeDocument("configure", "ConfigureDocument"),
       restart: makeDocument("restart", "RestartDocument"),
+      // Run on demand only (README "Remove everything"): no association, so nothing removes procwatch by itself.
+      uninstall: makeDocument("uninstall", "UninstallDocument"),
     };
     const restartDocumentArn = `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:document/${documentNames.restart}`;
 
@@ -423,6 +425,10 @@ export class ProcWatch extends Construct {
     new CfnOutput(this, "RestartTopicArn", { value: this.restartTopic.topicArn, description: "procwatch-fleet --restart-topic-arn" });
     new CfnOutput(this, "NotificationTopicArn", { value: this.notificationTopic.topicArn });
     new CfnOutput(this, "RestartDocumentName", { value: documentNames.restart });
+    new CfnOutput(this, "UninstallDocumentName", {
+      value: documentNames.uninstall,
+      description: "aws ssm send-command --document-name <this> to take procwatch off hosts (before removing their opt-in tag)",
+    });
     new CfnOutput(this, "DashboardName", { value: this.dashboard.dashboardName });
   }
 
@@ -781,6 +787,7 @@ function rebundleRestartHandler(): ICommandHooks {
 }
 
 export function documentName(settings: Pick<ResolvedProcWatchSettings, "documentNamePrefix">, kind: SsmDocumentKind): string {
-  const base = SSM_DOCUMENT_BASE_NAMES[kind];
+  // The contract's three names plus procwatch-uninstall, which only operators call.
+  const base = SSM_DOCUMENT_NAMES[kind];
   return settings.documentNamePrefix === "" ? base : `${settings.documentNamePrefix}-${base}`;
 }

@@ -215,8 +215,9 @@ describe("Slack channel", () => {
 });
 
 describe("SSM documents and associations", () => {
-  it("creates the three Command documents from ssm-documents, unchanged", () => {
-    for (const kind of ["install", "configure", "restart"] as const) {
+  it("creates the four Command documents from ssm-documents, unchanged", () => {
+    template.resourceCountIs("AWS::SSM::Document", 4);
+    for (const kind of ["install", "configure", "restart", "uninstall"] as const) {
       template.hasResourceProperties("AWS::SSM::Document", {
         Name: `procwatch-${kind}`,
         DocumentType: "Command",
@@ -224,6 +225,16 @@ describe("SSM documents and associations", () => {
         Content: loadDocument(kind).content,
       });
     }
+  });
+
+  it("registers the uninstall document for on-demand runs only: no association uses it", () => {
+    const uninstallId = logicalIdOf(template, "AWS::SSM::Document", "ProcWatchUninstallDocument");
+    expect(resources[uninstallId]?.Properties.Name).toBe("procwatch-uninstall");
+    for (const association of Object.values(template.findResources("AWS::SSM::Association"))) {
+      expect(association.Properties.Name).not.toEqual({ Ref: uninstallId });
+    }
+    const outputs = Object.entries(template.findOutputs("*")).filter(([id]) => id.includes("UninstallDocumentName"));
+    expect(outputs.map(([, output]) => output.Value)).toEqual(["procwatch-uninstall"]);
   });
 
   it("keeps the restart parameter contract in the deployed document", () => {

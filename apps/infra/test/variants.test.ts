@@ -27,7 +27,7 @@ describe("a stack without Slack and without the example instance role", () => {
 
   it("prefixes document names and threads them to the restart handler, its rule and its policy", () => {
     const names = Object.values(template.findResources("AWS::SSM::Document")).map((document) => document.Properties.Name);
-    expect(names).toEqual(["staging-procwatch-install", "staging-procwatch-configure", "staging-procwatch-restart"]);
+    expect(names).toEqual(["staging-procwatch-install", "staging-procwatch-configure", "staging-procwatch-restart", "staging-procwatch-uninstall"]);
     const serialized = JSON.stringify(template.toJSON());
     expect(serialized).toContain('"RESTART_DOCUMENT_NAME":"staging-procwatch-restart"');
     expect(serialized).toContain('"document-name":["staging-procwatch-restart"]');
