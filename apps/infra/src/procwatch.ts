@@ -15,7 +15,7 @@ import {
 } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { AttributeType, BillingMode, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
-import { Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { Match, Rule, Schedule } from "aws-cdk-lib/aws-events";
 import { LambdaFunction as LambdaTarget } from "aws-cdk-lib/aws-events-targets";
 import { InstanceProfile, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Key } from "aws-cdk-lib/aws-kms";
@@ -123,11 +123,15 @@ export class ProcWatch extends Construct {
     );
     this.notificationTopic.addToResourcePolicy(
       new PolicyStatement({
-        sid: "AllowAccountAlarms",
+        sid: "AllowProcwatchAlarms",
         principals: [new ServicePrincipal("cloudwatch.amazonaws.com")],
         actions: ["sns:Publish"],
         resources: [this.notificationTopic.topicArn],
-        conditions: { StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID }, ArnLike: { "aws:SourceArn": `${alarmArnPrefix}*` } },
+        // procwatch's own alarms only: the per-process ones and the `<prefix>-ops/*` alarms about procwatch itself.
+        conditions: {
+          StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID },
+          ArnLike: { "aws:SourceArn": [`${alarmArnPrefix}${settings.alarmPrefix}/*`, `${alarmArnPrefix}${settings.alarmPrefix}-ops/*`] },
+        },
       }),
     );
 
@@ -263,7 +267,8 @@ export class ProcWatch extends Construct {
       eventPattern: {
         source: ["aws.ssm"],
         detailType: ["EC2 Command Invocation Status-change Notification"],
-        detail: { "document-name": [documentNames.restart] },
+        // Final statuses only: the handler has nothing to say about Pending or InProgress.
+        detail: { "document-name": [documentNames.restart], status: Match.anythingBut("Pending", "InProgress", "Delayed", "Cancelling") },
       },
       targets: [new LambdaTarget(this.restartHandler, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 4, maxEventAge: Duration.hours(1) })],
     });
@@ -422,7 +427,7 @@ export class ProcWatch extends Construct {
 
     new CfnOutput(this, "InstancePolicyArn", { value: this.instancePolicy.managedPolicyArn, description: "Attach to the instance role of every watched host" });
     if (this.instanceProfile !== undefined) new CfnOutput(this, "InstanceProfileName", { value: this.instanceProfile.instanceProfileName });
-    new CfnOutput(this, "RestartTopicArn", { value: this.restartTopic.topicArn, description: "procwatch-fleet --restart-topic-arn" });
+    new CfnOutput(this, "RestartTopicArn", { value: this.restartTopic.topicArn, description: "procwatch-fleet --restart-action-arn (or RESTART_TOPIC_ARN)" });
     new CfnOutput(this, "NotificationTopicArn", { value: this.notificationTopic.topicArn });
     new CfnOutput(this, "RestartDocumentName", { value: documentNames.restart });
     new CfnOutput(this, "UninstallDocumentName", {
@@ -509,7 +514,7 @@ export class ProcWatch extends Construct {
       new PolicyStatement({
         sid: "ReadCommandResults",
         // None of these supports resource-level permissions.
-        actions: ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations", "ssm:ListCommands"],
+        actions: ["ssm:GetCommandInvocation", "ssm:ListCommands"],
         resources: ["*"],
       }),
     );
@@ -523,28 +528,27 @@ export class ProcWatch extends Construct {
     );
     role.addToPrincipalPolicy(
       new PolicyStatement({
+        sid: "ReadManagedInstanceTags",
+        // On-premises (mi-) hosts keep their tags on the SSM managed-instance resource.
+        actions: ["ssm:ListTagsForResource"],
+        resources: [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:managed-instance/*`],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new PolicyStatement({
         sid: "ReadProcwatchProfiles",
-        actions: ["ssm:GetParameters", "ssm:GetParameter"],
+        actions: ["ssm:GetParameters"],
         resources: [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter/procwatch/profiles/*`],
       }),
     );
-    // TransactWriteItems is authorized per item through these same actions.
-    this.stateTable.grant(
-      role,
-      "dynamodb:GetItem",
-      "dynamodb:BatchGetItem",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:ConditionCheckItem",
-    );
+    // TransactWriteItems (two conditional Puts) is authorized per item through PutItem.
+    this.stateTable.grant(role, "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem");
     this.notificationTopic.grantPublish(role);
     const policy = role.node.tryFindChild("DefaultPolicy");
     if (policy !== undefined) {
       Validations.of(policy).acknowledge({
         id: "AwsSolutions-IAM5[Resource::*]",
-        reason:
-          "ssm:GetCommandInvocation, ssm:ListCommandInvocations, ssm:ListCommands and ec2:DescribeInstances support no resource-level permissions; all are read-only.",
+        reason: "ssm:GetCommandInvocation, ssm:ListCommands and ec2:DescribeInstances support no resource-level permissions; all are read-only.",
       });
       Validations.of(policy).acknowledge({
         id: "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]",
@@ -588,20 +592,14 @@ export class ProcWatch extends Construct {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: "ManageOwnAlarmsOnly",
-        actions: [
-          "cloudwatch:DeleteAlarms",
-          "cloudwatch:EnableAlarmActions",
-          "cloudwatch:DisableAlarmActions",
-          "cloudwatch:TagResource",
-          "cloudwatch:ListTagsForResource",
-        ],
+        actions: ["cloudwatch:DeleteAlarms", "cloudwatch:EnableAlarmActions", "cloudwatch:DisableAlarmActions", "cloudwatch:TagResource"],
         resources: [ownedAlarms],
       }),
     );
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: "ReadProcwatchProfiles",
-        actions: ["ssm:GetParameters", "ssm:GetParameter"],
+        actions: ["ssm:GetParameters"],
         resources: [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter/procwatch/profiles/*`],
       }),
     );

@@ -172,14 +172,14 @@ describe("event rules", () => {
     expect(schedule && targetOf(schedule)).toBe(fleet);
   });
 
-  it("sends status changes of restart commands, and only those, to the restart handler", () => {
+  it("sends final status changes of restart commands, and only those, to the restart handler", () => {
     const rule = Object.values(template.findResources("AWS::Events::Rule")).find((candidate) =>
       JSON.stringify(candidate.Properties.EventPattern ?? {}).includes("EC2 Command Invocation Status-change Notification"),
     );
     expect(rule?.Properties.EventPattern).toEqual({
       source: ["aws.ssm"],
       "detail-type": ["EC2 Command Invocation Status-change Notification"],
-      detail: { "document-name": ["procwatch-restart"] },
+      detail: { "document-name": ["procwatch-restart"], status: [{ "anything-but": ["Pending", "InProgress", "Delayed", "Cancelling"] }] },
     });
     expect(rule && targetOf(rule)).toBe(`\${${logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchRestartHandler")}.Arn}`);
   });
