@@ -11,6 +11,14 @@ import type { RestartLedger } from "../src/ports.ts";
 import { FakeDynamoTable } from "./support/fake-dynamodb.ts";
 import { InMemoryRestartLedger } from "./support/in-memory-ports.ts";
 
+/** A notification as the handler stores it with the command; the ledger only keeps it. */
+const NOTE = {
+  version: "1.0",
+  source: "custom",
+  content: { textType: "client-markdown", title: "t", description: "d" },
+  metadata: { threadId: "t", summary: "s", eventType: "e", relatedResources: [] },
+} as const;
+
 const incident = (id: string): IncidentRecord => ({
   incidentId: id,
   alarmName: "procwatch/i-0123456789abcdef0/nginx",
@@ -48,22 +56,16 @@ describe.each(ledgers)("RestartLedger contract: %s", (_name, make) => {
   it("records the command only for the claim holder, and the result once", async () => {
     const ledger = make();
     await ledger.claim(incident("a"), undefined, 0);
-    const note = {
-      version: "1.0",
-      source: "custom",
-      content: { textType: "client-markdown", title: "t", description: "d" },
-      metadata: { threadId: "t", summary: "s", eventType: "e", relatedResources: [] },
-    } as const;
-    expect(await ledger.recordCommandSent("a", "other", "cmd", 2, note)).toBe(false);
+    expect(await ledger.recordCommandSent("a", "other", "cmd", 2, NOTE)).toBe(false);
     expect(await ledger.takeOverClaim("a", "tok", "new", 5000, 999)).toBe(false);
     expect(await ledger.takeOverClaim("a", "tok", "new", 5000, 1000)).toBe(true);
-    expect(await ledger.recordCommandSent("a", "new", "cmd", 2, note)).toBe(true);
-    expect(await ledger.recordCommandSent("a", "new", "cmd2", 3, note)).toBe(false);
-    expect(await ledger.recordCommandResult("a", { status: "Success", finishedAt: 3 }, note)).toBe(true);
-    expect(await ledger.recordCommandResult("a", { status: "Success", finishedAt: 3 }, note)).toBe(false);
+    expect(await ledger.recordCommandSent("a", "new", "cmd", 2, NOTE)).toBe(true);
+    expect(await ledger.recordCommandSent("a", "new", "cmd2", 3, NOTE)).toBe(false);
+    expect(await ledger.recordCommandResult("a", { status: "Success", finishedAt: 3 }, NOTE)).toBe(true);
+    expect(await ledger.recordCommandResult("a", { status: "Success", finishedAt: 3 }, NOTE)).toBe(false);
     await ledger.markNotified("a", "story");
     const stored = await ledger.getIncident("a");
-    expect(stored).toMatchObject({ commandId: "cmd", claimToken: "new", result: { status: "Success" }, pendingResultNotification: note });
+    expect(stored).toMatchObject({ commandId: "cmd", claimToken: "new", result: { status: "Success" }, pendingResultNotification: NOTE });
     expect(stored?.pendingNotification).toBeUndefined();
   });
 });
@@ -83,20 +85,14 @@ describe.each(ledgers)("RestartLedger contract, late deliveries and unfinished c
     const ledger = make();
     await ledger.claim(incident("a"), undefined, 0);
     await ledger.claim(incident("b"), undefined, 0);
-    const note = {
-      version: "1.0",
-      source: "custom",
-      content: { textType: "client-markdown", title: "t", description: "d" },
-      metadata: { threadId: "t", summary: "s", eventType: "e", relatedResources: [] },
-    } as const;
     expect(await ledger.closeClaimWithoutCommand("a", "other", "superseded", undefined)).toBe(false);
     expect(await ledger.closeClaimWithoutCommand("a", "tok", "superseded", undefined)).toBe(true);
     expect(await ledger.getIncident("a")).toMatchObject({ outcome: "superseded" });
     expect((await ledger.getIncident("a"))?.pendingNotification).toBeUndefined();
-    expect(await ledger.closeClaimWithoutCommand("b", "tok", "not-restarted", note)).toBe(true);
-    expect(await ledger.getIncident("b")).toMatchObject({ outcome: "not-restarted", pendingNotification: note });
+    expect(await ledger.closeClaimWithoutCommand("b", "tok", "not-restarted", NOTE)).toBe(true);
+    expect(await ledger.getIncident("b")).toMatchObject({ outcome: "not-restarted", pendingNotification: NOTE });
     await ledger.claim(incident("c"), undefined, 0);
-    await ledger.recordCommandSent("c", "tok", "cmd", 2, note);
+    await ledger.recordCommandSent("c", "tok", "cmd", 2, NOTE);
     expect(await ledger.closeClaimWithoutCommand("c", "tok", "superseded", undefined)).toBe(false);
   });
 });

@@ -2,7 +2,8 @@ import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../cor
 import { compareFragment, type FragmentComparison, fragmentDigest, type ReloadReason, reloadReasonFor, renderFragmentText } from "../core/fragment.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
-import { readAllowListIfValid, readTextOrNull } from "../io/state-files.ts";
+import { readTextOrNull } from "../io/read-optional-file.ts";
+import { readAllowListIfValid } from "../io/state-files.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
 import { loadResolvedSpec, requireResolvedSpec, type SpecFlags } from "./spec-options.ts";

@@ -17,8 +17,8 @@ import {
 } from "../core/restart-decision.ts";
 import { UntrustedFileError } from "../errors.ts";
 import { readPidFile, scanProcesses } from "../io/procfs.ts";
+import { readTextOrNull } from "../io/read-optional-file.ts";
 import { defaultLogFileFor, isSystemdRunning, sleep, startDetached, stopPids, systemctlIsActive, systemctlRestart } from "../io/restart-backends.ts";
-import { readTextOrNull } from "../io/state-files.ts";
 import { readTrustedJson } from "../io/trusted-file.ts";
 import type { AgentSettings } from "../settings.ts";
 import { type Output, printJson } from "./output.ts";

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { joinCmdline, type PidFileReading, type ProcessRecord } from "../core/process-matching.ts";
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes, parseUptimeSeconds, type UsageSample } from "../core/process-usage.ts";
+import { readTextOrNull } from "./read-optional-file.ts";
 
 /**
  * A synchronous /proc scan. Synchronous on purpose: procfs reads never block on disk, and a
@@ -92,12 +93,4 @@ export function sampleUsage(pids: readonly number[], procRoot = "/proc"): UsageS
 function readCmdlineOrNull(path: string): string | null {
   const raw = readTextOrNull(path);
   return raw === null ? null : joinCmdline(raw);
-}
-
-function readTextOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
 }
