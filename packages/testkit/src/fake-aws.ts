@@ -1,6 +1,14 @@
 import type { MetricAlarm } from "@aws-sdk/client-cloudwatch";
 import { type Clock, realClock } from "./clock.ts";
 import { type FakeService, internalError, serviceError, throttlingError, validationError } from "./errors.ts";
+import {
+  type AlarmHistoryItem,
+  type AlarmNotification,
+  type AlarmStateChangeEvent,
+  type CloudWatchModelOptions,
+  FakeCloudWatchAlarms,
+  seriesKey,
+} from "./fake-cloudwatch-alarms.ts";
 import { seededRandom } from "./random.ts";
 
 export type FakeInstanceState = "pending" | "running" | "stopping" | "stopped" | "shutting-down" | "terminated";
@@ -46,9 +54,21 @@ export interface FakeAwsOptions {
   readonly quotas?: Readonly<Record<string, number>> | false;
   readonly region?: string;
   readonly accountId?: string;
+  /** ASSUMPTION: delay before a PutMetricData datapoint is visible to GetMetricData and alarms (default 3 s). */
+  readonly metricIngestionDelayMs?: CloudWatchModelOptions["metricIngestionDelayMs"];
+  /** Delay before a new series appears in ListMetrics (default 15 min, the documented "up to 15 minutes"). */
+  readonly listMetricsDelayMs?: CloudWatchModelOptions["listMetricsDelayMs"];
+  /** ASSUMPTION: evaluation range = EvaluationPeriods + this (default 2, the documented 3 → 5 example). */
+  readonly evaluationRangeExtraPeriods?: CloudWatchModelOptions["evaluationRangeExtraPeriods"];
+  /** ASSUMPTION: alarms are evaluated this long after each cadence tick (default 0). */
+  readonly alarmEvaluationOffsetMs?: CloudWatchModelOptions["alarmEvaluationOffsetMs"];
 }
 
-/** AWS's default per-account quotas (CloudWatch documents these; EC2 and SSM are token buckets of similar size). */
+/**
+ * AWS's default per-account quotas (CloudWatch documents these; EC2 and SSM are token buckets of similar size).
+ * CloudWatch: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html
+ * (PutMetricData 500 TPS; GetMetricData 50 TPS without Metrics Insights queries; SetAlarmState 3 TPS).
+ */
 export const FAKE_DEFAULT_QUOTAS: Readonly<Record<string, number>> = {
   DescribeInstances: 20,
   DescribeAlarms: 9,
@@ -58,6 +78,9 @@ export const FAKE_DEFAULT_QUOTAS: Readonly<Record<string, number>> = {
   DisableAlarmActions: 3,
   TagResource: 5,
   ListMetrics: 25,
+  PutMetricData: 500,
+  GetMetricData: 50,
+  SetAlarmState: 3,
   GetParameter: 40,
   GetParameters: 40,
 };
@@ -79,7 +102,7 @@ const METRIC_PAGE = 500;
 const MAX_NAMES = 100;
 const MAX_PARAMETER_NAMES = 10;
 const STATE_CODES: Record<FakeInstanceState, number> = { pending: 0, running: 16, "shutting-down": 32, terminated: 48, stopping: 64, stopped: 80 };
-const WRITES = new Set(["PutMetricAlarm", "DeleteAlarms", "EnableAlarmActions", "DisableAlarmActions", "TagResource"]);
+const WRITES = new Set(["PutMetricAlarm", "DeleteAlarms", "EnableAlarmActions", "DisableAlarmActions", "TagResource", "PutMetricData", "SetAlarmState"]);
 
 /**
  * A stateful in-memory stand-in for the EC2, CloudWatch and SSM calls procwatch makes, with
@@ -103,6 +126,8 @@ export class FakeAws {
   private readonly buckets = new Map<string, { tokens: number; updatedAt: number }>();
   private sortedAlarmNames: string[] | null = null;
   private readonly handlers: Record<string, { service: FakeService; handle: Handler }>;
+  /** Metric store and alarm engine (see fake-cloudwatch-alarms.ts). */
+  readonly cloudwatchModel: FakeCloudWatchAlarms;
 
   constructor(options: FakeAwsOptions = {}) {
     this.clock = options.clock ?? realClock;
@@ -111,6 +136,13 @@ export class FakeAws {
     this.quotas = options.quotas === false ? false : { ...FAKE_DEFAULT_QUOTAS, ...(options.quotas ?? {}) };
     this.region = options.region ?? "eu-west-1";
     this.accountId = options.accountId ?? "123456789012";
+    this.cloudwatchModel = new FakeCloudWatchAlarms(this, {
+      ...(options.metricIngestionDelayMs !== undefined ? { metricIngestionDelayMs: options.metricIngestionDelayMs } : {}),
+      ...(options.listMetricsDelayMs !== undefined ? { listMetricsDelayMs: options.listMetricsDelayMs } : {}),
+      ...(options.evaluationRangeExtraPeriods !== undefined ? { evaluationRangeExtraPeriods: options.evaluationRangeExtraPeriods } : {}),
+      ...(options.alarmEvaluationOffsetMs !== undefined ? { alarmEvaluationOffsetMs: options.alarmEvaluationOffsetMs } : {}),
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    });
     this.handlers = {
       DescribeInstances: { service: "ec2", handle: (input) => this.describeInstances(input) },
       DescribeAlarms: { service: "cloudwatch", handle: (input) => this.describeAlarms(input) },
@@ -120,6 +152,9 @@ export class FakeAws {
       EnableAlarmActions: { service: "cloudwatch", handle: (input) => this.setActions(input, true) },
       DisableAlarmActions: { service: "cloudwatch", handle: (input) => this.setActions(input, false) },
       ListMetrics: { service: "cloudwatch", handle: (input) => this.listMetrics(input) },
+      PutMetricData: { service: "cloudwatch", handle: (input) => this.cloudwatchModel.putMetricData(input) },
+      GetMetricData: { service: "cloudwatch", handle: (input) => this.cloudwatchModel.getMetricData(input) },
+      SetAlarmState: { service: "cloudwatch", handle: (input) => this.cloudwatchModel.setAlarmState(input) },
       GetParameter: { service: "ssm", handle: (input) => this.getParameter(input) },
       GetParameters: { service: "ssm", handle: (input) => this.getParameters(input) },
     };
@@ -238,10 +273,56 @@ export class FakeAws {
 
   /** Puts an alarm as another tool would (no quota, no faults, no counters). */
   seedAlarm(alarm: Omit<MetricAlarm, "AlarmName"> & { AlarmName: string }, tags: Record<string, string> = {}): void {
+    const existed = this.alarms.has(alarm.AlarmName);
     this.storeAlarm(
       { ...alarm } as Record<string, unknown>,
       Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
     );
+    // A seeded new alarm may start in a given state (e.g. one already in ALARM).
+    const stored = this.alarms.get(alarm.AlarmName);
+    if (!existed && stored !== undefined && alarm.StateValue !== undefined) {
+      stored.StateValue = alarm.StateValue;
+      if (alarm.StateReason !== undefined) stored.StateReason = alarm.StateReason;
+      if (alarm.StateReasonData !== undefined) stored.StateReasonData = alarm.StateReasonData;
+    }
+  }
+
+  /** PutMetricData as an agent would (no quota, no faults, no counters). */
+  ingestMetricData(input: { Namespace: string; MetricData: Record<string, unknown>[] }): void {
+    this.cloudwatchModel.putMetricData(input as unknown as Record<string, unknown>);
+  }
+
+  /**
+   * Evaluates every alarm at each of its evaluation instants in (its last evaluation, now], in
+   * time order, with the datapoints visible at each instant. New alarms get their creation-time
+   * evaluation first. State changes run actions and emit events (see fake-cloudwatch-alarms.ts).
+   */
+  evaluateAlarms(now: number = this.clock.now()): void {
+    this.cloudwatchModel.evaluateAlarms(now);
+  }
+
+  /** Every alarm action that ran: SNS → Lambda events for topics, alarm-action payloads for Lambda functions. */
+  get alarmNotifications(): readonly AlarmNotification[] {
+    return this.cloudwatchModel.notifications;
+  }
+
+  /** Every EventBridge "CloudWatch Alarm State Change" event, actions enabled or not. */
+  get alarmStateChangeEvents(): readonly AlarmStateChangeEvent[] {
+    return this.cloudwatchModel.stateChangeEvents;
+  }
+
+  /** Subscribes to alarm actions; returns the unsubscribe function. Listeners run synchronously. */
+  onAlarmNotification(listener: (notification: AlarmNotification) => void): () => void {
+    return this.cloudwatchModel.onNotification(listener);
+  }
+
+  onAlarmStateChange(listener: (event: AlarmStateChangeEvent) => void): () => void {
+    return this.cloudwatchModel.onStateChange(listener);
+  }
+
+  /** State transitions of one alarm, oldest first, shaped like DescribeAlarmHistory StateUpdate items. */
+  alarmHistory(alarmName: string): AlarmHistoryItem[] {
+    return this.cloudwatchModel.alarmHistory(alarmName);
   }
 
   publishMetric(metric: FakeMetric): void {
@@ -407,11 +488,14 @@ export class FakeAws {
       StateReason: existing?.StateReason ?? "Unchecked: Initial alarm creation",
       AlarmConfigurationUpdatedTimestamp: now,
       StateUpdatedTimestamp: existing?.StateUpdatedTimestamp ?? now,
+      StateTransitionedTimestamp: existing?.StateTransitionedTimestamp ?? now,
+      ...(existing?.StateReasonData !== undefined ? { StateReasonData: existing.StateReasonData } : {}),
       // PutMetricAlarm on an existing alarm ignores Tags, like AWS.
       tags: existing?.tags ?? new Map((tags ?? []).filter((tag) => tag.Key !== undefined).map((tag) => [tag.Key as string, tag.Value ?? ""])),
     };
     if (existing === undefined) this.sortedAlarmNames = null;
     this.alarms.set(name, alarm);
+    this.cloudwatchModel.alarmStored(name, existing === undefined);
   }
 
   private tagResource(input: Record<string, unknown>): unknown {
@@ -431,7 +515,10 @@ export class FakeAws {
     const missing = names.filter((name) => !this.alarms.has(name));
     // All or nothing, like AWS.
     if (missing.length > 0) throw serviceError("cloudwatch", "ResourceNotFound", `alarm ${missing[0]} does not exist`, { status: 404 });
-    for (const name of names) this.alarms.delete(name);
+    for (const name of names) {
+      this.alarms.delete(name);
+      this.cloudwatchModel.alarmDeleted(name);
+    }
     if (names.length > 0) this.sortedAlarmNames = null;
     return {};
   }
@@ -450,7 +537,11 @@ export class FakeAws {
     const namespace = input.Namespace as string | undefined;
     const metricName = input.MetricName as string | undefined;
     const filters = (input.Dimensions as { Name?: string; Value?: string }[] | undefined) ?? [];
-    const matches = this.metrics.filter(
+    const listed = new Set(this.metrics.map((metric) => seriesKey(metric.Namespace, metric.MetricName, metric.Dimensions)));
+    const fromData = this.cloudwatchModel
+      .listedSeries(this.clock.now())
+      .filter((metric) => !listed.has(seriesKey(metric.Namespace, metric.MetricName, metric.Dimensions)));
+    const matches = [...this.metrics, ...fromData].filter(
       (metric) =>
         (namespace === undefined || metric.Namespace === namespace) &&
         (metricName === undefined || metric.MetricName === metricName) &&

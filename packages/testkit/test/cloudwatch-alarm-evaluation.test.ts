@@ -166,7 +166,15 @@ describe("reason texts and reason data", () => {
   it("the fixture's single-datapoint text, byte for byte", () => {
     const fixture = JSON.parse(readFileSync(new URL("./fixtures/eventbridge-alarm-state-change.json", import.meta.url), "utf8"));
     const result = evaluateAlarmState(
-      { Period: 60, EvaluationPeriods: 1, DatapointsToAlarm: 1, Threshold: 0, ComparisonOperator: "LessThanOrEqualToThreshold", TreatMissingData: "missing", Statistic: "Sum" },
+      {
+        Period: 60,
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        Threshold: 0,
+        ComparisonOperator: "LessThanOrEqualToThreshold",
+        TreatMissingData: "missing",
+        Statistic: "Sum",
+      },
       [
         { start: Date.parse("2022-06-28T01:54:00Z"), value: null, sampleCount: 0 },
         { start: Date.parse("2022-06-28T01:55:00Z"), value: 0, sampleCount: 1 },
@@ -194,7 +202,12 @@ describe("reason texts and reason data", () => {
     expect(data.recentDatapoints).toEqual([]);
     expect(data.startDate).toBeUndefined();
     expect(data.evaluatedDatapoints).toEqual([{ timestamp: "2026-07-12T03:55:00.000+0000" }, { timestamp: "2026-07-12T03:54:00.000+0000" }]);
-    const single = evaluateAlarmState({ ...procwatch, EvaluationPeriods: 1, DatapointsToAlarm: 1, TreatMissingData: "notBreaching" }, procwatchRange([null, null, null]), "ALARM", QUERY);
+    const single = evaluateAlarmState(
+      { ...procwatch, EvaluationPeriods: 1, DatapointsToAlarm: 1, TreatMissingData: "notBreaching" },
+      procwatchRange([null, null, null]),
+      "ALARM",
+      QUERY,
+    );
     expect(single.reason).toBe("Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as [NonBreaching].");
   });
   it("insufficient data", () => {
