@@ -18,7 +18,7 @@ import { AgentError } from "../errors.ts";
 import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { cloudWatchAgentStatus } from "../io/cwagent-ctl.ts";
 import { loadHeavyModules } from "../io/heavy-modules.ts";
-import { readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
+import { procwatchOwnPids, readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
 import { AGENT_VERSION } from "../version.ts";
@@ -90,7 +90,7 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
   const choice = await chooseSpec(flags, wiring);
   const matches = choice.spec.processes.map((process) => process.match);
   const needed = fieldsNeededFor(matches);
-  const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline });
+  const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline, exclude: procwatchOwnPids() });
   const processes: ProcessObservation[] = choice.spec.processes.map((spec) => {
     const pidFile = spec.match.mode === "pidfile" ? readPidFile(spec.match.pidFile) : undefined;
     const outcome = matchProcesses(spec.match, records, pidFile);

@@ -16,7 +16,7 @@ import {
   shouldRestart,
 } from "../core/restart-decision.ts";
 import { UntrustedFileError } from "../errors.ts";
-import { readPidFile, scanProcesses } from "../io/procfs.ts";
+import { procwatchOwnPids, readPidFile, scanProcesses } from "../io/procfs.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { defaultLogFileFor, isSystemdRunning, sleep, startDetached, stopPids, systemctlIsActive, systemctlRestart } from "../io/restart-backends.ts";
 import { readTrustedJson } from "../io/trusted-file.ts";
@@ -33,7 +33,7 @@ export interface RestartFlags {
 
 export function countPids(spec: ProcessSpec): number[] {
   const needed = fieldsNeededFor([spec.match]);
-  const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline });
+  const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline, exclude: procwatchOwnPids() });
   const pidFile = spec.match.mode === "pidfile" ? readPidFile(spec.match.pidFile) : undefined;
   return [...matchProcesses(spec.match, records, pidFile).pids];
 }

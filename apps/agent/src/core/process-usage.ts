@@ -7,6 +7,7 @@ export interface ProcStat {
   readonly pid: number;
   readonly comm: string;
   readonly state: string;
+  readonly ppid: number;
   readonly utimeTicks: number;
   readonly stimeTicks: number;
   readonly startTimeTicks: number;
@@ -31,6 +32,7 @@ export function parseProcStat(text: string): ProcStat | null {
     pid,
     comm: text.slice(open + 1, close),
     state: rest[0] ?? "?",
+    ppid: field(4),
     utimeTicks: field(14),
     stimeTicks: field(15),
     startTimeTicks: field(22),

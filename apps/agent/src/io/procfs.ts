@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { type AncestorRecord, ownProcessPids } from "../core/own-processes.ts";
 import { joinCmdline, type PidFileReading, type ProcessRecord } from "../core/process-matching.ts";
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes, parseUptimeSeconds, type UsageSample } from "../core/process-usage.ts";
 import { readTextOrNull } from "./read-optional-file.ts";
@@ -16,6 +17,8 @@ export interface ProcScanOptions {
   readonly procRoot?: string;
   readonly exePath: boolean;
   readonly cmdline: boolean;
+  /** Pids never to report (procwatch itself and its launchers, see core/own-processes.ts). */
+  readonly exclude?: ReadonlySet<number>;
 }
 
 export function listPids(procRoot = "/proc"): number[] {
@@ -37,7 +40,7 @@ export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
   Error.stackTraceLimit = 0;
   try {
     for (const entry of entries) {
-      if (!isPidEntry(entry)) continue;
+      if (!isPidEntry(entry) || options.exclude?.has(Number(entry))) continue;
       let exePath: string | null = null;
       let withoutMemory = false;
       if (options.exePath) {
@@ -57,6 +60,23 @@ export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
     Error.stackTraceLimit = stackTraceLimit;
   }
   return records;
+}
+
+/** procwatch's own pid and its launchers (ancestors carrying its arguments, a parent shell): never counted. */
+export function procwatchOwnPids(procRoot = "/proc"): ReadonlySet<number> {
+  const ownCmdline = readTextOrNull(`${procRoot}/self/cmdline`) ?? "";
+  const ownArguments = joinCmdline(ownCmdline.slice(ownCmdline.indexOf("\0") + 1));
+  const ancestors: AncestorRecord[] = [];
+  let pid = process.ppid;
+  // A process tree is rarely more than a dozen deep; the bound only guards against a pid cycle from a race.
+  for (let depth = 0; depth < 64 && pid > 1; depth++) {
+    const statText = readTextOrNull(`${procRoot}/${pid}/stat`);
+    const stat = statText === null ? null : parseProcStat(statText);
+    if (stat === null) break;
+    ancestors.push({ pid, comm: stat.comm, cmdline: readCmdlineOrNull(`${procRoot}/${pid}/cmdline`) });
+    pid = stat.ppid;
+  }
+  return ownProcessPids(process.pid, ownArguments, ancestors);
 }
 
 /** Numeric /proc entries are processes; everything else (self, sys, meminfo, ...) starts with a letter. */
