@@ -36,7 +36,8 @@ export type IssueCode =
   | "unlisted-process-options"
   | "bad-document"
   | "profile-missing"
-  | "too-many-processes";
+  | "too-many-processes"
+  | "bad-dimension-value";
 
 export interface ParseResult<T> {
   readonly spec: T | null;

@@ -20,6 +20,31 @@ export const INSTANCE_ID_DIMENSION = "InstanceId";
 
 export type SelectorDimensionName = "exe" | "pattern" | "pidfile";
 
+/** CloudWatch API reference, `Dimension`: "Length Constraints: Minimum length of 1. Maximum length of 1024." */
+export const MAX_DIMENSION_VALUE_LENGTH = 1024;
+
+/** What a valid dimension value is, for issues that refuse one. */
+export const DIMENSION_VALUE_RULE = `printable ASCII only (0x20-0x7E), at least one non-whitespace character, at most ${MAX_DIMENSION_VALUE_LENGTH} characters`;
+
+/**
+ * Why CloudWatch would reject `value` as a dimension value, or null. The rule, from the CloudWatch
+ * API reference (`Dimension`, `Value`): "Dimension values must contain only ASCII characters and
+ * must include at least one non-whitespace character. ASCII control characters are not supported
+ * as part of dimension values." One such value fails the agent's whole PutMetricData request, which
+ * takes every metric of the host with it, so the spec refuses it before anything is rendered.
+ */
+export function dimensionValueProblem(value: string): string | null {
+  if (!/[^\t\n\v\f\r ]/.test(value)) return "is blank (no non-whitespace character)";
+  if (value.length > MAX_DIMENSION_VALUE_LENGTH) return `is ${value.length} characters long, over CloudWatch's ${MAX_DIMENSION_VALUE_LENGTH}`;
+  for (let index = 0; index < value.length; index++) {
+    const code = value.codePointAt(index) ?? 0;
+    const codePoint = `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
+    if (code > 0x7f) return `has the non-ASCII character ${codePoint} at position ${index + 1}`;
+    if (code < 0x20 || code === 0x7f) return `has the control character ${codePoint} at position ${index + 1}`;
+  }
+  return null;
+}
+
 export interface ProcstatEntry {
   readonly exe?: string;
   readonly pattern?: string;

@@ -1,5 +1,6 @@
 import { DEFAULT_DETECTION_PROFILE, type DetectionProfileName, isDetectionProfileName } from "./detection.ts";
 import { issue, type ParseResult, type SpecIssue } from "./issues.ts";
+import { DIMENSION_VALUE_RULE, dimensionValueProblem } from "./metric.ts";
 import { isAbsoluteSafePath, isProcessName, isSystemdUnit, PROCESS_NAME_PATTERN, SYSTEMD_UNIT_PATTERN } from "./patterns.ts";
 import { escapeRegexLiteral, re2Incompatibility } from "./re2.ts";
 
@@ -237,6 +238,19 @@ function checkedSelector(match: MatchSpec, given: string, source: string, issues
         given,
         `the procstat selector would be ${selector.length} characters`,
         `at most ${MAX_SELECTOR_LENGTH} characters after escaping`,
+      ),
+    );
+    return null;
+  }
+  const dimensionProblem = dimensionValueProblem(selector);
+  if (dimensionProblem !== null) {
+    issues.push(
+      issue(
+        "bad-dimension-value",
+        source,
+        given,
+        `the procstat selector becomes the metric's ${match.mode === "pidfile" ? "pidfile" : match.mode} dimension value, which CloudWatch rejects: it ${dimensionProblem}`,
+        `${DIMENSION_VALUE_RULE}; write other characters in a regex as \\x{…} escapes`,
       ),
     );
     return null;
