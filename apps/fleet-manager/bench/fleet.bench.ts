@@ -17,7 +17,7 @@
  *   pnpm --filter @procwatch/fleet-manager bench            (FLEET_INSTANCES=1000 for a quick run)
  */
 import { type DesiredContext, desiredAlarms, type InstanceInput, type ObservedAlarm, planReconcile } from "@procwatch/alarm-planner";
-import { AlarmStore, DEFAULT_API_TPS, InstanceInventory, MetricCatalog, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
+import { AlarmStore, DEFAULT_API_TPS, InstanceInventory, MetricDatapointReader, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
 import { buildFleet, FakeAws, fakeClients, fleetInstanceId, instantRetryStrategy, VirtualClock } from "@procwatch/testkit";
 import type { FleetConfig } from "../src/config.ts";
 import { plannerConfigFor, type ReconcileResult, reconcile } from "../src/reconcile.ts";
@@ -32,7 +32,9 @@ const config: FleetConfig = {
   namespace: "CWAgent",
   restartActionArns: ["arn:aws:sns:eu-west-1:123456789012:procwatch-restart"],
   defaultDetection: "standard",
-  launchGraceMinutes: 15,
+  // Every host here has published for long: arming would end at the first GetMetricData answer.
+  // Off, so the figures measure the reconcile itself.
+  armingGraceMinutes: 0,
 };
 
 interface Figure {
@@ -91,7 +93,7 @@ const adapters = {
   inventory: new InstanceInventory(clients.ec2, { rateLimiter: limiter }),
   alarms: new AlarmStore(clients.cloudwatch, { rateLimiter: limiter }),
   profiles: new ProfileStore(clients.ssm, { rateLimiter: limiter }),
-  metrics: new MetricCatalog(clients.cloudwatch, { rateLimiter: limiter }),
+  datapoints: new MetricDatapointReader(clients.cloudwatch, { rateLimiter: limiter }),
 };
 buildFleet(fake, { instances: INSTANCES, processesPerInstance: PROCESSES, stoppedEvery: 50, fastEvery: 20, publishMetrics: false });
 // Foreign alarms under the prefix, which must never be touched.
@@ -181,7 +183,11 @@ const instances: InstanceInput[] = [...fake.instances.values()].map((instance) =
 }));
 // What DescribeAlarms returned (the fake keeps tags beside each alarm; AWS does not return them).
 const observed: ObservedAlarm[] = [...fake.alarms.values()].map(({ tags: _tags, ...alarm }) => alarm);
-const plannerContext: DesiredContext = { now: clock.now(), reportingSeries: new Set() };
+const plannerContext: DesiredContext = {
+  now: clock.now(),
+  observed: new Map(observed.map((alarm) => [alarm.AlarmName ?? "", alarm])),
+  reportingAlarms: new Set(),
+};
 const planOnce = () => planReconcile(desiredAlarms(instances, new Map(), plannerConfigFor(config), plannerContext), observed, { alarmPrefix: "procwatch" });
 const pure = planOnce();
 const pureCpuMs = medianCpuMs(planOnce);

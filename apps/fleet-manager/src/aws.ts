@@ -7,6 +7,7 @@ import {
   type Clock,
   InstanceInventory,
   MetricCatalog,
+  MetricDatapointReader,
   ProfileStore,
   RateLimiter,
   type RetryOptions,
@@ -75,6 +76,7 @@ export interface FleetAdapters {
   readonly alarms: AlarmStore;
   readonly profiles: ProfileStore;
   readonly metrics: MetricCatalog;
+  readonly datapoints: MetricDatapointReader;
   readonly limiter: RateLimiter;
 }
 
@@ -88,6 +90,7 @@ export function createAdapters(clients: AwsClients, options: { tagPrefix: string
     alarms: new AlarmStore(clients.cloudwatch, { rateLimiter: limiter }),
     profiles: new ProfileStore(clients.ssm, { rateLimiter: limiter }),
     metrics: new MetricCatalog(clients.cloudwatch, { rateLimiter: limiter }),
+    datapoints: new MetricDatapointReader(clients.cloudwatch, { rateLimiter: limiter }),
     limiter,
   };
 }

@@ -53,7 +53,7 @@ interface GlobalOptions {
   namespace?: string;
   restartActionArn?: string;
   defaultDetection?: string;
-  launchGraceMinutes?: string;
+  armingGraceMinutes?: string;
   color: boolean;
   tps?: string;
 }
@@ -90,8 +90,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     )
     .addOption(
       new Option(
-        "--launch-grace-minutes <n>",
-        "keep a new host's alarm actions off until its metric exists or it has run this long (env LAUNCH_GRACE_MINUTES, default 15; 0 = off)",
+        "--arming-grace-minutes <n>",
+        "keep an alarm's actions off until its exact series publishes (GetMetricData), at most this long after it is created, its metric changes or its host starts (env ARMING_GRACE_MINUTES, default 45; 0 = off)",
       ),
     )
     .addOption(new Option("--tps <list>", "client-side rate limits, e.g. PutMetricAlarm=3,DescribeAlarms=9"))
@@ -245,7 +245,7 @@ function withEnvironment(globals: GlobalOptions, env: CliIo["env"]): GlobalOptio
   merged.namespace ??= fromEnv("METRIC_NAMESPACE");
   merged.restartActionArn ??= fromEnv("RESTART_TOPIC_ARN");
   merged.defaultDetection ??= fromEnv("DEFAULT_DETECTION_PROFILE");
-  merged.launchGraceMinutes ??= fromEnv("LAUNCH_GRACE_MINUTES");
+  merged.armingGraceMinutes ??= fromEnv("ARMING_GRACE_MINUTES");
   return merged;
 }
 
@@ -257,7 +257,7 @@ function fleetConfig(globals: GlobalOptions, needsAction: boolean): FleetConfig 
       namespace: globals.namespace,
       restartActionArn: globals.restartActionArn,
       defaultDetection: globals.defaultDetection,
-      launchGraceMinutes: globals.launchGraceMinutes,
+      armingGraceMinutes: globals.armingGraceMinutes,
     },
     {
       prefix: "--prefix",
@@ -265,7 +265,7 @@ function fleetConfig(globals: GlobalOptions, needsAction: boolean): FleetConfig 
       namespace: "--namespace",
       action: "--restart-action-arn",
       defaultDetection: "--default-detection",
-      launchGrace: "--launch-grace-minutes",
+      armingGrace: "--arming-grace-minutes",
     },
   );
   if (needsAction && config.restartActionArns.length === 0) {
@@ -331,7 +331,7 @@ async function planOnce(io: CliIo, config: FleetConfig, adapters: FleetAdapters,
     inventory: adapters.inventory,
     alarms: adapters.alarms,
     profiles: adapters.profiles,
-    metrics: adapters.metrics,
+    datapoints: adapters.datapoints,
     config,
     mode: "plan",
     ...(io.wallTime !== undefined ? { wallTime: io.wallTime } : {}),

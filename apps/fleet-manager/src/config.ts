@@ -23,14 +23,19 @@ export interface FleetConfig {
    */
   readonly defaultDetection: DetectionProfileName;
   /**
-   * Minutes after launch during which a running host's alarm actions stay off while its metric
-   * does not exist yet (missing data is breaching; install/configure take a few minutes). 0 = off.
+   * The longest an alarm stays arming (actions off) while its exact series has not published yet:
+   * after it is created, after its metric changes and after its host starts. 0 = arm at once.
    */
-  readonly launchGraceMinutes: number;
+  readonly armingGraceMinutes: number;
 }
 
-export const DEFAULT_LAUNCH_GRACE_MINUTES = 15;
-const MAX_LAUNCH_GRACE_MINUTES = 1440;
+/**
+ * 45 min: the configure association runs every 30 minutes, so a host opted in just after a run
+ * publishes its first procstat datapoint up to ~30 min + install time later. Past this, a host
+ * that still publishes nothing is reported (the alarm acts on its missing data).
+ */
+export const DEFAULT_ARMING_GRACE_MINUTES = 45;
+const MAX_ARMING_GRACE_MINUTES = 1440;
 
 /** SNS topic or Lambda function ARNs (the two alarm actions procwatch supports). */
 const ACTION_ARN =
@@ -44,13 +49,13 @@ export interface RawConfig {
   readonly namespace?: string | undefined;
   readonly restartActionArn?: string | undefined;
   readonly defaultDetection?: string | undefined;
-  readonly launchGraceMinutes?: string | undefined;
+  readonly armingGraceMinutes?: string | undefined;
 }
 
 /** Validates operator input with the contract's patterns; every bad value is a UsageError naming the flag. */
 export function resolveConfig(
   raw: RawConfig,
-  labels: { prefix: string; tagPrefix: string; namespace: string; action: string; defaultDetection: string; launchGrace: string },
+  labels: { prefix: string; tagPrefix: string; namespace: string; action: string; defaultDetection: string; armingGrace: string },
 ): FleetConfig {
   const alarmPrefix = raw.alarmPrefix ?? DEFAULT_ALARM_PREFIX;
   if (!alarmPrefixRegex.test(alarmPrefix)) {
@@ -87,15 +92,15 @@ export function resolveConfig(
       hint: `use ${DETECTION_PROFILE_NAMES.join(" or ")}, the same value the agents get (the stack's detectionProfile)`,
     });
   }
-  const graceText = raw.launchGraceMinutes ?? String(DEFAULT_LAUNCH_GRACE_MINUTES);
-  const launchGraceMinutes = /^\d{1,4}$/.test(graceText) ? Number(graceText) : Number.NaN;
-  if (!(launchGraceMinutes <= MAX_LAUNCH_GRACE_MINUTES)) {
+  const graceText = raw.armingGraceMinutes ?? String(DEFAULT_ARMING_GRACE_MINUTES);
+  const armingGraceMinutes = /^\d{1,4}$/.test(graceText) ? Number(graceText) : Number.NaN;
+  if (!(armingGraceMinutes <= MAX_ARMING_GRACE_MINUTES)) {
     throw new UsageError(
-      `${labels.launchGrace} ${JSON.stringify(graceText.slice(0, 40))} is not a whole number of minutes from 0 to ${MAX_LAUNCH_GRACE_MINUTES}`,
+      `${labels.armingGrace} ${JSON.stringify(graceText.slice(0, 40))} is not a whole number of minutes from 0 to ${MAX_ARMING_GRACE_MINUTES}`,
       {
-        hint: `e.g. ${DEFAULT_LAUNCH_GRACE_MINUTES} (the default); 0 enables a new host's alarm actions at once`,
+        hint: `e.g. ${DEFAULT_ARMING_GRACE_MINUTES} (the default); 0 turns a new alarm's actions on at once, before its host reports`,
       },
     );
   }
-  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns, defaultDetection, launchGraceMinutes };
+  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns, defaultDetection, armingGraceMinutes };
 }

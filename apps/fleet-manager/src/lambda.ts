@@ -12,7 +12,7 @@ const SAFETY_MARGIN_MS = 60_000;
 
 export interface LambdaDependencies {
   readonly config: FleetConfig;
-  readonly adapters: Pick<FleetAdapters, "inventory" | "alarms" | "profiles" | "metrics">;
+  readonly adapters: Pick<FleetAdapters, "inventory" | "alarms" | "profiles" | "datapoints">;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** ALLOW_MASS_DELETE=true: apply deletes beyond the mass-delete limit (normally refused, everything else applied). */
@@ -151,7 +151,7 @@ export function lambdaSettingsFrom(env: Readonly<Record<string, string | undefin
       namespace: fromEnv("METRIC_NAMESPACE"),
       restartActionArn: fromEnv("RESTART_TOPIC_ARN"),
       defaultDetection: fromEnv("DEFAULT_DETECTION_PROFILE"),
-      launchGraceMinutes: fromEnv("LAUNCH_GRACE_MINUTES"),
+      armingGraceMinutes: fromEnv("ARMING_GRACE_MINUTES"),
     },
     {
       prefix: "ALARM_PREFIX",
@@ -159,7 +159,7 @@ export function lambdaSettingsFrom(env: Readonly<Record<string, string | undefin
       namespace: "METRIC_NAMESPACE",
       action: "RESTART_TOPIC_ARN",
       defaultDetection: "DEFAULT_DETECTION_PROFILE",
-      launchGrace: "LAUNCH_GRACE_MINUTES",
+      armingGrace: "ARMING_GRACE_MINUTES",
     },
   );
   if (config.restartActionArns.length === 0) throw new Error("RESTART_TOPIC_ARN is not set: alarms would have no restart action");

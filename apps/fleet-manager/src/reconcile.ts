@@ -1,11 +1,11 @@
 import {
+  type DesiredContext,
   type DesiredState,
   desiredAlarms,
+  type FirstDatapointCheck,
   type InstanceInput,
-  instancesInLaunchGrace,
   type MassDeleteCheck,
   massDeleteCheck,
-  metricSeriesKey,
   type ObservedAlarm,
   type Plan,
   type PlannedChange,
@@ -13,9 +13,10 @@ import {
   type ProfileInput,
   planReconcile,
   referencedProfiles,
+  reportsAtResolution,
 } from "@procwatch/alarm-planner";
 import { MAX_NAMES_PER_BATCH } from "@procwatch/aws-adapters";
-import { type AlarmDefinition, INSTANCE_ID_DIMENSION } from "@procwatch/contract";
+import type { AlarmDefinition } from "@procwatch/contract";
 import type { FleetConfig } from "./config.ts";
 
 /** The slices of the aws-adapters classes reconcile uses; tests and benchmarks pass the real adapters over the fake. */
@@ -28,17 +29,26 @@ export interface ProfilePort {
 }
 export interface AlarmPort {
   listByPrefix(namePrefix: string): Promise<readonly ObservedAlarm[]>;
+  describeByNames(alarmNames: readonly string[]): Promise<readonly ObservedAlarm[]>;
+  setState(alarmName: string, state: "INSUFFICIENT_DATA", reason: string): Promise<void>;
   put(definition: AlarmDefinition, create: { instanceId: string; processName: string } | null): Promise<void>;
   delete(alarmNames: readonly string[]): Promise<BatchResult>;
   disableActions(alarmNames: readonly string[]): Promise<BatchResult>;
   enableActions(alarmNames: readonly string[]): Promise<BatchResult>;
 }
-export interface MetricPort {
-  listProcstatMetrics(options: {
-    namespace: string;
-    recentlyActive: boolean;
-    dimensions?: readonly { Name: string; Value?: string }[];
-  }): Promise<readonly { namespace: string; metricName: string; dimensions: readonly { Name: string; Value: string }[] }[]>;
+/** GetMetricData for the few series of alarms that are arming (the aws-adapters `MetricDatapointReader`). */
+export interface DatapointPort {
+  datapointTimestamps(
+    queries: readonly {
+      key: string;
+      namespace: string;
+      metricName: string;
+      dimensions: readonly { Name: string; Value: string }[];
+      period: number;
+      since: number;
+    }[],
+    now: number,
+  ): Promise<ReadonlyMap<string, readonly number[]>>;
 }
 export interface BatchResult {
   readonly succeeded: readonly string[];
@@ -58,8 +68,8 @@ export interface ReconcileOptions {
   readonly inventory: InventoryPort;
   readonly alarms: AlarmPort;
   readonly profiles: ProfilePort;
-  /** ListMetrics, only consulted for hosts inside their launch grace. */
-  readonly metrics: MetricPort;
+  /** GetMetricData, only consulted for alarms that are arming (none in a settled fleet). */
+  readonly datapoints: DatapointPort;
   readonly config: FleetConfig;
   /** Instance ids an event names; omitted = the whole fleet. */
   readonly scope?: readonly string[];
@@ -94,6 +104,8 @@ export interface AppliedCounts {
   readonly deleted: number;
   readonly actionsDisabled: number;
   readonly actionsEnabled: number;
+  /** Alarms found in ALARM right after their actions went on, set to INSUFFICIENT_DATA so the next evaluation acts. */
+  readonly reevaluated: number;
 }
 
 export interface ReconcileResult {
@@ -115,8 +127,6 @@ export interface ReconcileResult {
 
 /** Above this many scoped instances one full prefix scan is cheaper than one scan per instance. */
 const PER_INSTANCE_SCAN_LIMIT = 20;
-/** ListMetrics returns at most 500 series a page. */
-const METRICS_PER_PAGE = 500;
 
 /**
  * The one reconcile behind `plan`, `apply`, the scheduled Lambda and the event Lambda:
@@ -136,14 +146,20 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   const profiles = profileNames.length === 0 ? new Map<string, ProfileInput>() : await options.profiles.lookupProfiles(profileNames);
   options.onProgress?.({ phase: "read", done: 2, total: 4, message: "reading alarms" });
   const observed = await readObserved(options.alarms, config.alarmPrefix, scope);
-  options.onProgress?.({ phase: "read", done: 3, total: 4, message: "reading metrics of new hosts" });
-  const wallNow = (options.wallTime ?? Date.now)();
-  const young = instancesInLaunchGrace(instances, plannerConfigFor(config), wallNow);
-  const reportingSeries = young.length === 0 ? new Set<string>() : await readReportingSeries(options.metrics, config.namespace, young, observed.length);
-  options.onProgress?.({ phase: "read", done: 4, total: 4 });
-
   const planStart = now();
-  const desired = desiredAlarms(instances, profiles, plannerConfigFor(config), { now: wallNow, reportingSeries });
+  const wallNow = (options.wallTime ?? Date.now)();
+  const planner = plannerConfigFor(config);
+  const context: DesiredContext = { now: wallNow, observed: new Map(observed.map((alarm) => [alarm.AlarmName ?? "", alarm])), reportingAlarms: new Set() };
+  const firstPass = desiredAlarms(instances, profiles, planner, context);
+  let desired = firstPass;
+  if (firstPass.firstDatapointChecks.length > 0) {
+    // Only arming alarms get here (none in a settled fleet): ask GetMetricData whether their exact
+    // series publish yet, then plan again with the answer.
+    options.onProgress?.({ phase: "read", done: 3, total: 4, message: `reading datapoints of ${firstPass.firstDatapointChecks.length} arming alarms` });
+    const reportingAlarms = await readReportingAlarms(options.datapoints, firstPass.firstDatapointChecks, wallNow);
+    desired = desiredAlarms(instances, profiles, planner, { ...context, reportingAlarms });
+  }
+  options.onProgress?.({ phase: "read", done: 4, total: 4 });
   const plan = planReconcile(desired, observed, { alarmPrefix: config.alarmPrefix, ...(scope !== undefined ? { instanceIds: new Set(scope) } : {}) });
   const planEnd = now();
 
@@ -171,7 +187,7 @@ export function plannerConfigFor(config: FleetConfig): PlannerConfig {
     namespace: config.namespace,
     actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
     defaultDetection: config.defaultDetection,
-    launchGraceMs: config.launchGraceMinutes * 60_000,
+    armingGraceMs: config.armingGraceMinutes * 60_000,
   };
 }
 
@@ -190,7 +206,7 @@ export async function applyReconcilePlan(planned: ReconcileResult, options: Appl
   return { ...planned, mode: "apply", ...outcome, timings: { ...planned.timings, applyMs: now() - applyStart } };
 }
 
-const NOTHING_APPLIED: AppliedCounts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 };
+const NOTHING_APPLIED: AppliedCounts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0, reevaluated: 0 };
 
 async function readObserved(alarms: AlarmPort, prefix: string, scope: readonly string[] | undefined): Promise<ObservedAlarm[]> {
   if (scope === undefined || scope.length > PER_INSTANCE_SCAN_LIMIT) return [...(await alarms.listByPrefix(`${prefix}/`))];
@@ -200,33 +216,32 @@ async function readObserved(alarms: AlarmPort, prefix: string, scope: readonly s
   return observed;
 }
 
-/**
- * Which procstat series exist for hosts still in their launch grace. A stable fleet has none, so
- * it makes no ListMetrics call. Otherwise: one call per young host with an InstanceId dimension
- * filter when that is fewer calls than paging through the whole metric (≈ one page per 500
- * alarms), else that one paginated scan.
- */
-async function readReportingSeries(metrics: MetricPort, namespace: string, youngInstanceIds: readonly string[], alarmCount: number): Promise<Set<string>> {
-  const fullScanPages = Math.max(1, Math.ceil(alarmCount / METRICS_PER_PAGE));
-  const records =
-    youngInstanceIds.length <= fullScanPages
-      ? (
-          await Promise.all(
-            youngInstanceIds.map((instanceId) =>
-              metrics.listProcstatMetrics({ namespace, recentlyActive: true, dimensions: [{ Name: INSTANCE_ID_DIMENSION, Value: instanceId }] }),
-            ),
-          )
-        ).flat()
-      : await metrics.listProcstatMetrics({ namespace, recentlyActive: true });
-  return new Set(records.map((record) => metricSeriesKey(record.namespace, record.metricName, record.dimensions)));
+/** The arming alarms whose exact series publish at the alarm's resolution since arming began. */
+async function readReportingAlarms(datapoints: DatapointPort, checks: readonly FirstDatapointCheck[], now: number): Promise<Set<string>> {
+  const timestamps = await datapoints.datapointTimestamps(
+    checks.map((check) => ({
+      key: check.alarmName,
+      namespace: check.namespace,
+      metricName: check.metricName,
+      dimensions: check.dimensions,
+      period: check.period,
+      since: check.since,
+    })),
+    now,
+  );
+  return new Set(checks.filter((check) => reportsAtResolution(timestamps.get(check.alarmName) ?? [], check.period)).map((check) => check.alarmName));
 }
+
+export const REEVALUATE_REASON =
+  "procwatch-fleet turned this alarm's actions on while it was in ALARM; reset so that the next evaluation transitions and runs them";
 
 async function applyPlan(
   plan: Plan,
   options: ApplyOptions,
 ): Promise<{ applied: AppliedCounts; failures: ApplyFailure[]; deferred: number; refusedDeletes: number }> {
   const failures: ApplyFailure[] = [];
-  const counts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0 };
+  const counts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0, reevaluated: 0 };
+  const written = new Set<string>();
   // A wrong --tag-prefix or a deleted shared profile looks like "delete everything": refuse the
   // deletes of such a plan unless the operator said so, and still apply the rest.
   const refuseDeletes = massDeleteCheck(plan).exceeded && options.allowMassDelete !== true;
@@ -263,6 +278,7 @@ async function applyPlan(
       try {
         const result = await batchKind.run(batch);
         counts[batchKind.counter] += result.succeeded.length;
+        for (const name of result.succeeded) written.add(name);
         for (const failure of result.failed) fail(byName.get(failure.alarmName), failure.alarmName, batchKind.kind, failure.error);
       } catch (error) {
         for (const name of batch) fail(byName.get(name), name, batchKind.kind, error);
@@ -288,6 +304,7 @@ async function applyPlan(
         await options.alarms.put(change.definition, change.kind === "create" ? { instanceId: change.instanceId, processName: change.processName } : null);
         if (change.kind === "create") counts.created += 1;
         else counts.updated += 1;
+        written.add(change.alarmName);
       } catch (error) {
         fail(change, change.alarmName, change.kind === "create" ? "create" : "update", error);
       }
@@ -296,5 +313,28 @@ async function applyPlan(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+
+  // CloudWatch runs actions only when the state changes: an alarm that sat in ALARM while its
+  // actions were off stays silent after they go on. Read the states *after* the writes (an alarm
+  // that enters ALARM later does so with actions on and acts by itself), and send each one still
+  // in ALARM back to INSUFFICIENT_DATA; its next evaluation (≤ 1 min, ≤ 10 s when fast) goes to
+  // ALARM again and runs the restart. INSUFFICIENT_DATA has no actions, so this step says nothing.
+  const toReevaluate = plan.changes.filter((change) => change.reevaluate === true && written.has(change.alarmName));
+  if (toReevaluate.length > 0 && !stop()) {
+    try {
+      const states = await options.alarms.describeByNames(toReevaluate.map((change) => change.alarmName));
+      for (const alarm of states) {
+        if (alarm.StateValue !== "ALARM" || alarm.ActionsEnabled === false || alarm.AlarmName === undefined) continue;
+        try {
+          await options.alarms.setState(alarm.AlarmName, "INSUFFICIENT_DATA", REEVALUATE_REASON);
+          counts.reevaluated += 1;
+        } catch (error) {
+          fail(byName.get(alarm.AlarmName), alarm.AlarmName, "reevaluate", error);
+        }
+      }
+    } catch (error) {
+      for (const change of toReevaluate) fail(change, change.alarmName, "reevaluate", error);
+    }
+  }
   return { applied: counts, failures, deferred, refusedDeletes };
 }

@@ -15,7 +15,9 @@ function cli(options: { instances?: number; tty?: boolean; env?: Record<string, 
   const io: CliIo = {
     stdout: { write: (text: string) => out.push(text), isTTY: options.tty ?? false },
     stderr: { write: (text: string) => err.push(text), isTTY: options.tty ?? false },
-    env: { RESTART_TOPIC_ARN: RESTART_TOPIC, ...(options.env ?? {}) },
+    // Arming is off unless a test turns it on: the fleet here publishes no datapoints, so every new
+    // alarm would otherwise be arming and every plan would read GetMetricData.
+    env: { RESTART_TOPIC_ARN: RESTART_TOPIC, ARMING_GRACE_MINUTES: "0", ...(options.env ?? {}) },
     stdinIsTTY: options.tty ?? false,
     confirm: async (question) => {
       questions.push(question);
@@ -243,8 +245,8 @@ describe("usage errors exit 2 with one line and a hint", () => {
     [["apply", "--yes", "--concurrency", "0"], /--concurrency "0" must be 1-32/],
     [["plan", "--tps", "PutMetricAlarm=fast"], /--tps entry "PutMetricAlarm=fast" is not Operation=rate/],
     [["plan", "--default-detection", "turbo"], /--default-detection "turbo" is not a detection profile/],
-    [["plan", "--launch-grace-minutes", "-5"], /--launch-grace-minutes "-5" is not a whole number of minutes from 0 to 1440/],
-    [["plan", "--launch-grace-minutes", "1e3"], /--launch-grace-minutes "1e3" is not a whole number of minutes/],
+    [["plan", "--arming-grace-minutes", "-5"], /--arming-grace-minutes "-5" is not a whole number of minutes from 0 to 1440/],
+    [["plan", "--arming-grace-minutes", "1e3"], /--arming-grace-minutes "1e3" is not a whole number of minutes/],
     [["apply", "--yes", "--default-detection", "turbo"], /--default-detection "turbo" is not a detection profile/],
     [["plan", "--bogus"], /unknown option '--bogus'/],
     [["frobnicate"], /unknown command 'frobnicate'/],
@@ -417,30 +419,25 @@ describe("AWS errors exit 1", () => {
   });
 });
 
-describe("--launch-grace-minutes", () => {
-  const launchNow = (fake: ReturnType<typeof cli>["fake"]) =>
-    fake.addInstance({
-      instanceId: fleetInstanceId(42),
-      launchTime: new Date(fake.clock.now()),
-      tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx" },
-    });
+describe("--arming-grace-minutes", () => {
+  const optIn = (fake: ReturnType<typeof cli>["fake"]) =>
+    fake.addInstance({ instanceId: fleetInstanceId(42), tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx" } });
 
-  it("plan shows a just-launched host's alarm created with actions disabled, waiting for its first datapoint", async () => {
-    const { run, fake } = cli({ instances: 1 });
-    launchNow(fake);
+  it("plan shows a new alarm created arming (actions off) until its series publishes, and 0 arms at once", async () => {
+    const { run, fake } = cli({ instances: 1, env: { ARMING_GRACE_MINUTES: "" } });
+    optIn(fake);
     const plan = await run("plan", "--instance", fleetInstanceId(42));
     expect(plan.stdout).toContain(
-      `  + create nginx  ${alarmNameFor(fleetInstanceId(42), "nginx")} — new alarm, actions disabled: waiting for the host's first datapoint (launched 0 min ago; actions go on after 15 min at the latest)\n`,
+      `  + create nginx  ${alarmNameFor(fleetInstanceId(42), "nginx")} — new alarm, actions disabled: arming: waiting for the first datapoint of this exact series (new alarm; actions go on at the latest after 45 min)\n`,
     );
-    const shorter = await run("plan", "--instance", fleetInstanceId(42), "--launch-grace-minutes", "0");
+    const shorter = await run("plan", "--instance", fleetInstanceId(42), "--arming-grace-minutes", "0");
     expect(shorter.stdout).toContain(`  + create nginx  ${alarmNameFor(fleetInstanceId(42), "nginx")} — new alarm\n`);
   });
 
-  it("LAUNCH_GRACE_MINUTES applies when the flag is absent", async () => {
-    const { run, fake } = cli({ instances: 1, env: { LAUNCH_GRACE_MINUTES: "0" } });
-    launchNow(fake);
-    expect((await run("apply", "--yes")).code).toBe(0);
-    expect(fake.alarms.get(alarmNameFor(fleetInstanceId(42), "nginx"))?.ActionsEnabled).toBe(true);
+  it("ARMING_GRACE_MINUTES applies when the flag is absent", async () => {
+    const { run, fake } = cli({ instances: 1, env: { ARMING_GRACE_MINUTES: "30" } });
+    optIn(fake);
+    expect((await run("plan", "--instance", fleetInstanceId(42))).stdout).toContain("actions go on at the latest after 30 min");
   });
 });
 

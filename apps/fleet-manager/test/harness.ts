@@ -1,4 +1,4 @@
-import { AlarmStore, InstanceInventory, MetricCatalog, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
+import { AlarmStore, InstanceInventory, MetricCatalog, MetricDatapointReader, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
 import { FakeAws, type FakeAwsOptions, fakeClients, instantRetryStrategy, VirtualClock } from "@procwatch/testkit";
 import type { FleetConfig } from "../src/config.ts";
 
@@ -10,8 +10,11 @@ export const fleetConfig: FleetConfig = {
   namespace: "CWAgent",
   restartActionArns: [RESTART_TOPIC],
   defaultDetection: "standard",
-  launchGraceMinutes: 15,
+  // Arming is off for the tests about other rules; the arming tests (against the CloudWatch model) turn it on.
+  armingGraceMinutes: 0,
 };
+
+export const armingFleetConfig: FleetConfig = { ...fleetConfig, armingGraceMinutes: 45 };
 
 /**
  * The real adapters over real SDK clients over the fake, paced by the real rate limiter on a
@@ -32,6 +35,7 @@ export function fakeWorld(options: Omit<FakeAwsOptions, "clock"> & { maxAttempts
       alarms: new AlarmStore(clients.cloudwatch, { rateLimiter: limiter }),
       profiles: new ProfileStore(clients.ssm, { rateLimiter: limiter }),
       metrics: new MetricCatalog(clients.cloudwatch, { rateLimiter: limiter }),
+      datapoints: new MetricDatapointReader(clients.cloudwatch, { rateLimiter: limiter }),
     },
   };
 }

@@ -152,10 +152,10 @@ describe("lambdaSettingsFrom (the environment the stack sets)", () => {
     expect(() => lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "yes" })).toThrow(/ALLOW_MASS_DELETE "yes" is not true or false/);
   });
 
-  it("reads LAUNCH_GRACE_MINUTES (default 15) and refuses a value that is not whole minutes", () => {
-    expect(lambdaSettingsFrom(stackEnv).config.launchGraceMinutes).toBe(15);
-    expect(lambdaSettingsFrom({ ...stackEnv, LAUNCH_GRACE_MINUTES: "30" }).config.launchGraceMinutes).toBe(30);
-    expect(() => lambdaSettingsFrom({ ...stackEnv, LAUNCH_GRACE_MINUTES: "soon" })).toThrow(/LAUNCH_GRACE_MINUTES "soon" is not a whole number of minutes/);
+  it("reads ARMING_GRACE_MINUTES (default 45) and refuses a value that is not whole minutes", () => {
+    expect(lambdaSettingsFrom(stackEnv).config.armingGraceMinutes).toBe(45);
+    expect(lambdaSettingsFrom({ ...stackEnv, ARMING_GRACE_MINUTES: "30" }).config.armingGraceMinutes).toBe(30);
+    expect(() => lambdaSettingsFrom({ ...stackEnv, ARMING_GRACE_MINUTES: "soon" })).toThrow(/ARMING_GRACE_MINUTES "soon" is not a whole number of minutes/);
   });
 
   it("refuses an unknown detection profile, naming the variable", () => {

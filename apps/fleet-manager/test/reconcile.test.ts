@@ -1,6 +1,6 @@
 import { desiredAlarms } from "@procwatch/alarm-planner";
 import { type AlarmDefinition, alarmNameFor, OWNERSHIP_MARKER } from "@procwatch/contract";
-import { buildFleet, fleetInstanceId, publishAgentMetrics } from "@procwatch/testkit";
+import { buildFleet, fleetInstanceId } from "@procwatch/testkit";
 import { describe, expect, it } from "vitest";
 import { plannerConfigFor, reconcile } from "../src/reconcile.ts";
 import { fakeWorld, fleetConfig } from "./harness.ts";
@@ -8,17 +8,6 @@ import { fakeWorld, fleetConfig } from "./harness.ts";
 function run(world: ReturnType<typeof fakeWorld>, mode: "plan" | "apply", scope?: string[]) {
   // Launch times in the fake come from its virtual clock; compare them with the same clock.
   return reconcile({ ...world.adapters, config: fleetConfig, mode, wallTime: () => world.clock.now(), ...(scope !== undefined ? { scope } : {}) });
-}
-
-/** Records the input of every ListMetrics call that reaches the fake. */
-function recordListMetrics(world: ReturnType<typeof fakeWorld>): Record<string, unknown>[] {
-  const inputs: Record<string, unknown>[] = [];
-  const original = world.fake.handle.bind(world.fake);
-  world.fake.handle = async (operation, input) => {
-    if (operation === "ListMetrics") inputs.push(structuredClone(input));
-    return original(operation, input);
-  };
-  return inputs;
 }
 
 describe("reconcile against the fake", () => {
@@ -62,7 +51,7 @@ describe("reconcile against the fake", () => {
     world.fake.setTags(fleetInstanceId(3), { "procwatch:enabled": "false" });
     const result = await run(world, "apply");
     expect(result.failures).toEqual([]);
-    expect(result.applied).toEqual({ created: 0, updated: 0, deleted: 5, actionsDisabled: 2, actionsEnabled: 0 });
+    expect(result.applied).toEqual({ created: 0, updated: 0, deleted: 5, actionsDisabled: 2, actionsEnabled: 0, reevaluated: 0 });
     expect([...world.fake.alarms.keys()].sort()).toEqual(
       [alarmNameFor(fleetInstanceId(0), "nginx"), alarmNameFor(fleetInstanceId(0), "sshd"), alarmNameFor(fleetInstanceId(2), "nginx")].sort(),
     );
@@ -107,7 +96,8 @@ describe("reconcile against the fake", () => {
     const ownedDefinition = (instanceId: string, processName: string, tags: Record<string, string>) => {
       const desired = desiredAlarms([{ instanceId, state: "running", tags }], new Map(), plannerConfigFor(fleetConfig), {
         now: world.clock.now(),
-        reportingSeries: new Set(),
+        observed: new Map(),
+        reportingAlarms: new Set(),
       });
       const found = desired.alarms.find((alarm) => alarm.processName === processName);
       if (found === undefined) throw new Error(`no desired alarm ${instanceId}/${processName}`);
@@ -204,7 +194,7 @@ describe("apply order", () => {
   it("disables, then deletes, then enables, then puts", async () => {
     const { world, writes } = await driftedWorld();
     const result = await run(world, "apply");
-    expect(result.applied).toEqual({ created: 1, updated: 1, deleted: 2, actionsDisabled: 2, actionsEnabled: 2 });
+    expect(result.applied).toEqual({ created: 1, updated: 1, deleted: 2, actionsDisabled: 2, actionsEnabled: 2, reevaluated: 0 });
     expect(writes).toEqual(["DisableAlarmActions", "DeleteAlarms", "EnableAlarmActions", "PutMetricAlarm", "TagResource", "PutMetricAlarm"]);
   });
 
@@ -222,7 +212,7 @@ describe("apply order", () => {
         return calls > 3;
       },
     });
-    expect(stopped.applied).toEqual({ created: 0, updated: 0, deleted: 2, actionsDisabled: 2, actionsEnabled: 2 });
+    expect(stopped.applied).toEqual({ created: 0, updated: 0, deleted: 2, actionsDisabled: 2, actionsEnabled: 2, reevaluated: 0 });
     expect(stopped.deferred).toBe(2);
     expect(writes).toEqual(["DisableAlarmActions", "DeleteAlarms", "EnableAlarmActions"]);
     expect(world.fake.alarms.get(alarmNameFor(fleetInstanceId(1), "nginx"))?.ActionsEnabled).toBe(false);
@@ -230,86 +220,5 @@ describe("apply order", () => {
     const next = await run(world, "apply");
     expect(next.applied).toMatchObject({ created: 1, updated: 1 });
     expect((await run(world, "plan")).plan.changes).toEqual([]);
-  });
-});
-
-describe("launch grace against the fake", () => {
-  const MINUTE = 60_000;
-
-  it("a just-launched host gets its alarms with actions off, then on once its metric exists; stable runs change nothing", async () => {
-    const world = fakeWorld();
-    buildFleet(world.fake, { instances: 3, processesPerInstance: 2 });
-    await run(world, "apply");
-    const listMetrics = recordListMetrics(world);
-    const fresh = fleetInstanceId(100);
-    world.fake.addInstance({
-      instanceId: fresh,
-      launchTime: new Date(world.clock.now()),
-      tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx sshd" },
-    });
-
-    const created = await run(world, "apply");
-    expect(created.plan.changes.map((change) => `${change.kind} ${change.processName} ${change.definition?.ActionsEnabled}`)).toEqual([
-      "create nginx false",
-      "create sshd false",
-    ]);
-    expect(created.plan.changes[0]?.reason).toBe(
-      "new alarm, actions disabled: waiting for the host's first datapoint (launched 0 min ago; actions go on after 15 min at the latest)",
-    );
-    expect(world.fake.alarms.get(alarmNameFor(fresh, "nginx"))?.ActionsEnabled).toBe(false);
-    // Only the young host's series are asked for, with a server-side InstanceId filter.
-    expect(listMetrics).toEqual([
-      expect.objectContaining({ Namespace: "CWAgent", RecentlyActive: "PT3H", Dimensions: [{ Name: "InstanceId", Value: fresh }] }),
-    ]);
-
-    world.clock.advance(2 * MINUTE);
-    expect((await run(world, "plan")).plan.changes).toEqual([]);
-
-    publishAgentMetrics(world.fake, fresh);
-    const enabled = await run(world, "apply");
-    expect(enabled.plan.changes.map((change) => `${change.kind} ${change.processName} — ${change.reason}`)).toEqual([
-      "enable-actions nginx — the host's first datapoint arrived",
-      "enable-actions sshd — the host's first datapoint arrived",
-    ]);
-    expect(world.fake.alarms.get(alarmNameFor(fresh, "sshd"))?.ActionsEnabled).toBe(true);
-    expect((await run(world, "plan")).plan.changes).toEqual([]);
-
-    // Past the grace nothing needs ListMetrics any more.
-    world.clock.advance(20 * MINUTE);
-    listMetrics.length = 0;
-    expect((await run(world, "plan")).plan.changes).toEqual([]);
-    expect(listMetrics).toEqual([]);
-  });
-
-  it("without data the actions go on when the grace is over (the alarm then reports the host as down)", async () => {
-    const world = fakeWorld();
-    const fresh = fleetInstanceId(7);
-    world.fake.addInstance({
-      instanceId: fresh,
-      launchTime: new Date(world.clock.now()),
-      tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx" },
-    });
-    await run(world, "apply");
-    expect(world.fake.alarms.get(alarmNameFor(fresh, "nginx"))?.ActionsEnabled).toBe(false);
-    world.clock.advance(15 * MINUTE);
-    const later = await run(world, "apply");
-    expect(later.plan.changes.map((change) => `${change.kind} — ${change.reason}`)).toEqual(["enable-actions — instance is running"]);
-    expect(world.fake.alarms.get(alarmNameFor(fresh, "nginx"))?.ActionsEnabled).toBe(true);
-  });
-
-  it("a stopped host that starts again waits for its metric; with many new hosts one paginated scan replaces per-host calls", async () => {
-    const world = fakeWorld();
-    buildFleet(world.fake, { instances: 300, processesPerInstance: 3, stoppedEvery: 50, publishMetrics: false });
-    await run(world, "apply");
-    const listMetrics = recordListMetrics(world);
-    // Six stopped hosts start (EC2 resets their LaunchTime); none reports yet.
-    for (let index = 0; index < 300; index += 50) world.fake.setInstanceState(fleetInstanceId(index), "running");
-    const plan = await run(world, "plan");
-    expect(plan.plan.counts).toMatchObject({ "enable-actions": 0, "disable-actions": 0 });
-    expect(plan.plan.changes).toEqual([]);
-    // 6 young hosts, 900 alarms (2 pages of ListMetrics): the whole-metric scan is fewer calls.
-    expect(listMetrics).toEqual([{ Namespace: "CWAgent", MetricName: "procstat_lookup_pid_count", RecentlyActive: "PT3H" }]);
-    for (let index = 0; index < 300; index += 50) publishAgentMetrics(world.fake, fleetInstanceId(index));
-    expect((await run(world, "apply")).applied.actionsEnabled).toBe(18);
   });
 });

@@ -576,7 +576,8 @@ export class ProcWatch extends Construct {
       new PolicyStatement({
         sid: "ReadInstancesAndAlarms",
         // No resource-level permissions a prefix listing could use: DescribeAlarms pages over the account, metrics have no ARNs.
-        actions: ["ec2:DescribeInstances", "cloudwatch:DescribeAlarms", "cloudwatch:ListMetrics"],
+        // GetMetricData tells an arming alarm whether its exact series publishes yet.
+        actions: ["ec2:DescribeInstances", "cloudwatch:DescribeAlarms", "cloudwatch:ListMetrics", "cloudwatch:GetMetricData"],
         resources: ["*"],
       }),
     );
@@ -592,7 +593,14 @@ export class ProcWatch extends Construct {
     role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: "ManageOwnAlarmsOnly",
-        actions: ["cloudwatch:DeleteAlarms", "cloudwatch:EnableAlarmActions", "cloudwatch:DisableAlarmActions", "cloudwatch:TagResource"],
+        // SetAlarmState: an alarm found in ALARM right after its actions went on is reset so it acts.
+        actions: [
+          "cloudwatch:DeleteAlarms",
+          "cloudwatch:EnableAlarmActions",
+          "cloudwatch:DisableAlarmActions",
+          "cloudwatch:TagResource",
+          "cloudwatch:SetAlarmState",
+        ],
         resources: [ownedAlarms],
       }),
     );
@@ -607,7 +615,8 @@ export class ProcWatch extends Construct {
     if (policy !== undefined) {
       Validations.of(policy).acknowledge({
         id: "AwsSolutions-IAM5[Resource::*]",
-        reason: "ec2:DescribeInstances, cloudwatch:DescribeAlarms and cloudwatch:ListMetrics are read-only list calls without resource-level scoping.",
+        reason:
+          "ec2:DescribeInstances, cloudwatch:DescribeAlarms, cloudwatch:ListMetrics and cloudwatch:GetMetricData are read-only calls without resource-level scoping.",
       });
       Validations.of(policy).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:${this.settings.alarmPrefix}/*]`,

@@ -1,5 +1,24 @@
-import { type AlarmDefinition, alarmDefinitionFor, type HostSpec, parseInstanceTags, resolveHostSpec, type SpecIssue } from "@procwatch/contract";
-import type { DesiredAlarm, DesiredContext, DesiredState, InstanceInput, InstanceOutcome, InstanceState, PlannerConfig, ProfileInput } from "./types.ts";
+import {
+  type AlarmDefinition,
+  alarmDefinitionFor,
+  type HostSpec,
+  isProcwatchOwned,
+  parseInstanceTags,
+  resolveHostSpec,
+  type SpecIssue,
+} from "@procwatch/contract";
+import type {
+  DesiredAlarm,
+  DesiredContext,
+  DesiredState,
+  FirstDatapointCheck,
+  InstanceInput,
+  InstanceOutcome,
+  InstanceState,
+  ObservedAlarm,
+  PlannerConfig,
+  ProfileInput,
+} from "./types.ts";
 
 /** Alarm actions follow the instance: a stopped host must not trigger restarts, but its alarms stay for when it starts. */
 const ACTIONS_ENABLED_BY_STATE: Readonly<Record<InstanceState, boolean | null>> = {
@@ -13,15 +32,23 @@ const ACTIONS_ENABLED_BY_STATE: Readonly<Record<InstanceState, boolean | null>> 
 
 /** Used as the reason whenever actions are simply on because the host runs. */
 const RUNNING_REASON = "instance is running";
-export const AWAITING_FIRST_DATAPOINT = "waiting for the host's first datapoint";
+export const AWAITING_FIRST_DATAPOINT = "arming: waiting for the first datapoint of this exact series";
+
+/**
+ * How far back a first-datapoint check looks for an alarm that is new or whose metric changed: a
+ * series that published in the last few minutes is live now, whatever the alarm's history.
+ */
+export const RECENT_DATAPOINT_WINDOW_MS = 10 * 60_000;
 
 /**
  * The alarms the tags ask for. Instances whose tags (or profile) have any problem get no alarms
  * and carry the contract's issues, so a typo never half-applies a spec.
  *
- * Actions follow the instance state, with one more rule for hosts that just launched: missing
- * data is breaching, so a new host's alarm would fire before install/configure have run. Its
- * actions stay off until the alarm's exact metric exists or the launch grace has passed.
+ * Actions follow the instance state, and each alarm's own history: missing data is breaching, so
+ * an alarm whose exact series does not publish yet would fire at once and send restarts to a host
+ * with no agent or allow-list. Such an alarm is *arming* (actions off) until GetMetricData shows a
+ * datapoint of that series, or the arming grace has passed. An alarm arms when it is created, when
+ * its metric (namespace, name, dimensions, period) changes, and when its host starts again.
  */
 export function desiredAlarms(
   instances: readonly InstanceInput[],
@@ -31,6 +58,7 @@ export function desiredAlarms(
 ): DesiredState {
   const alarms: DesiredAlarm[] = [];
   const outcomes: InstanceOutcome[] = [];
+  const firstDatapointChecks: FirstDatapointCheck[] = [];
   const sorted = [...instances].sort((a, b) => compare(a.instanceId, b.instanceId));
   for (const instance of sorted) {
     const outcome = evaluateInstance(instance, profiles, config);
@@ -44,7 +72,9 @@ export function desiredAlarms(
         actions: config.actions,
         actionsEnabled: enabledByState,
       });
-      const actions = enabledByState ? actionsForLiveInstance(instance, draft, config, context) : { enabled: false, reason: `instance is ${instance.state}` };
+      const observed = ownedObserved(context.observed.get(draft.AlarmName), config.alarmPrefix);
+      const actions = enabledByState ? armingDecision(instance, draft, observed, config, context) : { enabled: false, reason: `instance is ${instance.state}` };
+      if (actions.check !== undefined) firstDatapointChecks.push(actions.check);
       alarms.push({
         instanceId: instance.instanceId,
         processName: process.name,
@@ -53,18 +83,7 @@ export function desiredAlarms(
       });
     }
   }
-  return { alarms, instances: outcomes };
-}
-
-/**
- * Running or pending instances still inside their launch grace: the only ones whose metrics
- * matter to the plan, so the caller can look up just their series (or skip ListMetrics entirely).
- */
-export function instancesInLaunchGrace(instances: readonly InstanceInput[], config: Pick<PlannerConfig, "launchGraceMs">, now: number): string[] {
-  return instances
-    .filter((instance) => ACTIONS_ENABLED_BY_STATE[instance.state] === true && withinGrace(instance, config.launchGraceMs, now))
-    .map((instance) => instance.instanceId)
-    .sort(compare);
+  return { alarms, instances: outcomes, firstDatapointChecks };
 }
 
 /** Identity of a metric series: namespace, name and the full dimension set (order-insensitive). */
@@ -77,26 +96,100 @@ export function metricSeriesKey(
   return JSON.stringify([namespace, metricName, pairs]);
 }
 
-function actionsForLiveInstance(
+/**
+ * True when an alarm would evaluate a different series, or at a different resolution, than the
+ * observed one did: whatever the observed alarm saw says nothing about the new series.
+ */
+export function metricChanged(observed: ObservedAlarm, definition: AlarmDefinition): boolean {
+  return (
+    observed.Period !== definition.Period ||
+    metricSeriesKey(observed.Namespace ?? "", observed.MetricName ?? "", observed.Dimensions ?? []) !==
+      metricSeriesKey(definition.Namespace, definition.MetricName, definition.Dimensions)
+  );
+}
+
+/**
+ * Whether datapoint timestamps (epoch ms, any order) show a series that publishes at the alarm's
+ * resolution: one datapoint is enough for a period of a minute or more; a high-resolution alarm
+ * needs two datapoints one period apart, which a series published at one-minute resolution (a host
+ * still on the standard profile) cannot produce, so a fast alarm is not armed on it.
+ */
+export function reportsAtResolution(timestamps: readonly number[], periodSeconds: number): boolean {
+  if (timestamps.length === 0) return false;
+  if (periodSeconds >= 60) return true;
+  const seen = new Set(timestamps);
+  return timestamps.some((timestamp) => seen.has(timestamp + periodSeconds * 1000));
+}
+
+interface ArmingOutcome {
+  readonly enabled: boolean;
+  readonly reason: string;
+  readonly check?: FirstDatapointCheck;
+}
+
+function armingDecision(
   instance: InstanceInput,
   definition: AlarmDefinition,
+  observed: ObservedAlarm | undefined,
   config: PlannerConfig,
   context: DesiredContext,
-): { enabled: boolean; reason: string } {
-  if (!withinGrace(instance, config.launchGraceMs, context.now)) return { enabled: true, reason: RUNNING_REASON };
-  if (context.reportingSeries.has(metricSeriesKey(definition.Namespace, definition.MetricName, definition.Dimensions))) {
-    return { enabled: true, reason: "the host's first datapoint arrived" };
+): ArmingOutcome {
+  if (config.armingGraceMs <= 0) return { enabled: true, reason: RUNNING_REASON };
+  const launchedAt = instance.launchTime?.getTime() ?? Number.NEGATIVE_INFINITY;
+  const reporting = context.reportingAlarms.has(definition.AlarmName);
+  const check = (since: number): FirstDatapointCheck => ({
+    alarmName: definition.AlarmName,
+    namespace: definition.Namespace,
+    metricName: definition.MetricName,
+    dimensions: definition.Dimensions,
+    period: definition.Period,
+    since,
+  });
+
+  if (observed === undefined || metricChanged(observed, definition)) {
+    // Arming starts now; a series that already publishes arms it at once (no second run needed).
+    const since = Math.max(launchedAt, context.now - RECENT_DATAPOINT_WINDOW_MS);
+    const what = observed === undefined ? "new alarm" : "metric changed";
+    if (reporting) return { enabled: true, reason: `${what}; its series already reports` };
+    return {
+      enabled: false,
+      reason: `${AWAITING_FIRST_DATAPOINT} (${what}; actions go on at the latest after ${formatMinutes(config.armingGraceMs)})`,
+      check: check(since),
+    };
   }
-  const minutes = Math.floor((context.now - (instance.launchTime?.getTime() ?? 0)) / 60_000);
+
+  const transitionedAt = (observed.StateTransitionedTimestamp ?? observed.StateUpdatedTimestamp)?.getTime();
+  if (observed.ActionsEnabled !== false) {
+    // An ALARM that began before the host's last start acted (if at all) on an earlier boot; it will
+    // not act again until it leaves ALARM, so re-arm it to get a fresh transition.
+    const staleAlarm = observed.StateValue === "ALARM" && transitionedAt !== undefined && transitionedAt < launchedAt;
+    if (!staleAlarm) return { enabled: true, reason: RUNNING_REASON };
+    return {
+      enabled: false,
+      reason: `${AWAITING_FIRST_DATAPOINT} (in ALARM since before the host started at ${new Date(launchedAt).toISOString()}; re-arming so a process that is down now is restarted)`,
+      check: check(launchedAt),
+    };
+  }
+
+  // Actions are off on a running host: arming since the alarm was last written or the host started.
+  const since = Math.max(observed.AlarmConfigurationUpdatedTimestamp?.getTime() ?? Number.NEGATIVE_INFINITY, launchedAt);
+  if (reporting) return { enabled: true, reason: "the first datapoint of its series arrived" };
+  if (!Number.isFinite(since) || context.now - since >= config.armingGraceMs) {
+    return {
+      enabled: true,
+      reason: `no datapoint within ${formatMinutes(config.armingGraceMs)} of arming: actions on, so a host that never reports is reported`,
+    };
+  }
+  const minutes = Math.floor((context.now - since) / 60_000);
   return {
     enabled: false,
-    reason: `${AWAITING_FIRST_DATAPOINT} (launched ${minutes} min ago; actions go on after ${formatMinutes(config.launchGraceMs)} at the latest)`,
+    reason: `${AWAITING_FIRST_DATAPOINT} (arming for ${minutes} min; actions go on at the latest after ${formatMinutes(config.armingGraceMs)})`,
+    check: check(since),
   };
 }
 
-function withinGrace(instance: InstanceInput, graceMs: number, now: number): boolean {
-  if (instance.launchTime === undefined || graceMs <= 0) return false;
-  return now - instance.launchTime.getTime() < graceMs;
+function ownedObserved(alarm: ObservedAlarm | undefined, prefix: string): ObservedAlarm | undefined {
+  return alarm !== undefined && isProcwatchOwned(alarm, prefix) ? alarm : undefined;
 }
 
 function formatMinutes(milliseconds: number): string {

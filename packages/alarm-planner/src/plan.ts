@@ -1,4 +1,5 @@
 import { type AlarmDefinition, isProcwatchOwned, parseAlarmName } from "@procwatch/contract";
+import { metricChanged } from "./desired.ts";
 import type { DesiredAlarm, DesiredState, InstanceOutcome, ObservedAlarm } from "./types.ts";
 
 export const CHANGE_KINDS = ["create", "update", "delete", "disable-actions", "enable-actions", "unchanged"] as const;
@@ -20,6 +21,14 @@ export interface PlannedChange {
   /** What PutMetricAlarm sends, for create and update. */
   readonly definition?: AlarmDefinition;
   readonly differences?: readonly FieldDifference[];
+  /**
+   * Set when this write turns actions on for an alarm that may already be in ALARM (its actions
+   * were off, or it now watches another series). CloudWatch runs actions only on a state change, so
+   * such an alarm would stay silent while the process is down: after the write, if the alarm is in
+   * ALARM, the fleet manager sets it to INSUFFICIENT_DATA (SetAlarmState) and the next evaluation
+   * transitions again and acts.
+   */
+  readonly reevaluate?: true;
 }
 
 /** An alarm under the prefix that procwatch does not own (no marker, or a name it did not generate): reported, never touched. */
@@ -124,10 +133,12 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
     }
     const differences = diffAlarm(existing, alarm.definition);
     const beyondActions = differences.filter((difference) => difference.field !== "ActionsEnabled");
+    const reevaluate = alarm.definition.ActionsEnabled && (existing.ActionsEnabled === false || metricChanged(existing, alarm.definition));
+    const armed = reevaluate ? { reevaluate: true as const } : {};
     if (beyondActions.length > 0) {
-      changes.push({ ...change("update", alarm, `${beyondActions.map((difference) => difference.field).join(", ")} differ`), differences });
+      changes.push({ ...change("update", alarm, `${beyondActions.map((difference) => difference.field).join(", ")} differ`), differences, ...armed });
     } else if (differences.length > 0) {
-      changes.push({ ...change(alarm.definition.ActionsEnabled ? "enable-actions" : "disable-actions", alarm, alarm.actionsReason), differences });
+      changes.push({ ...change(alarm.definition.ActionsEnabled ? "enable-actions" : "disable-actions", alarm, alarm.actionsReason), differences, ...armed });
     } else {
       unchanged.push(name);
     }

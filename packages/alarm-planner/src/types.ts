@@ -41,22 +41,40 @@ export interface PlannerConfig {
    */
   readonly defaultDetection: DetectionProfileName;
   /**
-   * How long after launch a running host's alarm actions stay off while its metric does not exist
-   * yet (install and configure have not run): missing data is breaching, so without this every
-   * new host would raise an incident before its agent reports. 0 turns the grace off.
+   * The longest an alarm stays *arming* (actions off) while waiting for the first datapoint of its
+   * exact series after it was created, its metric changed, or its host started. Missing data is
+   * breaching, so an alarm armed before its host publishes would fire and restart on a host that
+   * has no agent or allow-list yet. Past this ceiling actions go on anyway, so a host that never
+   * reports is reported. 0 arms every alarm at once.
    */
-  readonly launchGraceMs: number;
+  readonly armingGraceMs: number;
 }
 
 /** What the planner needs to know about the world besides instances and profiles; plain data, so planning stays pure. */
 export interface DesiredContext {
   /** Current time, epoch milliseconds. */
   readonly now: number;
+  /** Alarms under the prefix as DescribeAlarms returned them: an alarm's own history decides whether it is armed. */
+  readonly observed: ReadonlyMap<string, ObservedAlarm>;
   /**
-   * `metricSeriesKey`s of the metric series that exist (ListMetrics). Only consulted for hosts still
-   * inside their launch grace, so callers may list just those hosts' series.
+   * Names of arming alarms whose exact series reports at the alarm's resolution since arming began
+   * (answers to `DesiredState.firstDatapointChecks`, read with GetMetricData). Empty on the first pass.
    */
-  readonly reportingSeries: ReadonlySet<string>;
+  readonly reportingAlarms: ReadonlySet<string>;
+}
+
+/**
+ * One GetMetricData question the planner needs answered before it can arm an alarm: has this exact
+ * series (namespace, name, full dimension set) published at the alarm's period since `since`?
+ */
+export interface FirstDatapointCheck {
+  readonly alarmName: string;
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: readonly { readonly Name: string; readonly Value: string }[];
+  readonly period: number;
+  /** Epoch ms: only datapoints at or after this instant count (not those of an earlier boot or an earlier metric). */
+  readonly since: number;
 }
 
 /** An alarm as DescribeAlarms returns it (structurally the SDK's `MetricAlarm`), every field optional like the SDK's. */
@@ -86,6 +104,10 @@ export interface ObservedAlarm {
   readonly StateValue?: string;
   readonly StateReason?: string;
   readonly StateUpdatedTimestamp?: Date;
+  /** When StateValue last changed (DescribeAlarms `StateTransitionedTimestamp`). */
+  readonly StateTransitionedTimestamp?: Date;
+  /** When the alarm was created or its configuration last changed. */
+  readonly AlarmConfigurationUpdatedTimestamp?: Date;
 }
 
 /** One alarm procwatch wants to exist. */
@@ -93,7 +115,7 @@ export interface DesiredAlarm {
   readonly instanceId: string;
   readonly processName: string;
   readonly definition: AlarmDefinition;
-  /** Why actions are on or off, as the plan shows it (e.g. "waiting for the host's first datapoint"). */
+  /** Why actions are on or off, as the plan shows it (e.g. "arming: waiting for the first datapoint …"). */
   readonly actionsReason: string;
 }
 
@@ -123,4 +145,9 @@ export interface InstanceOutcome {
 export interface DesiredState {
   readonly alarms: readonly DesiredAlarm[];
   readonly instances: readonly InstanceOutcome[];
+  /**
+   * Arming alarms whose series the caller should look up (GetMetricData) and pass back as
+   * `reportingAlarms` in a second pass. Empty for a settled fleet, so it costs no call.
+   */
+  readonly firstDatapointChecks: readonly FirstDatapointCheck[];
 }

@@ -9,14 +9,23 @@ export const config: PlannerConfig = {
   namespace: "CWAgent",
   actions: { alarmActions: [RESTART_TOPIC], okActions: [RESTART_TOPIC] },
   defaultDetection: "standard",
-  launchGraceMs: 15 * 60_000,
+  // Arming is off here, so tests about other rules see actions follow the instance state only;
+  // `armingConfig` turns it on for the tests about arming.
+  armingGraceMs: 0,
 };
+
+export const armingConfig: PlannerConfig = { ...config, armingGraceMs: 45 * 60_000 };
 
 /** A fixed "now" for every test: planning is pure, so time is an input like any other. */
 export const NOW = Date.UTC(2025, 5, 2, 12, 0, 0);
 
-/** No metric series known; instances without a launch time count as launched long ago. */
-export const settled: DesiredContext = { now: NOW, reportingSeries: new Set() };
+/** No alarms observed and no series reporting; instances without a launch time count as launched long ago. */
+export const settled: DesiredContext = { now: NOW, observed: new Map(), reportingAlarms: new Set() };
+
+/** The context a reconcile builds from what DescribeAlarms returned (and, on a second pass, what GetMetricData said). */
+export function contextFor(observed: readonly ObservedAlarm[], overrides: Partial<DesiredContext> = {}): DesiredContext {
+  return { ...settled, observed: new Map(observed.map((alarm) => [alarm.AlarmName ?? "", alarm])), ...overrides };
+}
 
 export function minutesAgo(minutes: number): Date {
   return new Date(NOW - minutes * 60_000);
@@ -57,7 +66,7 @@ export function observedFrom(definition: AlarmDefinition, overrides: Partial<Obs
 }
 
 /** What CloudWatch holds after every change of `plan` succeeded (the semantics of the AWS calls, as plain data). */
-export function applyToObserved(plan: Plan, observed: readonly ObservedAlarm[]): ObservedAlarm[] {
+export function applyToObserved(plan: Plan, observed: readonly ObservedAlarm[], at: number = NOW): ObservedAlarm[] {
   const byName = new Map(observed.map((alarm) => [alarm.AlarmName ?? "", alarm]));
   for (const change of plan.changes) {
     const existing = byName.get(change.alarmName);
@@ -65,7 +74,15 @@ export function applyToObserved(plan: Plan, observed: readonly ObservedAlarm[]):
       case "create":
       case "update":
         if (change.definition === undefined) throw new Error(`${change.kind} without definition`);
-        byName.set(change.alarmName, observedFrom(change.definition, { StateValue: existing?.StateValue ?? "INSUFFICIENT_DATA" }));
+        // PutMetricAlarm keeps an existing alarm's state and stamps the configuration change.
+        byName.set(
+          change.alarmName,
+          observedFrom(change.definition, {
+            StateValue: existing?.StateValue ?? "INSUFFICIENT_DATA",
+            AlarmConfigurationUpdatedTimestamp: new Date(at),
+            ...(existing?.StateTransitionedTimestamp !== undefined ? { StateTransitionedTimestamp: existing.StateTransitionedTimestamp } : {}),
+          }),
+        );
         break;
       case "delete":
         byName.delete(change.alarmName);

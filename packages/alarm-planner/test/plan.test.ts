@@ -2,17 +2,19 @@ import { alarmNameFor, OWNERSHIP_MARKER } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
 import {
   type ChangeKind,
+  type DesiredContext,
   desiredAlarms,
+  type FirstDatapointCheck,
   type InstanceState,
-  instancesInLaunchGrace,
   massDeleteCheck,
-  metricSeriesKey,
   type ObservedAlarm,
   type ProfileInput,
   planReconcile,
+  RECENT_DATAPOINT_WINDOW_MS,
   referencedProfiles,
+  reportsAtResolution,
 } from "../src/index.ts";
-import { applyToObserved, config, instance, instanceId, minutesAgo, NOW, noProfiles, observedFrom, settled } from "./builders.ts";
+import { applyToObserved, armingConfig, config, contextFor, instance, instanceId, minutesAgo, NOW, noProfiles, observedFrom, settled } from "./builders.ts";
 
 const scope = { alarmPrefix: "procwatch" };
 
@@ -289,100 +291,139 @@ describe("fleet-wide idempotence", () => {
   });
 });
 
-describe("launch grace: a new host's actions wait for its first datapoint", () => {
+describe("arming: an alarm's actions wait for the first datapoint of its exact series", () => {
   const processes = "nginx sshd";
-  const keysOf = (desired: ReturnType<typeof desiredAlarms>) =>
-    new Set(desired.alarms.map((alarm) => metricSeriesKey(alarm.definition.Namespace, alarm.definition.MetricName, alarm.definition.Dimensions)));
+  const plan = (instances: Parameters<typeof desiredAlarms>[0], observed: ObservedAlarm[], overrides: Partial<DesiredContext> = {}) => {
+    const desired = desiredAlarms(instances, noProfiles, armingConfig, contextFor(observed, overrides));
+    return { desired, plan: planReconcile(desired, observed, scope) };
+  };
+  const namesOf = (checks: readonly FirstDatapointCheck[]) => new Set(checks.map((check) => check.alarmName));
 
-  it("creates a just-launched host's alarms with actions disabled, enables them once the metric exists, and is idempotent at every step", () => {
-    const host = instance({ processes, launchTime: minutesAgo(2) });
-    const waiting = planReconcile(desiredAlarms([host], noProfiles, config, settled), [], scope);
-    expect(waiting.changes.map((change) => [change.kind, change.definition?.ActionsEnabled])).toEqual([
+  it("a new alarm on a host that has run for a day is created arming, asks for its series, and arms when a datapoint arrives", () => {
+    const host = instance({ processes, launchTime: minutesAgo(24 * 60) });
+    const first = plan([host], []);
+    expect(first.plan.changes.map((change) => [change.kind, change.definition?.ActionsEnabled])).toEqual([
       ["create", false],
       ["create", false],
     ]);
-    expect(waiting.changes[0]?.reason).toMatch(/^new alarm, actions disabled: waiting for the host's first datapoint \(launched 2 min ago; /);
-    const observed = applyToObserved(waiting, []);
-    // Nothing changed in the world: nothing to do.
-    expect(planReconcile(desiredAlarms([host], noProfiles, config, { ...settled, now: NOW + 60_000 }), observed, scope).changes).toEqual([]);
-
-    // The agent starts reporting: the exact series now exists.
-    const reporting = { now: NOW + 3 * 60_000, reportingSeries: keysOf(desiredAlarms([host], noProfiles, config, settled)) };
-    const desired = desiredAlarms([host], noProfiles, config, reporting);
-    const enable = planReconcile(desired, observed, scope);
-    expect(enable.changes.map((change) => `${change.kind} ${change.processName} — ${change.reason}`)).toEqual([
-      "enable-actions nginx — the host's first datapoint arrived",
-      "enable-actions sshd — the host's first datapoint arrived",
+    expect(first.plan.changes[0]?.reason).toMatch(/^new alarm, actions disabled: arming: waiting for the first datapoint of this exact series \(new alarm; /);
+    // Only datapoints of the last few minutes say the series is live; not those of a day ago.
+    expect(first.desired.firstDatapointChecks).toEqual([
+      expect.objectContaining({ alarmName: alarmNameFor(host.instanceId, "nginx"), period: 60, since: NOW - RECENT_DATAPOINT_WINDOW_MS }),
+      expect.objectContaining({ alarmName: alarmNameFor(host.instanceId, "sshd"), period: 60, since: NOW - RECENT_DATAPOINT_WINDOW_MS }),
     ]);
-    expect(planReconcile(desired, applyToObserved(enable, observed), scope).changes).toEqual([]);
-  });
+    const observed = applyToObserved(first.plan, []);
+    expect(plan([host], observed, { now: NOW + 60_000 }).plan.changes).toEqual([]);
 
-  it("only the series whose exact dimensions exist count: a host reporting one process enables that alarm only", () => {
-    const host = instance({ processes, launchTime: minutesAgo(1) });
-    const [nginx] = desiredAlarms([host], noProfiles, config, settled).alarms;
-    const nginxKey = metricSeriesKey(nginx!.definition.Namespace, nginx!.definition.MetricName, [...nginx!.definition.Dimensions].reverse());
-    const plan = planReconcile(desiredAlarms([host], noProfiles, config, { now: NOW, reportingSeries: new Set([nginxKey]) }), [], scope);
-    expect(plan.changes.map((change) => [change.processName, change.definition?.ActionsEnabled])).toEqual([
-      ["nginx", true],
-      ["sshd", false],
+    const nginx = alarmNameFor(host.instanceId, "nginx");
+    const armed = plan([host], observed, { now: NOW + 3 * 60_000, reportingAlarms: new Set([nginx]) });
+    expect(armed.plan.changes.map((change) => `${change.kind} ${change.processName} — ${change.reason}`)).toEqual([
+      "enable-actions nginx — the first datapoint of its series arrived",
     ]);
+    // Enabling actions on an alarm that may sit in ALARM must be followed by a re-evaluation.
+    expect(armed.plan.changes[0]?.reevaluate).toBe(true);
+    expect(plan([host], applyToObserved(armed.plan, observed), { now: NOW + 4 * 60_000, reportingAlarms: new Set([nginx]) }).plan.changes).toEqual([]);
   });
 
-  it("enables actions when the grace is over even without data (the alarm then shows the host as down)", () => {
-    const host = instance({ processes: "nginx", launchTime: minutesAgo(5) });
-    const observed = applyToObserved(planReconcile(desiredAlarms([host], noProfiles, config, settled), [], scope), []);
-    expect(observed[0]?.ActionsEnabled).toBe(false);
-    const later = planReconcile(desiredAlarms([host], noProfiles, config, { ...settled, now: NOW + 10 * 60_000 }), observed, scope);
-    expect(later.changes.map((change) => `${change.kind} — ${change.reason}`)).toEqual(["enable-actions — instance is running"]);
-  });
-
-  it.each<{ title: string; state: InstanceState; launchedMinutesAgo: number | null; graceMs?: number; enabled: boolean }>([
-    { title: "running, launched 20 min ago", state: "running", launchedMinutesAgo: 20, enabled: true },
-    { title: "running, launched exactly at the grace", state: "running", launchedMinutesAgo: 15, enabled: true },
-    { title: "running, launch time unknown", state: "running", launchedMinutesAgo: null, enabled: true },
-    { title: "pending, launched just now", state: "pending", launchedMinutesAgo: 0, enabled: false },
-    { title: "running, launched 1 min ago, grace off", state: "running", launchedMinutesAgo: 1, graceMs: 0, enabled: true },
-    { title: "stopped, launched 1 min ago (state wins)", state: "stopped", launchedMinutesAgo: 1, enabled: false },
-  ])("$title → actions enabled: $enabled", ({ state, launchedMinutesAgo, graceMs, enabled }) => {
-    const host = instance({ processes: "nginx", state, ...(launchedMinutesAgo !== null ? { launchTime: minutesAgo(launchedMinutesAgo) } : {}) });
-    const desired = desiredAlarms([host], noProfiles, { ...config, launchGraceMs: graceMs ?? config.launchGraceMs }, settled);
-    expect(desired.alarms[0]?.definition.ActionsEnabled).toBe(enabled);
-  });
-
-  it("a host stopped and started again inside the grace disables its alarm until it reports", () => {
+  it("a series that already reports arms a new alarm at once (created with actions on, no re-evaluation needed)", () => {
     const host = instance({ processes: "nginx" });
-    const observed = converged([host]);
-    const restarted = { ...host, launchTime: minutesAgo(1) };
-    const plan = planReconcile(desiredAlarms([restarted], noProfiles, config, settled), observed, scope);
-    expect(plan.changes.map((change) => change.kind)).toEqual(["disable-actions"]);
-    expect(plan.changes[0]?.reason).toMatch(/^waiting for the host's first datapoint/);
+    const { plan: created } = plan([host], [], { reportingAlarms: new Set([alarmNameFor(host.instanceId, "nginx")]) });
+    expect(created.changes.map((change) => [change.kind, change.definition?.ActionsEnabled, change.reevaluate])).toEqual([["create", true, undefined]]);
   });
 
-  it("instancesInLaunchGrace lists only running/pending hosts launched within the grace", () => {
-    const young = instance({ processes: "nginx", launchTime: minutesAgo(3) });
-    const youngPending = instance({ processes: "nginx", state: "pending", launchTime: minutesAgo(0) });
-    const youngStopped = instance({ processes: "nginx", state: "stopped", launchTime: minutesAgo(3) });
-    const old = instance({ processes: "nginx", launchTime: minutesAgo(60) });
-    const unknown = instance({ processes: "nginx" });
-    expect(instancesInLaunchGrace([old, youngStopped, young, unknown, youngPending], config, NOW)).toEqual([young.instanceId, youngPending.instanceId].sort());
-    expect(instancesInLaunchGrace([young], { launchGraceMs: 0 }, NOW)).toEqual([]);
+  it("a changed selector re-arms: the update turns actions off, and arming it later re-evaluates", () => {
+    const host = instance({ processes: "nginx" });
+    const observed = [observedFrom(desiredAlarms([host], noProfiles, config, settled).alarms[0]!.definition, { StateValue: "OK" })];
+    const changed = { ...host, tags: { ...host.tags, "procwatch:process:nginx": "match=pidfile pidfile=/run/nginx.pid" } };
+    const { plan: update, desired } = plan([changed], observed);
+    expect(update.changes.map((change) => [change.kind, change.definition?.ActionsEnabled])).toEqual([["update", false]]);
+    expect(update.changes[0]?.differences?.map((difference) => difference.field)).toEqual(["Dimensions", "ActionsEnabled"]);
+    expect(namesOf(desired.firstDatapointChecks)).toEqual(new Set([alarmNameFor(host.instanceId, "nginx")]));
+    const after = applyToObserved(update, observed, NOW);
+    const armed = plan([changed], after, { now: NOW + 5 * 60_000, reportingAlarms: new Set([alarmNameFor(host.instanceId, "nginx")]) });
+    expect(armed.plan.changes.map((change) => [change.kind, change.reevaluate])).toEqual([["enable-actions", true]]);
   });
 
-  it("plan(apply(plan)) is empty for a stable fleet with young, reporting and old hosts", () => {
+  it("switching a process to the fast profile changes the period, which re-arms too", () => {
+    const host = instance({ processes: "nginx" });
+    const observed = [observedFrom(desiredAlarms([host], noProfiles, config, settled).alarms[0]!.definition)];
+    const fast = { ...host, tags: { ...host.tags, "procwatch:detection": "fast" } };
+    const { plan: update, desired } = plan([fast], observed);
+    expect(update.changes.map((change) => [change.kind, change.definition?.Period, change.definition?.ActionsEnabled])).toEqual([["update", 10, false]]);
+    expect(desired.firstDatapointChecks.map((check) => check.period)).toEqual([10]);
+  });
+
+  it("past the arming grace without any datapoint, actions go on anyway and the alarm is re-evaluated (a host that never reports is reported)", () => {
+    const host = instance({ processes: "nginx", launchTime: minutesAgo(24 * 60) });
+    const observed = applyToObserved(plan([host], []).plan, [], NOW);
+    const stillArming = plan([host], observed, { now: NOW + 44 * 60_000 });
+    expect(stillArming.plan.changes).toEqual([]);
+    expect(stillArming.desired.alarms[0]?.actionsReason).toMatch(/arming for 44 min; actions go on at the latest after 45 min/);
+    const late = plan([host], observed, { now: NOW + 45 * 60_000 });
+    expect(late.plan.changes.map((change) => `${change.kind} — ${change.reason}`)).toEqual([
+      "enable-actions — no datapoint within 45 min of arming: actions on, so a host that never reports is reported",
+    ]);
+    expect(late.plan.changes[0]?.reevaluate).toBe(true);
+    expect(late.desired.firstDatapointChecks).toEqual([]);
+  });
+
+  it("a host that was stopped (actions off) and started again arms on datapoints of this boot only", () => {
+    const host = instance({ processes: "nginx", state: "stopped", launchTime: minutesAgo(600) });
+    const stoppedAlarm = observedFrom(desiredAlarms([host], noProfiles, config, settled).alarms[0]!.definition, {
+      StateValue: "ALARM",
+      AlarmConfigurationUpdatedTimestamp: minutesAgo(120),
+    });
+    const started = { ...host, state: "running" as const, launchTime: minutesAgo(1) };
+    const { plan: waiting, desired } = plan([started], [stoppedAlarm]);
+    expect(waiting.changes).toEqual([]);
+    expect(desired.firstDatapointChecks).toEqual([expect.objectContaining({ since: minutesAgo(1).getTime() })]);
+    const { plan: armed } = plan([started], [stoppedAlarm], { now: NOW + 2 * 60_000, reportingAlarms: new Set([stoppedAlarm.AlarmName ?? ""]) });
+    expect(armed.changes.map((change) => [change.kind, change.reevaluate])).toEqual([["enable-actions", true]]);
+  });
+
+  it("an alarm still in ALARM from before its host's last start (the stop event was missed) is re-armed", () => {
+    const host = instance({ processes: "nginx", launchTime: minutesAgo(2) });
+    const definition = desiredAlarms([host], noProfiles, config, settled).alarms[0]!.definition;
+    const staleAlarm = observedFrom(definition, { StateValue: "ALARM", StateTransitionedTimestamp: minutesAgo(30) });
+    const { plan: rearm, desired } = plan([host], [staleAlarm]);
+    expect(rearm.changes.map((change) => change.kind)).toEqual(["disable-actions"]);
+    expect(rearm.changes[0]?.reason).toMatch(/in ALARM since before the host started/);
+    expect(desired.firstDatapointChecks).toEqual([expect.objectContaining({ since: minutesAgo(2).getTime() })]);
+    // An ALARM that began after this boot has acted (or will): left alone.
+    const fresh = observedFrom(definition, { StateValue: "ALARM", StateTransitionedTimestamp: minutesAgo(1) });
+    expect(plan([host], [fresh]).plan.changes).toEqual([]);
+  });
+
+  it("a stopped host's alarms are off whatever the series says, and arming 0 turns the whole mechanism off", () => {
+    const stopped = instance({ processes: "nginx", state: "stopped" });
+    expect(plan([stopped], [], { reportingAlarms: new Set([alarmNameFor(stopped.instanceId, "nginx")]) }).desired.alarms[0]?.definition.ActionsEnabled).toBe(
+      false,
+    );
+    const fresh = instance({ processes: "nginx", launchTime: minutesAgo(0) });
+    const noArming = desiredAlarms([fresh], noProfiles, config, settled);
+    expect(noArming.alarms[0]?.definition.ActionsEnabled).toBe(true);
+    expect(noArming.firstDatapointChecks).toEqual([]);
+  });
+
+  it("reportsAtResolution: one datapoint arms a 60 s alarm; a 10 s alarm needs two datapoints one period apart", () => {
+    const minute = Date.UTC(2025, 5, 2, 12, 0, 0);
+    expect(reportsAtResolution([], 60)).toBe(false);
+    expect(reportsAtResolution([minute], 60)).toBe(true);
+    expect(reportsAtResolution([minute, minute + 60_000], 10)).toBe(false);
+    expect(reportsAtResolution([minute + 10_000, minute + 20_000], 10)).toBe(true);
+  });
+
+  it("plan(apply(plan)) is empty for a fleet in every arming situation", () => {
     const fleet = Array.from({ length: 30 }, (_, index) =>
       instance({ processes: "nginx sshd", state: index % 9 === 0 ? "stopped" : "running", launchTime: minutesAgo(index % 3 === 0 ? 2 : 40) }),
     );
-    const all = desiredAlarms(fleet, noProfiles, config, settled);
-    // Every fourth alarm's series already reports.
-    const reporting = new Set(
-      all.alarms
-        .filter((_alarm, index) => index % 4 === 0)
-        .map((alarm) => metricSeriesKey(alarm.definition.Namespace, alarm.definition.MetricName, alarm.definition.Dimensions)),
-    );
-    const context = { now: NOW, reportingSeries: reporting };
-    const first = planReconcile(desiredAlarms(fleet, noProfiles, config, context), [], scope);
-    expect(first.changes.some((change) => change.definition?.ActionsEnabled === false)).toBe(true);
-    expect(planReconcile(desiredAlarms(fleet, noProfiles, config, context), applyToObserved(first, []), scope).changes).toEqual([]);
+    const first = plan(fleet, []);
+    const reporting = new Set([...namesOf(first.desired.firstDatapointChecks)].filter((_name, index) => index % 4 === 0));
+    const second = plan(fleet, [], { reportingAlarms: reporting });
+    expect(second.plan.changes.some((change) => change.definition?.ActionsEnabled === false)).toBe(true);
+    expect(second.plan.changes.some((change) => change.definition?.ActionsEnabled === true)).toBe(true);
+    const observed = applyToObserved(second.plan, []);
+    expect(plan(fleet, observed, { reportingAlarms: reporting }).plan.changes).toEqual([]);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   type MetricAlarm,
   PutMetricAlarmCommand,
   paginateDescribeAlarms,
+  SetAlarmStateCommand,
   type Tag,
   TagResourceCommand,
 } from "@aws-sdk/client-cloudwatch";
@@ -182,6 +183,21 @@ export class AlarmStore {
       await this.cloudwatch.send(new EnableAlarmActionsCommand({ AlarmNames: batch }));
       return batch;
     });
+  }
+
+  /**
+   * Sets an alarm's state until its next evaluation (SetAlarmState). procwatch uses it for one
+   * thing: an alarm already in ALARM whose actions were just turned on is set to INSUFFICIENT_DATA,
+   * so the next evaluation transitions to ALARM again and runs the actions, which CloudWatch does
+   * only on a state change (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_SetAlarmState.html).
+   */
+  async setState(alarmName: string, state: "OK" | "ALARM" | "INSUFFICIENT_DATA", reason: string): Promise<void> {
+    await this.limiter.acquire("SetAlarmState");
+    try {
+      await this.cloudwatch.send(new SetAlarmStateCommand({ AlarmName: alarmName, StateValue: state, StateReason: reason.slice(0, 1023) }));
+    } catch (error) {
+      throw toAdapterError(error, "SetAlarmState");
+    }
   }
 
   /** Runs `call` per batch of ≤ 100 names; a failed batch is recorded per name and the remaining batches still run. */

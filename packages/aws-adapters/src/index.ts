@@ -3,6 +3,7 @@ export * from "./clock.ts";
 export * from "./errors.ts";
 export * from "./instance-inventory.ts";
 export * from "./metric-catalog.ts";
+export * from "./metric-datapoints.ts";
 export * from "./profile-store.ts";
 export * from "./rate-limiter.ts";
 export * from "./sdk-config.ts";

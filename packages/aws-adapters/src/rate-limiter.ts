@@ -18,6 +18,9 @@ export const DEFAULT_API_TPS: Readonly<Record<string, number>> = {
   DisableAlarmActions: 3,
   TagResource: 5,
   ListMetrics: 25,
+  GetMetricData: 50,
+  // No published default we could confirm; paced like the other alarm writes.
+  SetAlarmState: 3,
   // EC2 (non-mutating actions bucket refills at 20 per second)
   DescribeInstances: 20,
   // SSM Parameter Store (standard throughput)

@@ -5,6 +5,7 @@ import {
   DisableAlarmActionsCommand,
   EnableAlarmActionsCommand,
   PutMetricAlarmCommand,
+  SetAlarmStateCommand,
   TagResourceCommand,
 } from "@aws-sdk/client-cloudwatch";
 import { alarmDefinitionFor, exeRegexForName } from "@procwatch/contract";
@@ -152,5 +153,15 @@ describe("AlarmStore writes", () => {
     const outcome = await new AlarmStore(cloudwatch).delete(all);
     expect(outcome).toEqual({ succeeded: all, failed: [] });
     expect(cwMock).toHaveReceivedNthCommandWith(DeleteAlarmsCommand, 2, { AlarmNames: [all[0]!, all[2]!] });
+  });
+
+  it("sets an alarm's state with SetAlarmState, the reason cut to CloudWatch's 1023 characters", async () => {
+    cwMock.on(SetAlarmStateCommand).resolves({});
+    await new AlarmStore(cloudwatch).setState(definition.AlarmName, "INSUFFICIENT_DATA", "r".repeat(2000));
+    expect(cwMock).toHaveReceivedCommandWith(SetAlarmStateCommand, {
+      AlarmName: definition.AlarmName,
+      StateValue: "INSUFFICIENT_DATA",
+      StateReason: "r".repeat(1023),
+    });
   });
 });
