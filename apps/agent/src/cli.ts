@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { runApply } from "./commands/apply.ts";
+import { DEFAULT_LOCK_WAIT_SECONDS, runApply } from "./commands/apply.ts";
 import { runHealth } from "./commands/health.ts";
 import { type Output, printJson, processOutput } from "./commands/output.ts";
 import { runRemove } from "./commands/remove.ts";
@@ -112,6 +112,7 @@ export async function runCli(io: CliIo): Promise<number> {
     addPathOptions(program.command("apply").description("write the fragment atomically, reload the CloudWatch agent if it changed, write the allow-list")),
   )
     .addOption(new Option("--mode <mode>", "append-config mode").choices(["auto", "ec2", "onPremise"]).default("auto"))
+    .option("--lock-wait <seconds>", `how long to wait while another apply holds the lock (default ${DEFAULT_LOCK_WAIT_SECONDS})`, positiveSeconds)
     .action(async (flags) => {
       const settings = settingsFor(flags);
       exitCode = await runApply(specFlagsFor(flags), wire(settings), output, faultPointFor(settings.testFault));

@@ -98,3 +98,16 @@ export class FileRemoveError extends AgentError {
     });
   }
 }
+
+/** Another `apply` holds the lock and did not finish within the wait; running apply again later helps. */
+export class ApplyLockedError extends AgentError {
+  constructor(path: string, holder: { pid: number; acquiredAt: string } | null, waitedMs: number) {
+    super(
+      `another procwatch-agent apply holds ${path}${holder === null ? "" : ` (pid ${holder.pid}, since ${holder.acquiredAt})`}; waited ${Math.round(waitedMs / 1000)} s`,
+      {
+        hint: `run apply again once it finished${holder === null ? "" : `; if pid ${holder.pid} is not procwatch-agent apply, remove ${path}`}`,
+        retryable: true,
+      },
+    );
+  }
+}

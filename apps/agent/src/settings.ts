@@ -10,6 +10,8 @@ import { UsageError } from "./errors.ts";
 export interface AgentSettings {
   readonly stateDir: string;
   readonly allowListPath: string;
+  /** Held by `apply` from reading the current state to writing the allow-list (io/apply-lock.ts). */
+  readonly applyLockPath: string;
   readonly localConfigPath: string;
   readonly cwagentDir: string;
   /** The CloudWatch agent's config directory; every file in it is part of the config it loads. */
@@ -54,6 +56,7 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
   return {
     stateDir,
     allowListPath: join(stateDir, "allow-list.json"),
+    applyLockPath: join(stateDir, ".apply.lock"),
     localConfigPath: env.PROCWATCH_LOCAL_CONFIG ?? join(stateDir, "agent.json"),
     cwagentDir,
     // Staged outside amazon-cloudwatch-agent.d on purpose: `append-config -c file:X` copies X into

@@ -1,8 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempNameFor } from "../src/core/temp-files.ts";
+import { FileWriteError } from "../src/errors.ts";
 import { writeFileAtomic } from "../src/io/atomic-write.ts";
 import { killAndWait, Scratch, writeJson } from "./helpers.ts";
 
@@ -66,5 +67,53 @@ describe("writeFileAtomic removes only abandoned temps", () => {
     expect(concurrentExit).toBe(0);
     expect(readFileSync(target, "utf8")).toBe("writer one\n");
     expect(readdirSync(stateDir).filter((entry) => entry.endsWith(".tmp"))).toEqual([]);
+  });
+});
+
+describe("writeFileAtomic writes every byte or commits nothing", () => {
+  const content = `${JSON.stringify({ version: 1, processes: Array.from({ length: 20 }, (_, index) => ({ name: `svc${index}` })) })}\n`;
+
+  it("loops over short writes until the whole content is written", () => {
+    const target = join(scratch.dir(), "allow-list.json");
+    const chunks: number[] = [];
+    writeFileAtomic(target, content, {
+      write: (fd, buffer, offset, length) => {
+        // A kernel may write fewer bytes than asked (signals, quotas, some filesystems).
+        const written = writeSync(fd, buffer, offset, Math.min(length, 7));
+        chunks.push(written);
+        return written;
+      },
+    });
+    expect(readFileSync(target, "utf8")).toBe(content);
+    expect(chunks.length).toBe(Math.ceil(Buffer.byteLength(content) / 7));
+  });
+
+  it("a disk that fills mid-write (short write, then ENOSPC) keeps the old file and leaves no temp", () => {
+    const dir = scratch.dir();
+    const target = join(dir, "allow-list.json");
+    writeFileSync(target, "old complete content\n");
+    let calls = 0;
+    expect(() =>
+      writeFileAtomic(target, content, {
+        write: (fd, buffer, offset, length) => {
+          calls += 1;
+          if (calls === 1) return writeSync(fd, buffer, offset, Math.min(length, 10));
+          throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        },
+      }),
+    ).toThrow(FileWriteError);
+    expect(readFileSync(target, "utf8")).toBe("old complete content\n");
+    expect(readdirSync(dir)).toEqual(["allow-list.json"]);
+  });
+
+  it("a write that makes no progress is an error, not a truncated commit", () => {
+    const dir = scratch.dir();
+    const target = join(dir, "procwatch.json");
+    writeFileSync(target, "old\n");
+    expect(() => writeFileAtomic(target, content, { write: (fd, buffer, offset) => (offset === 0 ? writeSync(fd, buffer, 0, 5) : 0) })).toThrow(
+      /wrote 5 of \d+ bytes/,
+    );
+    expect(readFileSync(target, "utf8")).toBe("old\n");
+    expect(readdirSync(dir)).toEqual(["procwatch.json"]);
   });
 });

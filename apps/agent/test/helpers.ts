@@ -154,3 +154,26 @@ export function fakeCtl(dir: string, options: { cwagentDir: string; exitCode?: n
   );
   return { binDir, path, configDir, calls: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").filter(Boolean) : []) };
 }
+
+export const AGENT_MAIN = join(import.meta.dirname, "..", "src", "main.ts");
+
+/** Runs the agent from source as its own process (for what only separate processes show: locks, own-pid exclusion). */
+export function runAgentProcess(args: readonly string[], env: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", AGENT_MAIN, ...args], {
+      cwd: join(import.meta.dirname, ".."),
+      env: { PATH: process.env.PATH ?? "", AWS_EC2_METADATA_DISABLED: "true", NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
+  });
+}

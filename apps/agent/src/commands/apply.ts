@@ -1,5 +1,6 @@
 import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
 import { compareFragment, type FragmentComparison, fragmentDigest, type ReloadReason, reloadReasonFor, renderFragmentText } from "../core/fragment.ts";
+import { acquireApplyLock } from "../io/apply-lock.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
@@ -12,7 +13,11 @@ export interface ApplyFlags extends SpecFlags {
   readonly json?: boolean;
   readonly namespace?: string;
   readonly mode: "auto" | AgentMode;
+  /** How long to wait for another apply's lock, in seconds. */
+  readonly lockWait?: number;
 }
+
+export const DEFAULT_LOCK_WAIT_SECONDS = 180;
 
 export interface ApplyResult {
   readonly ok: true;
@@ -39,8 +44,25 @@ export interface ApplyResult {
  * being mistaken for "unchanged".
  */
 export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output, faultPoint?: AtomicWriteOptions["faultPoint"]): Promise<number> {
+  const resolved = requireResolvedSpec(await loadResolvedSpec(flags, wiring), "apply");
+  // From reading the current state to writing the allow-list: two applies (an association run and
+  // an operator, two SSM commands) must not interleave their writes and ctl calls.
+  const lock = await acquireApplyLock(wiring.settings.applyLockPath, (flags.lockWait ?? DEFAULT_LOCK_WAIT_SECONDS) * 1000);
+  try {
+    return await applyLocked(resolved, flags, wiring, output, faultPoint);
+  } finally {
+    lock.release();
+  }
+}
+
+async function applyLocked(
+  { spec, source }: ReturnType<typeof requireResolvedSpec>,
+  flags: ApplyFlags,
+  wiring: Wiring,
+  output: Output,
+  faultPoint: AtomicWriteOptions["faultPoint"],
+): Promise<number> {
   const { settings } = wiring;
-  const { spec, source } = requireResolvedSpec(await loadResolvedSpec(flags, wiring), "apply");
   const text = renderFragmentText(spec, flags.namespace);
   const digest = fragmentDigest(text);
   const currentText = readTextOrNull(settings.fragmentPath);

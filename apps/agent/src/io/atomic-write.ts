@@ -12,8 +12,13 @@ import { FileWriteError } from "../errors.ts";
  */
 export type AtomicWriteStage = "after-write-before-rename";
 
+/** `fs.writeSync(fd, buffer, offset, length)`: returns how many bytes it wrote, which may be fewer than asked. */
+export type WriteFunction = (fd: number, buffer: Uint8Array, offset: number, length: number) => number;
+
 export interface AtomicWriteOptions {
   readonly mode?: number;
+  /** Test seam for short writes and a full disk; defaults to fs.writeSync. */
+  readonly write?: WriteFunction;
   /** Test seam: called at each stage; throwing or killing the process here simulates a crash. */
   readonly faultPoint?: (stage: AtomicWriteStage) => void;
 }
@@ -26,7 +31,7 @@ export function writeFileAtomic(path: string, content: string, options: AtomicWr
     removeStaleTemps(path);
     const fd = openSync(temp, "wx", options.mode ?? 0o644);
     try {
-      writeSync(fd, content);
+      writeFully(fd, Buffer.from(content, "utf8"), options.write ?? writeSync);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -37,6 +42,22 @@ export function writeFileAtomic(path: string, content: string, options: AtomicWr
   } catch (error) {
     rmSync(temp, { force: true });
     throw new FileWriteError(path, error);
+  }
+}
+
+/**
+ * write(2) may write fewer bytes than asked (a signal, a quota, a nearly full disk): loop until every
+ * byte is written. A call that writes nothing is an error, so a full disk can never end in a
+ * truncated temp that is then renamed into place.
+ */
+export function writeFully(fd: number, data: Uint8Array, write: WriteFunction = writeSync): void {
+  let offset = 0;
+  while (offset < data.length) {
+    const written = write(fd, data, offset, data.length - offset);
+    if (!Number.isInteger(written) || written <= 0) {
+      throw new Error(`wrote ${offset} of ${data.length} bytes: the write made no progress (disk full?)`);
+    }
+    offset += written;
   }
 }
 
