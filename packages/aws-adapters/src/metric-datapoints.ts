@@ -39,8 +39,11 @@ export class MetricDatapointReader {
   /** Timestamps (epoch ms, period starts) of each series' datapoints in (since, now], by query key. */
   async datapointTimestamps(queries: readonly SeriesQuery[], now: number): Promise<Map<string, number[]>> {
     const found = new Map<string, number[]>(queries.map((query) => [query.key, []]));
-    for (let start = 0; start < queries.length; start += MAX_QUERIES_PER_GET_METRIC_DATA) {
-      const batch = queries.slice(start, start + MAX_QUERIES_PER_GET_METRIC_DATA);
+    // A series asked about since now (a host that started this instant) has nothing to show, and
+    // GetMetricData rejects a StartTime that is not before EndTime.
+    const answerable = queries.filter((query) => query.since < now);
+    for (let start = 0; start < answerable.length; start += MAX_QUERIES_PER_GET_METRIC_DATA) {
+      const batch = answerable.slice(start, start + MAX_QUERIES_PER_GET_METRIC_DATA);
       const earliest = Math.min(...batch.map((query) => query.since));
       const byId = new Map(batch.map((query, index) => [`q${index}`, query]));
       const metricQueries: MetricDataQuery[] = batch.map((query, index) => ({

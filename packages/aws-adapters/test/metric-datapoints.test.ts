@@ -76,6 +76,13 @@ describe("MetricDatapointReader", () => {
     expect(sizes).toEqual([500, 500, 201]);
   });
 
+  it("asks nothing about a series whose arming began this instant (StartTime must precede EndTime)", async () => {
+    cwMock.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+    const result = await new MetricDatapointReader(cloudwatch).datapointTimestamps([query("nginx", { since: NOW })], NOW);
+    expect(Object.fromEntries(result)).toEqual({ nginx: [] });
+    expect(cwMock).toHaveReceivedCommandTimes(GetMetricDataCommand, 0);
+  });
+
   it("an AWS error becomes an AdapterError naming GetMetricData", async () => {
     cwMock.on(GetMetricDataCommand).rejects(Object.assign(new Error("User is not authorized to perform: cloudwatch:GetMetricData"), { name: "AccessDenied" }));
     const failure = await new MetricDatapointReader(cloudwatch).datapointTimestamps([query("nginx")], NOW).catch((error: unknown) => error);

@@ -27,8 +27,10 @@ export const DETECTION_PROFILES: Readonly<Record<DetectionProfileName, Detection
     collectionIntervalSeconds: 60,
     forceFlushIntervalSeconds: 60,
     alarmPeriodSeconds: 60,
-    evaluationPeriods: 1,
-    datapointsToAlarm: 1,
+    // Two datapoints, as in the fast profile: with 1 of 1, an evaluation whose latest minute has
+    // not landed yet (a late or missed flush) can see only a missing, breaching datapoint.
+    evaluationPeriods: 2,
+    datapointsToAlarm: 2,
     alarmCostPerMonthUsd: 0.1,
     expectedDetectionSeconds: { typical: [90, 150], worst: 240 },
   },

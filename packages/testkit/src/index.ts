@@ -7,3 +7,4 @@ export * from "./fake-aws.ts";
 export * from "./fake-cloudwatch-alarms.ts";
 export * from "./fleet.ts";
 export * from "./random.ts";
+export * from "./telemetry-pipeline.ts";
