@@ -61,8 +61,17 @@ describe("matchProcesses (CloudWatch agent semantics)", () => {
     expect(parsePidFileContent("42\n")).toBe(42);
     expect(parsePidFileContent("+42")).toBe(42);
     expect(parsePidFileContent("4 2")).toBeNull();
-    expect(parsePidFileContent("-1")).toBeNull();
+    // Go's ParseInt takes a sign: the agent reads 0 and -1 as pids (and counts 1).
+    expect(parsePidFileContent("-1")).toBe(-1);
+    expect(parsePidFileContent("0\n")).toBe(0);
+    expect(parsePidFileContent("-2147483648")).toBe(-2147483648);
+    expect(parsePidFileContent("-2147483649")).toBeNull();
+    expect(parsePidFileContent("2147483648")).toBeNull();
     expect(parsePidFileContent("99999999999")).toBeNull();
+    expect(parsePidFileContent("\u008542\u00a0")).toBe(42);
+    expect(parsePidFileContent("\ufeff42")).toBeNull();
+    expect(parsePidFileContent("0x10")).toBeNull();
+    expect(parsePidFileContent("")).toBeNull();
   });
 });
 

@@ -105,7 +105,7 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
 
   it("pidfile: counts the live pid; a stale file is 0 running and flagged; a missing file is a lookup error", async () => {
     const dir = scratch.dir();
-    const pidFile = join(dir, "svc.pid");
+    const pidFile = join(scratch.runDir(), "svc.pid");
     const child = scratch.start(scratch.copySleep(dir, uniqueName("pwpid")), ["300"]);
     writeFileSync(pidFile, `${child.pid}\n`);
     const spec = { version: 1, processes: [{ name: "svc", pidfile: pidFile }] };

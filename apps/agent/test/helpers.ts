@@ -23,6 +23,16 @@ export class Scratch {
     return dir;
   }
 
+  /**
+   * A directory under /run, where the contract lets pid files live (tests run as root, as the agent
+   * does on a host; a non-root run fails here loudly rather than skipping).
+   */
+  runDir(): string {
+    const dir = mkdtempSync("/run/pwagent-");
+    this.dirs.push(dir);
+    return dir;
+  }
+
   /** A copy of `sleep` under a chosen name, so /proc/<pid>/exe ends in that name. */
   copySleep(dir: string, name: string): string {
     const path = join(dir, name);
@@ -157,8 +167,16 @@ export function fakeCtl(dir: string, options: { cwagentDir: string; exitCode?: n
 
 export const AGENT_MAIN = join(import.meta.dirname, "..", "src", "main.ts");
 
-/** Runs the agent from source as its own process (for what only separate processes show: locks, own-pid exclusion). */
-export function runAgentProcess(args: readonly string[], env: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+/**
+ * Runs the agent from source as its own process (for what only separate processes show: locks,
+ * own-pid exclusion, reads that could block). Past `timeoutMs` the process is killed and
+ * `timedOut` is true, so a blocking read fails a test instead of hanging the runner.
+ */
+export function runAgentProcess(
+  args: readonly string[],
+  env: Record<string, string>,
+  options: { timeoutMs?: number } = {},
+): Promise<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", AGENT_MAIN, ...args], {
       cwd: join(import.meta.dirname, ".."),
@@ -167,6 +185,11 @@ export function runAgentProcess(args: readonly string[], env: Record<string, str
     });
     let stdout = "";
     let stderr = "";
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, options.timeoutMs ?? 60_000);
     child.stdout?.on("data", (chunk: Buffer) => {
       stdout += chunk.toString();
     });
@@ -174,6 +197,9 @@ export function runAgentProcess(args: readonly string[], env: Record<string, str
       stderr += chunk.toString();
     });
     child.once("error", reject);
-    child.once("close", (code) => resolve({ exitCode: code ?? -1, stdout, stderr }));
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ exitCode: code ?? -1, stdout, stderr, timedOut });
+    });
   });
 }

@@ -46,6 +46,40 @@ export function isInstanceId(value: string): boolean {
   return instanceIdRegex.test(value);
 }
 
+/**
+ * Where pid files may live: the run directories (`/run`, `/var/run`, where daemons and systemd's
+ * PIDFile= put them), `/var/lib` (e.g. MySQL's `<datadir>/<host>.pid`) and `/opt` (vendor installs).
+ * Not `/tmp`, `/home`, `/dev`, `/proc`, `/etc`: a pid file there is either not one or writable by users.
+ */
+export const PID_FILE_DIRECTORIES = ["/run/", "/var/run/", "/var/lib/", "/opt/"] as const;
+/** Under the run directories but never pid files: secrets, service credentials, users' own runtime directories. */
+export const PID_FILE_EXCLUDED_DIRECTORIES = [
+  "/run/secrets/",
+  "/run/credentials/",
+  "/run/user/",
+  "/var/run/secrets/",
+  "/var/run/credentials/",
+  "/var/run/user/",
+] as const;
+export const PID_FILE_SUFFIX = ".pid";
+export const PID_FILE_RULE = `an absolute path ending in ${PID_FILE_SUFFIX} under ${PID_FILE_DIRECTORIES.join(", ")} (not ${PID_FILE_EXCLUDED_DIRECTORIES.slice(0, 3).join(", ")}), e.g. /run/nginx.pid`;
+
+/**
+ * Why `path` may not be read as a pid file, or null. The CloudWatch agent reads the whole file and
+ * logs what it could not parse as a pid, so a path chosen by a tag must never name a secret
+ * (`/etc/shadow`), a device (`/dev/zero` never ends) or anything but a small `*.pid` file.
+ */
+export function pidFilePathProblem(path: string): string | null {
+  if (!isAbsoluteSafePath(path)) return "is not an absolute path of letters, digits and . _ @ + - (no spaces, no '..')";
+  const excluded = PID_FILE_EXCLUDED_DIRECTORIES.find((directory) => path.startsWith(directory));
+  if (excluded !== undefined) return `is under ${excluded.slice(0, -1)}, which holds secrets or users' files, never a daemon's pid file`;
+  if (!PID_FILE_DIRECTORIES.some((directory) => path.startsWith(directory))) return `is not under ${PID_FILE_DIRECTORIES.join(", ")}`;
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  if (!name.endsWith(PID_FILE_SUFFIX)) return `does not end in ${PID_FILE_SUFFIX}`;
+  if (name === PID_FILE_SUFFIX) return "has no file name before .pid";
+  return null;
+}
+
 export function isAbsoluteSafePath(value: string): boolean {
   return absolutePathRegex.test(value) && !value.split("/").some((part) => part === ".." || part === ".");
 }

@@ -1,7 +1,7 @@
 import { DEFAULT_DETECTION_PROFILE, type DetectionProfileName, isDetectionProfileName } from "./detection.ts";
 import { issue, type ParseResult, type SpecIssue } from "./issues.ts";
 import { DIMENSION_VALUE_RULE, dimensionValueProblem } from "./metric.ts";
-import { isAbsoluteSafePath, isProcessName, isSystemdUnit, PROCESS_NAME_PATTERN, SYSTEMD_UNIT_PATTERN } from "./patterns.ts";
+import { isAbsoluteSafePath, isProcessName, isSystemdUnit, PID_FILE_RULE, PROCESS_NAME_PATTERN, pidFilePathProblem, SYSTEMD_UNIT_PATTERN } from "./patterns.ts";
 import { escapeRegexLiteral, re2Incompatibility } from "./re2.ts";
 
 export const MATCH_MODES = ["exe", "pattern", "pidfile"] as const;
@@ -93,10 +93,10 @@ export function optionValueIssue(key: string, value: string, source: string): Sp
         : issue("bad-match-mode", source, value, "unknown match mode", "exe, pattern or pidfile");
     case "detection":
       return isDetectionProfileName(value) ? null : issue("bad-detection", source, value, "unknown detection profile", "standard or fast");
-    case "pidfile":
-      return isAbsoluteSafePath(value)
-        ? null
-        : issue("bad-path", source, value, "match=pidfile needs the absolute path of the pid file", "pidfile=/run/nginx.pid (absolute, no spaces or '..')");
+    case "pidfile": {
+      const problem = pidFilePathProblem(value);
+      return problem === null ? null : issue("bad-path", source, value, `the pid file path ${problem}`, PID_FILE_RULE);
+    }
     case "exe":
       return (value.startsWith("/") ? isAbsoluteSafePath(value) : isProcessName(value))
         ? null

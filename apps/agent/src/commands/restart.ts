@@ -4,7 +4,7 @@ import { namesAnyAccount, resolveStartCommandAccounts } from "../core/accounts.t
 import { type AllowList, parseAllowList } from "../core/allow-list.ts";
 import { formatRestart } from "../core/human-output.ts";
 import { EMPTY_LOCAL_CONFIG, type LocalConfig, parseLocalConfig } from "../core/local-config.ts";
-import { fieldsNeededFor, matchProcesses } from "../core/process-matching.ts";
+import { fieldsNeededFor, type MatchOutcome, matchProcesses } from "../core/process-matching.ts";
 import {
   type BackendKind,
   checkProcessNameArgument,
@@ -32,10 +32,14 @@ export interface RestartFlags {
 }
 
 export function countPids(spec: ProcessSpec): number[] {
+  return [...lookUp(spec).pids];
+}
+
+function lookUp(spec: ProcessSpec): MatchOutcome {
   const needed = fieldsNeededFor([spec.match]);
   const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline, exclude: procwatchOwnPids() });
   const pidFile = spec.match.mode === "pidfile" ? readPidFile(spec.match.pidFile) : undefined;
-  return [...matchProcesses(spec.match, records, pidFile).pids];
+  return matchProcesses(spec.match, records, pidFile);
 }
 
 function loadAllowList(settings: AgentSettings): AllowList {
@@ -106,7 +110,12 @@ export async function performRestart(flags: RestartFlags, settings: AgentSetting
     return result("refused", `${flags.process} is not on the allow-list ${settings.allowListPath}; nothing was run`);
   }
   unit = spec.unit;
-  before = countPids(spec);
+  const lookedUp = lookUp(spec);
+  if (lookedUp.pidFileRefused !== undefined) {
+    // Whether it runs is unknown: starting it could make a second copy.
+    return result("failed", `cannot tell whether ${flags.process} runs: ${lookedUp.lookupError ?? lookedUp.pidFileRefused}; nothing was run`);
+  }
+  before = [...lookedUp.pids];
   if (!shouldRestart(before, flags.force ?? false)) {
     return result(
       "already-running",

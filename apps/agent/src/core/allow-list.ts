@@ -1,12 +1,13 @@
 import {
   type HostSpec,
-  isAbsoluteSafePath,
   isDetectionProfileName,
   isProcessName,
   isSystemdUnit,
   MAX_SELECTOR_LENGTH,
   type MatchSpec,
+  PID_FILE_RULE,
   type ProcessSpec,
+  pidFilePathProblem,
   re2Incompatibility,
 } from "@procwatch/contract";
 import { isObject, join, ProblemList } from "./json-checks.ts";
@@ -60,7 +61,13 @@ function parseMatch(raw: unknown, path: string, problems: ProblemList): MatchSpe
     }
     case "pidfile": {
       problems.onlyKeys(raw, ["mode", "pidFile"], path);
-      const pidFile = problems.string(raw, "pidFile", path, isAbsoluteSafePath, "not a plain absolute path");
+      const pidFile = problems.string(
+        raw,
+        "pidFile",
+        path,
+        (value) => pidFilePathProblem(value) === null,
+        `not a pid file path procwatch reads (${PID_FILE_RULE})`,
+      );
       return pidFile === undefined ? undefined : { mode: "pidfile", pidFile };
     }
     default:

@@ -22,10 +22,12 @@ export interface ProcessRecord {
   readonly cmdline: string | null;
 }
 
-/** What the pid file held when it was read: null content means the file was missing or unreadable. */
+/** What the pid file held when it was read: null content means the file was missing, unreadable or refused. */
 export interface PidFileReading {
   readonly path: string;
   readonly content: string | null;
+  /** Why procwatch would not read it (not a regular file, a symlink, too large, a path outside the pid file directories). */
+  readonly refusal?: string;
 }
 
 export interface MatchOutcome {
@@ -35,6 +37,8 @@ export interface MatchOutcome {
   readonly agentPidCount: number | null;
   /** Why the agent's lookup fails (it then publishes 0 *without* the selector dimension: the alarm sees missing data). */
   readonly lookupError?: string;
+  /** Set when procwatch refused to read the pid file: whether the process runs is unknown, so restart must not act. */
+  readonly pidFileRefused?: string;
 }
 
 const NUL_RUNS = /\0+/g;
@@ -58,13 +62,26 @@ export function compileSelectorRegex(source: string): RegExp | { error: string }
   }
 }
 
-/** Parses a pid file the way Go's strconv.ParseInt(strings.TrimSpace(content), 10, 32) does. */
+/**
+ * Go's unicode.IsSpace, which strings.TrimSpace trims: ASCII \t \n \v \f \r and space, U+0085,
+ * U+00A0, and the other Unicode White_Space characters. (JavaScript's trim also drops U+FEFF and
+ * keeps U+0085, so it is not used.)
+ */
+const GO_SPACE =
+  /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+
+/**
+ * Parses a pid file the way the CloudWatch agent does: `strconv.ParseInt(strings.TrimSpace(content),
+ * 10, 32)` (aws/telegraf plugins/inputs/procstat/native_finder.go, `PidFile`). A sign is allowed,
+ * so `0` and `-1` parse (the agent then counts 1 pid that is never running); anything else,
+ * or a value outside int32, is an error.
+ */
 export function parsePidFileContent(content: string): number | null {
-  const trimmed = content.trim();
-  if (!/^\+?[0-9]+$/.test(trimmed)) return null;
+  const trimmed = content.replace(GO_SPACE, "");
+  if (!/^[+-]?[0-9]+$/.test(trimmed)) return null;
   const pid = Number(trimmed);
-  if (!Number.isSafeInteger(pid) || pid <= 0 || pid > 2_147_483_647) return null;
-  return pid;
+  if (pid < -2_147_483_648 || pid > 2_147_483_647) return null;
+  return pid === 0 ? 0 : pid; // no -0
 }
 
 export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord[], pidFile?: PidFileReading): MatchOutcome {
@@ -87,12 +104,21 @@ export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord
       return { pids, agentPidCount: pids.length };
     }
     case "pidfile": {
+      if (pidFile?.refusal !== undefined) {
+        return {
+          pids: [],
+          agentPidCount: null,
+          lookupError: `procwatch refuses to read ${match.pidFile}: ${pidFile.refusal}`,
+          pidFileRefused: pidFile.refusal,
+        };
+      }
       if (pidFile === undefined || pidFile.path !== match.pidFile || pidFile.content === null) {
         return { pids: [], agentPidCount: null, lookupError: `pid file ${match.pidFile} cannot be read` };
       }
       const pid = parsePidFileContent(pidFile.content);
       if (pid === null) return { pids: [], agentPidCount: null, lookupError: `pid file ${match.pidFile} does not hold a pid` };
-      const alive = records.some((record) => record.pid === pid);
+      // The agent counts whatever the file holds; 0 or a negative number is never a running process.
+      const alive = pid > 0 && records.some((record) => record.pid === pid);
       return { pids: alive ? [pid] : [], agentPidCount: 1 };
     }
   }

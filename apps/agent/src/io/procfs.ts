@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
+import { pidFilePathProblem } from "@procwatch/contract";
 import { type AncestorRecord, ownProcessPids } from "../core/own-processes.ts";
 import { joinCmdline, type PidFileReading, type ProcessRecord } from "../core/process-matching.ts";
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes, parseUptimeSeconds, type UsageSample } from "../core/process-usage.ts";
@@ -85,13 +86,56 @@ function isPidEntry(entry: string): boolean {
   return code >= 48 && code <= 57;
 }
 
+/** A pid file holds a few bytes; anything larger is refused before it is read. */
+export const MAX_PID_FILE_BYTES = 4096;
+
+/**
+ * Reads a pid file without trusting it: the path must pass the contract's pid file rule, the last
+ * component must not be a symlink (O_NOFOLLOW), the open must not block (O_NONBLOCK: a FIFO would
+ * otherwise hang health and restart), and only a regular file of at most 4 KiB is read. A refusal
+ * says why; a missing file is simply absent (the process is down).
+ */
 export function readPidFile(path: string): PidFileReading {
+  const pathProblem = pidFilePathProblem(path);
+  if (pathProblem !== null) return { path, content: null, refusal: `the path ${pathProblem}` };
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
+  let fd: number;
   try {
-    // A pid file holds a few bytes; reading more than 64 KiB would only mean it is not a pid file.
-    return { path, content: readFileSync(path, "utf8").slice(0, 65_536) };
-  } catch {
+    fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") return { path, content: null, refusal: "it is a symbolic link; pid files are read only without following links" };
     return { path, content: null };
   }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return { path, content: null, refusal: `it is not a regular file (${fileKind(stats)})` };
+    if (stats.size > MAX_PID_FILE_BYTES) {
+      return { path, content: null, refusal: `it is ${stats.size} bytes, more than a pid file holds (at most ${MAX_PID_FILE_BYTES})` };
+    }
+    const buffer = Buffer.alloc(MAX_PID_FILE_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const read = readSync(fd, buffer, length, buffer.length - length, null);
+      if (read === 0) break;
+      length += read;
+      if (length > MAX_PID_FILE_BYTES) return { path, content: null, refusal: `it grew past ${MAX_PID_FILE_BYTES} bytes while being read` };
+    }
+    return { path, content: buffer.toString("utf8", 0, length) };
+  } catch {
+    return { path, content: null };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fileKind(stats: Stats): string {
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isCharacterDevice()) return "a character device";
+  if (stats.isBlockDevice()) return "a block device";
+  if (stats.isDirectory()) return "a directory";
+  if (stats.isSocket()) return "a socket";
+  return "not a plain file";
 }
 
 export function sampleUsage(pids: readonly number[], procRoot = "/proc"): UsageSample[] {
