@@ -7,6 +7,7 @@ import {
   TransactWriteItemsCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import { ALARM_SIGNAL_KINDS, type AlarmSignalKind } from "../core/alarm-signal.ts";
 import type { AlarmState, CommandResultSummary, IncidentOutcome, IncidentRecord, ProcessLedger, RestartAttempt, SeenTransition } from "../core/model.ts";
 import type { ChatbotNotification } from "../core/notifications.ts";
 import { AwsCallError } from "../errors.ts";
@@ -265,6 +266,7 @@ export class DynamoDbRestartLedger implements RestartLedger {
       claimToken: s(incident.claimToken),
       expiresAt: this.expiresAt(),
       ...(incident.attempt !== undefined ? { attempt: n(incident.attempt) } : {}),
+      ...(incident.signal !== undefined ? { alarmSignal: s(incident.signal) } : {}),
       ...(incident.commandId !== undefined ? { commandId: s(incident.commandId) } : {}),
       ...(incident.commandSentAt !== undefined ? { commandSentAt: n(incident.commandSentAt) } : {}),
       ...(incident.result !== undefined ? { commandResult: s(JSON.stringify(incident.result)) } : {}),
@@ -340,6 +342,7 @@ function incidentFromItem(item: Item): IncidentRecord | undefined {
     return undefined;
   }
   const attempt = num(item, "attempt");
+  const signal = str(item, "alarmSignal") as AlarmSignalKind | undefined;
   const firstClaimedAt = num(item, "firstClaimedAt");
   const commandId = str(item, "commandId");
   const commandSentAt = num(item, "commandSentAt");
@@ -359,6 +362,7 @@ function incidentFromItem(item: Item): IncidentRecord | undefined {
     claimToken,
     ...(firstClaimedAt !== undefined ? { firstClaimedAt } : {}),
     ...(attempt !== undefined ? { attempt } : {}),
+    ...(signal !== undefined && ALARM_SIGNAL_KINDS.includes(signal) ? { signal } : {}),
     ...(commandId !== undefined ? { commandId } : {}),
     ...(commandSentAt !== undefined ? { commandSentAt } : {}),
     ...(result !== undefined ? { result } : {}),

@@ -10,6 +10,7 @@ import {
   type SpecIssue,
 } from "@procwatch/contract";
 import type { HandlerConfig } from "../config.ts";
+import { alarmSignalOf, describeAlarmSignal } from "./alarm-signal.ts";
 import { type RestartCommandRequest, restartCommandFor } from "./command.ts";
 import { threadIdFor } from "./identity.ts";
 import {
@@ -127,7 +128,9 @@ function storyFor(input: Pick<AlarmDecisionInput, "identity" | "incidentId" | "i
 }
 
 function claimFor(input: AlarmDecisionInput, outcome: IncidentOutcome, threadId: string, attempt?: number): IncidentRecord {
+  const signal = input.transition.state === "ALARM" ? alarmSignalOf(input.transition.reason, input.transition.reasonData).kind : undefined;
   return {
+    ...(signal !== undefined ? { signal } : {}),
     incidentId: input.incidentId,
     alarmName: input.transition.alarmName,
     state: input.transition.state,
@@ -200,6 +203,7 @@ export function decideAlarm(input: AlarmDecisionInput): AlarmDecision {
     ...(transition.previousState !== undefined ? { previousState: transition.previousState } : {}),
     stateChangeTime: transition.stateChangeTime,
     reason: transition.reason,
+    ...(transition.state === "ALARM" ? { signal: alarmSignalOf(transition.reason, transition.reasonData) } : {}),
   };
   const resolution = resolveCurrentSpec(input.instance, input.profile, config);
   const process = resolution.ok ? resolution.spec.processes.find((candidate) => candidate.name === input.identity.processName) : undefined;
@@ -285,7 +289,7 @@ export function decideAlarm(input: AlarmDecisionInput): AlarmDecision {
   return {
     outcome: "restarting",
     reason: "restart",
-    detail: `restart ${attempt}/${config.restartBudget} of ${story.processName} on ${story.instanceId}`,
+    detail: `restart ${attempt}/${config.restartBudget} of ${story.processName} on ${story.instanceId}: ${describeAlarmSignal(facts.signal ?? { kind: "unknown" })}`,
     story,
     facts,
     claim: claimFor(input, "restarting", story.threadId, attempt),

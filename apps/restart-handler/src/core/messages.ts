@@ -1,4 +1,5 @@
 import { formatIssue, type SpecIssue } from "@procwatch/contract";
+import { type AlarmSignal, type AlarmSignalKind, describeAlarmSignal } from "./alarm-signal.ts";
 import { alarmArnFor, alarmConsoleUrl, commandConsoleUrl, instanceArnFor, instanceConsoleUrl, logGroupConsoleUrl } from "./links.ts";
 import type { AlarmState, CommandResultSummary, IncidentRecord } from "./model.ts";
 import { type ChatbotNotification, escapeMarkdown, link } from "./notifications.ts";
@@ -25,6 +26,17 @@ export interface TransitionFacts {
   readonly previousState?: AlarmState;
   readonly stateChangeTime: string;
   readonly reason: string;
+  /** For an ALARM: whether the count fell to 0 or stopped arriving. */
+  readonly signal?: AlarmSignal;
+}
+
+/** The thread says which kind of ALARM this was, so nobody reads "down" where the host only went quiet. */
+function signalLine(transition: TransitionFacts): string[] {
+  return transition.signal !== undefined && transition.state === "ALARM" ? [`*Signal* ${describeAlarmSignal(transition.signal)}.`] : [];
+}
+
+function isNoData(transition: TransitionFacts): boolean {
+  return transition.signal?.kind === "no-data";
 }
 
 export function formatTime(iso: string | number): string {
@@ -115,14 +127,22 @@ export function restartStartedMessage(
   notes: readonly string[],
 ): ChatbotNotification {
   const last = attempt >= story.budget ? " — the last one before procwatch gives up" : "";
+  const noData = isNoData(transition);
   return notification(
     story,
     "restart-started",
-    `:red_circle: ${story.processName} is down on ${hostPlain(story)} — restarting (${attempt}/${story.budget})`,
-    `${story.processName} down on ${story.instanceId}, restart ${attempt}/${story.budget} sent`,
+    noData
+      ? `:large_orange_circle: no data from ${hostPlain(story)} for ${story.processName} — checking it, restarting if down (${attempt}/${story.budget})`
+      : `:red_circle: ${story.processName} is down on ${hostPlain(story)} — restarting (${attempt}/${story.budget})`,
+    noData
+      ? `${story.processName} on ${story.instanceId}: no datapoints, check-and-restart ${attempt}/${story.budget} sent`
+      : `${story.processName} down on ${story.instanceId}, restart ${attempt}/${story.budget} sent`,
     [
-      `*Process* ${processLabel(story)} on ${hostLabel(story)} has no running instance.`,
+      noData
+        ? `*Process* ${processLabel(story)} on ${hostLabel(story)}: the host sent no pid count, so procwatch does not know whether it runs. The restart command checks first and starts it only if it is down.`
+        : `*Process* ${processLabel(story)} on ${hostLabel(story)} has no running instance.`,
       alarmLine(story, transition),
+      ...signalLine(transition),
       `*Action* restart sent with \`${story.documentName}\`: ${commandLink(story, commandId)} (${budgetLine(attempt, story)}${last}).`,
       ...notes.map((note) => `*Note* ${note}`),
       `*Incident* \`${story.incidentId}\``,
@@ -131,22 +151,33 @@ export function restartStartedMessage(
       "Wait for the result in this thread (usually under a minute).",
       `If it fails, read the ${outputLink(story)} and \`journalctl -u ${story.unit ?? `${story.processName}.service`}\` on the host.`,
     ],
-    ["restart"],
+    ["restart", transition.signal?.kind ?? "zero-count"],
   );
 }
 
-export function restartResultMessage(story: Story, attempt: number | undefined, commandId: string, result: CommandResultSummary): ChatbotNotification {
+export function restartResultMessage(
+  story: Story,
+  attempt: number | undefined,
+  commandId: string,
+  result: CommandResultSummary,
+  signal?: AlarmSignalKind,
+): ChatbotNotification {
   const status = result.status;
   const succeeded = status.toLowerCase() === "success" && result.agent?.ok !== false;
+  // A no-data alarm whose check found the process running: the process is fine, the pid count's
+  // path to CloudWatch is not.
+  const runningDespiteNoData = succeeded && signal === "no-data" && result.agent?.outcome === "already-running";
   const undeliverable = /undeliverable|deliverytimedout/i.test(status);
   const agent = result.agent;
   const pids =
     agent?.beforePids !== undefined || agent?.afterPids !== undefined
       ? `PIDs before \`${(agent?.beforePids ?? []).join(" ") || "none"}\` → after \`${(agent?.afterPids ?? []).join(" ") || "none"}\``
       : undefined;
-  const title = succeeded
-    ? `:white_check_mark: ${story.processName} restarted on ${hostPlain(story)}`
-    : `:x: restart of ${story.processName} on ${hostPlain(story)} ${undeliverable ? "never reached the host" : "failed"} (${status})`;
+  const title = runningDespiteNoData
+    ? `:large_yellow_circle: ${story.processName} was running on ${hostPlain(story)} — the host stopped sending its pid count`
+    : succeeded
+      ? `:white_check_mark: ${story.processName} restarted on ${hostPlain(story)}`
+      : `:x: restart of ${story.processName} on ${hostPlain(story)} ${undeliverable ? "never reached the host" : "failed"} (${status})`;
   const description = [
     `*Result* ${commandLink(story, commandId)} finished *${escapeMarkdown(status, 40)}*${result.statusDetails !== undefined && result.statusDetails !== status ? ` (${escapeMarkdown(result.statusDetails, 60)})` : ""} at ${formatTime(result.finishedAt)}${attempt !== undefined ? `, ${budgetLine(attempt, story)}` : ""}.`,
     ...(agent?.outcome !== undefined
@@ -155,17 +186,22 @@ export function restartResultMessage(story: Story, attempt: number | undefined, 
     ...(pids !== undefined ? [`*Process* ${pids}`] : []),
     `*Incident* \`${story.incidentId}\``,
   ];
-  const nextSteps = succeeded
-    ? ["Nothing to do if the alarm returns to OK; a recovery message follows in this thread."]
-    : undeliverable
-      ? [
-          "The SSM agent on the host did not pick the command up: check the instance is running and shows as Online in Fleet Manager.",
-          `Open the ${link(instanceConsoleUrl(story.region, story.instanceId), "instance")} and its system log.`,
-        ]
-      : [
-          `Read the ${outputLink(story)} for the agent's error.`,
-          `On the host: \`systemctl status ${story.unit ?? `${story.processName}.service`}\` and \`journalctl -u ${story.unit ?? `${story.processName}.service`} -n 100\`.`,
-        ];
+  const nextSteps = runningDespiteNoData
+    ? [
+        "Check the CloudWatch agent on the host: `sudo amazon-cloudwatch-agent-ctl -a status` and `procwatch-agent health` (agent stopped, config without procwatch's fragment, or PutMetricData denied).",
+        "The alarm returns to OK once datapoints arrive again; until then it stays in ALARM and sends nothing new.",
+      ]
+    : succeeded
+      ? ["Nothing to do if the alarm returns to OK; a recovery message follows in this thread."]
+      : undeliverable
+        ? [
+            "The SSM agent on the host did not pick the command up: check the instance is running and shows as Online in Fleet Manager.",
+            `Open the ${link(instanceConsoleUrl(story.region, story.instanceId), "instance")} and its system log.`,
+          ]
+        : [
+            `Read the ${outputLink(story)} for the agent's error.`,
+            `On the host: \`systemctl status ${story.unit ?? `${story.processName}.service`}\` and \`journalctl -u ${story.unit ?? `${story.processName}.service`} -n 100\`.`,
+          ];
   return notification(
     story,
     succeeded ? "restart-succeeded" : "restart-failed",
@@ -173,7 +209,7 @@ export function restartResultMessage(story: Story, attempt: number | undefined, 
     `${story.processName} on ${story.instanceId}: restart ${status}`,
     description,
     nextSteps,
-    [succeeded ? "restarted" : "restart-failed"],
+    [runningDespiteNoData ? "no-data" : succeeded ? "restarted" : "restart-failed"],
   );
 }
 
@@ -185,8 +221,11 @@ export function gaveUpMessage(story: Story, transition: TransitionFacts, recent:
     `:octagonal_sign: gave up restarting ${story.processName} on ${hostPlain(story)} — needs a human`,
     `${story.processName} on ${story.instanceId}: restart budget used up, needs a human`,
     [
-      `*Process* ${processLabel(story)} on ${hostLabel(story)} is down again.`,
+      isNoData(transition)
+        ? `*Process* ${processLabel(story)} on ${hostLabel(story)}: the host stopped sending its pid count again.`
+        : `*Process* ${processLabel(story)} on ${hostLabel(story)} is down again.`,
       alarmLine(story, transition),
+      ...signalLine(transition),
       `*No restart sent*: ${story.budget} restarts were already sent in the last ${story.windowMinutes} min. Restarting in a loop hides the real fault.`,
       "*Last attempts*",
       ...lines,
@@ -238,8 +277,11 @@ export function notRestartedMessage(
     `:warning: ${story.processName} is down on ${hostPlain(story)} — not restarted`,
     `${story.processName} down on ${story.instanceId}, not restarted: ${reason}`,
     [
-      `*Process* ${processLabel(story)} on ${hostLabel(story)} has no running instance.`,
+      isNoData(transition)
+        ? `*Process* ${processLabel(story)} on ${hostLabel(story)}: the host sent no pid count.`
+        : `*Process* ${processLabel(story)} on ${hostLabel(story)} has no running instance.`,
       alarmLine(story, transition),
+      ...signalLine(transition),
       `*No restart sent*: ${escapeMarkdown(explanation, 300)}`,
       ...issues.slice(0, 5).map((issue) => `  • ${escapeMarkdown(formatIssue(issue), 300)}`),
       `*Incident* \`${story.incidentId}\``,

@@ -1,4 +1,5 @@
 import type { Dimension, SpecDocument, SpecIssue } from "@procwatch/contract";
+import type { AlarmSignalKind } from "./alarm-signal.ts";
 import type { ChatbotNotification } from "./notifications.ts";
 
 export const ALARM_STATES = ["OK", "ALARM", "INSUFFICIENT_DATA"] as const;
@@ -25,6 +26,8 @@ export interface AlarmTransition {
   /** ISO-8601, normalized; with the alarm name this is the idempotency key. */
   readonly stateChangeTime: string;
   readonly reason: string;
+  /** CloudWatch's structured reason (EventBridge and Lambda alarm actions carry it; SNS does not). */
+  readonly reasonData?: string;
   readonly namespace?: string;
   readonly metricName?: string;
   /** `undefined` when the payload has no metric dimensions (a metric-math or composite alarm). */
@@ -130,6 +133,8 @@ export interface IncidentRecord {
   /** Random per claim; a stale claim is taken over by replacing it conditionally. */
   readonly claimToken: string;
   readonly attempt?: number;
+  /** For an ALARM: whether the count fell to 0 or stopped arriving (see alarm-signal.ts). */
+  readonly signal?: AlarmSignalKind;
   readonly commandId?: string;
   readonly commandSentAt?: number;
   readonly result?: CommandResultSummary;

@@ -87,5 +87,10 @@ export function decideCommandResult(
     commandLogGroup: config.commandLogGroup,
     documentName: config.restartDocumentName,
   };
-  return { kind: "record", incidentId: incident.incidentId, result, notification: restartResultMessage(story, incident.attempt, change.commandId, result) };
+  return {
+    kind: "record",
+    incidentId: incident.incidentId,
+    result,
+    notification: restartResultMessage(story, incident.attempt, change.commandId, result, incident.signal),
+  };
 }

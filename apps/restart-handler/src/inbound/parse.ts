@@ -99,6 +99,7 @@ function transitionFromDetail(
     ...(detail.previousState !== undefined ? { previousState: detail.previousState.value } : {}),
     stateChangeTime: time,
     reason: detail.state.reason,
+    ...(detail.state.reasonData !== undefined ? { reasonData: detail.state.reasonData } : {}),
     ...(metric?.namespace !== undefined ? { namespace: metric.namespace } : {}),
     ...(metric?.name !== undefined ? { metricName: metric.name } : {}),
     ...(dimensions !== undefined ? { dimensions } : {}),

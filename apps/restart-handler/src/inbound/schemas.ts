@@ -74,7 +74,7 @@ const metricsSchema = z
   )
   .max(20);
 
-const stateSchema = z.looseObject({ value: alarmState, reason: REASON.default(""), timestamp: TIMESTAMP });
+const stateSchema = z.looseObject({ value: alarmState, reason: REASON.default(""), reasonData: z.string().max(16_384).optional(), timestamp: TIMESTAMP });
 const previousStateSchema = z.looseObject({ value: alarmState, timestamp: TIMESTAMP.optional() });
 
 const alarmDetailSchema = z.looseObject({

@@ -228,6 +228,7 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
         instanceId: decision.story.instanceId,
         processName: decision.story.processName,
         incidentId,
+        ...(decision.facts.signal !== undefined ? { signal: decision.facts.signal.kind } : {}),
       };
       if (decision.dimensionMismatch !== undefined) {
         log.warn("alarm dimensions differ from the current spec", {
