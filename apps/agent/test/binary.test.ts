@@ -61,6 +61,23 @@ describe("the x64 single binary", () => {
   });
 });
 
+describe("the x64 single binary's --json errors", () => {
+  const errorOf = (stdout: string) => (JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as { error: { type: string; hint: string } }).error;
+
+  it("name the documented error class, not a minified one", async () => {
+    const dir = scratch.dir();
+    const env = { PROCWATCH_STATE_DIR: dir, PROCWATCH_CWAGENT_DIR: dir };
+    const invalid = (await exec(X64, ["render", "--json", "--spec", join(dir, "missing.json")], env)) as { stdout: string };
+    expect(errorOf(invalid.stdout).type).toBe("SpecInvalidError");
+    const usage = (await exec(X64, ["render", "--json", "--processes", "nginx"], { ...env, PROCWATCH_DEFAULT_DETECTION: "bogus" })) as { stdout: string };
+    expect(errorOf(usage.stdout).type).toBe("UsageError");
+    const untrusted = (await exec(X64, ["restart", "--json", "--process", "nginx"], env)) as { stdout: string };
+    expect(errorOf(untrusted.stdout).type).toBe("UntrustedFileError");
+    const offEc2 = (await exec(X64, ["render", "--json"], env)) as { stdout: string };
+    expect(errorOf(offEc2.stdout).type).toBe("NotOnEc2Error");
+  });
+});
+
 const qemuMissing = !existsSync(QEMU) || !existsSync(ARM64_SYSROOT);
 describe.skipIf(qemuMissing)("the arm64 single binary under qemu-user-static (skipped when qemu-user-static or libc6-arm64-cross is missing)", () => {
   it("version reports arm64 and Node 24.21.0", async () => {

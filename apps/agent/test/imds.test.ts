@@ -98,3 +98,66 @@ describe("instance tags via IMDSv2", () => {
     expect(run.stderr).toMatch(/^hint: on-premises hosts pass --spec FILE/m);
   });
 });
+
+describe("a slow or odd metadata service", () => {
+  /** A metadata service that answers every request with a byte every 100 ms for `seconds`: never idle, never done. */
+  async function tricklingImds(seconds: number): Promise<FakeImds> {
+    const requests: string[] = [];
+    const server: Server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { "content-type": "text/plain" });
+      let sent = 0;
+      const timer = setInterval(() => {
+        sent += 1;
+        if (sent > seconds * 10) {
+          clearInterval(timer);
+          res.end("x");
+        } else res.write("x");
+      }, 100);
+      res.on("close", () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      endpoint: `http://127.0.0.1:${port}`,
+      requests,
+      close: () =>
+        new Promise((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  it("the timeout is a deadline for the whole answer, not an idle timeout", async () => {
+    const imds = await tricklingImds(20);
+    servers.push(imds);
+    const started = Date.now();
+    const run = await runAgent(["render", "--json"], { AWS_EC2_METADATA_DISABLED: "false", PROCWATCH_IMDS_ENDPOINT: imds.endpoint });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(run.exitCode).toBe(1);
+    expect(run.json<{ error: { type: string; message: string; retryable: boolean } }>().error).toMatchObject({ type: "NotOnEc2Error", retryable: true });
+    expect(run.stderr).toMatch(/within 1000 ms/);
+  }, 30_000);
+
+  it("an identity document that is not JSON is a clear retryable error, not 'a bug'", async () => {
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      if (req.method === "PUT") return void res.end("token-123");
+      if (req.url === "/latest/dynamic/instance-identity/document") return void res.end("<html>captive portal</html>");
+      res.statusCode = 404;
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    servers.push({ endpoint: "", requests, close: () => new Promise((resolve) => server.close(() => resolve())) });
+    const run = await runAgent(["render", "--json"], { AWS_EC2_METADATA_DISABLED: "false", PROCWATCH_IMDS_ENDPOINT: `http://127.0.0.1:${port}` });
+    expect(run.exitCode).toBe(1);
+    const error = run.json<{ error: { type: string; message: string; hint: string; retryable: boolean } }>().error;
+    expect(error).toMatchObject({ type: "ImdsAnswerError", retryable: true });
+    expect(error.message).toContain("not JSON");
+    expect(error.message).toContain("<html>captive portal</html>");
+    expect(error.hint).not.toContain("bug");
+  });
+});

@@ -1,15 +1,18 @@
+import { lstatSync, realpathSync } from "node:fs";
 import { basename } from "node:path";
-import type { HostSpec } from "@procwatch/contract";
+import type { HostSpec, ProcessSpec } from "@procwatch/contract";
 import { type AllowList, allowListAsHostSpec } from "../core/allow-list.ts";
 import { fragmentDigest, renderFragmentText } from "../core/fragment.ts";
 import {
   type CloudWatchAgentObservation,
   evaluateHealth,
+  exePathOfSelector,
   type FragmentCopyObservation,
   type FragmentObservation,
   type HealthReport,
   type ProcessObservation,
   type SpecObservation,
+  symlinkedExeFinding,
 } from "../core/health.ts";
 import { formatHealth } from "../core/human-output.ts";
 import { fieldsNeededFor, matchProcesses } from "../core/process-matching.ts";
@@ -94,7 +97,8 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
   const processes: ProcessObservation[] = choice.spec.processes.map((spec) => {
     const pidFile = spec.match.mode === "pidfile" ? readPidFile(spec.match.pidFile) : undefined;
     const outcome = matchProcesses(spec.match, records, pidFile);
-    return { spec, outcome, usage: sumUsage(sampleUsage(outcome.pids)) };
+    const selectorFindings = symlinkFindings(spec);
+    return { spec, outcome, usage: sumUsage(sampleUsage(outcome.pids)), ...(selectorFindings.length === 0 ? {} : { selectorFindings }) };
   });
 
   const { settings } = wiring;
@@ -124,6 +128,22 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
   });
   const host = flags.hostFacts ? await hostFacts() : undefined;
   return { ...report, ...(host === undefined ? {} : { host }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };
+}
+
+/**
+ * An `exe=/path` selector is rendered as given (resolving it here would make the fragment's
+ * dimension differ from the one the fleet manager computes from the same tags), so health says
+ * when that path is a symlink: the agent matches /proc/<pid>/exe, which shows the link's target.
+ */
+function symlinkFindings(spec: ProcessSpec): string[] {
+  const path = exePathOfSelector(spec.match);
+  if (path === null) return [];
+  try {
+    if (!lstatSync(path).isSymbolicLink()) return [];
+    return [symlinkedExeFinding(path, realpathSync(path))];
+  } catch {
+    return [];
+  }
 }
 
 /** One copy of the fragment (staged, or installed by append-config) against the digest the spec implies. */

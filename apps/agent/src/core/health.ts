@@ -1,4 +1,4 @@
-import { type ProcessSpec, type SpecIssue, selectorOf } from "@procwatch/contract";
+import { exeRegexForPath, type ProcessSpec, type SpecIssue, selectorOf } from "@procwatch/contract";
 import { expectedAgentSettings, type OtherFragment, otherFragmentFindings } from "./cwagent-config.ts";
 import type { FragmentComparison } from "./fragment.ts";
 import type { MatchOutcome } from "./process-matching.ts";
@@ -26,6 +26,8 @@ export interface ProcessObservation {
   readonly spec: ProcessSpec;
   readonly outcome: MatchOutcome;
   readonly usage: UsageSample;
+  /** What the shell found wrong with the selector itself on this host (an exe path that is a symlink). */
+  readonly selectorFindings?: readonly string[];
 }
 
 export type CloudWatchAgentState = "running" | "stopped" | "not-installed" | "unknown";
@@ -107,7 +109,7 @@ export interface HealthReport {
 export function evaluateProcess(observation: ProcessObservation): ProcessHealth {
   const { spec, outcome, usage } = observation;
   const selector = selectorOf(spec.match);
-  const findings: string[] = [];
+  const findings: string[] = [...(observation.selectorFindings ?? [])];
   if (outcome.lookupError !== undefined) {
     findings.push(`CloudWatch agent lookup fails (${outcome.lookupError}): the alarm sees missing data, not 0`);
   } else if (outcome.agentPidCount !== null && outcome.agentPidCount !== outcome.pids.length) {
@@ -248,4 +250,21 @@ export function parseCloudWatchAgentStatus(stdout: string): CloudWatchAgentObser
     ...(typeof record.version === "string" ? { version: record.version } : {}),
     ...(typeof record.configstatus === "string" ? { configStatus: record.configstatus } : {}),
   };
+}
+
+/**
+ * The absolute path an exe selector was generated from (`exe=/usr/bin/java` → `^/usr/bin/java( \(deleted\))?$`),
+ * or null for a name-based or hand-written regex. Recovered by unescaping and checked by escaping again.
+ */
+export function exePathOfSelector(match: ProcessSpec["match"]): string | null {
+  if (match.mode !== "exe" || !match.exe.startsWith("^/")) return null;
+  const suffix = exeRegexForPath("/").slice(2);
+  if (!match.exe.endsWith(suffix)) return null;
+  const path = match.exe.slice(1, -suffix.length).replace(/\\(.)/g, "$1");
+  return exeRegexForPath(path) === match.exe ? path : null;
+}
+
+/** `/proc/<pid>/exe` is always the resolved path, so a selector naming a symlink never matches: say so, with the target to use instead. */
+export function symlinkedExeFinding(path: string, target: string): string {
+  return `exe ${path} is a symbolic link to ${target}: /proc/<pid>/exe (what the CloudWatch agent matches) shows the target, so this selector never matches; use exe=${target}`;
 }

@@ -1,8 +1,11 @@
-import { NotOnEc2Error } from "../errors.ts";
+import { printableValue } from "@procwatch/contract";
+import { ImdsAnswerError, NotOnEc2Error } from "../errors.ts";
+
+const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /**
  * A minimal IMDSv2 client on node:http (loading fetch/undici would cost startup time). Every
- * request has a short timeout: off EC2 the link-local address simply does not answer, and the
+ * request has a short deadline for its whole answer: off EC2 the link-local address simply does not answer, and the
  * agent must say so within about a second instead of hanging an SSM command.
  */
 export interface ImdsOptions {
@@ -48,9 +51,14 @@ export class ImdsClient {
   async instanceIdentity(): Promise<{ instanceId: string; region: string }> {
     const document = await this.get("/latest/dynamic/instance-identity/document");
     if (document === null) throw new NotOnEc2Error("has no instance identity document");
-    const parsed = JSON.parse(document) as { instanceId?: string; region?: string };
-    if (typeof parsed.instanceId !== "string" || typeof parsed.region !== "string")
-      throw new NotOnEc2Error("returned an identity document without id or region");
+    let parsed: { instanceId?: unknown; region?: unknown } | null;
+    try {
+      parsed = JSON.parse(document) as typeof parsed;
+    } catch (error) {
+      throw new ImdsAnswerError(`returned an identity document that is not JSON: ${printableValue(document)}`, error);
+    }
+    if (typeof parsed?.instanceId !== "string" || typeof parsed.region !== "string")
+      throw new ImdsAnswerError(`returned an identity document without instanceId or region: ${printableValue(document)}`);
     return { instanceId: parsed.instanceId, region: parsed.region };
   }
 
@@ -84,15 +92,42 @@ export class ImdsClient {
     const { request } = process.getBuiltinModule("node:http");
     return new Promise((resolve, reject) => {
       const url = new URL(path, this.endpoint);
-      const req = request(url, { method, headers, timeout: this.timeoutMs, agent: false }, (response) => {
+      // A deadline for the whole exchange (connect, headers, body), not node's idle `timeout`: a
+      // service that trickles a byte a second would otherwise hold the agent for as long as it likes.
+      const deadline = setTimeout(() => {
+        const error = new NotOnEc2Error(`did not answer ${method} ${path} within ${this.timeoutMs} ms at ${this.endpoint.host}`);
+        req.destroy(error);
+        reject(error);
+      }, this.timeoutMs);
+      const settle =
+        <T>(callback: (value: T) => void) =>
+        (value: T) => {
+          clearTimeout(deadline);
+          callback(value);
+        };
+      const req = request(url, { method, headers, agent: false }, (response) => {
         const chunks: Buffer[] = [];
-        response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        response.on("error", (error) => reject(new NotOnEc2Error("broke off a response", error)));
+        let size = 0;
+        response.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          // Metadata answers are small; a huge one is not the metadata service.
+          if (size > MAX_ANSWER_BYTES) req.destroy(new NotOnEc2Error(`sent more than ${MAX_ANSWER_BYTES} bytes for ${path}`));
+          else chunks.push(chunk);
+        });
+        response.on(
+          "end",
+          settle(() => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") })),
+        );
+        response.on(
+          "error",
+          settle((error: Error) => reject(error instanceof NotOnEc2Error ? error : new NotOnEc2Error("broke off a response", error))),
+        );
       });
-      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.on("error", (error) =>
-        reject(error instanceof NotOnEc2Error ? error : new NotOnEc2Error(`did not answer at ${this.endpoint.host} (${error.message})`, error)),
+      req.on(
+        "error",
+        settle((error: Error) =>
+          reject(error instanceof NotOnEc2Error ? error : new NotOnEc2Error(`did not answer at ${this.endpoint.host} (${error.message})`, error)),
+        ),
       );
       req.end();
     });

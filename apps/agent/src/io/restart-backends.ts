@@ -32,12 +32,25 @@ function execArgv(file: string, args: readonly string[], timeoutMs: number): Pro
   });
 }
 
+/** Where distributions install systemctl (merged /usr and split /bin); never looked up through PATH, which a caller controls. */
+const SYSTEMCTL_CANDIDATES = ["/usr/bin/systemctl", "/bin/systemctl"] as const;
+
+export function systemctlPath(exists: (path: string) => boolean = existsSync): string | null {
+  return SYSTEMCTL_CANDIDATES.find((candidate) => exists(candidate)) ?? null;
+}
+
+function runSystemctl(args: readonly string[], timeoutMs: number): Promise<CommandRun & { code: number }> {
+  const systemctl = systemctlPath();
+  if (systemctl === null) return Promise.resolve({ ok: false, code: -1, detail: `systemctl not found at ${SYSTEMCTL_CANDIDATES.join(" or ")}` });
+  return execArgv(systemctl, args, timeoutMs);
+}
+
 export function systemctlRestart(unit: string, timeoutMs: number): Promise<CommandRun> {
-  return execArgv("systemctl", ["restart", unit], timeoutMs);
+  return runSystemctl(["restart", unit], timeoutMs);
 }
 
 export async function systemctlIsActive(unit: string): Promise<boolean> {
-  return (await execArgv("systemctl", ["is-active", "--quiet", unit], 10_000)).ok;
+  return (await runSystemctl(["is-active", "--quiet", unit], 10_000)).ok;
 }
 
 /** A predictable environment for started services, like systemd gives units, plus what the config adds. */

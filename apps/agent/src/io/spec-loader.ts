@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { issue } from "@procwatch/contract";
 import { parseJsonText, planSpecSource, type SpecRequest, type SpecStage, specFromDocument, specFromTags, specWithProfile } from "../core/spec-sources.ts";
 import { UsageError } from "../errors.ts";
@@ -23,18 +23,11 @@ export async function loadSpec(request: SpecRequest, deps: SpecLoaderDeps): Prom
   switch (plan.kind) {
     case "spec-file": {
       const label = plan.path;
-      let text: string;
-      try {
-        text = readFileSync(plan.path, "utf8");
-      } catch (error) {
-        return {
-          kind: "invalid",
-          source: `spec-file:${label}`,
-          issues: [
-            issue("bad-document", label, plan.path, `cannot read the spec file (${(error as NodeJS.ErrnoException).code ?? "error"})`, "a readable JSON file"),
-          ],
-        };
+      const read = readSpecFile(plan.path);
+      if ("problem" in read) {
+        return { kind: "invalid", source: `spec-file:${label}`, issues: [issue("bad-document", label, plan.path, read.problem, read.expected)] };
       }
+      const text = read.text;
       const parsed = parseJsonText(text, label);
       if ("issues" in parsed) return { kind: "invalid", source: `spec-file:${label}`, issues: parsed.issues };
       stage = specFromDocument(parsed.json, label, request.tagPrefix);
@@ -63,4 +56,28 @@ export async function loadSpec(request: SpecRequest, deps: SpecLoaderDeps): Prom
     stage = specWithProfile(stage, fetched, request.tagPrefix);
   }
   return stage as FinalSpecStage;
+}
+
+/** A spec document is a few KiB; a larger file is refused by its size, before it is read. */
+export const MAX_SPEC_FILE_BYTES = 1024 * 1024;
+
+/** Reads a `--spec` file: a regular file (opened non-blocking, so a FIFO cannot hang the agent) of at most 1 MiB. */
+function readSpecFile(path: string): { text: string } | { problem: string; expected: string } {
+  const expected = `a readable JSON file of at most ${MAX_SPEC_FILE_BYTES} bytes`;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (error) {
+    return { problem: `cannot read the spec file (${(error as NodeJS.ErrnoException).code ?? "error"})`, expected };
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return { problem: "the spec file is not a regular file", expected };
+    if (stats.size > MAX_SPEC_FILE_BYTES) return { problem: `the spec file is ${stats.size} bytes; at most ${MAX_SPEC_FILE_BYTES} are read`, expected };
+    return { text: readFileSync(fd, "utf8") };
+  } catch (error) {
+    return { problem: `cannot read the spec file (${(error as NodeJS.ErrnoException).code ?? "error"})`, expected };
+  } finally {
+    closeSync(fd);
+  }
 }
