@@ -5,7 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DescribeAlarmsCommand, type MetricAlarm } from "@aws-sdk/client-cloudwatch";
 import { InstanceInventory, ProfileStore } from "@procwatch/aws-adapters";
-import type { AlarmDefinition } from "@procwatch/contract";
+import { DEFAULT_METRIC_NAMESPACE, INSTANCE_ID_DIMENSION, PID_FINDER } from "@procwatch/contract";
 import { runCli } from "@procwatch/fleet-manager/cli";
 import {
   configFromEnvironment,
@@ -16,9 +16,18 @@ import {
   StoreProfileSource,
 } from "@procwatch/restart-handler";
 import { InMemoryRestartLedger } from "@procwatch/restart-handler/in-memory-ports";
-import { FakeAws, fakeClients } from "@procwatch/testkit";
-import { type AlarmState, type Datapoint, describeBreach, evaluateAlarm } from "./stand-ins/cloudwatch-alarm-evaluator.ts";
-import { snsAlarmEvent } from "./stand-ins/cloudwatch-sns-notification.ts";
+import {
+  CloudWatchAgentPublisher,
+  type DeliveredNotification,
+  FakeAws,
+  fakeClients,
+  type PidCountSample,
+  type PublisherFaults,
+  phaseOffsetForAgentStart,
+  publisherOptionsFor,
+  TelemetryPipeline,
+  VirtualClock,
+} from "@procwatch/testkit";
 import { SlackChannel } from "./stand-ins/slack-channel.ts";
 import { LocalRunCommand } from "./stand-ins/ssm-run-command.ts";
 
@@ -40,6 +49,8 @@ const ACCOUNT_ID = "111122223333";
 const RESTART_TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT_ID}:procwatch-restart`;
 const NOTIFICATION_TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT_ID}:procwatch-notifications`;
 const RESTART_DOCUMENT_NAME = "procwatch-restart";
+/** The fast profile's collection interval: one real health sample per collection. */
+const COLLECTION_INTERVAL_MS = 10_000;
 const RESTART_HANDLER_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:procwatch-restart-handler`;
 
 export interface AgentRun {
@@ -49,34 +60,45 @@ export interface AgentRun {
 }
 
 export interface HealthSample {
+  /** Model time (epoch ms) of the collection this sample stands for. */
   readonly at: number;
   readonly pidCount: number;
   readonly pids: readonly number[];
   readonly status: string;
 }
 
-export interface OutageDetection {
+/** What happened between a kill (or any instant) and the alarm reaching a state, in model time. */
+export interface AlarmWait {
   readonly samples: readonly HealthSample[];
-  readonly detectedAfterMs: number;
+  /** Model milliseconds from the start of the wait to the transition. */
+  readonly afterMs: number;
   readonly reason: string;
+  /** Alarm actions the model ran meanwhile, each already handed to the restart handler. */
+  readonly notifications: readonly DeliveredNotification[];
+  readonly handled: readonly HandlerSummary[];
 }
 
 export interface LocalLoopOptions {
   /** A distinctive name: the demo service runs as a copy of `sleep` under it. */
   readonly processName?: string;
   readonly restartBudget?: number;
-  /** Seconds between health samples: the compressed stand-in for the alarm period. */
-  readonly sampleIntervalMs?: number;
   readonly onSlackMessage?: (rendered: string) => void;
+  /** Alarm actions are delivered this many times each (SNS delivers at least once). Default 1. */
+  readonly deliveries?: number;
 }
 
 /**
  * procwatch's whole loop on this one machine. Everything that runs is procwatch's real code:
  * the agent binary (apply, health, restart), the fleet manager's CLI and reconcile, the restart
- * handler, the restart SSM document's script. AWS is replaced by small stand-ins, each named for
- * what it replaces: the in-memory EC2/CloudWatch/SSM fake (testkit), CloudWatch's alarm
- * evaluation and SNS delivery, SSM Run Command, the Slack channel, and a recording
- * amazon-cloudwatch-agent-ctl.
+ * handler, the restart SSM document's script. AWS is replaced by testkit's models and small
+ * stand-ins, each named for what it replaces: EC2/SSM/CloudWatch in memory, with CloudWatch's
+ * metrics and alarm evaluation modelled from its documentation; the CloudWatch agent's collection
+ * and flushes modelled from its source, publishing the counts the real agent's `health --json`
+ * reports; SSM Run Command; the Slack channel; a recording amazon-cloudwatch-agent-ctl.
+ *
+ * Time: the model clock moves one collection interval (10 s, the fast profile) per `step()`, and
+ * each step samples the real process once. Alarm states, and so every SNS event the handler
+ * gets, come only from the CloudWatch model's evaluation of the alarm the fleet manager wrote.
  */
 export class LocalLoop {
   readonly processName: string;
@@ -84,23 +106,27 @@ export class LocalLoop {
   readonly slack: SlackChannel;
   readonly runCommand: LocalRunCommand;
   readonly fake: FakeAws;
+  readonly clock: VirtualClock;
   readonly handlerLog: Array<{ level: string; message: string; attributes: Record<string, unknown> }> = [];
+  /** Every alarm action the model ran, in order. */
+  readonly notifications: DeliveredNotification[] = [];
+  private readonly pipeline: TelemetryPipeline;
   private readonly agentEnv: NodeJS.ProcessEnv;
   private readonly binDir: string;
   private readonly specPath: string;
   private readonly ctlLog: string;
-  private readonly sampleIntervalMs: number;
+  private readonly deliveries: number;
   private readonly handler: ReturnType<typeof createRestartHandler>;
-  private alarm: MetricAlarm | undefined;
-  private alarmState: AlarmState = "INSUFFICIENT_DATA";
-  private datapoints: Datapoint[] = [];
+  private readonly samples = new Map<number, PidCountSample>();
+  private publisher: CloudWatchAgentPublisher | undefined;
+  private reportedInvocations = 0;
 
   constructor(options: LocalLoopOptions = {}) {
     if (!existsSync(AGENT_BINARY)) {
       throw new Error(`the agent binary is not built (${AGENT_BINARY}); run: pnpm --filter @procwatch/agent build`);
     }
     this.processName = options.processName ?? "pw-demo-svc";
-    this.sampleIntervalMs = options.sampleIntervalMs ?? 500;
+    this.deliveries = options.deliveries ?? 1;
     this.workDir = mkdtempSync(join(tmpdir(), "procwatch-demo-"));
     this.binDir = join(this.workDir, "bin");
     const stateDir = join(this.workDir, "etc-procwatch");
@@ -158,8 +184,11 @@ export class LocalLoop {
       // The agent binary has no systemd here: restarts use the start-command backend.
     };
 
-    // The AWS account, in memory: this host as an opted-in EC2 instance.
-    this.fake = new FakeAws({ region: REGION, accountId: ACCOUNT_ID, quotas: false });
+    // The AWS account, in memory, on a model clock that only `advance` moves: this host as an
+    // opted-in EC2 instance, and CloudWatch's metrics and alarms as testkit's model of them.
+    this.clock = new VirtualClock(Math.ceil(Date.now() / 60_000) * 60_000);
+    this.fake = new FakeAws({ region: REGION, accountId: ACCOUNT_ID, quotas: false, clock: this.clock });
+    this.pipeline = new TelemetryPipeline(this.fake, this.clock);
     this.fake.addInstance({
       instanceId: LOCAL_INSTANCE_ID,
       state: "running",
@@ -179,6 +208,7 @@ export class LocalLoop {
       agentEnvironment: this.agentEnv,
       region: REGION,
       accountId: ACCOUNT_ID,
+      now: () => this.clock.now(),
     });
     const clients = fakeClients(this.fake);
     const config = configFromEnvironment({
@@ -203,6 +233,7 @@ export class LocalLoop {
         commands: this.runCommand,
         notifier: this.slack,
         log,
+        clock: { now: () => this.clock.now() },
       },
       config,
     );
@@ -229,7 +260,100 @@ export class LocalLoop {
     const run = await this.agent(["health", "--spec", this.specPath, "--json"]);
     const json = JSON.parse(run.stdout) as { status: string; processes: Array<{ name: string; pidCount: number; pids: number[] }> };
     const process = json.processes.find((candidate) => candidate.name === this.processName);
-    return { at: Date.now(), pidCount: process?.pidCount ?? 0, pids: process?.pids ?? [], status: json.status, json };
+    return { at: this.clock.now(), pidCount: process?.pidCount ?? 0, pids: process?.pids ?? [], status: json.status, json };
+  }
+
+  /**
+   * The CloudWatch agent on this host starts publishing the demo process's pid count: its series
+   * is exactly what procstat names for the spec (selector, pid_finder, InstanceId), its cadence the
+   * fast profile's, and its values the real agent's `health` counts sampled at each collection.
+   */
+  async startCloudWatchAgent(faults: PublisherFaults = {}): Promise<void> {
+    if (this.publisher !== undefined) this.pipeline.unwatch(this.publisher);
+    // The series the real agent's fragment makes procstat publish: its selector dimension as
+    // `health` reports it, pid_finder, and the InstanceId the fragment appends.
+    const { json } = await this.health();
+    const match = (json.processes as Array<{ name: string; match: { dimension: string; selector: string } }>).find(
+      (candidate) => candidate.name === this.processName,
+    )?.match;
+    if (match === undefined) throw new Error(`procwatch-agent health does not list ${this.processName}`);
+    const dimensions = [
+      { Name: match.dimension, Value: match.selector },
+      { Name: "pid_finder", Value: PID_FINDER },
+      { Name: INSTANCE_ID_DIMENSION, Value: LOCAL_INSTANCE_ID },
+    ];
+    // The agent's first collection is 1 s after it starts, then one every interval (its source).
+    const startedAt = this.clock.now();
+    const options = publisherOptionsFor("fast", phaseOffsetForAgentStart(startedAt, COLLECTION_INTERVAL_MS));
+    this.publisher = new CloudWatchAgentPublisher({ namespace: DEFAULT_METRIC_NAMESPACE, dimensions }, { ...options, startedAtMs: startedAt }, (t) => {
+      const sample = this.samples.get(t);
+      if (sample === undefined) throw new Error(`no health sample at model time ${new Date(t).toISOString()}`);
+      return sample;
+    });
+    this.pipeline.watch({ publisher: this.publisher, faults });
+  }
+
+  /** The CloudWatch agent stops (or the host goes quiet): nothing is published any more. */
+  stopCloudWatchAgent(): void {
+    if (this.publisher !== undefined) this.pipeline.unwatch(this.publisher);
+    this.publisher = undefined;
+  }
+
+  /** The agent's next collection instant; every 10 s of model time while no agent runs. */
+  private nextCollection(): number {
+    const now = this.clock.now();
+    const [next] = this.publisher?.collectionTimes(now, now + COLLECTION_INTERVAL_MS) ?? [];
+    return next ?? (Math.floor(now / COLLECTION_INTERVAL_MS) + 1) * COLLECTION_INTERVAL_MS;
+  }
+
+  /**
+   * One collection interval of model time: the real process is sampled once (the value the agent
+   * collects now), batches land, the alarm is evaluated, and every alarm action it runs is handed
+   * to the restart handler (which may restart the real process through the real document).
+   */
+  async step(): Promise<{ sample: HealthSample; notifications: DeliveredNotification[]; handled: HandlerSummary[] }> {
+    const at = this.nextCollection();
+    this.clock.advance(at - this.clock.now());
+    const sample = await this.health();
+    this.samples.set(at, sample.pidCount);
+    const notifications = this.pipeline.runUntil(at);
+    const handled = await this.deliver(notifications);
+    return { sample, notifications, handled };
+  }
+
+  /** Steps until the model puts the alarm in `target`; the transition's actions are delivered on the way. */
+  async waitForAlarmState(target: "OK" | "ALARM" | "INSUFFICIENT_DATA", maxModelMs = 10 * 60_000): Promise<AlarmWait> {
+    const started = this.clock.now();
+    const samples: HealthSample[] = [];
+    const notifications: DeliveredNotification[] = [];
+    const handled: HandlerSummary[] = [];
+    const transitionsBefore = this.fake.alarmHistory(this.alarmName()).length;
+    while (this.clock.now() - started < maxModelMs) {
+      const step = await this.step();
+      samples.push(step.sample);
+      notifications.push(...step.notifications);
+      handled.push(...step.handled);
+      const history = this.fake.alarmHistory(this.alarmName());
+      const reached = history.slice(transitionsBefore).find((item) => stateOfHistory(item.HistoryData) === target);
+      if (reached !== undefined) {
+        return { samples, afterMs: reached.Timestamp.getTime() - started, reason: reasonOfHistory(reached.HistoryData), notifications, handled };
+      }
+    }
+    throw new Error(
+      `the alarm did not reach ${target} within ${maxModelMs / 1000} s of model time (it is ${this.fake.alarms.get(this.alarmName())?.StateValue})`,
+    );
+  }
+
+  /** Runs model time forward by `modelMs`, stepping one collection at a time. */
+  async runFor(modelMs: number): Promise<DeliveredNotification[]> {
+    const until = this.clock.now() + modelMs;
+    const seen: DeliveredNotification[] = [];
+    while (this.clock.now() < until) seen.push(...(await this.step()).notifications);
+    return seen;
+  }
+
+  alarmName(): string {
+    return `procwatch/${LOCAL_INSTANCE_ID}/${this.processName}`;
   }
 
   /** `procwatch-fleet <command>` against the in-memory account, exactly as an operator would run it. */
@@ -242,7 +366,10 @@ export class LocalLoop {
       env: { NO_COLOR: "1" },
       stdinIsTTY: false,
       createClients: () => fakeClients(this.fake),
+      wallTime: () => this.clock.now(),
     });
+    // SetAlarmState and new alarms may have run actions: the handler gets them like any other.
+    await this.deliver(this.pipeline.takeNotifications());
     return { exitCode, stdout, stderr };
   }
 
@@ -252,9 +379,6 @@ export class LocalLoop {
     const output = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: `procwatch/${LOCAL_INSTANCE_ID}/` }));
     const alarm = output.MetricAlarms?.find((candidate) => candidate.AlarmName?.endsWith(`/${this.processName}`));
     if (alarm === undefined) throw new Error("the fleet manager created no alarm for the demo process");
-    this.alarm = alarm;
-    this.datapoints = [];
-    this.alarmState = "OK";
     return alarm;
   }
 
@@ -264,52 +388,19 @@ export class LocalLoop {
     return pids;
   }
 
-  /**
-   * Samples `health --json` as the CloudWatch agent would publish procstat_lookup_pid_count and
-   * evaluates the alarm's own M-of-N rule on the samples (periods compressed to the sample
-   * interval), until the alarm reaches `target`.
-   */
-  async waitForAlarmState(target: AlarmState, timeoutMs = 20_000): Promise<OutageDetection> {
-    const alarm = this.requireAlarm();
-    const started = Date.now();
-    const samples: HealthSample[] = [];
-    while (Date.now() - started < timeoutMs) {
-      const sample = await this.health();
-      samples.push(sample);
-      this.datapoints.push(sample.pidCount);
-      const state = evaluateAlarm(definitionOf(alarm), this.datapoints);
-      if (state === target) {
-        return { samples, detectedAfterMs: Date.now() - started, reason: describeBreach(definitionOf(alarm), this.datapoints, state) };
-      }
-      await new Promise((done) => setTimeout(done, this.sampleIntervalMs));
-    }
-    throw new Error(`the alarm did not reach ${target} within ${timeoutMs} ms`);
-  }
-
-  /** CloudWatch → SNS → the restart handler, for one state transition, delivered `deliveries` times (at-least-once). */
-  async deliverTransition(newState: AlarmState, reason: string, deliveries = 1): Promise<HandlerSummary[]> {
-    const alarm = this.requireAlarm();
-    const event = snsAlarmEvent(
-      {
-        definition: definitionOf(alarm),
-        newState,
-        oldState: this.alarmState,
-        reason,
-        at: new Date(),
-        region: REGION,
-        accountId: ACCOUNT_ID,
-        topicArn: RESTART_TOPIC_ARN,
-      },
-      crypto.randomUUID(),
-    );
-    this.alarmState = newState;
+  /** CloudWatch → SNS → the restart handler, `deliveries` times each (at-least-once); then SSM → EventBridge for any command that finished. */
+  private async deliver(notifications: readonly DeliveredNotification[]): Promise<HandlerSummary[]> {
     const summaries: HandlerSummary[] = [];
-    for (let delivery = 0; delivery < deliveries; delivery++) summaries.push(await this.invokeHandler(event));
+    for (const notification of notifications) {
+      this.notifications.push(notification);
+      for (let delivery = 0; delivery < this.deliveries; delivery++) summaries.push(await this.invokeHandler(notification.event));
+    }
+    summaries.push(...(await this.deliverCommandResults()));
     return summaries;
   }
 
   /** SSM → EventBridge → the restart handler: the final status of every command not reported yet. */
-  async deliverCommandResults(): Promise<HandlerSummary[]> {
+  private async deliverCommandResults(): Promise<HandlerSummary[]> {
     const summaries: HandlerSummary[] = [];
     for (const invocation of this.runCommand.invocations.slice(this.reportedInvocations)) {
       summaries.push(await this.invokeHandler(this.runCommand.statusChangeEvent(invocation)));
@@ -317,8 +408,6 @@ export class LocalLoop {
     this.reportedInvocations = this.runCommand.invocations.length;
     return summaries;
   }
-
-  private reportedInvocations = 0;
 
   invokeHandler(event: unknown): Promise<HandlerSummary> {
     return this.handler(JSON.parse(JSON.stringify(event)), { invokedFunctionArn: RESTART_HANDLER_ARN, awsRequestId: crypto.randomUUID() });
@@ -333,31 +422,12 @@ export class LocalLoop {
     }
     rmSync(this.workDir, { recursive: true, force: true });
   }
-
-  private requireAlarm(): MetricAlarm {
-    if (this.alarm === undefined) throw new Error("call createdAlarm() after `procwatch-fleet apply` first");
-    return this.alarm;
-  }
 }
 
-/** The managed fields of a stored alarm, in the contract's shape. */
-export function definitionOf(alarm: MetricAlarm): AlarmDefinition {
-  return {
-    AlarmName: alarm.AlarmName ?? "",
-    AlarmDescription: alarm.AlarmDescription ?? "",
-    Namespace: alarm.Namespace ?? "",
-    MetricName: alarm.MetricName ?? "",
-    Dimensions: (alarm.Dimensions ?? []).map((dimension) => ({ Name: dimension.Name ?? "", Value: dimension.Value ?? "" })),
-    Statistic: "Maximum",
-    Period: alarm.Period ?? 60,
-    EvaluationPeriods: alarm.EvaluationPeriods ?? 1,
-    DatapointsToAlarm: alarm.DatapointsToAlarm ?? alarm.EvaluationPeriods ?? 1,
-    Threshold: 1,
-    ComparisonOperator: "LessThanThreshold",
-    TreatMissingData: "breaching",
-    ActionsEnabled: alarm.ActionsEnabled ?? true,
-    AlarmActions: alarm.AlarmActions ?? [],
-    OKActions: alarm.OKActions ?? [],
-    InsufficientDataActions: alarm.InsufficientDataActions ?? [],
-  };
+function stateOfHistory(historyData: string): string {
+  return (JSON.parse(historyData) as { newState?: { stateValue?: string } }).newState?.stateValue ?? "";
+}
+
+function reasonOfHistory(historyData: string): string {
+  return (JSON.parse(historyData) as { newState?: { stateReason?: string } }).newState?.stateReason ?? "";
 }

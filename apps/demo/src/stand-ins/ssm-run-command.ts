@@ -29,6 +29,8 @@ export interface LocalRunCommandOptions {
   readonly agentEnvironment: NodeJS.ProcessEnv;
   readonly region: string;
   readonly accountId: string;
+  /** Epoch ms for the invocation's timestamps: the demo's model clock, so the thread reads in one timeline. */
+  readonly now?: () => number;
 }
 
 export class LocalRunCommand implements CommandSender {
@@ -42,11 +44,12 @@ export class LocalRunCommand implements CommandSender {
       throw Object.assign(new Error(`InvalidDocument: ${request.DocumentName}`), { name: "InvalidDocument" });
     }
     const commandId = crypto.randomUUID();
-    const requestedAt = new Date();
+    const now = () => new Date(this.options.now?.() ?? Date.now());
+    const requestedAt = now();
     const [instanceId] = request.InstanceIds;
     let invocation: LocalInvocation;
     if (instanceId !== this.options.hostInstanceId) {
-      invocation = { commandId, request, status: "Undeliverable", standardOutput: "", standardError: "", requestedAt, finishedAt: new Date() };
+      invocation = { commandId, request, status: "Undeliverable", standardOutput: "", standardError: "", requestedAt, finishedAt: now() };
     } else {
       const workDir = join(this.options.workDir, commandId);
       mkdirSync(workDir, { recursive: true });
@@ -63,7 +66,7 @@ export class LocalRunCommand implements CommandSender {
         standardOutput: step?.stdout ?? "",
         standardError: step?.stderr ?? "",
         requestedAt,
-        finishedAt: new Date(),
+        finishedAt: now(),
       };
     }
     this.invocations.push(invocation);
