@@ -266,3 +266,41 @@ describe("a late or missed flush never restarts a healthy process", () => {
     }
   });
 });
+
+describe("inert alarms are caught: the loop needs every field the fleet manager writes", () => {
+  /** Kill at +10 min, the agent goes quiet at +20 min, restart (process back) at +30 min: the three things an alarm must report. */
+  async function outageStory(mutate: (alarm: Record<string, unknown>) => Record<string, unknown>) {
+    const w = world();
+    const killedAt = START + 10 * MINUTE;
+    const agent = w.startAgent((t) => (t >= killedAt && t < START + 15 * MINUTE ? 0 : 1));
+    w.advance(3 * MINUTE);
+    await w.reconcileNow();
+    const stored = w.fake.alarms.get(w.alarmName())!;
+    const { tags: _tags, ...fields } = stored;
+    w.fake.seedAlarm(mutate({ ...fields }) as Parameters<FakeAws["seedAlarm"]>[0]);
+    w.advance(17 * MINUTE);
+    w.stopAgent(agent);
+    w.advance(10 * MINUTE);
+    const during = (from: number, minutes: number) => w.notifications.filter((n) => n.at >= from && n.at < from + minutes * MINUTE);
+    return {
+      zeroAlarm: during(killedAt, 5).some((n) => n.newState === "ALARM" && !/no datapoints/.test(n.reason)),
+      recovery: during(killedAt, 10).some((n) => n.newState === "OK"),
+      noDataAlarm: during(START + 20 * MINUTE, 10).some((n) => n.newState === "ALARM" && /no datapoints/.test(n.reason)),
+    };
+  }
+
+  it("the fleet manager's alarm reports the kill, the recovery and the silence", async () => {
+    expect(await outageStory((alarm) => alarm)).toEqual({ zeroAlarm: true, recovery: true, noDataAlarm: true });
+  });
+
+  it.each<{ mutation: string; mutate: (alarm: Record<string, unknown>) => Record<string, unknown>; lost: string }>([
+    { mutation: "Threshold 0", mutate: (alarm) => ({ ...alarm, Threshold: 0 }), lost: "zeroAlarm" },
+    { mutation: "GreaterThanThreshold", mutate: (alarm) => ({ ...alarm, ComparisonOperator: "GreaterThanThreshold" }), lost: "zeroAlarm" },
+    { mutation: "no AlarmActions", mutate: (alarm) => ({ ...alarm, AlarmActions: [] }), lost: "zeroAlarm" },
+    { mutation: "no OKActions", mutate: (alarm) => ({ ...alarm, OKActions: [] }), lost: "recovery" },
+    { mutation: "TreatMissingData notBreaching", mutate: (alarm) => ({ ...alarm, TreatMissingData: "notBreaching" }), lost: "noDataAlarm" },
+  ])("$mutation loses $lost", async ({ mutate, lost }) => {
+    const story = await outageStory(mutate);
+    expect(story[lost as keyof typeof story]).toBe(false);
+  });
+});
