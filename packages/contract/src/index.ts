@@ -1,6 +1,7 @@
 export * from "./alarm.ts";
 export * from "./detection.ts";
 export * from "./errors.ts";
+export * from "./go-regexp.ts";
 export * from "./issues.ts";
 export * from "./metric.ts";
 export * from "./patterns.ts";

@@ -1,4 +1,4 @@
-import type { MatchSpec } from "@procwatch/contract";
+import { compileGoRegexp, type MatchSpec } from "@procwatch/contract";
 
 /**
  * Process matching with the CloudWatch agent's semantics (telegraf procstat, `pid_finder=native`,
@@ -53,13 +53,19 @@ export function joinCmdline(raw: string): string {
   return raw.slice(start, end).replace(NUL_RUNS, " ");
 }
 
-/** The selector regex as JavaScript reads it; the contract guarantees RE2-compatible syntax. */
+/**
+ * The selector regex with Go's semantics (the CloudWatch agent's `regexp.MatchString`): parsed as
+ * Go parses it and translated for JavaScript by the contract (go-regexp.ts). A regex Go rejects is
+ * the agent's lookup error; one procwatch cannot evaluate with the same meaning is refused too
+ * (the contract never lets such a spec through, so this only guards hand-edited state).
+ */
 export function compileSelectorRegex(source: string): RegExp | { error: string } {
-  try {
-    return new RegExp(source);
-  } catch (error) {
-    return { error: `regex does not compile: ${(error as Error).message}` };
-  }
+  const compiled = compileGoRegexp(source);
+  if ("regex" in compiled) return compiled.regex;
+  return {
+    error:
+      compiled.kind === "invalid" ? `regex does not compile in Go: ${compiled.message}` : `regex cannot be evaluated with Go's meaning: ${compiled.message}`,
+  };
 }
 
 /**
