@@ -776,8 +776,17 @@ export function translateGoRegexp(source: string): GoRegexpCompilation {
   }
 }
 
+/**
+ * The selectors procwatch generates itself (`exeRegexForName`, `exeRegexForPath`, an escaped
+ * `pattern` literal): printable ASCII literals, escaped metacharacters, an optional `(^|/)` or `^`
+ * in front and `( \(deleted\))?$` behind. JavaScript reads exactly these the way Go does, so they
+ * skip the parse: health compiles one per watched process on every cold start.
+ */
+const GENERATED_SELECTOR = /^(?:\(\^\|\/\)|\^)?(?:[ !"#%&',\-/0-9:;<=>@A-Z_`a-z~]|\\[\\^$.*+?()[\]{}|])*(?:\( \\\(deleted\\\)\)\?\$)?$/;
+
 /** A RegExp with Go's `regexp.MatchString` semantics for `source`, or why there is none. */
 export function compileGoRegexp(source: string): { readonly regex: RegExp } | { readonly kind: "invalid" | "unsupported"; readonly message: string } {
+  if (GENERATED_SELECTOR.test(source)) return { regex: new RegExp(source) };
   const translated = translateGoRegexp(source);
   if (!translated.ok) return { kind: translated.kind, message: translated.message };
   try {
