@@ -156,8 +156,10 @@ export class ProcWatch extends Construct {
       reason: "This queue is itself the dead-letter queue of the Lambdas and event-rule targets.",
     });
 
+    // No fixed name: the group is retained on `cdk destroy` (it holds what restarts printed), and a
+    // fixed name would make the next deployment fail on the retained group. CloudFormation's
+    // generated name is new for each deployment; the handler gets it, the stack outputs it.
     this.commandLogGroup = new LogGroup(this, "RestartCommandLogs", {
-      logGroupName: `/aws/ssm/${documentName(settings, "restart")}`,
       retention: logRetention,
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -244,7 +246,10 @@ export class ProcWatch extends Construct {
       eventPattern: {
         source: ["aws.ec2"],
         detailType: ["EC2 Instance State-change Notification"],
-        detail: { state: ["running", "stopping", "stopped", "shutting-down", "terminated"] },
+        // The first state of each change only: stopping (actions off before the alarm can fire on
+        // a host that is going away), shutting-down (alarms deleted), running (actions back on
+        // once it reports). stopped and terminated would run the same reconcile a second time.
+        detail: { state: ["running", "stopping", "shutting-down"] },
       },
       targets: [fleetTarget],
     });
@@ -430,6 +435,10 @@ export class ProcWatch extends Construct {
     new CfnOutput(this, "RestartTopicArn", { value: this.restartTopic.topicArn, description: "procwatch-fleet --restart-action-arn (or RESTART_TOPIC_ARN)" });
     new CfnOutput(this, "NotificationTopicArn", { value: this.notificationTopic.topicArn });
     new CfnOutput(this, "RestartDocumentName", { value: documentNames.restart });
+    new CfnOutput(this, "CommandLogGroupName", {
+      value: this.commandLogGroup.logGroupName,
+      description: "Where every restart command's output goes (retained on destroy)",
+    });
     new CfnOutput(this, "UninstallDocumentName", {
       value: documentNames.uninstall,
       description: "aws ssm send-command --document-name <this> to take procwatch off hosts (before removing their opt-in tag)",

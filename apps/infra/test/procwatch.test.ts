@@ -127,10 +127,13 @@ describe("Lambdas", () => {
     });
     expect(environment.NOTIFICATION_TOPIC_ARN).toEqual({ Ref: logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchNotificationTopic") });
     expect(environment.STATE_TABLE_NAME).toEqual({ Ref: logicalIdOf(template, "AWS::DynamoDB::Table", "ProcWatchRestartStateTable") });
-    // The command output group exists up front (with retention) and is the one SSM would pick by default.
+    // The command output group exists up front (with retention), retained on destroy, and has no
+    // fixed name: a retained group from an earlier deployment must not make the next one fail.
     const logGroupId = logicalIdOf(template, "AWS::Logs::LogGroup", "ProcWatchRestartCommandLogs");
     expect(environment.COMMAND_LOG_GROUP).toEqual({ Ref: logGroupId });
-    expect(resources[logGroupId]?.Properties).toMatchObject({ LogGroupName: "/aws/ssm/procwatch-restart", RetentionInDays: 30 });
+    expect(resources[logGroupId]?.Properties).toMatchObject({ RetentionInDays: 30 });
+    expect(resources[logGroupId]?.Properties.LogGroupName).toBeUndefined();
+    expect(resources[logGroupId]?.DeletionPolicy).toBe("Retain");
   });
 
   it("configures the fleet manager with the prefixes, the restart topic and the CWAgent namespace", () => {
@@ -161,6 +164,9 @@ describe("event rules", () => {
     const rules = Object.values(template.findResources("AWS::Events::Rule"));
     const state = rules.find((rule) => JSON.stringify(rule.Properties.EventPattern ?? {}).includes("EC2 Instance State-change Notification"));
     expect(state && targetOf(state)).toBe(fleet);
+    // One run per state change: the first state of each transition, never its follow-up
+    // (stopping then stopped, shutting-down then terminated would run the same reconcile twice).
+    expect(state?.Properties.EventPattern.detail).toEqual({ state: ["running", "stopping", "shutting-down"] });
     const tags = rules.find((rule) => JSON.stringify(rule.Properties.EventPattern ?? {}).includes("Tag Change on Resource"));
     expect(tags?.Properties.EventPattern).toMatchObject({
       source: ["aws.tag"],

@@ -32,7 +32,7 @@ describe("a stack without Slack and without the example instance role", () => {
     expect(serialized).toContain('"RESTART_DOCUMENT_NAME":"staging-procwatch-restart"');
     expect(serialized).toContain('"document-name":["staging-procwatch-restart"]');
     expect(serialized).toContain(":document/staging-procwatch-restart");
-    expect(serialized).toContain('"LogGroupName":"/aws/ssm/staging-procwatch-restart"');
+    expect(serialized).not.toContain('"LogGroupName":"/aws/ssm/');
   });
 
   it("targets and conditions on the custom opt-in tag", () => {
