@@ -11,6 +11,9 @@ export function procwatchVitestConfig(overrides = {}) {
     test: {
       include: overrides.include ?? ["src/**/*.test.ts", "test/**/*.test.ts"],
       testTimeout: overrides.testTimeout ?? 20_000,
+      // Hooks build bundles, boot processes and run model minutes: on a loaded 2-core CI machine they
+      // need the same time a test gets (Vitest's default of 10 s failed there).
+      hookTimeout: overrides.testTimeout ?? 20_000,
       env: {
         AWS_EC2_METADATA_DISABLED: "true",
         AWS_REGION: "eu-west-1",

@@ -78,7 +78,9 @@ describe("the thread says which one it was", () => {
       fake.evaluateAlarms();
     }
     // The last ALARM: the alarm's first evaluation, before any datapoint landed, is a no-data ALARM of its own.
-    const alarm = fake.alarmNotifications.findLast((notification) => notification.topicArn === TOPIC && JSON.stringify(notification.event).includes('\\"NewStateValue\\":\\"ALARM\\"'));
+    const alarm = fake.alarmNotifications.findLast(
+      (notification) => notification.topicArn === TOPIC && JSON.stringify(notification.event).includes('\\"NewStateValue\\":\\"ALARM\\"'),
+    );
     const stateChange = fake.alarmStateChangeEvents.findLast((event) => (event.detail as { state: { value: string } }).state.value === "ALARM");
     if (alarm === undefined || stateChange === undefined) throw new Error("the model raised no ALARM");
     return { sns: alarm.event, eventBridge: stateChange };
