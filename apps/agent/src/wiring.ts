@@ -37,6 +37,8 @@ export function wire(settings: AgentSettings): Wiring {
     loadSpec: (request) => loadSpec({ ...request, tagPrefix: settings.tagPrefix }, deps),
     async agentMode(requested) {
       if (requested !== "auto") return requested;
+      // A metadata service that already answered (tags came from it) settles it, even if its time budget is spent.
+      if (onEc2 === undefined && imds.answered) onEc2 = true;
       if (onEc2 === undefined) {
         try {
           await imds.instanceIdentity();

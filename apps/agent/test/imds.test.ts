@@ -161,3 +161,30 @@ describe("a slow or odd metadata service", () => {
     expect(error.hint).not.toContain("bug");
   });
 });
+
+describe("the metadata conversation as a whole", () => {
+  it("has an overall deadline: many slow-but-timely answers (one per tag) cannot add up past it", async () => {
+    const tags: Record<string, string> = { "procwatch:enabled": "true", "procwatch:processes": "a b c d e f g h" };
+    for (const name of "abcdefgh") tags[`procwatch:process:${name}`] = "detection=fast";
+    const server = createServer((req, res) => {
+      if (req.method === "PUT") return void res.end("token-123");
+      // Each answer comes just inside the per-request deadline.
+      setTimeout(() => {
+        if (req.url === "/latest/meta-data/tags/instance") return void res.end(Object.keys(tags).join("\n"));
+        const value = tags[decodeURIComponent((req.url ?? "").slice("/latest/meta-data/tags/instance/".length))];
+        if (value === undefined) {
+          res.statusCode = 404;
+          return void res.end();
+        }
+        res.end(value);
+      }, 300);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    servers.push({ endpoint: "", requests: [], close: () => new Promise((resolve) => server.close(() => resolve())) });
+    const started = Date.now();
+    const client = new ImdsClient({ endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1000, totalTimeoutMs: 1500 });
+    await expect(client.instanceTags((key) => key.startsWith("procwatch:"))).rejects.toThrow(/1500 ms in all/);
+    expect(Date.now() - started).toBeLessThan(2500);
+  });
+});

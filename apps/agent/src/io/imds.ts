@@ -11,6 +11,8 @@ const MAX_ANSWER_BYTES = 1024 * 1024;
 export interface ImdsOptions {
   readonly endpoint?: string;
   readonly timeoutMs?: number;
+  /** A deadline for everything this client asks (token, listing, one request per tag): 1 s answers must not add up to a minute. */
+  readonly totalTimeoutMs?: number;
   /** Honours AWS_EC2_METADATA_DISABLED like the AWS SDK does. */
   readonly disabled?: boolean;
 }
@@ -23,12 +25,17 @@ interface HttpAnswer {
 export class ImdsClient {
   private readonly endpoint: URL;
   private readonly timeoutMs: number;
+  private readonly totalTimeoutMs: number;
+  private firstRequestAt: number | undefined;
+  /** Whether the metadata service has answered this client at all (then this host is on EC2, whatever the budget left). */
+  answered = false;
   private readonly disabled: boolean;
   private token: string | undefined;
 
   constructor(options: ImdsOptions = {}) {
     this.endpoint = new URL(options.endpoint ?? "http://169.254.169.254");
     this.timeoutMs = options.timeoutMs ?? 1000;
+    this.totalTimeoutMs = options.totalTimeoutMs ?? 5000;
     this.disabled = options.disabled ?? false;
   }
 
@@ -82,6 +89,7 @@ export class ImdsClient {
     const answer = await this.send("PUT", "/latest/api/token", { "x-aws-ec2-metadata-token-ttl-seconds": "300" });
     if (answer.status !== 200 || answer.body === "") throw new NotOnEc2Error(`refused a session token (HTTP ${answer.status})`);
     this.token = answer.body;
+    this.answered = true;
     return this.token;
   }
 
@@ -94,11 +102,22 @@ export class ImdsClient {
       const url = new URL(path, this.endpoint);
       // A deadline for the whole exchange (connect, headers, body), not node's idle `timeout`: a
       // service that trickles a byte a second would otherwise hold the agent for as long as it likes.
-      const deadline = setTimeout(() => {
-        const error = new NotOnEc2Error(`did not answer ${method} ${path} within ${this.timeoutMs} ms at ${this.endpoint.host}`);
-        req.destroy(error);
-        reject(error);
-      }, this.timeoutMs);
+      const now = Date.now();
+      this.firstRequestAt ??= now;
+      const overallLeft = this.firstRequestAt + this.totalTimeoutMs - now;
+      const overall = overallLeft < this.timeoutMs;
+      const deadline = setTimeout(
+        () => {
+          const error = new NotOnEc2Error(
+            overall
+              ? `did not finish answering within ${this.totalTimeoutMs} ms in all (${method} ${path} at ${this.endpoint.host} was still pending)`
+              : `did not answer ${method} ${path} within ${this.timeoutMs} ms at ${this.endpoint.host}`,
+          );
+          req.destroy(error);
+          reject(error);
+        },
+        Math.max(0, Math.min(this.timeoutMs, overallLeft)),
+      );
       const settle =
         <T>(callback: (value: T) => void) =>
         (value: T) => {
