@@ -1,5 +1,6 @@
 import { ALARM_PREFIX_PATTERN, DEFAULT_ALARM_PREFIX, DEFAULT_TAG_PREFIX } from "@procwatch/contract";
 import * as z from "zod";
+import type { FleetBreakerSettings } from "./core/fleet-breaker.ts";
 import { ConfigurationError } from "./errors.ts";
 
 /** Everything the handler's decisions depend on besides the event and AWS state; plain data. */
@@ -22,7 +23,24 @@ export interface HandlerConfig {
   readonly ledgerRetentionDays: number;
   /** A claim that never recorded a command may be taken over after this many seconds. */
   readonly claimTakeoverSeconds: number;
+  /** Fleet-wide circuit breaker and per-host bound (see core/fleet-breaker.ts). */
+  readonly fleetBreaker: FleetBreakerSettings;
+  /** A restart whose final status has not arrived this long after it was sent is reported as stuck. */
+  readonly stuckRestartMinutes: number;
+  /** A restart reported done whose alarm is still in ALARM this long after the result is reported as not recovered. */
+  readonly recoveryGraceMinutes: number;
 }
+
+/** Defaults of the fleet-wide controls (README, "Fleet-wide controls"). */
+export const FLEET_DEFAULTS = {
+  restartLimit: 20,
+  noDataLimit: 10,
+  windowMinutes: 5,
+  cooldownMinutes: 15,
+  hostRestartLimit: 5,
+  stuckRestartMinutes: 15,
+  recoveryGraceMinutes: 10,
+} as const;
 
 const positiveInt = (name: string, fallback: number, min: number, max: number) =>
   z
@@ -78,7 +96,42 @@ const environmentSchema = z.object({
     ),
   LEDGER_RETENTION_DAYS: positiveInt("LEDGER_RETENTION_DAYS", 14, 1, 365),
   CLAIM_TAKEOVER_SECONDS: positiveInt("CLAIM_TAKEOVER_SECONDS", 60, 5, 3600),
+  FLEET_RESTART_LIMIT: positiveInt("FLEET_RESTART_LIMIT", FLEET_DEFAULTS.restartLimit, 1, 1000),
+  FLEET_NO_DATA_LIMIT: positiveInt("FLEET_NO_DATA_LIMIT", FLEET_DEFAULTS.noDataLimit, 1, 1000),
+  FLEET_WINDOW_MINUTES: positiveInt("FLEET_WINDOW_MINUTES", FLEET_DEFAULTS.windowMinutes, 1, 1440),
+  FLEET_BREAKER_COOLDOWN_MINUTES: positiveInt("FLEET_BREAKER_COOLDOWN_MINUTES", FLEET_DEFAULTS.cooldownMinutes, 1, 1440),
+  HOST_RESTART_LIMIT: positiveInt("HOST_RESTART_LIMIT", FLEET_DEFAULTS.hostRestartLimit, 1, 100),
+  STUCK_RESTART_MINUTES: positiveInt("STUCK_RESTART_MINUTES", FLEET_DEFAULTS.stuckRestartMinutes, 5, 1440),
+  RECOVERY_GRACE_MINUTES: positiveInt("RECOVERY_GRACE_MINUTES", FLEET_DEFAULTS.recoveryGraceMinutes, 2, 1440),
 });
+
+/** Each variable's own value when it is valid on its own; cross-checks only compare valid values. */
+function validInt(environment: Readonly<Record<string, string | undefined>>, name: string, fallback: number, min: number, max: number): number | undefined {
+  const raw = environment[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const parsed = Number(raw);
+  return Number.isInteger(parsed) && parsed >= min && parsed <= max ? parsed : undefined;
+}
+
+/** Settings that are valid one by one but not together. */
+function crossProblems(environment: Readonly<Record<string, string | undefined>>): string[] {
+  const problems: string[] = [];
+  const restartLimit = validInt(environment, "FLEET_RESTART_LIMIT", FLEET_DEFAULTS.restartLimit, 1, 1000);
+  const noDataLimit = validInt(environment, "FLEET_NO_DATA_LIMIT", FLEET_DEFAULTS.noDataLimit, 1, 1000);
+  if (restartLimit !== undefined && noDataLimit !== undefined && noDataLimit > restartLimit) {
+    problems.push(
+      `FLEET_NO_DATA_LIMIT must be at most FLEET_RESTART_LIMIT (${restartLimit}), got "${environment.FLEET_NO_DATA_LIMIT}": a no-data check is a restart command too, so a higher limit would never apply`,
+    );
+  }
+  const stuck = validInt(environment, "STUCK_RESTART_MINUTES", FLEET_DEFAULTS.stuckRestartMinutes, 5, 1440);
+  const timeout = validInt(environment, "COMMAND_TIMEOUT_SECONDS", 120, 30, 3600);
+  if (stuck !== undefined && timeout !== undefined && stuck * 60 <= timeout) {
+    problems.push(
+      `STUCK_RESTART_MINUTES must be longer than COMMAND_TIMEOUT_SECONDS (${timeout} s), got "${environment.STUCK_RESTART_MINUTES}": SSM may still deliver the command until then`,
+    );
+  }
+  return problems;
+}
 
 /** The CloudWatch output log group SSM uses when none is configured. */
 export function defaultCommandLogGroup(documentName: string): string {
@@ -87,9 +140,9 @@ export function defaultCommandLogGroup(documentName: string): string {
 
 export function configFromEnvironment(environment: Readonly<Record<string, string | undefined>>): HandlerConfig {
   const parsed = environmentSchema.safeParse(environment);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => issue.message).join("; ");
-    throw new ConfigurationError(`restart handler configuration is invalid: ${problems}`);
+  const problems = [...(parsed.success ? [] : parsed.error.issues.map((issue) => issue.message)), ...crossProblems(environment)];
+  if (!parsed.success || problems.length > 0) {
+    throw new ConfigurationError(`restart handler configuration is invalid: ${problems.join("; ")}`);
   }
   const env = parsed.data;
   return {
@@ -107,5 +160,15 @@ export function configFromEnvironment(environment: Readonly<Record<string, strin
     ...(env.EXPECTED_ACCOUNT_ID !== undefined ? { expectedAccountId: env.EXPECTED_ACCOUNT_ID } : {}),
     ledgerRetentionDays: env.LEDGER_RETENTION_DAYS,
     claimTakeoverSeconds: env.CLAIM_TAKEOVER_SECONDS,
+    fleetBreaker: {
+      restartLimit: env.FLEET_RESTART_LIMIT,
+      noDataLimit: env.FLEET_NO_DATA_LIMIT,
+      windowMinutes: env.FLEET_WINDOW_MINUTES,
+      cooldownMinutes: env.FLEET_BREAKER_COOLDOWN_MINUTES,
+      hostRestartLimit: env.HOST_RESTART_LIMIT,
+      hostWindowMinutes: env.RESTART_WINDOW_MINUTES,
+    },
+    stuckRestartMinutes: env.STUCK_RESTART_MINUTES,
+    recoveryGraceMinutes: env.RECOVERY_GRACE_MINUTES,
   };
 }

@@ -1,4 +1,5 @@
 import type { RestartCommandRequest } from "./core/command.ts";
+import type { FleetArrival, FleetBreakerState } from "./core/fleet-breaker.ts";
 import type { CommandResultSummary, IncidentOutcome, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "./core/model.ts";
 import type { ChatbotNotification } from "./core/notifications.ts";
 import type { InvocationDetails } from "./core/result.ts";
@@ -46,6 +47,43 @@ export interface RestartLedger {
   markNotified(incidentId: string, which: "story" | "result"): Promise<void>;
   /** Replaces the process item if its version is still `expectedVersion`. */
   writeProcess(process: ProcessLedger, expectedVersion: number): Promise<boolean>;
+
+  /** The one fleet-wide breaker item (an empty closed breaker when it does not exist yet). */
+  loadFleet(): Promise<FleetBreakerState>;
+  /**
+   * Replaces the fleet item if its version is still `expectedVersion` (0: it must not exist).
+   * The one write that moves the breaker closed → open is what makes its rollup message once-only.
+   */
+  writeFleet(state: FleetBreakerState, expectedVersion: number): Promise<boolean>;
+  /**
+   * Holds an alarm back while trip `tripId` is open, in one transaction: writes the incident only
+   * if it does not exist (`duplicate`) and adds it to the trip's held counts atomically (and bumps
+   * the version, so a concurrent replace re-reads), only if that trip is still the open one
+   * (`not-open`: it closed meanwhile).
+   */
+  holdAlarm(incident: IncidentRecord, tripId: string, arrival: FleetArrival, countNames: { host: boolean; process: boolean }): Promise<HoldOutcome>;
+  /** Clears the trip's pending rollup once SNS accepted it. */
+  markRollupPosted(tripId: string): Promise<void>;
+  /** Records a follow-up notice on an incident once; false when it was already recorded. */
+  markNotice(incidentId: string, notice: IncidentNotice, at: number): Promise<boolean>;
+}
+
+export type HoldOutcome = "held" | "duplicate" | "not-open";
+/** `stuck`: the restart's final status never arrived; `unrecovered`: restarted, but its alarm never went OK. */
+export type IncidentNotice = "stuck" | "unrecovered";
+
+/** A restart command SSM lists for the restart document (ListCommands), reduced. */
+export interface ListedRestartCommand {
+  readonly commandId: string;
+  readonly comment?: string;
+  readonly instanceIds: readonly string[];
+  readonly status: string;
+  readonly requestedAt?: number;
+}
+
+/** Recent restart commands, for the sweep that notices lost results and stuck restarts. */
+export interface CommandHistory {
+  listSince(documentName: string, since: number): Promise<ListedRestartCommand[]>;
 }
 
 export interface SentCommand {
@@ -92,7 +130,17 @@ export type RestartMetricName =
    * A delivery found its transition claimed by an invocation still sending and threw, on purpose,
    * so the platform delivers it again later. Each one is also one Lambda `Errors` datapoint.
    */
-  | "DuplicatesDeferred";
+  | "DuplicatesDeferred"
+  /** The fleet-wide breaker tripped (once per trip). */
+  | "BreakerTripped"
+  /** An alarm held back while the breaker was open: no command, no message of its own. */
+  | "RestartsHeld"
+  /** No restart because the host reached HOST_RESTART_LIMIT. */
+  | "HostLimited"
+  /** SSM refused the command with InvalidInstanceId: the host is not reachable through SSM. */
+  | "HostsUnreachable"
+  /** A restart whose result never arrived, or whose alarm never went OK, was reported by the sweep. */
+  | "RestartsStuck";
 
 /** Counts decision outcomes; the Lambda entry publishes them once per invocation. */
 export interface RestartMetrics {
@@ -108,6 +156,8 @@ export interface RestartHandlerPorts {
   readonly profiles: ProfileSource;
   readonly ledger: RestartLedger;
   readonly commands: CommandSender;
+  /** Omitted (the demo's local Run Command stand-in): the sweep then checks only the breaker. */
+  readonly commandHistory?: CommandHistory;
   readonly notifier: Notifier;
   readonly log: DecisionLog;
   /** Omitted by the demo and the benchmark, which publish no metrics. */

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { DynamoDbRestartLedger } from "../src/adapters/dynamodb-ledger.ts";
 import { SsmCommandSender } from "../src/adapters/ssm-command-sender.ts";
 import { commandSearchStart } from "../src/core/command.ts";
+import { EMPTY_FLEET_BREAKER } from "../src/core/fleet-breaker.ts";
 import type { IncidentRecord } from "../src/core/model.ts";
 import { AwsCallError, classifyAwsError, isDefinitelyNotAccepted } from "../src/errors.ts";
 import type { RestartLedger } from "../src/ports.ts";
@@ -94,6 +95,71 @@ describe.each(ledgers)("RestartLedger contract, late deliveries and unfinished c
     await ledger.claim(incident("c"), undefined, 0);
     await ledger.recordCommandSent("c", "tok", "cmd", 2, NOTE);
     expect(await ledger.closeClaimWithoutCommand("c", "tok", "superseded", undefined)).toBe(false);
+  });
+});
+
+describe.each(ledgers)("RestartLedger contract, the fleet breaker item: %s", (_name, make) => {
+  const arrival = { incidentId: "h1", instanceId: "i-0123456789abcdef0", processName: "nginx", signal: "no-data" as const };
+  const trip = { tripId: "t1", trippedAt: 5, reason: "restart-rate" as const, seen: [] };
+
+  it("creates the fleet item once and replaces it only at the version it read", async () => {
+    const ledger = make();
+    expect(await ledger.loadFleet()).toEqual(EMPTY_FLEET_BREAKER);
+    const first = { ...EMPTY_FLEET_BREAKER, version: 1, entries: [{ ...arrival, at: 1, kind: "restart" as const }] };
+    expect(await ledger.writeFleet(first, 0)).toBe(true);
+    expect(await ledger.writeFleet({ ...first, version: 2 }, 0)).toBe(false);
+    expect(await ledger.writeFleet({ ...first, version: 2 }, 5)).toBe(false);
+    expect(await ledger.loadFleet()).toEqual(first);
+    const tripped = {
+      ...first,
+      version: 2,
+      trip,
+      held: { total: 1, zeroCount: 1, noData: 0, hosts: ["i-0aaaaaaaaaaaaaaaa"], processes: ["sshd"] },
+      rollupPending: true,
+      trips: 1,
+    };
+    expect(await ledger.writeFleet(tripped, 1)).toBe(true);
+    expect(await ledger.loadFleet()).toEqual(tripped);
+    await ledger.markRollupPosted("other");
+    expect((await ledger.loadFleet()).rollupPending).toBe(true);
+    await ledger.markRollupPosted("t1");
+    expect((await ledger.loadFleet()).rollupPending).toBeUndefined();
+  });
+
+  it("holds an alarm atomically: once per incident, only while its trip is open, and a hold moves the version on", async () => {
+    const ledger = make();
+    expect(await ledger.holdAlarm({ ...incident("h1"), outcome: "held" }, "t1", arrival, { host: true, process: true })).toBe("not-open");
+    expect(await ledger.getIncident("h1")).toBeUndefined();
+    await ledger.writeFleet({ ...EMPTY_FLEET_BREAKER, version: 1, trip, held: { total: 0, zeroCount: 0, noData: 0, hosts: [], processes: [] } }, 0);
+    expect(await ledger.holdAlarm({ ...incident("h1"), outcome: "held" }, "t1", arrival, { host: true, process: true })).toBe("held");
+    expect(await ledger.holdAlarm({ ...incident("h1"), outcome: "held" }, "t1", arrival, { host: true, process: true })).toBe("duplicate");
+    expect(
+      await ledger.holdAlarm(
+        { ...incident("h2"), outcome: "held" },
+        "t1",
+        { ...arrival, incidentId: "h2", signal: "zero-count" },
+        { host: false, process: false },
+      ),
+    ).toBe("held");
+    expect(await ledger.holdAlarm({ ...incident("h3"), outcome: "held" }, "t0", { ...arrival, incidentId: "h3" }, { host: true, process: true })).toBe(
+      "not-open",
+    );
+    const fleet = await ledger.loadFleet();
+    expect(fleet.held).toEqual({ total: 2, zeroCount: 1, noData: 1, hosts: ["i-0123456789abcdef0"], processes: ["nginx"] });
+    expect(fleet.version).toBe(3);
+    // A replace built from the state read before the holds must not land.
+    expect(await ledger.writeFleet({ ...EMPTY_FLEET_BREAKER, version: 2 }, 1)).toBe(false);
+    expect(await ledger.getIncident("h1")).toMatchObject({ outcome: "held" });
+  });
+
+  it("records each follow-up notice once", async () => {
+    const ledger = make();
+    await ledger.claim(incident("a"), undefined, 0);
+    expect(await ledger.markNotice("a", "stuck", 10)).toBe(true);
+    expect(await ledger.markNotice("a", "stuck", 11)).toBe(false);
+    expect(await ledger.markNotice("a", "unrecovered", 12)).toBe(true);
+    expect(await ledger.markNotice("zz", "stuck", 12)).toBe(false);
+    expect(await ledger.getIncident("a")).toMatchObject({ stuckNoticeAt: 10, unrecoveredNoticeAt: 12 });
   });
 });
 

@@ -44,6 +44,7 @@ function fakeAws(calls: string[]): Server {
     };
     switch (action) {
       case "DynamoDB_20120810.GetItem":
+      case "DynamoDB_20120810.PutItem":
       case "DynamoDB_20120810.TransactWriteItems":
       case "DynamoDB_20120810.UpdateItem":
         return json({});
@@ -113,7 +114,14 @@ describe("the Lambda bundle (dist/index.mjs, AWS SDK bundled with unused schema 
     const summary = JSON.parse(lines.find((line) => line.startsWith("SUMMARY "))!.slice("SUMMARY ".length)) as { items: unknown[] };
     expect(summary.items).toEqual([expect.objectContaining({ kind: "alarm", outcome: "restarting", commandId: "e8d3c0e4-71f7-4491-898f-000000000001" })]);
     expect(calls).toEqual(
-      expect.arrayContaining(["DynamoDB_20120810.GetItem", "DescribeInstances", "DynamoDB_20120810.TransactWriteItems", "AmazonSSM.SendCommand", "Publish"]),
+      expect.arrayContaining([
+        "DynamoDB_20120810.GetItem",
+        "DescribeInstances",
+        "DynamoDB_20120810.PutItem",
+        "DynamoDB_20120810.TransactWriteItems",
+        "AmazonSSM.SendCommand",
+        "Publish",
+      ]),
     );
     const emf = lines.map((line) => JSON.parse(line.startsWith("{") ? line : "{}") as Record<string, unknown>).filter((entry) => "_aws" in entry);
     expect(emf).toEqual([expect.objectContaining({ service: "procwatch-restart-handler", RestartsSent: 1 })]);

@@ -312,11 +312,14 @@ describe("restart handler: failures", () => {
     expect(harness.sentCommands).toHaveLength(1);
   });
 
-  it("releases the claim after a definite refusal (InvalidInstanceId): the retry may send at once, after looking from the claim time, not the epoch", async () => {
+  it("releases the claim after a definite refusal (AccessDenied): the retry may send at once, after looking from the claim time, not the epoch", async () => {
     const harness = new Harness();
     const claimedAt = harness.now;
     harness.sendFaults.push({
-      error: Object.assign(new Error("Instances not in a valid state"), { name: "InvalidInstanceId", $metadata: { httpStatusCode: 400, attempts: 1 } }),
+      error: Object.assign(new Error("not authorized to perform ssm:SendCommand"), {
+        name: "AccessDeniedException",
+        $metadata: { httpStatusCode: 400, attempts: 1 },
+      }),
     });
     await expect(harness.invoke(fixture("sns-alarm-event.json"))).rejects.toMatchObject({ retryable: false });
     expect(harness.logs).toContainEqual(expect.objectContaining({ message: "SendCommand failed", attributes: expect.objectContaining({ claim: "released" }) }));
@@ -331,6 +334,36 @@ describe("restart handler: failures", () => {
         { key: "InvokedAfter", value: new Date(claimedAt - 5 * 60_000).toISOString() },
       ],
     });
+  });
+
+  it("says which host and process are down when SSM cannot reach the host (InvalidInstanceId): one message, budget kept, no throw, duplicates quiet", async () => {
+    const harness = new Harness(testConfig({ restartBudget: 1 }));
+    const refusal = () => ({
+      error: Object.assign(new Error("Instances [[i-03e6aec1a93443558]] not in a valid state for account 123456789012"), {
+        name: "InvalidInstanceId",
+        $metadata: { httpStatusCode: 400, attempts: 1 },
+      }),
+    });
+    harness.sendFaults.push(refusal());
+    const first = await harness.invoke(fixture("sns-alarm-event.json"));
+    expect(first.items[0]).toMatchObject({ outcome: "unreachable", reason: "InvalidInstanceId" });
+    // Three deliveries in all (SNS at least once, EventBridge): still one message, one SendCommand.
+    await harness.invoke(fixture("sns-alarm-event.json"));
+    await harness.invoke(fixture("eventbridge-alarm-state-change.json"));
+    expect(harness.sendCount()).toBe(1);
+    const [message, ...rest] = harness.published();
+    expect(rest).toEqual([]);
+    expect(message?.metadata.eventType).toBe("host-unreachable");
+    expect(message?.content.title).toContain("httpd is down on web-1 (i-03e6aec1a93443558) and SSM cannot reach the host");
+    expect(message?.content.description).toContain("InvalidInstanceId");
+    expect(message?.content.description).toContain("not spent");
+    expect(harness.metrics.totals()).toMatchObject({ HostsUnreachable: 1 });
+    expect(harness.logs.filter((line) => line.level === "error")).toEqual([]);
+    // The slot was given back: with a budget of 1, the next ALARM restarts.
+    harness.now = Date.parse(alarmTime(5));
+    const next = await harness.invoke(snsAlarm({ time: alarmTime(5) }));
+    expect(next.items[0]).toMatchObject({ outcome: "restarting" });
+    expect(harness.sentCommands).toHaveLength(1);
   });
 
   it("adopts a command SSM accepted although the invocation died before recording it", async () => {

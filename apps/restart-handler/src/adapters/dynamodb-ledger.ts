@@ -8,10 +8,11 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { ALARM_SIGNAL_KINDS, type AlarmSignalKind } from "../core/alarm-signal.ts";
+import { type BreakerTrip, EMPTY_FLEET_BREAKER, type FleetArrival, type FleetBreakerState, type FleetEntry, isNoDataSignal } from "../core/fleet-breaker.ts";
 import type { AlarmState, CommandResultSummary, IncidentOutcome, IncidentRecord, ProcessLedger, RestartAttempt, SeenTransition } from "../core/model.ts";
 import type { ChatbotNotification } from "../core/notifications.ts";
 import { AwsCallError } from "../errors.ts";
-import type { ClaimOutcome, Clock, RestartLedger } from "../ports.ts";
+import type { ClaimOutcome, Clock, HoldOutcome, IncidentNotice, RestartLedger } from "../ports.ts";
 
 type Item = Record<string, AttributeValue>;
 
@@ -29,6 +30,9 @@ export function incidentKey(incidentId: string): string {
 export function processKey(instanceId: string, processName: string): string {
   return `process#${instanceId}#${processName}`;
 }
+
+/** The one fleet-wide breaker item. */
+export const FLEET_KEY = "fleet#breaker";
 
 const s = (value: string): AttributeValue => ({ S: value });
 const n = (value: number): AttributeValue => ({ N: String(value) });
@@ -227,6 +231,131 @@ export class DynamoDbRestartLedger implements RestartLedger {
     }
   }
 
+  async loadFleet(): Promise<FleetBreakerState> {
+    const item = await this.get(FLEET_KEY);
+    if (item === undefined) return EMPTY_FLEET_BREAKER;
+    const trip = json<BreakerTrip>(item, "trip");
+    const fleetWindowStart = num(item, "fleetWindowStart");
+    const hosts = strings(item, "heldHosts");
+    const processes = strings(item, "heldProcesses");
+    return {
+      version: num(item, "version") ?? 0,
+      entries: (json<FleetEntry[]>(item, "entries") ?? []).filter((entry) => typeof entry?.incidentId === "string" && typeof entry?.at === "number"),
+      trips: num(item, "trips") ?? 0,
+      ...(fleetWindowStart !== undefined ? { fleetWindowStart } : {}),
+      ...(trip !== undefined && str(item, "tripId") === trip.tripId
+        ? {
+            trip,
+            held: {
+              total: num(item, "heldTotal") ?? 0,
+              zeroCount: num(item, "heldZeroCount") ?? 0,
+              noData: num(item, "heldNoData") ?? 0,
+              hosts,
+              processes,
+            },
+            ...(num(item, "rollupPending") === 1 ? { rollupPending: true } : {}),
+          }
+        : {}),
+    };
+  }
+
+  async writeFleet(state: FleetBreakerState, expectedVersion: number): Promise<boolean> {
+    const held = state.held;
+    const item: Item = {
+      pk: s(FLEET_KEY),
+      kind: s("fleet"),
+      version: n(state.version),
+      entries: s(JSON.stringify(state.entries)),
+      trips: n(state.trips),
+      ...(state.fleetWindowStart !== undefined ? { fleetWindowStart: n(state.fleetWindowStart) } : {}),
+      ...(state.trip !== undefined ? { trip: s(JSON.stringify(state.trip)), tripId: s(state.trip.tripId) } : {}),
+      ...(held !== undefined
+        ? {
+            heldTotal: n(held.total),
+            heldZeroCount: n(held.zeroCount),
+            heldNoData: n(held.noData),
+            ...(held.hosts.length > 0 ? { heldHosts: { SS: [...held.hosts] } } : {}),
+            ...(held.processes.length > 0 ? { heldProcesses: { SS: [...held.processes] } } : {}),
+          }
+        : {}),
+      ...(state.rollupPending === true ? { rollupPending: n(1) } : {}),
+    };
+    // No TTL: the breaker must outlive quiet months.
+    const put =
+      expectedVersion === 0
+        ? { TableName: this.table, Item: item, ConditionExpression: "attribute_not_exists(pk)" }
+        : { TableName: this.table, Item: item, ConditionExpression: "version = :expected", ExpressionAttributeValues: { ":expected": n(expectedVersion) } };
+    try {
+      await this.dynamodb.send(new PutItemCommand(put));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw new AwsCallError("PutItem", error);
+    }
+  }
+
+  async holdAlarm(incident: IncidentRecord, tripId: string, arrival: FleetArrival, countNames: { host: boolean; process: boolean }): Promise<HoldOutcome> {
+    const noData = isNoDataSignal(arrival.signal);
+    const values: Item = { ":one": n(1), ":zero": n(0), ":tripId": s(tripId) };
+    const adds = ["version :one", "heldTotal :one", `heldZeroCount ${noData ? ":zero" : ":one"}`, `heldNoData ${noData ? ":one" : ":zero"}`];
+    if (countNames.host) {
+      adds.push("heldHosts :host");
+      values[":host"] = { SS: [arrival.instanceId] };
+    }
+    if (countNames.process) {
+      adds.push("heldProcesses :process");
+      values[":process"] = { SS: [arrival.processName] };
+    }
+    try {
+      await this.dynamodb.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            { Put: { TableName: this.table, Item: this.incidentItem(incident), ConditionExpression: "attribute_not_exists(pk)" } },
+            {
+              Update: {
+                TableName: this.table,
+                Key: { pk: s(FLEET_KEY) },
+                UpdateExpression: `ADD ${adds.join(", ")}`,
+                ConditionExpression: "tripId = :tripId",
+                ExpressionAttributeValues: values,
+              },
+            },
+          ],
+        }),
+      );
+      return "held";
+    } catch (error) {
+      if (error instanceof Error && error.name === "TransactionCanceledException") {
+        const reasons = (error as Error & { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+        if (reasons[0]?.Code === "ConditionalCheckFailed") return "duplicate";
+        if (reasons[1]?.Code === "ConditionalCheckFailed") return "not-open";
+      }
+      throw new AwsCallError("TransactWriteItems", error);
+    }
+  }
+
+  async markRollupPosted(tripId: string): Promise<void> {
+    try {
+      await this.dynamodb.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: { pk: s(FLEET_KEY) },
+          UpdateExpression: "REMOVE rollupPending",
+          ConditionExpression: "tripId = :tripId",
+          ExpressionAttributeValues: { ":tripId": s(tripId) },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) return;
+      throw new AwsCallError("UpdateItem", error);
+    }
+  }
+
+  async markNotice(incidentId: string, notice: IncidentNotice, at: number): Promise<boolean> {
+    const attribute = notice === "stuck" ? "stuckNoticeAt" : "unrecoveredNoticeAt";
+    return this.conditionalUpdate(incidentId, `SET ${attribute} = :at`, `attribute_exists(pk) AND attribute_not_exists(${attribute})`, { ":at": n(at) });
+  }
+
   private processPut(process: ProcessLedger, expectedVersion: number) {
     const item: Item = {
       pk: s(processKey(process.instanceId, process.processName)),
@@ -272,6 +401,8 @@ export class DynamoDbRestartLedger implements RestartLedger {
       ...(incident.result !== undefined ? { commandResult: s(JSON.stringify(incident.result)) } : {}),
       ...(incident.pendingNotification !== undefined ? { pendingNotification: s(JSON.stringify(incident.pendingNotification)) } : {}),
       ...(incident.pendingResultNotification !== undefined ? { pendingResultNotification: s(JSON.stringify(incident.pendingResultNotification)) } : {}),
+      ...(incident.stuckNoticeAt !== undefined ? { stuckNoticeAt: n(incident.stuckNoticeAt) } : {}),
+      ...(incident.unrecoveredNoticeAt !== undefined ? { unrecoveredNoticeAt: n(incident.unrecoveredNoticeAt) } : {}),
     };
   }
 
@@ -303,7 +434,22 @@ export class DynamoDbRestartLedger implements RestartLedger {
   }
 }
 
-const OUTCOMES: readonly IncidentOutcome[] = ["restarting", "gave-up", "not-restarted", "recovered", "notified", "superseded"];
+const OUTCOMES: readonly IncidentOutcome[] = [
+  "restarting",
+  "gave-up",
+  "not-restarted",
+  "recovered",
+  "notified",
+  "superseded",
+  "held",
+  "host-limited",
+  "unreachable",
+];
+
+function strings(item: Item, name: string): string[] {
+  const value = item[name];
+  return value !== undefined && "SS" in value && value.SS !== undefined ? [...value.SS].sort() : [];
+}
 const STATES: readonly AlarmState[] = ["OK", "ALARM", "INSUFFICIENT_DATA"];
 
 function seenTransitionFromItem(item: Item): SeenTransition | undefined {
@@ -349,6 +495,8 @@ function incidentFromItem(item: Item): IncidentRecord | undefined {
   const result = json<CommandResultSummary>(item, "commandResult");
   const pendingNotification = json<ChatbotNotification>(item, "pendingNotification");
   const pendingResultNotification = json<ChatbotNotification>(item, "pendingResultNotification");
+  const stuckNoticeAt = num(item, "stuckNoticeAt");
+  const unrecoveredNoticeAt = num(item, "unrecoveredNoticeAt");
   return {
     incidentId,
     alarmName,
@@ -368,5 +516,7 @@ function incidentFromItem(item: Item): IncidentRecord | undefined {
     ...(result !== undefined ? { result } : {}),
     ...(pendingNotification !== undefined ? { pendingNotification } : {}),
     ...(pendingResultNotification !== undefined ? { pendingResultNotification } : {}),
+    ...(stuckNoticeAt !== undefined ? { stuckNoticeAt } : {}),
+    ...(unrecoveredNoticeAt !== undefined ? { unrecoveredNoticeAt } : {}),
   };
 }

@@ -3,7 +3,7 @@ import type { RestartCommandRequest } from "../core/command.ts";
 import { incidentIdFromComment } from "../core/identity.ts";
 import type { InvocationDetails } from "../core/result.ts";
 import { AwsCallError, CommandSearchIncompleteError } from "../errors.ts";
-import type { CommandSender, SentCommand } from "../ports.ts";
+import type { CommandHistory, CommandSender, ListedRestartCommand, SentCommand } from "../ports.ts";
 
 /** ListCommands returns at most 50 a page. */
 const LIST_COMMANDS_PAGE_SIZE = 50;
@@ -19,7 +19,7 @@ export interface SsmCommandSenderOptions {
   readonly sendClient?: SSMClient;
 }
 
-export class SsmCommandSender implements CommandSender {
+export class SsmCommandSender implements CommandSender, CommandHistory {
   private readonly maxSearchPages: number;
 
   constructor(
@@ -85,6 +85,42 @@ export class SsmCommandSender implements CommandSender {
       if (nextToken === undefined) return undefined;
     }
     throw new CommandSearchIncompleteError(incidentId, this.maxSearchPages);
+  }
+
+  /**
+   * The restart document's commands invoked after `since`, every page up to `maxSearchPages` (50 a
+   * page): the sweep's view of recent restarts. The fleet breaker bounds how many there can be.
+   */
+  async listSince(documentName: string, since: number): Promise<ListedRestartCommand[]> {
+    const filters = [
+      { key: "DocumentName" as const, value: documentName },
+      { key: "InvokedAfter" as const, value: new Date(Math.max(0, since)).toISOString() },
+    ];
+    const listed: ListedRestartCommand[] = [];
+    let nextToken: string | undefined;
+    for (let page = 0; page < this.maxSearchPages; page += 1) {
+      let output: ListCommandsCommandOutput;
+      try {
+        output = await this.ssm.send(
+          new ListCommandsCommand({ Filters: filters, MaxResults: LIST_COMMANDS_PAGE_SIZE, ...(nextToken !== undefined ? { NextToken: nextToken } : {}) }),
+        );
+      } catch (error) {
+        throw new AwsCallError("ListCommands", error);
+      }
+      for (const command of output.Commands ?? []) {
+        if (command.CommandId === undefined) continue;
+        listed.push({
+          commandId: command.CommandId,
+          ...(command.Comment !== undefined ? { comment: command.Comment } : {}),
+          instanceIds: command.InstanceIds ?? [],
+          status: command.Status ?? "Pending",
+          ...(command.RequestedDateTime !== undefined ? { requestedAt: command.RequestedDateTime.getTime() } : {}),
+        });
+      }
+      nextToken = output.NextToken !== undefined && output.NextToken !== "" ? output.NextToken : undefined;
+      if (nextToken === undefined) break;
+    }
+    return listed;
   }
 
   async getInvocation(commandId: string, instanceId: string): Promise<InvocationDetails | undefined> {

@@ -343,3 +343,97 @@ export function budgetResetMessage(story: Story, clearedAttempts: number, reques
     ["budget-reset"],
   );
 }
+
+/** HOST_RESTART_LIMIT reached: said once per host and window; the host's later refusals are silent. */
+export function hostLimitedMessage(story: Story, transition: TransitionFacts, recent: number, limit: number, windowMinutes: number): ChatbotNotification {
+  return notification(
+    story,
+    "host-limited",
+    `:octagonal_sign: not restarting ${story.processName} on ${hostPlain(story)} — ${recent} restarts on this host in ${windowMinutes} min`,
+    `${story.instanceId}: host restart limit ${limit} reached, ${story.processName} not restarted`,
+    [
+      isNoData(transition)
+        ? `*Process* ${processLabel(story)} on ${hostLabel(story)}: the host sent no pid count.`
+        : `*Process* ${processLabel(story)} on ${hostLabel(story)} has no running instance.`,
+      alarmLine(story, transition),
+      ...signalLine(transition),
+      `*No restart sent*: procwatch already sent ${recent} restarts to this host in the last ${windowMinutes} min (limit \`HOST_RESTART_LIMIT\` = ${limit}). When many processes die on one host, the host is the problem: memory, disk, a reboot, a bad deploy.`,
+      "Further processes that go down on this host in the window are not announced one by one.",
+      `*Incident* \`${story.incidentId}\``,
+    ],
+    [
+      `Look at the host: ${link(instanceConsoleUrl(story.region, story.instanceId), "instance")}, \`dmesg\` / \`journalctl -b\` (OOM killer, disk full, reboot).`,
+      `Restarts on this host resume by themselves once fewer than ${limit} fall in the last ${windowMinutes} min.`,
+      `Resume one process now: invoke the restart handler with \`{"action":"reset-budget","instanceId":"${story.instanceId}","processName":"${story.processName}"}\` and restart it by hand.`,
+    ],
+    ["host-limited", "needs-human"],
+  );
+}
+
+/** SendCommand refused with InvalidInstanceId: SSM cannot reach the host, nothing was sent, no budget spent. */
+export function unreachableMessage(story: Story, transition: TransitionFacts, refusal: string): ChatbotNotification {
+  const noData = isNoData(transition);
+  return notification(
+    story,
+    "host-unreachable",
+    noData
+      ? `:electric_plug: no data from ${hostPlain(story)} and SSM cannot reach it — ${story.processName} not restarted`
+      : `:electric_plug: ${story.processName} is down on ${hostPlain(story)} and SSM cannot reach the host — not restarted`,
+    `${story.processName} on ${story.instanceId}: SSM cannot reach the host, no restart sent`,
+    [
+      noData
+        ? `*Host* ${hostLabel(story)} stopped sending the pid count of ${processLabel(story)}, and SSM does not reach it either: the host, its network or its agents are likely down.`
+        : `*Process* ${processLabel(story)} on ${hostLabel(story)} has no running instance.`,
+      alarmLine(story, transition),
+      ...signalLine(transition),
+      `*No restart sent*: SSM refused the restart command with \`InvalidInstanceId\` (${escapeMarkdown(refusal, 200)}): the instance is not registered with Systems Manager, its SSM Agent is not running or cannot reach the SSM endpoints, or it is not running.`,
+      "*Budget* not spent: this attempt does not count against the restart budget.",
+      `*Incident* \`${story.incidentId}\``,
+    ],
+    [
+      "Check the node in Systems Manager → Fleet Manager: is it *Online*? If not: `sudo systemctl status amazon-ssm-agent` on the host, its instance role (`AmazonSSMManagedInstanceCore`), and its route to the ssm / ssmmessages / ec2messages endpoints.",
+      `Open the ${link(instanceConsoleUrl(story.region, story.instanceId), "instance")} and its system log.`,
+      `Restart ${story.processName} by hand; the next ALARM of this process is handled as usual.`,
+    ],
+    ["host-unreachable", "needs-human"],
+  );
+}
+
+/** The sweep found a restart whose final status never arrived. */
+export function stuckRestartMessage(story: Story, commandId: string, sentAt: number, status: string, now: number): ChatbotNotification {
+  return notification(
+    story,
+    "restart-stuck",
+    `:hourglass: restart of ${story.processName} on ${hostPlain(story)} has no result after ${formatDuration(now - sentAt)}`,
+    `${story.processName} on ${story.instanceId}: restart result overdue (${status})`,
+    [
+      `*Restart* ${commandLink(story, commandId)} was sent at ${formatTime(sentAt)} and SSM still reports it *${escapeMarkdown(status, 40)}*: procwatch does not know whether ${processLabel(story)} runs.`,
+      `*Incident* \`${story.incidentId}\``,
+    ],
+    [
+      `Open the ${commandLink(story, commandId)} and the ${outputLink(story)}; a host that stopped mid-restart shows no output.`,
+      `Check ${story.processName} on the host yourself. If the alarm is still in ALARM, procwatch gets no new alarm for it until it goes OK and fails again.`,
+    ],
+    ["restart-stuck", "needs-human"],
+  );
+}
+
+/** The sweep found a restart reported done whose alarm never went OK. */
+export function unrecoveredMessage(story: Story, commandId: string, finishedAt: number, now: number): ChatbotNotification {
+  return notification(
+    story,
+    "not-recovered",
+    `:warning: ${story.processName} on ${hostPlain(story)} is still in ALARM ${formatDuration(now - finishedAt)} after its restart`,
+    `${story.processName} on ${story.instanceId}: still in ALARM after the restart`,
+    [
+      `*Restart* ${commandLink(story, commandId)} finished at ${formatTime(finishedAt)}, but the alarm never went back to OK: the process most likely died again before a datapoint saw it running (or the host stopped sending its pid count).`,
+      "*No restart sent*: CloudWatch acts only on a state change, so while the alarm stays in ALARM procwatch gets no new alarm for it.",
+      `*Incident* \`${story.incidentId}\``,
+    ],
+    [
+      `On the host: \`systemctl status ${story.unit ?? `${story.processName}.service`}\`, \`journalctl -u ${story.unit ?? `${story.processName}.service`} -n 100\`, \`procwatch-agent health\`.`,
+      "Fix the cause and restart it by hand; the alarm goes OK with the next datapoints.",
+    ],
+    ["not-recovered", "needs-human"],
+  );
+}

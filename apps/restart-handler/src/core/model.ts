@@ -52,10 +52,19 @@ export interface BudgetResetRequest {
   readonly requestedBy?: string;
 }
 
+/** `{"action":"reset-breaker"}` closes the fleet breaker now; `{"action":"trip-breaker"}` opens it on purpose. */
+export interface BreakerRequest {
+  readonly action: "reset-breaker" | "trip-breaker";
+  readonly requestedBy?: string;
+}
+
 export type InboundItem =
   | { readonly kind: "alarm"; readonly transition: AlarmTransition }
   | { readonly kind: "command-status"; readonly change: CommandStatusChange }
   | { readonly kind: "reset-budget"; readonly request: BudgetResetRequest }
+  | { readonly kind: "breaker"; readonly request: BreakerRequest }
+  /** `{"action":"sweep"}` from the schedule: resume an expired breaker, report stuck restarts. */
+  | { readonly kind: "sweep" }
   | { readonly kind: "rejected"; readonly reason: RejectReason; readonly detail: string };
 
 export type RejectReason =
@@ -64,7 +73,8 @@ export type RejectReason =
   | "malformed-sns-message"
   | "malformed-alarm"
   | "malformed-command-status"
-  | "malformed-reset-request";
+  | "malformed-reset-request"
+  | "malformed-breaker-request";
 
 /** What the EC2 (or SSM managed-instance) inventory says about an instance right now. */
 export interface InstanceSnapshot {
@@ -109,7 +119,12 @@ export interface ProcessLedger {
 }
 
 /** `superseded`: a half-finished restart claim closed without a command because a newer transition arrived meanwhile. */
-export type IncidentOutcome = "restarting" | "gave-up" | "not-restarted" | "recovered" | "notified" | "superseded";
+/**
+ * `held`: an ALARM held back by the open fleet breaker (no command, no message of its own);
+ * `host-limited`: no command because its host reached HOST_RESTART_LIMIT;
+ * `unreachable`: SSM refused the command with InvalidInstanceId (budget slot given back).
+ */
+export type IncidentOutcome = "restarting" | "gave-up" | "not-restarted" | "recovered" | "notified" | "superseded" | "held" | "host-limited" | "unreachable";
 
 /** The per-transition ledger item. For an ALARM transition it is the incident. */
 export interface IncidentRecord {
@@ -144,6 +159,10 @@ export interface IncidentRecord {
    */
   readonly pendingNotification?: ChatbotNotification;
   readonly pendingResultNotification?: ChatbotNotification;
+  /** Epoch ms the sweep reported the restart's result as overdue. */
+  readonly stuckNoticeAt?: number;
+  /** Epoch ms the sweep reported that the alarm stayed in ALARM after the restart. */
+  readonly unrecoveredNoticeAt?: number;
 }
 
 export interface CommandResultSummary {

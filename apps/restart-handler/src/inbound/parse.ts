@@ -2,12 +2,14 @@ import { type Dimension, printableValue, sortDimensions } from "@procwatch/contr
 import type { z } from "zod";
 import type { AlarmTransition, InboundItem, RejectReason } from "../core/model.ts";
 import {
+  breakerRequestSchema,
   budgetResetSchema,
   commandStatusEventSchema,
   eventBridgeAlarmSchema,
   lambdaAlarmActionSchema,
   snsAlarmMessageSchema,
   snsEventSchema,
+  sweepRequestSchema,
 } from "./schemas.ts";
 
 /**
@@ -24,6 +26,9 @@ export function parseInbound(raw: unknown): InboundItem[] {
   if (event["detail-type"] === "CloudWatch Alarm State Change") return [parseEventBridgeAlarm(event)];
   if (event["detail-type"] === "EC2 Command Invocation Status-change Notification") return [parseCommandStatus(event)];
   if ("alarmData" in event) return [parseLambdaAlarmAction(event)];
+  if (event.action === "sweep")
+    return [sweepRequestSchema.safeParse(event).success ? { kind: "sweep" } : rejected("unknown-event", "a sweep request carries no other keys")];
+  if (event.action === "reset-breaker" || event.action === "trip-breaker") return [parseBreakerRequest(event)];
   if ("action" in event) return [parseResetRequest(event)];
   const detailType = typeof event["detail-type"] === "string" ? ` (detail-type "${printableValue(event["detail-type"])}")` : "";
   return [rejected("unknown-event", `not an alarm, command status or reset-budget event${detailType}`)];
@@ -145,6 +150,13 @@ function parseResetRequest(event: Record<string, unknown>): InboundItem {
   if (!parsed.success) return rejected("malformed-reset-request", `reset-budget request: ${describeIssues(parsed.error)}`);
   const { instanceId, processName, requestedBy } = parsed.data;
   return { kind: "reset-budget", request: { instanceId, processName, ...(requestedBy !== undefined ? { requestedBy } : {}) } };
+}
+
+function parseBreakerRequest(event: Record<string, unknown>): InboundItem {
+  const parsed = breakerRequestSchema.safeParse(event);
+  if (!parsed.success) return rejected("malformed-breaker-request", `${String(event.action)} request: ${describeIssues(parsed.error)}`);
+  const { action, requestedBy } = parsed.data;
+  return { kind: "breaker", request: { action, ...(requestedBy !== undefined ? { requestedBy } : {}) } };
 }
 
 function rejected(reason: RejectReason, detail: string): InboundItem {

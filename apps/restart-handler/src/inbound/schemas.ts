@@ -134,3 +134,18 @@ export const budgetResetSchema = z.strictObject({
     .regex(/^[A-Za-z0-9 @._:/+=-]*$/)
     .optional(),
 });
+
+const requestedBy = z
+  .string()
+  .max(128)
+  .regex(/^[A-Za-z0-9 @._:/+=-]*$/)
+  .optional();
+
+/** `{"action":"reset-breaker"}` closes the fleet breaker now; `{"action":"trip-breaker"}` opens it on purpose. */
+export const breakerRequestSchema = z.strictObject({
+  action: z.enum(["reset-breaker", "trip-breaker"]),
+  requestedBy,
+});
+
+/** What the schedule sends: `{"action":"sweep"}`. */
+export const sweepRequestSchema = z.strictObject({ action: z.literal("sweep") });

@@ -1,14 +1,37 @@
 import { randomUUID } from "node:crypto";
 import { type AlarmIdentity, parseInstanceTags, printableValue } from "@procwatch/contract";
 import type { HandlerConfig } from "../config.ts";
+import { alarmSignalOf } from "../core/alarm-signal.ts";
 import { commandSearchStart } from "../core/command.ts";
 import { type AlarmDecision, decideAlarm, decideBudgetReset } from "../core/decide.ts";
+import {
+  type BreakerTrip,
+  closedState,
+  decideFleetSlot,
+  type FleetArrival,
+  type FleetBreakerState,
+  gateFleetBreaker,
+  type HeldCounts,
+  MAX_HELD_NAMES,
+  operatorTrip,
+} from "../core/fleet-breaker.ts";
+import { breakerResumedMessage, breakerThreadId, breakerTrippedMessage } from "../core/fleet-messages.ts";
+import { decideFollowUp, storyForIncident } from "../core/follow-up.ts";
 import { incidentIdFromComment, transitionIdFor } from "../core/identity.ts";
-import { restartStartedMessage } from "../core/messages.ts";
-import type { AlarmTransition, BudgetResetRequest, CommandStatusChange, InboundItem, IncidentRecord, ProfileLookup } from "../core/model.ts";
+import { hostLimitedMessage, restartStartedMessage, stuckRestartMessage, unreachableMessage, unrecoveredMessage } from "../core/messages.ts";
+import type {
+  AlarmTransition,
+  BreakerRequest,
+  BudgetResetRequest,
+  CommandStatusChange,
+  InboundItem,
+  IncidentRecord,
+  ProcessLedger,
+  ProfileLookup,
+} from "../core/model.ts";
 import { decideCommandResult, screenCommandStatus } from "../core/result.ts";
 import { screenTransition } from "../core/screen.ts";
-import { ClaimInFlightError, classifyAwsError, isDefinitelyNotAccepted, LedgerContentionError } from "../errors.ts";
+import { AwsCallError, ClaimInFlightError, classifyAwsError, isDefinitelyNotAccepted, LedgerContentionError } from "../errors.ts";
 import { accountOfArn, parseInbound } from "../inbound/parse.ts";
 import type { RestartHandlerPorts, RestartMetricName } from "../ports.ts";
 
@@ -34,6 +57,18 @@ export interface HandlerSummary {
 export type RestartHandler = (event: unknown, context?: InvocationContext) => Promise<HandlerSummary>;
 
 const MAX_LEDGER_RETRIES = 5;
+/**
+ * The fleet item is the one hot item: with reserved concurrency N, a version-conditioned write
+ * loses to at most N - 1 others per round. Holds never contend (atomic ADD).
+ */
+const MAX_FLEET_ROUNDS = 25;
+/** How far back the sweep lists restart commands, beyond the two thresholds it checks. */
+const SWEEP_EXTRA_LOOKBACK_MS = 60 * 60_000;
+
+function awsErrorName(error: unknown): string {
+  if (error instanceof AwsCallError) return error.awsErrorName;
+  return classifyAwsError(error).name;
+}
 
 /**
  * Builds the handler from ports. Input that can never become valid is logged once and dropped
@@ -79,7 +114,9 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
           throw new ClaimInFlightError(existing.incidentId);
         const decision = await decideFresh(transition, identity, existing.incidentId, true);
         if (decision.command === undefined) return closeWithoutCommand(existing, token, decision);
-        commandId = (await sendClaimed(existing.incidentId, token, decision)).commandId;
+        const sent = await sendClaimed(existing.incidentId, token, decision);
+        if ("unreachable" in sent) return { ...base, outcome: "unreachable", reason: "InvalidInstanceId" };
+        commandId = sent.commandId;
       } else {
         const decision = await decideFresh(transition, identity, existing.incidentId, true);
         await recordAndNotify(existing.incidentId, token, commandId, decision, existing.attempt ?? decision.attempt ?? 1);
@@ -172,13 +209,15 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     await ports.ledger.markNotified(incidentId, "story");
   }
 
-  async function sendClaimed(incidentId: string, token: string, decision: AlarmDecision): Promise<{ commandId: string }> {
+  /** `unreachable`: SSM refused with InvalidInstanceId; the incident is closed with its message, nothing to retry. */
+  async function sendClaimed(incidentId: string, token: string, decision: AlarmDecision): Promise<{ commandId: string } | { unreachable: true }> {
     if (decision.command === undefined) throw new Error("sendClaimed without a command");
     let commandId: string;
     try {
       commandId = (await ports.commands.send(decision.command)).commandId;
     } catch (error) {
       const refused = isDefinitelyNotAccepted(error);
+      if (refused && awsErrorName(error) === "InvalidInstanceId") return closeUnreachable(incidentId, token, decision, error);
       // Refused: no command exists, so the platform's retry may take the claim over at once.
       // Otherwise (timeout, 5xx, network) SSM may hold the command: the claim stays, and the
       // retry looks for the command by its incident id and sends only once the claim is stale.
@@ -198,6 +237,298 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     return { commandId };
   }
 
+  /**
+   * SSM cannot reach the host (not registered, SSM Agent offline): a definite answer that a retry
+   * would only repeat. Say so in the incident's thread, give the budget slot back (nothing ran),
+   * close the claim so redeliveries are duplicates, and return normally (no DLQ).
+   */
+  async function closeUnreachable(incidentId: string, token: string, decision: AlarmDecision, error: unknown): Promise<{ unreachable: true }> {
+    const message = unreachableMessage(decision.story, decision.facts, printableValue(classifyAwsError(error).message));
+    if (!(await ports.ledger.closeClaimWithoutCommand(incidentId, token, "unreachable", message))) throw new ClaimInFlightError(incidentId);
+    for (let round = 0; round < MAX_LEDGER_RETRIES; round += 1) {
+      const process = await ports.ledger.loadProcess(decision.story.instanceId, decision.story.processName);
+      if (!process.attempts.some((attempt) => attempt.incidentId === incidentId)) break;
+      const refunded: ProcessLedger = {
+        ...process,
+        version: process.version + 1,
+        attempts: process.attempts.filter((attempt) => attempt.incidentId !== incidentId),
+      };
+      if (await ports.ledger.writeProcess(refunded, process.version)) break;
+    }
+    await ports.notifier.publish(message);
+    await ports.ledger.markNotified(incidentId, "story");
+    count("HostsUnreachable");
+    log.warn("host unreachable through SSM", {
+      outcome: "unreachable",
+      reason: "InvalidInstanceId",
+      incidentId,
+      instanceId: decision.story.instanceId,
+      processName: decision.story.processName,
+      ...(decision.facts.signal !== undefined ? { signal: decision.facts.signal.kind } : {}),
+      error: printableValue(classifyAwsError(error).message),
+    });
+    return { unreachable: true };
+  }
+
+  /** The incident a held-back (or host-limited) alarm leaves: dedupes redeliveries, sends nothing. */
+  function quietIncident(transition: AlarmTransition, arrival: FleetArrival, outcome: "held" | "host-limited", threadId: string): IncidentRecord {
+    const at = now();
+    return {
+      incidentId: arrival.incidentId,
+      alarmName: transition.alarmName,
+      state: transition.state,
+      stateChangeTime: transition.stateChangeTime,
+      instanceId: arrival.instanceId,
+      processName: arrival.processName,
+      outcome,
+      threadId,
+      claimedAt: at,
+      firstClaimedAt: at,
+      claimToken: newToken(),
+      signal: arrival.signal,
+    };
+  }
+
+  async function publishRollup(trip: BreakerTrip, trips: number): Promise<void> {
+    await ports.notifier.publish(breakerTrippedMessage(trip, config.fleetBreaker, trips));
+    await ports.ledger.markRollupPosted(trip.tripId);
+  }
+
+  async function publishResumed(trip: BreakerTrip, held: HeldCounts, how: { operator?: string; byCooldown: boolean }): Promise<void> {
+    await ports.notifier.publish(breakerResumedMessage(trip, held, config.fleetBreaker, now(), how));
+    log.info("fleet breaker closed", {
+      outcome: "breaker-resumed",
+      reason: how.byCooldown ? "cooldown" : "operator",
+      tripId: trip.tripId,
+      held: held.total,
+      heldNoData: held.noData,
+      heldHosts: held.hosts.length,
+      ...(how.operator !== undefined ? { requestedBy: how.operator } : {}),
+    });
+  }
+
+  /** A rollup whose Publish failed is sent again by a later invocation (at least once, like every message). */
+  async function resendRollupIfLost(fleet: FleetBreakerState): Promise<void> {
+    if (fleet.trip === undefined || fleet.rollupPending !== true) return;
+    if (now() - fleet.trip.trippedAt < config.claimTakeoverSeconds * 1000) return;
+    await publishRollup(fleet.trip, fleet.trips);
+  }
+
+  /**
+   * Reads the breaker; closes it when its cool-down has passed (posting what it held back); while
+   * open, holds the alarm back: one transaction (incident + atomic held counts), no message.
+   * `undefined`: the breaker is closed, handle the alarm.
+   */
+  async function holdIfBreakerOpen(transition: AlarmTransition, arrival: FleetArrival): Promise<ItemOutcome | undefined> {
+    for (let round = 0; round < MAX_FLEET_ROUNDS; round += 1) {
+      const fleet = await ports.ledger.loadFleet();
+      const gate = gateFleetBreaker(fleet, config.fleetBreaker, now());
+      if (gate.kind === "closed") return undefined;
+      if (gate.kind === "resume") {
+        if (await ports.ledger.writeFleet(gate.next, fleet.version)) await publishResumed(gate.ended, gate.held, { byCooldown: true });
+        continue;
+      }
+      await resendRollupIfLost(fleet);
+      const held = fleet.held;
+      const countNames = {
+        host: !(held?.hosts.includes(arrival.instanceId) ?? false) && (held?.hosts.length ?? 0) < MAX_HELD_NAMES,
+        process: !(held?.processes.includes(arrival.processName) ?? false) && (held?.processes.length ?? 0) < MAX_HELD_NAMES,
+      };
+      const incident = quietIncident(transition, arrival, "held", breakerThreadId(gate.trip.tripId));
+      const outcome = await ports.ledger.holdAlarm(incident, gate.trip.tripId, arrival, countNames);
+      if (outcome === "not-open") continue;
+      const fields = {
+        incidentId: arrival.incidentId,
+        alarmName: transition.alarmName,
+        instanceId: arrival.instanceId,
+        processName: arrival.processName,
+        signal: arrival.signal,
+        tripId: gate.trip.tripId,
+      };
+      if (outcome === "duplicate") {
+        log.info("duplicate delivery", { ...fields, outcome: "duplicate", reason: "claimed-concurrently" });
+        return { kind: "alarm", outcome: "duplicate", reason: "claimed-concurrently", incidentId: arrival.incidentId };
+      }
+      count("RestartsHeld");
+      log.info("alarm held back", { ...fields, outcome: "held", reason: "fleet-breaker-open" });
+      return { kind: "alarm", outcome: "held", reason: "fleet-breaker-open", incidentId: arrival.incidentId };
+    }
+    throw new LedgerContentionError("fleet#breaker");
+  }
+
+  /**
+   * The per-process decision says restart: may the command go out? Writes the slot (or the trip)
+   * with the fleet item's version; `undefined`: it may. Otherwise the alarm is answered here: held
+   * back by the trip it caused (with the one rollup), or refused for its host.
+   */
+  async function takeFleetSlot(
+    decision: AlarmDecision & { expectedVersion: number },
+    arrival: FleetArrival,
+    transition: AlarmTransition,
+    fields: Record<string, unknown>,
+  ): Promise<ItemOutcome | undefined> {
+    for (let round = 0; round < MAX_FLEET_ROUNDS; round += 1) {
+      const fleet = await ports.ledger.loadFleet();
+      const gate = gateFleetBreaker(fleet, config.fleetBreaker, now());
+      if (gate.kind !== "closed") {
+        // It tripped (or must close) since this alarm was gated: gate it again.
+        const held = await holdIfBreakerOpen(transition, arrival);
+        if (held !== undefined) return held;
+        continue;
+      }
+      const slot = decideFleetSlot(fleet, arrival, config.fleetBreaker, now(), newToken().slice(0, 8));
+      if (slot.kind === "already-taken") return undefined;
+      if (slot.next !== undefined && !(await ports.ledger.writeFleet(slot.next, fleet.version))) continue;
+      if (slot.kind === "take") return undefined;
+      if (slot.kind === "trip") {
+        count("BreakerTripped");
+        count("RestartsHeld");
+        log.warn("fleet breaker tripped", {
+          ...fields,
+          outcome: "breaker-tripped",
+          reason: slot.trip.reason,
+          tripId: slot.trip.tripId,
+          seen: slot.trip.seen.length,
+          seenNoData: slot.trip.seen.filter((entry) => entry.signal === "no-data").length,
+          seenHosts: new Set(slot.trip.seen.map((entry) => entry.instanceId)).size,
+        });
+        // The tripping alarm is already in the held counts; its incident only dedupes redeliveries.
+        await ports.ledger.claim(quietIncident(transition, arrival, "held", breakerThreadId(slot.trip.tripId)), undefined, 0);
+        await publishRollup(slot.trip, slot.next.trips);
+        return { kind: "alarm", outcome: "held", reason: "fleet-breaker-tripped", incidentId: arrival.incidentId };
+      }
+      // Host limit: no command, the budget slot is not spent; announced once per host and window.
+      const notification = slot.announce
+        ? hostLimitedMessage(decision.story, decision.facts, slot.recent, config.fleetBreaker.hostRestartLimit, config.fleetBreaker.hostWindowMinutes)
+        : undefined;
+      const token = newToken();
+      const incident: IncidentRecord = {
+        ...quietIncident(transition, arrival, "host-limited", decision.story.threadId),
+        claimToken: token,
+        ...(notification !== undefined ? { pendingNotification: notification } : {}),
+      };
+      const ledger =
+        decision.ledger !== undefined
+          ? { ...decision.ledger, attempts: decision.ledger.attempts.filter((attempt) => attempt.incidentId !== arrival.incidentId) }
+          : undefined;
+      const claimed = await ports.ledger.claim(incident, ledger, decision.expectedVersion);
+      if (claimed === "conflict") await ports.ledger.claim(incident, undefined, 0);
+      count("HostLimited");
+      log.warn("restart refused for its host", {
+        ...fields,
+        outcome: "host-limited",
+        reason: "host-restart-limit",
+        recent: slot.recent,
+        announced: slot.announce,
+      });
+      if (notification !== undefined && claimed !== "duplicate") {
+        await ports.notifier.publish(notification);
+        await ports.ledger.markNotified(arrival.incidentId, "story");
+      }
+      return { kind: "alarm", outcome: "host-limited", reason: "host-restart-limit", incidentId: arrival.incidentId };
+    }
+    throw new LedgerContentionError("fleet#breaker");
+  }
+
+  async function handleBreakerRequest(request: BreakerRequest): Promise<ItemOutcome> {
+    for (let round = 0; round < MAX_FLEET_ROUNDS; round += 1) {
+      const fleet = await ports.ledger.loadFleet();
+      if (request.action === "reset-breaker") {
+        if (fleet.trip === undefined) {
+          log.info("fleet breaker reset requested, but it is closed", { outcome: "breaker-closed", reason: "not-open" });
+          return { kind: "breaker", outcome: "breaker-closed", reason: "not-open" };
+        }
+        if (!(await ports.ledger.writeFleet(closedState(fleet, now(), config.fleetBreaker), fleet.version))) continue;
+        const held = fleet.held ?? { total: 0, zeroCount: 0, noData: 0, hosts: [], processes: [] };
+        await publishResumed(fleet.trip, held, { byCooldown: false, ...(request.requestedBy !== undefined ? { operator: request.requestedBy } : {}) });
+        return { kind: "breaker", outcome: "breaker-resumed", reason: `held ${held.total}` };
+      }
+      if (fleet.trip !== undefined) {
+        log.info("fleet breaker trip requested, but it is open", { outcome: "breaker-open", reason: "already-open", tripId: fleet.trip.tripId });
+        return { kind: "breaker", outcome: "breaker-open", reason: "already-open" };
+      }
+      const next = operatorTrip(fleet, now(), newToken().slice(0, 8), request.requestedBy);
+      if (!(await ports.ledger.writeFleet(next, fleet.version)) || next.trip === undefined) continue;
+      count("BreakerTripped");
+      log.warn("fleet breaker tripped", { outcome: "breaker-tripped", reason: "operator", tripId: next.trip.tripId, requestedBy: request.requestedBy });
+      await publishRollup(next.trip, next.trips);
+      return { kind: "breaker", outcome: "breaker-tripped", reason: "operator" };
+    }
+    throw new LedgerContentionError("fleet#breaker");
+  }
+
+  /**
+   * The scheduled sweep: closes a breaker whose cool-down has passed (so it resumes, and says so,
+   * even when no alarm comes), re-sends a lost rollup, and looks at the restart commands of the
+   * last hours: a lost final status is handled, a restart with no final status after
+   * STUCK_RESTART_MINUTES and one whose alarm stayed in ALARM RECOVERY_GRACE_MINUTES after it
+   * "succeeded" are each reported once in their thread.
+   */
+  async function handleSweep(ownAccountId: string | undefined): Promise<ItemOutcome> {
+    const fleet = await ports.ledger.loadFleet();
+    const gate = gateFleetBreaker(fleet, config.fleetBreaker, now());
+    if (gate.kind === "resume" && (await ports.ledger.writeFleet(gate.next, fleet.version))) {
+      await publishResumed(gate.ended, gate.held, { byCooldown: true });
+    } else if (gate.kind === "open") await resendRollupIfLost(fleet);
+    if (ports.commandHistory === undefined) return { kind: "sweep", outcome: "swept", reason: "no command history" };
+    const at = now();
+    const since = at - (config.stuckRestartMinutes + config.recoveryGraceMinutes) * 60_000 - SWEEP_EXTRA_LOOKBACK_MS;
+    const commands = await ports.commandHistory.listSince(config.restartDocumentName, since);
+    const byIncident = new Map(
+      commands.flatMap((command) => {
+        const incidentId = incidentIdFromComment(command.comment);
+        return incidentId !== undefined ? [[incidentId, command] as const] : [];
+      }),
+    );
+    const ids = [...byIncident.keys()];
+    const incidents: IncidentRecord[] = [];
+    for (let start = 0; start < ids.length; start += 100) incidents.push(...(await ports.ledger.getIncidents(ids.slice(start, start + 100))));
+    const accountId = config.expectedAccountId ?? ownAccountId ?? "000000000000";
+    let reported = 0;
+    for (const incident of incidents) {
+      const command = byIncident.get(incident.incidentId);
+      if (command === undefined) continue;
+      let followUp = decideFollowUp(incident, command, config, at);
+      if (followUp.kind === "needs-process") {
+        const process = await ports.ledger.loadProcess(incident.instanceId, incident.processName);
+        followUp = decideFollowUp(incident, command, config, at, process);
+      }
+      const story = storyForIncident(incident, config, accountId);
+      if (followUp.kind === "lost-result") {
+        await handleCommandStatus(
+          {
+            commandId: command.commandId,
+            instanceId: incident.instanceId,
+            documentName: config.restartDocumentName,
+            status: followUp.status,
+            accountId,
+            region: config.region,
+            eventTime: new Date(at).toISOString(),
+          },
+          accountId,
+        );
+        reported += 1;
+      } else if (followUp.kind === "stuck" && (await ports.ledger.markNotice(incident.incidentId, "stuck", at))) {
+        await ports.notifier.publish(stuckRestartMessage(story, command.commandId, followUp.sentAt, command.status, at));
+        count("RestartsStuck");
+        log.warn("restart result overdue", { outcome: "stuck", reason: command.status, incidentId: incident.incidentId, commandId: command.commandId });
+        reported += 1;
+      } else if (followUp.kind === "unrecovered" && (await ports.ledger.markNotice(incident.incidentId, "unrecovered", at))) {
+        await ports.notifier.publish(unrecoveredMessage(story, command.commandId, followUp.finishedAt, at));
+        count("RestartsStuck");
+        log.warn("still in ALARM after the restart", {
+          outcome: "not-recovered",
+          reason: "alarm-still-in-alarm",
+          incidentId: incident.incidentId,
+          commandId: command.commandId,
+        });
+        reported += 1;
+      }
+    }
+    log.info("sweep done", { outcome: "swept", reason: "schedule", commands: commands.length, reported });
+    return { kind: "sweep", outcome: "swept", reason: `${commands.length} commands, ${reported} reported` };
+  }
+
   async function handleAlarm(transition: AlarmTransition, ownAccountId: string | undefined): Promise<ItemOutcome> {
     const screen = screenTransition(transition, config, ownAccountId);
     if (!screen.accepted) {
@@ -214,6 +545,17 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     const incidentId = transitionIdFor(transition.alarmName, transition.stateChangeTime);
     const existing = await ports.ledger.getIncident(incidentId);
     if (existing !== undefined) return handleExisting(existing, transition, screen.identity);
+    const arrival: FleetArrival = {
+      incidentId,
+      instanceId: screen.identity.instanceId,
+      processName: screen.identity.processName,
+      signal: alarmSignalOf(transition.reason, transition.reasonData).kind,
+    };
+    if (transition.state === "ALARM") {
+      // Before the instance is described: an open breaker costs one GetItem and one write per alarm.
+      const held = await holdIfBreakerOpen(transition, arrival);
+      if (held !== undefined) return held;
+    }
 
     for (let round = 0; round < MAX_LEDGER_RETRIES; round += 1) {
       const decision = await decideFresh(transition, screen.identity, incidentId, false);
@@ -250,6 +592,10 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
         log.info("alarm ignored", fields);
         return { kind: "alarm", outcome: decision.outcome, reason: decision.reason, incidentId };
       }
+      if (decision.command !== undefined) {
+        const slot = await takeFleetSlot(decision, arrival, transition, fields);
+        if (slot !== undefined) return slot;
+      }
       const token = newToken();
       const claim: IncidentRecord = {
         ...decision.claim,
@@ -265,9 +611,10 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
       // Once per transition: the claim is what makes this delivery the one that gave up.
       if (decision.outcome === "gave-up") count("GaveUp");
       if (decision.command !== undefined) {
-        const { commandId } = await sendClaimed(incidentId, token, decision);
-        log.info("alarm handled", { ...fields, commandId, attempt: decision.attempt, budget: config.restartBudget });
-        return { kind: "alarm", outcome: decision.outcome, reason: decision.reason, incidentId, commandId };
+        const sent = await sendClaimed(incidentId, token, decision);
+        if ("unreachable" in sent) return { kind: "alarm", outcome: "unreachable", reason: "InvalidInstanceId", incidentId };
+        log.info("alarm handled", { ...fields, commandId: sent.commandId, attempt: decision.attempt, budget: config.restartBudget });
+        return { kind: "alarm", outcome: decision.outcome, reason: decision.reason, incidentId, commandId: sent.commandId };
       }
       if (decision.notification !== undefined) {
         try {
@@ -369,6 +716,10 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
         return handleCommandStatus(item.change, ownAccountId);
       case "reset-budget":
         return handleReset(item.request, ownAccountId);
+      case "breaker":
+        return handleBreakerRequest(item.request);
+      case "sweep":
+        return handleSweep(ownAccountId);
     }
   }
 

@@ -32,6 +32,7 @@ export interface RestartHandlerObservers {
 /** The one place SDK clients become ports. The Lambda entry, the demo and the tests all use it. */
 export function portsFromClients(clients: RestartHandlerClients, config: HandlerConfig, observers: RestartHandlerObservers): RestartHandlerPorts {
   const { log, metrics, clock } = observers;
+  const commands = new SsmCommandSender(clients.ssm, clients.ssmSendCommand !== undefined ? { sendClient: clients.ssmSendCommand } : {});
   return {
     instances: new FleetInstanceFacts(new InstanceInventory(clients.ec2, { tagPrefix: config.tagPrefix }), clients.ssm),
     profiles: new StoreProfileSource(new ProfileStore(clients.ssm)),
@@ -40,7 +41,8 @@ export function portsFromClients(clients: RestartHandlerClients, config: Handler
       retentionDays: config.ledgerRetentionDays,
       ...(clock !== undefined ? { clock } : {}),
     }),
-    commands: new SsmCommandSender(clients.ssm, clients.ssmSendCommand !== undefined ? { sendClient: clients.ssmSendCommand } : {}),
+    commands,
+    commandHistory: commands,
     notifier: new SnsNotifier(clients.sns, config.notificationTopicArn),
     log,
     ...(metrics !== undefined ? { metrics } : {}),

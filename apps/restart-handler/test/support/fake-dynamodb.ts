@@ -17,7 +17,7 @@ type Values = Record<string, AttributeValue> | undefined;
 /**
  * A stateful stand-in for one DynamoDB table, behind aws-sdk-client-mock. It evaluates the
  * condition and update expressions the ledger uses (AND of attribute_exists / attribute_not_exists
- * / `=` / `<=`; SET and REMOVE), so budget and dedupe logic run against real conditional-write
+ * / `=` / `<=`; SET, ADD and REMOVE; Put and Update in transactions), so budget and dedupe logic run against real conditional-write
  * semantics, including ConditionalCheckFailedException and transaction cancellation reasons.
  */
 export class FakeDynamoTable {
@@ -57,17 +57,31 @@ export class FakeDynamoTable {
     this.mock.on(TransactWriteItemsCommand).callsFake((input) => {
       this.fault("TransactWriteItems");
       type TransactPut = { Item: Item; ConditionExpression?: string; ExpressionAttributeValues?: Values };
-      const puts: TransactPut[] = (input.TransactItems ?? []).map((entry: { Put?: TransactPut }) => {
-        if (entry.Put === undefined) throw new Error("fake table supports Put in transactions only");
-        return entry.Put;
+      type TransactUpdate = { Key: Item; UpdateExpression: string; ConditionExpression?: string; ExpressionAttributeValues?: Values };
+      type Write = { key: string; put?: TransactPut; update?: TransactUpdate };
+      const writes: Write[] = (input.TransactItems ?? []).map((entry: { Put?: TransactPut; Update?: TransactUpdate }): Write => {
+        if (entry.Put !== undefined) return { key: key(entry.Put.Item), put: entry.Put };
+        if (entry.Update !== undefined) return { key: key(entry.Update.Key), update: entry.Update };
+        throw new Error("fake table supports Put and Update in transactions only");
       });
-      const reasons: { Code: string }[] = puts.map((put) => ({
-        Code: this.check(this.items.get(key(put.Item)), put.ConditionExpression, put.ExpressionAttributeValues, put.Item) ? "None" : "ConditionalCheckFailed",
-      }));
+      const reasons: { Code: string }[] = writes.map((write) => {
+        const stored = this.items.get(write.key);
+        const ok =
+          write.put !== undefined
+            ? this.check(stored, write.put.ConditionExpression, write.put.ExpressionAttributeValues, write.put.Item)
+            : this.check(stored, write.update?.ConditionExpression, write.update?.ExpressionAttributeValues);
+        return { Code: ok ? "None" : "ConditionalCheckFailed" };
+      });
       if (reasons.some((reason) => reason.Code !== "None")) {
         throw new TransactionCanceledException({ message: "Transaction cancelled", $metadata: {}, CancellationReasons: reasons });
       }
-      for (const put of puts) this.items.set(key(put.Item), structuredClone(put.Item));
+      for (const write of writes) {
+        if (write.put !== undefined) this.items.set(write.key, structuredClone(write.put.Item));
+        else if (write.update !== undefined) {
+          const existing = this.items.get(write.key) ?? structuredClone(write.update.Key);
+          this.items.set(write.key, applyUpdate(existing, write.update.UpdateExpression, write.update.ExpressionAttributeValues));
+        }
+      }
       return {};
     });
   }
@@ -116,22 +130,32 @@ function evaluate(item: Item | undefined, term: string, values: Values): boolean
   throw new Error(`fake table cannot evaluate "${term}"`);
 }
 
+/** SET a = :x, … / ADD n :one, set :values (numbers and string sets) / REMOVE a, b — in any order, as DynamoDB allows. */
 function applyUpdate(item: Item, expression: string | undefined, values: Values): Item {
   const next = structuredClone(item);
   if (expression === undefined) return next;
-  const set = /^SET (.+)$/.exec(expression);
-  const remove = /^REMOVE (.+)$/.exec(expression);
-  if (set) {
-    for (const assignment of (set[1] ?? "").split(", ")) {
-      const [name = "", placeholder = ""] = assignment.split(" = ");
+  const clauses = [...expression.matchAll(/(SET|ADD|REMOVE) (.+?)(?= (?:SET|ADD|REMOVE) |$)/g)];
+  if (clauses.length === 0) throw new Error(`fake table cannot apply "${expression}"`);
+  for (const [, keyword, body = ""] of clauses) {
+    for (const part of body.split(", ")) {
+      if (keyword === "REMOVE") {
+        delete next[part.trim()];
+        continue;
+      }
+      const [name = "", placeholder = ""] = keyword === "SET" ? part.split(" = ") : part.trim().split(" ");
       const value = values?.[placeholder.trim()];
       if (value === undefined) throw new Error(`missing value ${placeholder}`);
-      next[name.trim()] = value;
+      const attribute = name.trim();
+      if (keyword === "SET") next[attribute] = value;
+      else if ("N" in value) {
+        const current = next[attribute];
+        next[attribute] = { N: String((current !== undefined && "N" in current ? Number(current.N) : 0) + Number(value.N)) };
+      } else if ("SS" in value) {
+        const current = next[attribute];
+        const existing = current !== undefined && "SS" in current ? (current.SS ?? []) : [];
+        next[attribute] = { SS: [...new Set([...existing, ...(value.SS ?? [])])] };
+      } else throw new Error(`fake table cannot ADD ${JSON.stringify(value)}`);
     }
-  } else if (remove) {
-    for (const name of (remove[1] ?? "").split(", ")) delete next[name.trim()];
-  } else {
-    throw new Error(`fake table cannot apply "${expression}"`);
   }
   return next;
 }

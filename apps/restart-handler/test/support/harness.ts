@@ -46,6 +46,9 @@ export function testConfig(overrides: Partial<HandlerConfig> = {}): HandlerConfi
     region: REGION,
     ledgerRetentionDays: 14,
     claimTakeoverSeconds: 60,
+    fleetBreaker: { restartLimit: 20, noDataLimit: 10, windowMinutes: 5, cooldownMinutes: 15, hostRestartLimit: 5, hostWindowMinutes: 30 },
+    stuckRestartMinutes: 15,
+    recoveryGraceMinutes: 10,
     ...overrides,
   };
 }

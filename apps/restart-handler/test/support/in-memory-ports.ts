@@ -1,11 +1,16 @@
 import type { RestartCommandRequest } from "../../src/core/command.ts";
+import { EMPTY_FLEET_BREAKER, type FleetArrival, type FleetBreakerState, holdOne } from "../../src/core/fleet-breaker.ts";
 import type { CommandResultSummary, IncidentOutcome, IncidentRecord, InstanceSnapshot, ProcessLedger, ProfileLookup } from "../../src/core/model.ts";
 import type { ChatbotNotification } from "../../src/core/notifications.ts";
 import type { InvocationDetails } from "../../src/core/result.ts";
 import type {
   ClaimOutcome,
+  CommandHistory,
   CommandSender,
+  HoldOutcome,
+  IncidentNotice,
   InstanceFacts,
+  ListedRestartCommand,
   Notifier,
   ProfileSource,
   RestartLedger,
@@ -23,6 +28,49 @@ import type {
 export class InMemoryRestartLedger implements RestartLedger {
   readonly incidents = new Map<string, IncidentRecord>();
   readonly processes = new Map<string, ProcessLedger>();
+  fleet: FleetBreakerState = EMPTY_FLEET_BREAKER;
+  /** Whether the fleet item exists (version 0 writes must create it). */
+  private fleetStored = false;
+
+  async loadFleet(): Promise<FleetBreakerState> {
+    return this.fleet;
+  }
+
+  async writeFleet(state: FleetBreakerState, expectedVersion: number): Promise<boolean> {
+    if (expectedVersion === 0 ? this.fleetStored : this.fleet.version !== expectedVersion) return false;
+    this.fleet = state;
+    this.fleetStored = true;
+    return true;
+  }
+
+  async holdAlarm(incident: IncidentRecord, tripId: string, arrival: FleetArrival, countNames: { host: boolean; process: boolean }): Promise<HoldOutcome> {
+    if (this.incidents.has(incident.incidentId)) return "duplicate";
+    if (this.fleet.trip?.tripId !== tripId) return "not-open";
+    this.incidents.set(incident.incidentId, incident);
+    const held = this.fleet.held ?? { total: 0, zeroCount: 0, noData: 0, hosts: [], processes: [] };
+    const counted = holdOne(held, arrival);
+    this.fleet = {
+      ...this.fleet,
+      version: this.fleet.version + 1,
+      held: {
+        ...counted,
+        hosts: countNames.host ? [...new Set([...held.hosts, arrival.instanceId])].sort() : held.hosts,
+        processes: countNames.process ? [...new Set([...held.processes, arrival.processName])].sort() : held.processes,
+      },
+    };
+    return "held";
+  }
+
+  async markRollupPosted(tripId: string): Promise<void> {
+    if (this.fleet.trip?.tripId !== tripId) return;
+    const { rollupPending: _posted, ...rest } = this.fleet;
+    this.fleet = rest;
+  }
+
+  async markNotice(incidentId: string, notice: IncidentNotice, at: number): Promise<boolean> {
+    const attribute = notice === "stuck" ? "stuckNoticeAt" : "unrecoveredNoticeAt";
+    return this.update(incidentId, (record) => record[attribute] === undefined, { [attribute]: at });
+  }
 
   private static key(instanceId: string, processName: string): string {
     return `${instanceId}#${processName}`;
@@ -130,17 +178,45 @@ export class StaticProfileSource implements ProfileSource {
 }
 
 /** Records commands instead of sending them; `outputFor` plays the host's reply for GetCommandInvocation. */
-export class RecordingCommandSender implements CommandSender {
-  readonly sent: { commandId: string; request: RestartCommandRequest }[] = [];
+export class RecordingCommandSender implements CommandSender, CommandHistory {
+  readonly sent: { commandId: string; request: RestartCommandRequest; at: number; status: string }[] = [];
+  /** Instances SSM refuses with InvalidInstanceId (not registered, or its SSM Agent offline). */
+  readonly unreachable = new Set<string>();
+  /** Epoch ms stamped on each command; status `InProgress` until `setStatus`. */
+  now: () => number = () => Date.now();
   private counter = 0;
 
   constructor(private readonly outputFor: (request: RestartCommandRequest) => InvocationDetails = () => ({})) {}
 
   async send(request: RestartCommandRequest): Promise<SentCommand> {
+    if (this.unreachable.has(request.InstanceIds[0])) {
+      // What SSM answers for an instance it cannot reach (one attempt, 400).
+      throw Object.assign(new Error(`Instances [[${request.InstanceIds[0]}]] not in a valid state for account`), {
+        name: "InvalidInstanceId",
+        $metadata: { httpStatusCode: 400, attempts: 1 },
+      });
+    }
     this.counter += 1;
     const commandId = `00000000-0000-4000-8000-${this.counter.toString(16).padStart(12, "0")}`;
-    this.sent.push({ commandId, request });
+    this.sent.push({ commandId, request, at: this.now(), status: "InProgress" });
     return { commandId };
+  }
+
+  setStatus(commandId: string, status: string): void {
+    const entry = this.sent.find((candidate) => candidate.commandId === commandId);
+    if (entry !== undefined) entry.status = status;
+  }
+
+  async listSince(documentName: string, since: number): Promise<ListedRestartCommand[]> {
+    return this.sent
+      .filter((entry) => entry.request.DocumentName === documentName && entry.at >= since)
+      .map((entry) => ({
+        commandId: entry.commandId,
+        comment: entry.request.Comment,
+        instanceIds: [...entry.request.InstanceIds],
+        status: entry.status,
+        requestedAt: entry.at,
+      }));
   }
 
   async findSentForIncident(instanceId: string, _documentName: string, incidentId: string): Promise<SentCommand | undefined> {
@@ -150,7 +226,7 @@ export class RecordingCommandSender implements CommandSender {
 
   async getInvocation(commandId: string): Promise<InvocationDetails | undefined> {
     const match = this.sent.find((entry) => entry.commandId === commandId);
-    return match === undefined ? undefined : { comment: match.request.Comment, ...this.outputFor(match.request) };
+    return match === undefined ? undefined : { comment: match.request.Comment, status: match.status, ...this.outputFor(match.request) };
   }
 }
 
