@@ -15,7 +15,7 @@ import {
 } from "aws-cdk-lib/aws-cloudwatch";
 import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { AttributeType, BillingMode, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
-import { Match, Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { Match, Rule, RuleTargetInput, Schedule } from "aws-cdk-lib/aws-events";
 import { LambdaFunction as LambdaTarget } from "aws-cdk-lib/aws-events-targets";
 import { InstanceProfile, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Key } from "aws-cdk-lib/aws-kms";
@@ -198,6 +198,11 @@ export class ProcWatch extends Construct {
       entry: restartEntry,
       description: "procwatch: alarm -> budget check -> SSM restart -> verified result -> Slack",
       timeout: Duration.seconds(60),
+      // A burst of 500 alarms queues in Lambda's async queue instead of 500 parallel invocations:
+      // at most 5 DescribeInstances / SendCommand calls in flight (EC2's non-mutating bucket
+      // refills 20/s), and at most 5 writers contending for the fleet breaker's item. The breaker
+      // bounds how many commands go out at all (FLEET_RESTART_LIMIT per FLEET_WINDOW_MINUTES).
+      reservedConcurrentExecutions: 5,
       logRetention,
       // ~640 KiB instead of ~1170 KiB, and about half the module init time: see RESTART_HANDLER_BUNDLER.
       commandHooks: rebundleRestartHandler(),
@@ -266,6 +271,18 @@ export class ProcWatch extends Construct {
       description: "procwatch: full reconcile of every opted-in instance's alarms",
       schedule: Schedule.expression(settings.reconcileSchedule),
       targets: [fleetTarget],
+    });
+    new Rule(this, "RestartSweepRule", {
+      description: "procwatch: resume the fleet breaker after its cool-down; report restarts whose result never came or whose alarm stayed in ALARM",
+      schedule: Schedule.rate(Duration.minutes(5)),
+      targets: [
+        new LambdaTarget(this.restartHandler, {
+          event: RuleTargetInput.fromObject({ action: "sweep" }),
+          deadLetterQueue: this.deadLetterQueue,
+          retryAttempts: 2,
+          maxEventAge: Duration.minutes(10),
+        }),
+      ],
     });
     new Rule(this, "RestartCommandStatusRule", {
       description: "procwatch: report the result of every restart command",
