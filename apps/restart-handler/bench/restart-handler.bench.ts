@@ -7,6 +7,7 @@ import type { InstanceSnapshot } from "../src/core/model.ts";
 import { createRestartHandler } from "../src/shell/handler.ts";
 import { testConfig } from "../test/support/harness.ts";
 import { InMemoryRestartLedger, RecordingCommandSender, RecordingNotifier, StaticInstanceFacts, StaticProfileSource } from "../test/support/in-memory-ports.ts";
+import { hostId, StormWorld } from "../test/support/storm-world.ts";
 
 interface Figure {
   readonly figure: string;
@@ -277,6 +278,57 @@ record({
   goal: "informational",
   pass: true,
 });
+
+// 4. Restart storms: 500 hosts on testkit's CloudWatch agent and alarm models, the real handler
+// behind the restart topic with 5 invocations in flight (the stack's reserved concurrency).
+const STORM_HOSTS = 500;
+for (const kind of ["zero-count", "no-data"] as const) {
+  const world = new StormWorld({ hosts: STORM_HOSTS });
+  const stormAt = world.clock.now() + 6 * 60_000 + 5_000;
+  for (const instanceId of world.hosts) world.startAgent(instanceId, kind === "zero-count" ? (t) => (t < stormAt ? 1 : 0) : () => 1);
+  await world.run(3 * 60_000, { stepMs: 60_000 });
+  world.createAlarms();
+  await world.run(3 * 60_000 + 5_000, { stepMs: 60_000, concurrency: 5 });
+  world.notifier.published.length = 0;
+  const describesBefore = world.fake.calls.DescribeInstances?.total ?? 0;
+  if (kind === "no-data") for (let index = 0; index < STORM_HOSTS; index += 1) world.stopAgent(hostId(index));
+  const alarms = (await world.run(8 * 60_000, { concurrency: 5 })).filter((notification) => notification.newState === "ALARM").length;
+  const fleet = await world.ledger.loadFleet();
+  const limit = kind === "zero-count" ? world.config.fleetBreaker.restartLimit : world.config.fleetBreaker.noDataLimit;
+  const rollups = world.notifier.published.filter((message) => message.metadata.eventType === "breaker-tripped").length;
+  const label = `${STORM_HOSTS}-alarm ${kind} burst`;
+  record({ figure: `${label}: ALARMs the model sent`, value: alarms, unit: "", goal: `= ${STORM_HOSTS}`, pass: alarms === STORM_HOSTS });
+  record({
+    figure: `${label}: restart commands sent`,
+    value: world.commands.sent.length,
+    unit: "",
+    goal: `<= ${limit}`,
+    pass: world.commands.sent.length <= limit,
+  });
+  record({
+    figure: `${label}: Slack messages posted`,
+    value: world.notifier.published.length,
+    unit: "",
+    goal: `<= ${limit + 1}`,
+    pass: world.notifier.published.length <= limit + 1,
+  });
+  record({ figure: `${label}: rollup messages`, value: rollups, unit: "", goal: "= 1", pass: rollups === 1 });
+  const tripAfter = fleet.trip === undefined ? Number.NaN : (fleet.trip.trippedAt - stormAt) / 1000;
+  record({
+    figure: `${label}: time to trip the breaker (model time from the failure)`,
+    value: +tripAfter.toFixed(1),
+    unit: "s",
+    goal: "informational",
+    pass: Number.isFinite(tripAfter),
+  });
+  record({
+    figure: `${label}: DescribeInstances calls during the burst`,
+    value: (world.fake.calls.DescribeInstances?.total ?? 0) - describesBefore,
+    unit: "",
+    goal: `<= ${limit + 5}`,
+    pass: (world.fake.calls.DescribeInstances?.total ?? 0) - describesBefore <= limit + 5,
+  });
+}
 
 const width = Math.max(...figures.map((figure) => figure.figure.length));
 console.log("");
