@@ -23,11 +23,25 @@ export interface CommandRun {
   readonly detail: string;
 }
 
-function execArgv(file: string, args: readonly string[], timeoutMs: number): Promise<CommandRun & { code: number }> {
+interface ExecRun extends CommandRun {
+  readonly code: number;
+  readonly stdout: string;
+  /** Every non-empty line of stderr (else stdout), joined with spaces and capped: systemctl puts its reason first and a hint last. */
+  readonly output: string;
+}
+
+const MAX_OUTPUT_CHARS = 600;
+
+function execArgv(file: string, args: readonly string[], timeoutMs: number): Promise<ExecRun> {
   return new Promise((resolve) => {
     childProcess().execFile(file, [...args], { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof (error as { code?: unknown }).code === "number" ? (error as { code: number }).code : -1;
-      resolve({ ok: error === null, code, detail: (stderr || stdout || error?.message || "").trim().split("\n").slice(-1)[0] ?? "" });
+      const lines = (stderr || stdout || "")
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line !== "");
+      const output = lines.join(" ").slice(0, MAX_OUTPUT_CHARS);
+      resolve({ ok: error === null, code, stdout, output, detail: lines.at(-1) ?? error?.message ?? "" });
     });
   });
 }
@@ -39,14 +53,47 @@ export function systemctlPath(exists: (path: string) => boolean = existsSync): s
   return SYSTEMCTL_CANDIDATES.find((candidate) => exists(candidate)) ?? null;
 }
 
-function runSystemctl(args: readonly string[], timeoutMs: number): Promise<CommandRun & { code: number }> {
+function runSystemctl(args: readonly string[], timeoutMs: number): Promise<ExecRun> {
   const systemctl = systemctlPath();
-  if (systemctl === null) return Promise.resolve({ ok: false, code: -1, detail: `systemctl not found at ${SYSTEMCTL_CANDIDATES.join(" or ")}` });
+  if (systemctl === null) {
+    const detail = `systemctl not found at ${SYSTEMCTL_CANDIDATES.join(" or ")}`;
+    return Promise.resolve({ ok: false, code: -1, stdout: "", output: detail, detail });
+  }
   return execArgv(systemctl, args, timeoutMs);
 }
 
-export function systemctlRestart(unit: string, timeoutMs: number): Promise<CommandRun> {
-  return runSystemctl(["restart", unit], timeoutMs);
+/**
+ * On failure the detail is everything systemctl said (its reason comes first, its "See systemctl
+ * status" hint last) plus the unit's state as systemd reports it, e.g.
+ * `Job for web.service failed because the control process exited with error code. See … (unit
+ * web.service: failed/failed, result exit-code, main process exit status 1)`.
+ */
+export async function systemctlRestart(unit: string, timeoutMs: number): Promise<CommandRun> {
+  const run = await runSystemctl(["restart", unit], timeoutMs);
+  if (run.ok) return run;
+  const said = run.output.length > 0 ? run.output : run.detail;
+  const state = await systemctlUnitState(unit);
+  return { ok: false, detail: state === null ? said : `${said} (${state})` };
+}
+
+const UNIT_STATE_PROPERTIES = ["LoadState", "ActiveState", "SubState", "Result", "ExecMainStatus"] as const;
+
+/** `unit x: failed/failed, result exit-code, main process exit status 1`, or null when systemctl cannot say. */
+export async function systemctlUnitState(unit: string): Promise<string | null> {
+  const shown = await runSystemctl(["show", unit, ...UNIT_STATE_PROPERTIES.map((property) => `--property=${property}`)], 10_000);
+  if (!shown.ok) return null;
+  const values = new Map(
+    shown.stdout
+      .split("\n")
+      .filter((line) => line.includes("="))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)] as const),
+  );
+  const parts = [`unit ${unit}: ${values.get("ActiveState") ?? "?"}/${values.get("SubState") ?? "?"}`];
+  if (values.get("LoadState") !== undefined && values.get("LoadState") !== "loaded") parts.push(`load state ${values.get("LoadState")}`);
+  if (values.get("Result") !== undefined && values.get("Result") !== "success") parts.push(`result ${values.get("Result")}`);
+  if (values.get("ExecMainStatus") !== undefined && values.get("ExecMainStatus") !== "0")
+    parts.push(`main process exit status ${values.get("ExecMainStatus")}`);
+  return parts.join(", ");
 }
 
 export async function systemctlIsActive(unit: string): Promise<boolean> {
