@@ -2,7 +2,14 @@ import { exeRegexForName, type ProcessSpec } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
 import { lookupGroup, lookupUser, resolveStartCommandAccounts } from "../src/core/accounts.ts";
 import { buildAllowList, parseAllowList, serializeAllowList } from "../src/core/allow-list.ts";
-import { type ExpectedAgentSettings, expectedAgentSettings, installedFragmentFileName, otherFragmentFindings } from "../src/core/cwagent-config.ts";
+import {
+  dimensionFindings,
+  type ExpectedAgentSettings,
+  expectedAgentSettings,
+  hostAgentConfigOf,
+  installedFragmentFileName,
+  otherFragmentFindings,
+} from "../src/core/cwagent-config.ts";
 import { compareFragment, fragmentDigest, reloadReasonFor, renderFragmentText } from "../src/core/fragment.ts";
 import { evaluateHealth, type HostFinding, type ProcessObservation, parseCloudWatchAgentStatus } from "../src/core/health.ts";
 import { parseLocalConfig, type StartCommand } from "../src/core/local-config.ts";
@@ -345,21 +352,32 @@ describe("what the CloudWatch agent loads", () => {
     expect(expectedAgentSettings({ processes: [] }, undefined)).toEqual(expected({ watchesProcesses: false }));
   });
 
-  it("flags agent-level dimensions beyond InstanceId, but not plugin-level ones or InstanceId alone", () => {
-    const findings = otherFragmentFindings(
-      "/d",
-      [
-        other("asg", { append_dimensions: { AutoScalingGroupName: "x", InstanceId: "y" } }),
-        other("plain", { append_dimensions: { InstanceId: "y" } }),
-        other("plugin", { metrics_collected: { cpu: { append_dimensions: { Team: "a" } } } }),
-        { name: "scalar", json: 3 },
-        { name: "array", json: { metrics: [] } },
-      ],
-      expected(),
-    );
-    expect(findings).toEqual([
-      expect.objectContaining({ code: "foreign-append-dimensions", path: "/d/asg", message: expect.stringContaining("AutoScalingGroupName") }),
+  it("reads what other fragments set as the agent merges them, and flags only dimensions procwatch's roll-up cannot make up for", () => {
+    const others = [
+      other("asg", { append_dimensions: { AutoScalingGroupName: "x", InstanceId: "y" } }),
+      other("plugin", { metrics_collected: { cpu: { append_dimensions: { Team: "a" } } } }),
+      { name: "runas", json: { agent: { run_as_user: "cwagent" } } },
+      { name: "scalar", json: 3 },
+      { name: "array", json: { metrics: [] } },
+    ];
+    const host = hostAgentConfigOf("/d", others);
+    expect(host).toEqual({
+      metrics: { appendDimensions: ["AutoScalingGroupName", "InstanceId"] },
+      appendDimensionsPath: "/d/asg",
+      runAsUser: { user: "cwagent", path: "/d/runas" },
+    });
+    const spec = { processes: [aProcess()] };
+    expect(dimensionFindings(spec, host)).toEqual([]);
+    expect(dimensionFindings(spec, hostAgentConfigOf("/d", [other("plain", { append_dimensions: { InstanceId: "y" } })]))).toEqual([]);
+    expect(codes(dimensionFindings(spec, hostAgentConfigOf("/d", [other("img", { append_dimensions: { ImageId: "y" } })])))).toEqual([
+      "foreign-append-dimensions",
     ]);
+    const blocked = hostAgentConfigOf("/d", [
+      other("a-append", { append_dimensions: { ImageId: "i", InstanceId: "y" } }),
+      other("b-aggregate", { aggregation_dimensions: [["InstanceId"]] }),
+    ]);
+    expect(dimensionFindings(spec, blocked)).toEqual([expect.objectContaining({ code: "foreign-aggregation-dimensions", path: "/d/b-aggregate" })]);
+    expect(otherFragmentFindings("/d", others, expected())).toEqual([]);
   });
 
   it("flags a flush interval that cannot merge with the fast profile's, or that is slower than the standard alarm period", () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HealthReport, ProcessHealth } from "../src/core/health.ts";
@@ -194,34 +194,21 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
     expect((await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>()).toMatchObject({ status: "healthy", findings: [] });
   });
 
-  it("reports other fragments that add dimensions or set a conflicting flush interval, skipping unreadable ones", async () => {
+  it("reports other fragments that set a conflicting flush interval, skipping unreadable ones", async () => {
     const { specPath, withCtl, ctl } = appliedHost({ detection: "fast" });
-    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    mkdirSync(ctl.configDir, { recursive: true });
     const ssmFragment = join(ctl.configDir, "ssm_AmazonCloudWatch-linux");
-    writeJson(ssmFragment, {
-      metrics: {
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
-        append_dimensions: { ImageId: "${aws:ImageId}", InstanceId: "${aws:InstanceId}", InstanceType: "${aws:InstanceType}" },
-        force_flush_interval: 60,
-        metrics_collected: { mem: { measurement: ["mem_used_percent"] } },
-      },
-    });
-    // Compatible with procwatch: same flush interval, InstanceId only, a logs-only file.
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholder
-    writeJson(join(ctl.configDir, "file_compatible.json"), { metrics: { append_dimensions: { InstanceId: "${aws:InstanceId}" }, force_flush_interval: 10 } });
+    writeJson(ssmFragment, { metrics: { force_flush_interval: 60, metrics_collected: { mem: { measurement: ["mem_used_percent"] } } } });
+    // Compatible with procwatch: same flush interval, a logs-only file.
+    writeJson(join(ctl.configDir, "file_compatible.json"), { metrics: { force_flush_interval: 10 } });
     writeJson(join(ctl.configDir, "file_logs.json"), { logs: { logs_collected: {} } });
     writeFileSync(join(ctl.configDir, "file_broken.json"), "{ not json");
     mkdirSync(join(ctl.configDir, "a-directory"));
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
 
     const report = (await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>();
     expect(report.status).toBe("degraded");
     expect(report.findings).toEqual([
-      {
-        code: "foreign-append-dimensions",
-        path: ssmFragment,
-        message: expect.stringMatching(/adds metrics\.append_dimensions ImageId, InstanceType: .* procwatch's alarms .* see no data$/),
-        hint: expect.stringContaining("remove ImageId, InstanceType from metrics.append_dimensions"),
-      },
       {
         code: "force-flush-interval-conflict",
         path: ssmFragment,
@@ -230,6 +217,46 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
       },
     ]);
     expect(report.reasons).toEqual(report.findings.map((finding) => finding.message));
+  });
+
+  it("on a host that appends the wizard's dimensions, apply leaves append_dimensions to the host and asks for the alarms' roll-up; health is healthy", async () => {
+    const { specPath, withCtl, ctl, name } = appliedHost();
+    mkdirSync(ctl.configDir, { recursive: true });
+    const wizard = join(ctl.configDir, "file_config.json");
+    const appendDimensions = {
+      // biome-ignore-start lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
+      AutoScalingGroupName: "${aws:AutoScalingGroupName}",
+      ImageId: "${aws:ImageId}",
+      InstanceId: "${aws:InstanceId}",
+      InstanceType: "${aws:InstanceType}",
+      // biome-ignore-end lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
+    };
+    writeJson(wizard, { metrics: { append_dimensions: appendDimensions, metrics_collected: { mem: { measurement: ["mem_used_percent"] } } } });
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    const installed = JSON.parse(readFileSync(join(ctl.configDir, "file_procwatch.json"), "utf8"));
+    // A second, different append_dimensions would fail the agent's merge ("Different values are specified").
+    expect(installed.metrics).not.toHaveProperty("append_dimensions");
+    expect(installed.metrics.aggregation_dimensions).toEqual([["InstanceId", "exe", "pid_finder"]]);
+    const healthy = (await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>();
+    expect(healthy).toMatchObject({ status: "healthy", findings: [] });
+    expect(healthy.processes.map((process) => process.name)).toEqual([name]);
+
+    // The wizard's "aggregate ec2 dimensions (InstanceId)" answer: a list procwatch cannot add to.
+    writeJson(wizard, { metrics: { append_dimensions: appendDimensions, aggregation_dimensions: [["InstanceId"]] } });
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    expect(JSON.parse(readFileSync(join(ctl.configDir, "file_procwatch.json"), "utf8")).metrics).not.toHaveProperty("aggregation_dimensions");
+    const blocked = (await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>();
+    expect(blocked.status).toBe("degraded");
+    expect(blocked.findings).toEqual([
+      {
+        code: "foreign-aggregation-dimensions",
+        path: wizard,
+        message: expect.stringMatching(
+          /appends AutoScalingGroupName, ImageId, InstanceType to every metric, .* without procwatch's roll-up \["InstanceId","exe","pid_finder"\]/,
+        ),
+        hint: expect.stringContaining(`add ["InstanceId","exe","pid_finder"] to metrics.aggregation_dimensions in the source of ${wizard}`),
+      },
+    ]);
   });
 
   it("is degraded when the CloudWatch agent's config status is not 'configured'", async () => {

@@ -113,7 +113,14 @@ export function diagnoseMissingMetric(alarm: MetricSeries, sameInstance: readonl
     if (extraOnAlarm.length > 0) parts.push(`alarm has ${extraOnAlarm.join(", ")} which the agent does not send`);
     if (missingOnAlarm.length > 0) parts.push(`agent also sends ${missingOnAlarm.join(", ")} which the alarm lacks`);
     if (parts.length === 0) parts.push("a dimension value differs");
-    return `dimension mismatch: ${parts.join("; ")}`;
+    const cause = `dimension mismatch: ${parts.join("; ")}`;
+    if (extraOnAlarm.length > 0 || missingOnAlarm.length === 0) return cause;
+    // The host appends agent-level dimensions to every metric. procwatch-agent apply then asks for a roll-up
+    // with exactly the alarm's dimensions (aggregation_dimensions); its absence means another fragment on the
+    // host sets aggregation_dimensions without that set (the agent cannot merge two different lists), or the
+    // host has not run apply since (contract: fragmentDimensionPlan).
+    const rollup = JSON.stringify([...alarmNames].sort());
+    return `${cause} (the host's CloudWatch agent config sets metrics.append_dimensions ${missingOnAlarm.join(", ")}; procwatch-agent apply asks for a roll-up ${rollup} through metrics.aggregation_dimensions, which is missing: another config file on the host sets aggregation_dimensions without it, or apply has not run since; procwatch-agent health on the host names the file)`;
   }
   if (selector === undefined) return "dimension mismatch: alarm has no exe/pattern/pidfile dimension (a lookup error emits the metric without it)";
   if (!alarmNames.has("pid_finder")) return "dimension mismatch: alarm lacks pid_finder=native";

@@ -96,27 +96,132 @@ export function sortDimensions(dimensions: readonly Dimension[]): Dimension[] {
 export interface ProcstatFragment {
   readonly metrics: {
     readonly namespace?: string;
-    readonly append_dimensions: { readonly InstanceId: "${aws:InstanceId}" };
+    readonly append_dimensions?: { readonly InstanceId: "${aws:InstanceId}" };
+    readonly aggregation_dimensions?: readonly (readonly string[])[];
     readonly force_flush_interval?: number;
     readonly metrics_collected: { readonly procstat: readonly ProcstatEntry[] };
   };
 }
 
 /**
- * The CloudWatch agent config fragment procwatch owns. It holds only the procstat list (lists
- * concatenate across fragments), the InstanceId append dimension, and, when any process uses
- * the fast profile, `force_flush_interval` (a scalar: another fragment setting it differently
- * makes the agent's translation fail, which `procwatch-agent health` then reports).
+ * What the host's other CloudWatch agent config fragments set at the metrics level, as the agent
+ * merges them (procwatch-agent reads `amazon-cloudwatch-agent.d/`). Absent = nobody else sets it.
  */
-export function renderProcstatFragment(spec: HostSpec, options: { namespace?: string } = {}): ProcstatFragment {
+export interface HostMetricsConfig {
+  /** Keys of `metrics.append_dimensions` (ImageId, InstanceId, InstanceType, AutoScalingGroupName, …). */
+  readonly appendDimensions?: readonly string[];
+  /** `metrics.aggregation_dimensions`, as written. */
+  readonly aggregationDimensions?: readonly (readonly string[])[];
+}
+
+/** Why procwatch's alarms cannot get their exact series on this host through its own fragment alone. */
+export type FragmentDimensionProblem =
+  | { readonly code: "host-append-dimensions-lack-instance-id"; readonly appendDimensions: readonly string[] }
+  | {
+      readonly code: "host-aggregation-dimensions-lack-procwatch-sets";
+      readonly extraDimensions: readonly string[];
+      readonly aggregationDimensions: readonly (readonly string[])[];
+      /** procwatch's sets the host's list lacks, each sorted. */
+      readonly missing: readonly (readonly string[])[];
+    };
+
+export interface FragmentDimensionPlan {
+  /** procwatch's fragment sets `metrics.append_dimensions: {InstanceId}` (only when no other fragment sets any). */
+  readonly appendInstanceId: boolean;
+  /** procwatch's fragment sets `metrics.aggregation_dimensions` to this, or does not set it (null). */
+  readonly aggregationDimensions: readonly (readonly string[])[] | null;
+  /** Dimensions the host appends beyond the alarm's (what the full-dimension series carries). */
+  readonly extraDimensions: readonly string[];
+  readonly problem: FragmentDimensionProblem | null;
+}
+
+/**
+ * The roll-up dimension sets that give each watched process a series with exactly
+ * `alarmDimensionsFor`'s names: one per selector kind in use, each sorted.
+ */
+export function procwatchAggregationDimensions(spec: HostSpec): string[][] {
+  const kinds = new Set(spec.processes.map((process) => selectorOf(process.match).dimension));
+  return (["exe", "pattern", "pidfile"] as const).filter((kind) => kinds.has(kind)).map((kind) => [INSTANCE_ID_DIMENSION, kind, "pid_finder"].sort());
+}
+
+/**
+ * How procwatch's fragment gets the alarms their exact dimension set on a host, given what the
+ * host's other fragments set. From the CloudWatch agent's source (aws/amazon-cloudwatch-agent):
+ *
+ * - Merging: translator/jsonconfig/mergeJsonUtil/util.go `mergeMap` merges every metrics-level
+ *   key except `metrics_collected` (the only one with a merge rule, translator/translate/metrics/
+ *   metrics_collect/metrics_collect.go; procstat's list is concatenated by procstat/procstat.go
+ *   `Merge` → `MergeList`) with `reflect.DeepEqual`: a second, *different* `append_dimensions` or
+ *   `aggregation_dimensions` fails the whole translation ("Different values are specified for …"),
+ *   so append-config fails. procwatch therefore sets neither when another fragment sets it.
+ * - Global `append_dimensions` are added to every metric by the ec2tagger processor
+ *   (plugins/processors/ec2tagger/ec2tagger.go `updateOtelAttributes`; the host pipeline adds it
+ *   whenever the key is set, translator/translate/otel/pipeline/host/translator.go): procstat's
+ *   pid count then carries ImageId, InstanceType, … too, and the alarm's series gets no data.
+ * - `aggregation_dimensions` (translator/translate/metrics/rollup_dimensions/rollupDimensions.go →
+ *   the exporter's `rollup_dimensions`): plugins/outputs/cloudwatch/cloudwatch.go `ProcessRollup`
+ *   sends, beside each datum, one more datum per listed set whose every name the datum has and
+ *   which is smaller than the datum's own set, with exactly those dimensions and the same value.
+ *   A set [InstanceId, exe, pid_finder] gives procwatch's alarm its series back.
+ *
+ * Cost: the roll-up is one more custom metric per watched process per host ($0.30/month each,
+ * beside the full-dimension series the host keeps publishing); it also rolls up any other procstat
+ * entry on the host that selects by the same kind (their other measurements too). Hosts without
+ * foreign append_dimensions pay nothing extra.
+ */
+export function fragmentDimensionPlan(spec: HostSpec, host: HostMetricsConfig = {}): FragmentDimensionPlan {
+  if (host.appendDimensions === undefined) return { appendInstanceId: true, aggregationDimensions: null, extraDimensions: [], problem: null };
+  const appendDimensions = [...host.appendDimensions].sort();
+  const extraDimensions = appendDimensions.filter((name) => name !== INSTANCE_ID_DIMENSION);
+  if (!appendDimensions.includes(INSTANCE_ID_DIMENSION)) {
+    return {
+      appendInstanceId: false,
+      aggregationDimensions: null,
+      extraDimensions,
+      problem: { code: "host-append-dimensions-lack-instance-id", appendDimensions },
+    };
+  }
+  if (extraDimensions.length === 0) return { appendInstanceId: false, aggregationDimensions: null, extraDimensions, problem: null };
+  const wanted = procwatchAggregationDimensions(spec);
+  if (host.aggregationDimensions === undefined) {
+    return { appendInstanceId: false, aggregationDimensions: wanted.length === 0 ? null : wanted, extraDimensions, problem: null };
+  }
+  const present = new Set(host.aggregationDimensions.map((set) => setKey(set)));
+  const missing = wanted.filter((set) => !present.has(setKey(set)));
+  return {
+    appendInstanceId: false,
+    aggregationDimensions: null,
+    extraDimensions,
+    problem:
+      missing.length === 0
+        ? null
+        : { code: "host-aggregation-dimensions-lack-procwatch-sets", extraDimensions, aggregationDimensions: host.aggregationDimensions, missing },
+  };
+}
+
+/** The agent compares roll-up sets as sets (cloudwatch.go `GetUniqueRollupList`). */
+function setKey(set: readonly string[]): string {
+  return JSON.stringify([...new Set(set)].sort());
+}
+
+/**
+ * The CloudWatch agent config fragment procwatch owns. It holds the procstat list (lists
+ * concatenate across fragments), the InstanceId append dimension unless another fragment sets
+ * `append_dimensions` (then the aggregated series of {@link fragmentDimensionPlan}), and, when any
+ * process uses the fast profile, `force_flush_interval` (a scalar: another fragment setting it
+ * differently makes the agent's translation fail, which `procwatch-agent health` then reports).
+ */
+export function renderProcstatFragment(spec: HostSpec, options: { namespace?: string; host?: HostMetricsConfig } = {}): ProcstatFragment {
   const processes = [...spec.processes].sort((a, b) => (a.name < b.name ? -1 : 1));
   const fastestFlush = Math.min(...processes.map((process) => DETECTION_PROFILES[process.detection].forceFlushIntervalSeconds));
   const needsFastFlush = Number.isFinite(fastestFlush) && fastestFlush < DETECTION_PROFILES.standard.forceFlushIntervalSeconds;
+  const plan = fragmentDimensionPlan(spec, options.host);
   return {
     metrics: {
       ...(options.namespace !== undefined && options.namespace !== DEFAULT_METRIC_NAMESPACE ? { namespace: options.namespace } : {}),
       // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent expands ${aws:InstanceId} itself.
-      append_dimensions: { InstanceId: "${aws:InstanceId}" },
+      ...(plan.appendInstanceId ? { append_dimensions: { InstanceId: "${aws:InstanceId}" } as const } : {}),
+      ...(plan.aggregationDimensions === null ? {} : { aggregation_dimensions: plan.aggregationDimensions }),
       ...(needsFastFlush ? { force_flush_interval: fastestFlush } : {}),
       metrics_collected: { procstat: processes.map(procstatEntryFor) },
     },

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { alarmDimensionsFor, exeRegexForName, exeRegexForPath, procstatEntryFor, renderProcstatFragment, serializeFragment } from "../src/index.ts";
+import {
+  alarmDimensionsFor,
+  exeRegexForName,
+  exeRegexForPath,
+  fragmentDimensionPlan,
+  procstatEntryFor,
+  renderProcstatFragment,
+  serializeFragment,
+} from "../src/index.ts";
 import { aProcess } from "./builders.ts";
 
 /** The CloudWatch agent matches `exe` unanchored against readlink(/proc/<pid>/exe); JS and RE2 agree on these constructs. */
@@ -60,5 +68,67 @@ describe("procstat entries and alarm dimensions", () => {
     const a = serializeFragment(renderProcstatFragment({ processes: [aProcess({ name: "a" }), aProcess({ name: "b" })] }));
     const b = serializeFragment(renderProcstatFragment({ processes: [aProcess({ name: "b" }), aProcess({ name: "a" })] }));
     expect(a).toBe(b);
+  });
+});
+
+/**
+ * Hosts whose other CloudWatch agent fragments set agent-level `metrics.append_dimensions` (the
+ * wizard's default: ImageId, InstanceId, InstanceType, AutoScalingGroupName). The agent merges
+ * fragments with `reflect.DeepEqual` for every metrics-level key except `metrics_collected`
+ * (aws/amazon-cloudwatch-agent translator/jsonconfig/mergeJsonUtil/util.go `mergeMap`), so
+ * procwatch's fragment may not set a different `append_dimensions` or `aggregation_dimensions`.
+ */
+describe("the fragment on hosts that append their own dimensions", () => {
+  const wizardAppend = ["AutoScalingGroupName", "ImageId", "InstanceId", "InstanceType"];
+  const web = { processes: [aProcess({ name: "nginx" }), aProcess({ name: "orders", match: { mode: "pattern", pattern: "orders\\.jar" } })] };
+
+  it("without host settings, renders exactly what it always did (no reload on upgrade)", () => {
+    expect(serializeFragment(renderProcstatFragment(web, { host: {} }))).toBe(serializeFragment(renderProcstatFragment(web)));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholder
+    expect(renderProcstatFragment(web).metrics.append_dimensions).toEqual({ InstanceId: "${aws:InstanceId}" });
+  });
+
+  it("leaves append_dimensions to the host and asks for a rolled-up series with exactly the alarm's dimensions", () => {
+    const fragment = renderProcstatFragment(web, { host: { appendDimensions: wizardAppend } });
+    expect(fragment.metrics).not.toHaveProperty("append_dimensions");
+    expect(fragment.metrics.aggregation_dimensions).toEqual([
+      ["InstanceId", "exe", "pid_finder"],
+      ["InstanceId", "pattern", "pid_finder"],
+    ]);
+    for (const process of web.processes) {
+      const names = alarmDimensionsFor(process, "i-1").map((dimension) => dimension.Name);
+      expect(fragment.metrics.aggregation_dimensions).toContainEqual([...names].sort());
+    }
+  });
+
+  it("a host that appends only InstanceId already publishes the alarm's set: no aggregation", () => {
+    const fragment = renderProcstatFragment(web, { host: { appendDimensions: ["InstanceId"] } });
+    expect(fragment.metrics).not.toHaveProperty("append_dimensions");
+    expect(fragment.metrics).not.toHaveProperty("aggregation_dimensions");
+    expect(fragmentDimensionPlan(web, { appendDimensions: ["InstanceId"] }).problem).toBeNull();
+  });
+
+  it("a host aggregation list that already holds procwatch's sets is reused; one that lacks them cannot be merged and is a named problem", () => {
+    const covering = [["InstanceId"], ["pid_finder", "exe", "InstanceId"], ["InstanceId", "pattern", "pid_finder"]];
+    const reused = renderProcstatFragment(web, { host: { appendDimensions: wizardAppend, aggregationDimensions: covering } });
+    expect(reused.metrics).not.toHaveProperty("aggregation_dimensions");
+    expect(fragmentDimensionPlan(web, { appendDimensions: wizardAppend, aggregationDimensions: covering }).problem).toBeNull();
+
+    const wizardAggregation = [["InstanceId"]];
+    const blocked = fragmentDimensionPlan(web, { appendDimensions: wizardAppend, aggregationDimensions: wizardAggregation });
+    expect(blocked.problem).toMatchObject({
+      code: "host-aggregation-dimensions-lack-procwatch-sets",
+      missing: [
+        ["InstanceId", "exe", "pid_finder"],
+        ["InstanceId", "pattern", "pid_finder"],
+      ],
+    });
+    const rendered = renderProcstatFragment(web, { host: { appendDimensions: wizardAppend, aggregationDimensions: wizardAggregation } });
+    expect(rendered.metrics).not.toHaveProperty("aggregation_dimensions");
+    expect(rendered.metrics).not.toHaveProperty("append_dimensions");
+  });
+
+  it("a host that appends dimensions without InstanceId is a named problem (a roll-up can only keep dimensions the metric has)", () => {
+    expect(fragmentDimensionPlan(web, { appendDimensions: ["ImageId"] }).problem).toMatchObject({ code: "host-append-dimensions-lack-instance-id" });
   });
 });

@@ -153,6 +153,13 @@ export interface AgentPublisherOptions {
   startedAtMs?: number;
   /** Position of each retry's random jitter in its range, 0..1. Assumption, default 0.5. */
   retryJitterFraction?: number;
+  /**
+   * `metrics.aggregation_dimensions` of the merged config (the exporter's `rollup_dimensions`). Default none.
+   * cwa plugins/outputs/cloudwatch/cloudwatch.go `ProcessRollup` (L636-L668): beside each datum, one more datum per
+   * set that is smaller than the datum's dimension set and whose every name the datum has, with exactly those
+   * dimensions and the same value (`GetUniqueRollupList` L672: sets compared as sets, duplicates dropped).
+   */
+  rollupDimensions?: readonly (readonly string[])[];
 }
 
 export interface PutMetricDataDatum {
@@ -239,6 +246,7 @@ export class CloudWatchAgentPublisher {
   private readonly healthyDimensions: { Name: string; Value: string }[];
   private readonly errorDimensions: { Name: string; Value: string }[];
   private readonly storageResolution: 1 | 60;
+  private readonly rollupSets: readonly (readonly string[])[];
 
   constructor(
     private readonly series: ProcstatSeries,
@@ -269,6 +277,7 @@ export class CloudWatchAgentPublisher {
     const selectors: readonly string[] = PROCSTAT_SELECTOR_DIMENSION_NAMES;
     this.errorDimensions = this.healthyDimensions.filter((dimension) => !selectors.includes(dimension.Name));
     this.storageResolution = storageResolutionFor(collectionIntervalMs);
+    this.rollupSets = uniqueRollupSets(options.rollupDimensions ?? []);
   }
 
   /** Every collection instant in (from, to]. */
@@ -310,8 +319,8 @@ export class CloudWatchAgentPublisher {
         if (isDown(collectedAt) || downWithin(collectedAt, flushAt)) continue; // not collected, or lost at shutdown
         const sample = this.pidCountAt(collectedAt);
         if (sample === "lookup-error") continue; // held in the adapter's accumulator until the next successful scrape
-        for (const heldAt of this.heldLookupErrors(collectedAt, isDown, downWithin)) data.push(this.datum(heldAt, 0, this.errorDimensions));
-        data.push(this.datum(collectedAt, sample, this.healthyDimensions));
+        for (const heldAt of this.heldLookupErrors(collectedAt, isDown, downWithin)) data.push(...this.datums(heldAt, 0, this.errorDimensions));
+        data.push(...this.datums(collectedAt, sample, this.healthyDimensions));
       }
       if (data.length === 0) continue; // timeToPublish needs `len(b.Partition) > 0`
       const { maxDatumsPerCall } = CLOUDWATCH_AGENT_SOURCE_CONSTANTS;
@@ -360,6 +369,11 @@ export class CloudWatchAgentPublisher {
     return held.reverse();
   }
 
+  /** The datum and its roll-ups (cwa cloudwatch.go `BuildMetricDatum` → `ProcessRollup`). */
+  private datums(collectedAt: number, value: number, dimensions: { Name: string; Value: string }[]): PutMetricDataDatum[] {
+    return rollupDimensionSets(dimensions, this.rollupSets).map((set) => this.datum(collectedAt, value, set));
+  }
+
   private datum(collectedAt: number, value: number, dimensions: { Name: string; Value: string }[]): PutMetricDataDatum {
     return {
       MetricName: PROCSTAT_PID_COUNT_METRIC_NAME,
@@ -369,6 +383,37 @@ export class CloudWatchAgentPublisher {
       StorageResolution: this.storageResolution,
     };
   }
+}
+
+/**
+ * cwa cloudwatch.go `ProcessRollup`: the original dimensions first, then for each roll-up set that has fewer names
+ * than the original and whose every name the original has, exactly those dimensions (in the set's order).
+ */
+export function rollupDimensionSets(
+  dimensions: readonly { Name: string; Value: string }[],
+  rollupSets: readonly (readonly string[])[],
+): { Name: string; Value: string }[][] {
+  const byName = new Map(dimensions.map((dimension) => [dimension.Name, dimension.Value]));
+  const sets = [dimensions.map((dimension) => ({ ...dimension }))];
+  for (const set of rollupSets) {
+    if (set.length >= dimensions.length || !set.every((name) => byName.has(name))) continue;
+    sets.push(set.map((name) => ({ Name: name, Value: byName.get(name) as string })));
+  }
+  return sets;
+}
+
+/** cwa cloudwatch.go `GetUniqueRollupList` (L672-L695): each set deduplicated and sorted, equal sets once. */
+function uniqueRollupSets(sets: readonly (readonly string[])[]): string[][] {
+  const seen = new Set<string>();
+  const unique: string[][] = [];
+  for (const set of sets) {
+    const sorted = [...new Set(set)].sort();
+    const key = JSON.stringify(sorted);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    unique.push(sorted);
+  }
+  return unique;
 }
 
 function mod(value: number, modulus: number): number {

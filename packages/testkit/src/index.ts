@@ -1,5 +1,6 @@
 export * from "./clients.ts";
 export * from "./clock.ts";
+export * from "./cloudwatch-agent-config.ts";
 export * from "./cloudwatch-agent-publisher.ts";
 export * from "./cloudwatch-alarm-evaluation.ts";
 export * from "./errors.ts";

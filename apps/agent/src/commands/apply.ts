@@ -1,7 +1,10 @@
+import { basename } from "node:path";
 import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
+import { hostAgentConfigOf } from "../core/cwagent-config.ts";
 import { compareFragment, type FragmentComparison, fragmentDigest, type ReloadReason, reloadReasonFor, renderFragmentText } from "../core/fragment.ts";
 import { acquireApplyLock } from "../io/apply-lock.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
+import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
@@ -63,7 +66,10 @@ async function applyLocked(
   faultPoint: AtomicWriteOptions["faultPoint"],
 ): Promise<number> {
   const { settings } = wiring;
-  const text = renderFragmentText(spec, flags.namespace);
+  // Read under the lock: what the other fragments set decides procwatch's dimension keys (a key
+  // set differently in two fragments fails the CloudWatch agent's whole translation).
+  const host = hostAgentConfigOf(settings.cwagentConfigDir, readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath)));
+  const text = renderFragmentText(spec, flags.namespace, host.metrics);
   const digest = fragmentDigest(text);
   const currentText = readTextOrNull(settings.fragmentPath);
   const previousAllowList = readAllowListIfValid(settings.allowListPath);

@@ -2,6 +2,7 @@ import { lstatSync, realpathSync } from "node:fs";
 import { basename } from "node:path";
 import type { HostSpec, ProcessSpec } from "@procwatch/contract";
 import { type AllowList, allowListAsHostSpec } from "../core/allow-list.ts";
+import { type HostAgentConfig, hostAgentConfigOf } from "../core/cwagent-config.ts";
 import { fragmentDigest, renderFragmentText } from "../core/fragment.ts";
 import {
   type CloudWatchAgentObservation,
@@ -45,12 +46,12 @@ interface SpecChoice {
 }
 
 /** The live spec if it resolves; otherwise what the last `apply` recorded, so health still checks processes off EC2 or offline. */
-async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoice> {
+async function chooseSpec(flags: HealthFlags, wiring: Wiring, host: HostAgentConfig): Promise<SpecChoice> {
   let problem: string;
   try {
     const stage = await loadResolvedSpec(flags, wiring);
     if (stage.kind === "resolved") {
-      const text = renderFragmentText(stage.spec, flags.namespace);
+      const text = renderFragmentText(stage.spec, flags.namespace, host.metrics);
       return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expectedDigest: fragmentDigest(text) };
     }
     problem = stage.kind === "invalid" ? `spec from ${stage.source} is invalid (${stage.issues.length} problems)` : `${stage.source}: host is not opted in`;
@@ -90,7 +91,10 @@ function lastApplied(allowList: AllowList, problems: string[]): SpecChoice {
 /** Collects every observation and evaluates them; all the judging happens in core/health.ts. */
 export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise<HealthReport> {
   const started = process.hrtime.bigint();
-  const choice = await chooseSpec(flags, wiring);
+  const { settings } = wiring;
+  const others = readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath));
+  const host = hostAgentConfigOf(settings.cwagentConfigDir, others);
+  const choice = await chooseSpec(flags, wiring, host);
   const matches = choice.spec.processes.map((process) => process.match);
   const needed = fieldsNeededFor(matches);
   const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline, exclude: procwatchOwnPids() });
@@ -101,7 +105,6 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     return { spec, outcome, usage: sumUsage(sampleUsage(outcome.pids)), ...(selectorFindings.length === 0 ? {} : { selectorFindings }) };
   });
 
-  const { settings } = wiring;
   const fragment: FragmentObservation = {
     ...observeFragmentCopy(settings.fragmentPath, choice.expectedDigest),
     ...(choice.expectedDigest === null ? {} : { expectedDigest: choice.expectedDigest }),
@@ -121,13 +124,14 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     checkedAt: new Date().toISOString(),
     cwagentConfig: {
       directory: settings.cwagentConfigDir,
-      others: readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath)),
+      others,
+      host,
       ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }),
     },
     testSwitches: settings.testSwitches,
   });
-  const host = flags.hostFacts ? await hostFacts() : undefined;
-  return { ...report, ...(host === undefined ? {} : { host }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };
+  const facts = flags.hostFacts ? await hostFacts() : undefined;
+  return { ...report, ...(facts === undefined ? {} : { host: facts }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };
 }
 
 /**

@@ -1,4 +1,11 @@
-import { DEFAULT_METRIC_NAMESPACE, DETECTION_PROFILES, type HostSpec, renderProcstatFragment } from "@procwatch/contract";
+import {
+  DEFAULT_METRIC_NAMESPACE,
+  DETECTION_PROFILES,
+  fragmentDimensionPlan,
+  type HostMetricsConfig,
+  type HostSpec,
+  renderProcstatFragment,
+} from "@procwatch/contract";
 import type { HostFinding } from "./health.ts";
 import { isObject } from "./json-checks.ts";
 
@@ -40,17 +47,90 @@ export function expectedAgentSettings(spec: HostSpec, namespace: string | undefi
   };
 }
 
-const PROCWATCH_DIMENSION = "InstanceId";
+/**
+ * What the host's other fragments set that procwatch's fragment and health depend on, as the
+ * CloudWatch agent's merge sees it: each key from the first file (in name order, the merge order
+ * of translator/jsonconfig/mergeJsonConfig.go) that sets it. Two files setting different values
+ * already fail the agent's translation, which is not procwatch's to settle.
+ */
+export interface HostAgentConfig {
+  readonly metrics: HostMetricsConfig;
+  /** The file that sets `metrics.append_dimensions`, when one does. */
+  readonly appendDimensionsPath?: string;
+  /** The file that sets `metrics.aggregation_dimensions`, when one does. */
+  readonly aggregationDimensionsPath?: string;
+  /** `agent.run_as_user` and the file that sets it (absent: the agent runs as root). */
+  readonly runAsUser?: { readonly user: string; readonly path: string };
+}
+
+export function hostAgentConfigOf(directory: string, others: readonly OtherFragment[]): HostAgentConfig {
+  let appendDimensions: { keys: string[]; path: string } | undefined;
+  let aggregation: { sets: string[][]; path: string } | undefined;
+  let runAsUser: { user: string; path: string } | undefined;
+  for (const other of others) {
+    if (!isObject(other.json)) continue;
+    const path = `${directory}/${other.name}`;
+    const metrics = other.json.metrics;
+    if (isObject(metrics)) {
+      if (appendDimensions === undefined && isObject(metrics.append_dimensions)) appendDimensions = { keys: Object.keys(metrics.append_dimensions), path };
+      const sets = metrics.aggregation_dimensions;
+      if (aggregation === undefined && Array.isArray(sets)) {
+        aggregation = { sets: sets.filter((set): set is string[] => Array.isArray(set) && set.every((name) => typeof name === "string")), path };
+      }
+    }
+    const agent = other.json.agent;
+    if (runAsUser === undefined && isObject(agent) && typeof agent.run_as_user === "string") runAsUser = { user: agent.run_as_user, path };
+  }
+  return {
+    metrics: {
+      ...(appendDimensions === undefined ? {} : { appendDimensions: appendDimensions.keys }),
+      ...(aggregation === undefined ? {} : { aggregationDimensions: aggregation.sets }),
+    },
+    ...(appendDimensions === undefined ? {} : { appendDimensionsPath: appendDimensions.path }),
+    ...(aggregation === undefined ? {} : { aggregationDimensionsPath: aggregation.path }),
+    ...(runAsUser === undefined ? {} : { runAsUser }),
+  };
+}
+
+/**
+ * Agent-level dimensions other fragments append that procwatch's fragment cannot make up for
+ * (see the contract's `fragmentDimensionPlan`): appended dimensions without InstanceId (a roll-up
+ * can only keep dimensions the metric has), or an `aggregation_dimensions` list of the host's own
+ * that lacks procwatch's roll-up sets (the agent merges that key whole, so procwatch cannot add to it).
+ */
+export function dimensionFindings(spec: HostSpec, host: HostAgentConfig): HostFinding[] {
+  const problem = fragmentDimensionPlan(spec, host.metrics).problem;
+  if (problem === null) return [];
+  const appendPath = host.appendDimensionsPath ?? "another fragment";
+  if (problem.code === "host-append-dimensions-lack-instance-id") {
+    return [
+      {
+        code: "foreign-append-dimensions",
+        path: appendPath,
+        message: `${appendPath} sets metrics.append_dimensions ${problem.appendDimensions.join(", ")} without InstanceId: every CloudWatch agent metric, procwatch's pid count too, carries these instead of InstanceId, so procwatch's alarms (InstanceId, pid_finder and the selector) see no data`,
+        hint: `add "InstanceId": "\${aws:InstanceId}" to metrics.append_dimensions in the source of ${appendPath}, load it again, then run procwatch-agent apply (procwatch then asks for a roll-up with exactly its alarms' dimensions)`,
+      },
+    ];
+  }
+  const aggregationPath = host.aggregationDimensionsPath ?? "another fragment";
+  const missing = problem.missing.map((set) => JSON.stringify(set)).join(", ");
+  return [
+    {
+      code: "foreign-aggregation-dimensions",
+      path: aggregationPath,
+      message: `${appendPath} appends ${problem.extraDimensions.join(", ")} to every metric, and ${aggregationPath} sets metrics.aggregation_dimensions without procwatch's roll-up ${missing}: the CloudWatch agent cannot merge a second aggregation_dimensions list, so procwatch's alarms (InstanceId, pid_finder and the selector) see no data`,
+      hint: `add ${missing} to metrics.aggregation_dimensions in the source of ${aggregationPath} (one more custom metric per watched process), load it again, then run procwatch-agent apply`,
+    },
+  ];
+}
 
 /**
  * Settings in other fragments that break procwatch's alarms, one finding each:
- *   - agent-level `metrics.append_dimensions` beyond InstanceId (ImageId, InstanceType,
- *     AutoScalingGroupName, …) are added to every metric, procstat_lookup_pid_count too, so the
- *     metric no longer has the exact dimension set procwatch's alarms ask for: they see no data;
  *   - `metrics.force_flush_interval`: a scalar, so a value other than procwatch's fast-profile one
  *     makes the merged config invalid; without a fast profile, a value above the standard 60 s
  *     period delivers datapoints late, which the alarms (missing data = breaching) see as gaps;
  *   - `metrics.namespace` other than the one the alarms read (also a scalar).
+ * Appended dimensions are {@link dimensionFindings}' business.
  */
 export function otherFragmentFindings(directory: string, others: readonly OtherFragment[], expected: ExpectedAgentSettings): HostFinding[] {
   const findings: HostFinding[] = [];
@@ -58,18 +138,6 @@ export function otherFragmentFindings(directory: string, others: readonly OtherF
     if (!isObject(other.json) || !isObject(other.json.metrics)) continue;
     const metrics = other.json.metrics;
     const path = `${directory}/${other.name}`;
-
-    if (isObject(metrics.append_dimensions)) {
-      const extra = Object.keys(metrics.append_dimensions).filter((key) => key !== PROCWATCH_DIMENSION);
-      if (extra.length > 0) {
-        findings.push({
-          code: "foreign-append-dimensions",
-          path,
-          message: `${path} adds metrics.append_dimensions ${extra.join(", ")}: every CloudWatch agent metric, procwatch's pid count too, carries them, so procwatch's alarms (${PROCWATCH_DIMENSION}, pid_finder and the selector) see no data`,
-          hint: `remove ${extra.join(", ")} from metrics.append_dimensions in the source of ${other.name} and load it again; procwatch needs ${PROCWATCH_DIMENSION} only`,
-        });
-      }
-    }
 
     const flush = metrics.force_flush_interval;
     if (typeof flush === "number" && expected.watchesProcesses) {

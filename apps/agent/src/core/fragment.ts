@@ -1,9 +1,12 @@
-import { type HostSpec, renderProcstatFragment, serializeFragment } from "@procwatch/contract";
+import { type HostMetricsConfig, type HostSpec, renderProcstatFragment, serializeFragment } from "@procwatch/contract";
 import { sha256Hex } from "./sha256.ts";
 
-/** The bytes `apply` writes and `health` compares: always produced by the contract's renderer. */
-export function renderFragmentText(spec: HostSpec, namespace?: string): string {
-  return serializeFragment(renderProcstatFragment(spec, namespace === undefined ? {} : { namespace }));
+/**
+ * The bytes `apply` writes and `health` compares: always produced by the contract's renderer,
+ * given what the host's other CloudWatch agent fragments set (`host`, from `hostAgentConfigOf`).
+ */
+export function renderFragmentText(spec: HostSpec, namespace?: string, host?: HostMetricsConfig): string {
+  return serializeFragment(renderProcstatFragment(spec, { ...(namespace === undefined ? {} : { namespace }), ...(host === undefined ? {} : { host }) }));
 }
 
 export function fragmentDigest(text: string): string {

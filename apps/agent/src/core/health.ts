@@ -1,5 +1,12 @@
 import { exeRegexForPath, type ProcessSpec, type SpecIssue, selectorOf } from "@procwatch/contract";
-import { expectedAgentSettings, type OtherFragment, otherFragmentFindings } from "./cwagent-config.ts";
+import {
+  dimensionFindings,
+  expectedAgentSettings,
+  type HostAgentConfig,
+  hostAgentConfigOf,
+  type OtherFragment,
+  otherFragmentFindings,
+} from "./cwagent-config.ts";
 import type { FragmentComparison } from "./fragment.ts";
 import type { MatchOutcome } from "./process-matching.ts";
 import type { UsageSample } from "./process-usage.ts";
@@ -65,6 +72,8 @@ export interface HostFinding {
 export interface CloudWatchAgentConfigObservation {
   readonly directory: string;
   readonly others: readonly OtherFragment[];
+  /** What those files set, as the CloudWatch agent merges them (derived from `others` when absent). */
+  readonly host?: HostAgentConfig;
   /** The namespace procwatch's alarms read (--namespace, default CWAgent). */
   readonly namespace?: string;
 }
@@ -212,7 +221,10 @@ function hostFindings(input: Parameters<typeof evaluateHealth>[0]): HostFinding[
     });
   }
   if (input.cwagentConfig !== undefined) {
-    const expected = expectedAgentSettings({ processes: input.processes.map((process) => process.spec) }, input.cwagentConfig.namespace);
+    const spec = { processes: input.processes.map((process) => process.spec) };
+    const expected = expectedAgentSettings(spec, input.cwagentConfig.namespace);
+    const host = input.cwagentConfig.host ?? hostAgentConfigOf(input.cwagentConfig.directory, input.cwagentConfig.others);
+    if (expected.watchesProcesses) findings.push(...dimensionFindings(spec, host));
     findings.push(...otherFragmentFindings(input.cwagentConfig.directory, input.cwagentConfig.others, expected));
   }
   for (const name of input.testSwitches ?? []) {
