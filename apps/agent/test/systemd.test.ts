@@ -39,12 +39,15 @@ const UNITS: Record<string, string> = {
   "worker@.service": `[Service]\nExecStart=/bin/bash -c 'exec -a rig-worker-%i ${DAEMONS}/worker-daemon infinity'\n`,
 };
 
+/**
+ * Pattern selectors only: the rig's CloudWatch agent runs as cwagent, which cannot read a root
+ * service's exe link (shown below), so what health should say for an exe selector there belongs to
+ * health's own run_as_user tests, not to these.
+ */
 const SPEC = {
   version: 1,
   processes: [
     { name: "web", pattern: `${DAEMONS}/web-daemon` },
-    // The default selector (exe, the file name) for the same unit's process.
-    { name: "web-exe", exe: "web-daemon", unit: "web.service" },
     { name: "pool", pattern: `${DAEMONS}/pool-daemon` },
     { name: "broken", pattern: `${DAEMONS}/broken-daemon` },
     { name: "broken-forking", pattern: `${DAEMONS}/broken-forking-daemon` },
@@ -218,7 +221,6 @@ describe("apply and health against real units", () => {
     const byName = Object.fromEntries(health.processes.map((process) => [process.name, process]));
     // systemd's view: MainPID of each running unit, every pid of pool.service's cgroup.
     expect(byName.web?.pids).toEqual([await mainPid("web.service")]);
-    expect(byName["web-exe"]?.pids).toEqual([await mainPid("web.service")]);
     expect(byName.worker7?.pids).toEqual([await mainPid("worker@7.service")]);
     expect(byName.worker8?.pids).toEqual([await mainPid("worker@8.service")]);
     expect(await unitCgroupPids("pool.service")).toHaveLength(2);
