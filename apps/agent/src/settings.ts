@@ -13,6 +13,8 @@ export interface AgentSettings {
   /** Held by `apply` from reading the current state to writing the allow-list (io/apply-lock.ts). */
   readonly applyLockPath: string;
   readonly localConfigPath: string;
+  /** Where the CloudWatch agent's run_as_user is looked up (the agent uses the system's accounts). */
+  readonly passwdPath: string;
   readonly cwagentDir: string;
   /** The CloudWatch agent's config directory; every file in it is part of the config it loads. */
   readonly cwagentConfigDir: string;
@@ -58,6 +60,7 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
     allowListPath: join(stateDir, "allow-list.json"),
     applyLockPath: join(stateDir, ".apply.lock"),
     localConfigPath: env.PROCWATCH_LOCAL_CONFIG ?? join(stateDir, "agent.json"),
+    passwdPath: env.PROCWATCH_PASSWD_PATH ?? "/etc/passwd",
     cwagentDir,
     // Staged outside amazon-cloudwatch-agent.d on purpose: `append-config -c file:X` copies X into
     // that directory as `file_<name>`, and the agent merges every file there, so a fragment kept

@@ -13,7 +13,7 @@ import {
 import { compareFragment, fragmentDigest, reloadReasonFor, renderFragmentText } from "../src/core/fragment.ts";
 import { evaluateHealth, type HostFinding, type ProcessObservation, parseCloudWatchAgentStatus } from "../src/core/health.ts";
 import { parseLocalConfig, type StartCommand } from "../src/core/local-config.ts";
-import { joinCmdline, matchProcesses, type ProcessRecord, parsePidFileContent } from "../src/core/process-matching.ts";
+import { joinCmdline, matchProcesses, type ProcessRecord, parsePidFileContent, patternSuggestion } from "../src/core/process-matching.ts";
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes } from "../src/core/process-usage.ts";
 import { checkProcessNameArgument, chooseBackend, exitCodeForRestart, shouldRestart } from "../src/core/restart-decision.ts";
 import { planSpecSource, resolveSpecStage, specFromDocument, specFromTags, specWithProfile } from "../src/core/spec-sources.ts";
@@ -442,5 +442,33 @@ describe("health findings", () => {
       "PROCWATCH_TEST_FAULT is set in the environment: a test-only switch (apply then kills itself between writing and renaming the fragment)",
     );
     expect(report.status).toBe("degraded");
+  });
+});
+
+describe("what a non-root CloudWatch agent counts (agent.run_as_user)", () => {
+  const records = [
+    { pid: 10, exePath: "/usr/sbin/nginx", cmdline: "nginx: master process /usr/sbin/nginx", ownerUid: 0 },
+    { pid: 11, exePath: "/usr/sbin/nginx", cmdline: "nginx: worker process", ownerUid: 998 },
+  ];
+  const exe = { mode: "exe", exe: "(^|/)nginx( \\(deleted\\))?$" } as const;
+
+  it("skips processes whose exe link its user cannot read; root (no agent user) counts all", () => {
+    expect(matchProcesses(exe, records)).toEqual({ pids: [10, 11], agentPidCount: 2 });
+    expect(matchProcesses(exe, records, undefined, { user: "cwagent", uid: 998, path: "/d/f" })).toEqual({
+      pids: [10, 11],
+      agentPidCount: 1,
+      hiddenFromAgent: [10],
+    });
+    expect(matchProcesses(exe, records, undefined, { user: "ghost", uid: null, path: "/d/f" })).toMatchObject({ agentPidCount: 0, hiddenFromAgent: [10, 11] });
+    expect(matchProcesses({ mode: "pattern", pattern: "nginx" }, records, undefined, { user: "cwagent", uid: 998, path: "/d/f" })).toEqual({
+      pids: [10, 11],
+      agentPidCount: 2,
+    });
+  });
+
+  it("suggests a literal pattern found in the command lines", () => {
+    expect(patternSuggestion(["/usr/sbin/nginx"], ["nginx: master process /usr/sbin/nginx", "nginx: worker process"])).toBe("nginx");
+    expect(patternSuggestion(["/usr/sbin/sshd (deleted)"], ["/usr/sbin/sshd -D"])).toBe("/usr/sbin/sshd");
+    expect(patternSuggestion(["/opt/x/bin/java"], ["orders"])).toBeNull();
   });
 });

@@ -295,3 +295,34 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
     expect(run.stdout).not.toContain("\u001b[");
   });
 });
+
+describe("health counts what the CloudWatch agent counts with its effective user (agent.run_as_user)", () => {
+  it("an agent running as cwagent cannot read /proc/<pid>/exe of root's processes: exe counts 0 for it, health is degraded and names the tag that works", async () => {
+    const dir = scratch.dir();
+    const name = uniqueName("pwroot");
+    scratch.start(scratch.copySleep(dir, name), ["300"]);
+    const configDir = join(dir, "cwagent", "etc", "amazon-cloudwatch-agent.d");
+    mkdirSync(configDir, { recursive: true });
+    const wizard = join(configDir, "file_config.json");
+    writeJson(wizard, { agent: { run_as_user: "cwagent" }, metrics: { metrics_collected: { mem: { measurement: ["mem_used_percent"] } } } });
+    const passwd = join(dir, "passwd");
+    writeFileSync(passwd, "root:x:0:0:root:/root:/bin/sh\ncwagent:x:64999:64999::/home/cwagent:/sbin/nologin\n");
+    const specPath = join(dir, "spec.json");
+    writeJson(specPath, { version: 1, processes: [{ name }] });
+    const run = async () => (await runAgent(["health", "--spec", specPath, "--json"], { ...env(dir), PROCWATCH_PASSWD_PATH: passwd })).json<HealthReport>();
+
+    const report = await run();
+    const process = report.processes[0]!;
+    expect(process).toMatchObject({ status: "up", pidCount: 1, agentPidCount: 0 });
+    expect(report.status).not.toBe("healthy");
+    expect(process.findings).toEqual([
+      expect.stringMatching(new RegExp(`^the CloudWatch agent runs as cwagent \\(agent\\.run_as_user in ${wizard}\\) and cannot read /proc/<pid>/exe of`)),
+    ]);
+    // The executable's path as it appears on the command line, which every user can read.
+    expect(process.findings[0]).toMatch(new RegExp(`tag procwatch:process:${name} = match=pattern pattern=/\\S*/${name} `));
+
+    // The same host with the agent running as root counts the process.
+    writeJson(wizard, { agent: { run_as_user: "root" } });
+    expect((await run()).processes[0]).toMatchObject({ pidCount: 1, agentPidCount: 1, findings: [] });
+  });
+});

@@ -1,6 +1,7 @@
 import { lstatSync, realpathSync } from "node:fs";
 import { basename } from "node:path";
 import type { HostSpec, ProcessSpec } from "@procwatch/contract";
+import { lookupUser } from "../core/accounts.ts";
 import { type AllowList, allowListAsHostSpec } from "../core/allow-list.ts";
 import { type HostAgentConfig, hostAgentConfigOf } from "../core/cwagent-config.ts";
 import { fragmentDigest, renderFragmentText } from "../core/fragment.ts";
@@ -16,13 +17,13 @@ import {
   symlinkedExeFinding,
 } from "../core/health.ts";
 import { formatHealth } from "../core/human-output.ts";
-import { fieldsNeededFor, matchProcesses } from "../core/process-matching.ts";
+import { type AgentUser, fieldsNeededFor, matchProcesses, type ProcessRecord, patternSuggestion } from "../core/process-matching.ts";
 import { sumUsage } from "../core/process-usage.ts";
 import { AgentError } from "../errors.ts";
 import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { cloudWatchAgentStatus } from "../io/cwagent-ctl.ts";
 import { loadHeavyModules } from "../io/heavy-modules.ts";
-import { procwatchOwnPids, readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
+import { procwatchOwnPids, readCmdlines, readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
 import { AGENT_VERSION } from "../version.ts";
@@ -96,13 +97,21 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
   const host = hostAgentConfigOf(settings.cwagentConfigDir, others);
   const choice = await chooseSpec(flags, wiring, host);
   const matches = choice.spec.processes.map((process) => process.match);
-  const needed = fieldsNeededFor(matches);
-  const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline, exclude: procwatchOwnPids() });
+  const agentUser = agentUserOf(host, settings.passwdPath);
+  const needed = fieldsNeededFor(matches, agentUser);
+  const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline, ownerUid: needed.ownerUid, exclude: procwatchOwnPids() });
   const processes: ProcessObservation[] = choice.spec.processes.map((spec) => {
     const pidFile = spec.match.mode === "pidfile" ? readPidFile(spec.match.pidFile) : undefined;
-    const outcome = matchProcesses(spec.match, records, pidFile);
+    const outcome = matchProcesses(spec.match, records, pidFile, agentUser);
     const selectorFindings = symlinkFindings(spec);
-    return { spec, outcome, usage: sumUsage(sampleUsage(outcome.pids)), ...(selectorFindings.length === 0 ? {} : { selectorFindings }) };
+    const hidden = outcome.hiddenFromAgent ?? [];
+    return {
+      spec,
+      outcome,
+      usage: sumUsage(sampleUsage(outcome.pids)),
+      ...(selectorFindings.length === 0 ? {} : { selectorFindings }),
+      ...(hidden.length === 0 || agentUser === undefined ? {} : { agentUser, patternSuggestion: suggestPattern(outcome.pids, records) }),
+    };
   });
 
   const fragment: FragmentObservation = {
@@ -132,6 +141,29 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
   });
   const facts = flags.hostFacts ? await hostFacts() : undefined;
   return { ...report, ...(facts === undefined ? {} : { host: facts }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };
+}
+
+/**
+ * The CloudWatch agent's effective user when it is not root, found as the agent finds it: the
+ * merged `agent.run_as_user` of its config files (translator/translate/agent/ruleRunAsUser.go
+ * copies it into the TOML; cmd/start-amazon-cloudwatch-agent/path.go reads it back with
+ * internal/util/user/userutil.go `DetectRunAsUser`, absent = "root") and resolved in /etc/passwd.
+ */
+function agentUserOf(host: HostAgentConfig, passwdPath: string): AgentUser | undefined {
+  const runAs = host.runAsUser;
+  if (runAs === undefined) return undefined;
+  const passwd = readTextOrNull(passwdPath);
+  const entry = passwd === null ? undefined : lookupUser(passwd, runAs.user);
+  const uid = entry?.uid ?? (/^(0|[1-9][0-9]*)$/.test(runAs.user) ? Number(runAs.user) : null);
+  if (uid === 0) return undefined;
+  return { user: runAs.user, uid, path: runAs.path };
+}
+
+/** A `pattern=` literal for processes the agent cannot see by exe, from their exe links and command lines. */
+function suggestPattern(pids: readonly number[], records: readonly ProcessRecord[]): string | null {
+  const wanted = new Set(pids);
+  const exePaths = records.filter((record) => wanted.has(record.pid) && record.exePath !== null).map((record) => record.exePath as string);
+  return patternSuggestion(exePaths, readCmdlines(pids));
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   otherFragmentFindings,
 } from "./cwagent-config.ts";
 import type { FragmentComparison } from "./fragment.ts";
-import type { MatchOutcome } from "./process-matching.ts";
+import type { AgentUser, MatchOutcome } from "./process-matching.ts";
 import type { UsageSample } from "./process-usage.ts";
 
 /**
@@ -35,6 +35,9 @@ export interface ProcessObservation {
   readonly usage: UsageSample;
   /** What the shell found wrong with the selector itself on this host (an exe path that is a symlink). */
   readonly selectorFindings?: readonly string[];
+  /** The CloudWatch agent's user when it is not root, and a `pattern=` literal that finds these processes by command line. */
+  readonly agentUser?: AgentUser;
+  readonly patternSuggestion?: string | null;
 }
 
 export type CloudWatchAgentState = "running" | "stopped" | "not-installed" | "unknown";
@@ -121,6 +124,8 @@ export function evaluateProcess(observation: ProcessObservation): ProcessHealth 
   const findings: string[] = [...(observation.selectorFindings ?? [])];
   if (outcome.lookupError !== undefined) {
     findings.push(`CloudWatch agent lookup fails (${outcome.lookupError}): the alarm sees missing data, not 0`);
+  } else if (outcome.hiddenFromAgent !== undefined && outcome.hiddenFromAgent.length > 0) {
+    findings.push(hiddenFromAgentFinding(spec, outcome, observation.agentUser, observation.patternSuggestion ?? null));
   } else if (outcome.agentPidCount !== null && outcome.agentPidCount !== outcome.pids.length) {
     findings.push(`CloudWatch agent reports pid_count ${outcome.agentPidCount} but ${outcome.pids.length} running (stale pid file?)`);
   }
@@ -137,6 +142,26 @@ export function evaluateProcess(observation: ProcessObservation): ProcessHealth 
     detection: spec.detection,
     findings,
   };
+}
+
+/**
+ * A non-root CloudWatch agent skips processes whose /proc/<pid>/exe it cannot read: it publishes
+ * fewer pids than run (0 for a root daemon), so the alarm fires while the process is up. The fix
+ * that needs no change to the agent's config: select by command line, which every user can read.
+ */
+function hiddenFromAgentFinding(spec: ProcessSpec, outcome: MatchOutcome, agentUser: AgentUser | undefined, suggestion: string | null): string {
+  const hidden = outcome.hiddenFromAgent ?? [];
+  const who =
+    agentUser === undefined
+      ? "the CloudWatch agent runs as another user"
+      : `the CloudWatch agent runs as ${agentUser.user} (agent.run_as_user in ${agentUser.path})${agentUser.uid === null ? ", which is not a local account" : ""}`;
+  const tag = suggestion === null ? "match=pattern pattern=<text from its command line>" : `match=pattern pattern=${suggestion}`;
+  return (
+    `${who} and cannot read /proc/<pid>/exe of ${hidden.length === 1 ? "pid" : "pids"} ${hidden.join(", ")} (other users' processes): ` +
+    `it publishes pid_count ${outcome.agentPidCount ?? 0} while ${outcome.pids.length} run, so the alarm fires; ` +
+    `select by command line, which every user can read: tag procwatch:process:${spec.name} = ${tag} ` +
+    "(or run the CloudWatch agent as root: remove agent.run_as_user)"
+  );
 }
 
 export function evaluateHealth(input: {

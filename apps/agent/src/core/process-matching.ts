@@ -20,6 +20,19 @@ export interface ProcessRecord {
   readonly exePath: string | null;
   /** Joined command line (see `joinCmdline`), or null when it cannot be read. */
   readonly cmdline: string | null;
+  /** Owner of /proc/<pid> (effective uid; root when not dumpable), when the scan read it. */
+  readonly ownerUid?: number | null;
+}
+
+/**
+ * The CloudWatch agent's effective user, when it is not root (`agent.run_as_user`, cwagent by
+ * default in its default config and wizard). `uid` null: the name is not a local account.
+ */
+export interface AgentUser {
+  readonly user: string;
+  readonly uid: number | null;
+  /** The config file that sets run_as_user. */
+  readonly path: string;
 }
 
 /** What the pid file held when it was read: null content means the file was missing, unreadable or refused. */
@@ -39,6 +52,24 @@ export interface MatchOutcome {
   readonly lookupError?: string;
   /** Set when procwatch refused to read the pid file: whether the process runs is unknown, so restart must not act. */
   readonly pidFileRefused?: string;
+  /** Matching pids whose /proc/<pid>/exe the CloudWatch agent's user cannot read, so it does not count them. */
+  readonly hiddenFromAgent?: readonly number[];
+}
+
+/**
+ * Whether a non-root CloudWatch agent can read /proc/<pid>/exe. The kernel allows the readlink
+ * only under ptrace's read check (fs/proc/base.c `proc_exe_link` → `proc_fd_access_allowed` →
+ * `ptrace_may_access(PTRACE_MODE_READ_FSCREDS)`): the caller's uid must match the target's and the
+ * target must be dumpable, or the caller needs CAP_SYS_PTRACE, which an agent that dropped root
+ * (cmd/start-amazon-cloudwatch-agent/path.go `ChangeUser`) does not keep. The owner of /proc/<pid>
+ * (effective uid, root when not dumpable) stands for that check; processes that changed only their
+ * effective uid are the approximation's blind spot. On failure the agent's native finder skips the
+ * process silently (aws/telegraf plugins/inputs/procstat/native_finder_notwindows.go `Pattern`:
+ * "you having no permissions to access it ... continue").
+ */
+function agentCanReadExe(record: ProcessRecord, agentUser: AgentUser | undefined): boolean {
+  if (agentUser === undefined) return true;
+  return agentUser.uid !== null && agentUser.uid === record.ownerUid;
 }
 
 const NUL_RUNS = /\0+/g;
@@ -90,7 +121,7 @@ export function parsePidFileContent(content: string): number | null {
   return pid === 0 ? 0 : pid; // no -0
 }
 
-export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord[], pidFile?: PidFileReading): MatchOutcome {
+export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord[], pidFile?: PidFileReading, agentUser?: AgentUser): MatchOutcome {
   switch (match.mode) {
     case "exe":
     case "pattern": {
@@ -107,6 +138,14 @@ export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord
         }
       }
       pids.sort((a, b) => a - b);
+      if (match.mode === "exe" && agentUser !== undefined && pids.length > 0) {
+        const matched = new Set(pids);
+        const hidden = records
+          .filter((record) => matched.has(record.pid) && !agentCanReadExe(record, agentUser))
+          .map((record) => record.pid)
+          .sort((a, b) => a - b);
+        if (hidden.length > 0) return { pids, agentPidCount: pids.length - hidden.length, hiddenFromAgent: hidden };
+      }
       return { pids, agentPidCount: pids.length };
     }
     case "pidfile": {
@@ -154,6 +193,27 @@ function pidsByExePath(records: readonly ProcessRecord[]): Map<string, number[]>
 }
 
 /** Which per-process fields a scan must read: skipping unneeded ones keeps a 500-process scan cheap. */
-export function fieldsNeededFor(matches: readonly MatchSpec[]): { exePath: boolean; cmdline: boolean } {
-  return { exePath: matches.some((match) => match.mode === "exe"), cmdline: matches.some((match) => match.mode === "pattern") };
+export function fieldsNeededFor(matches: readonly MatchSpec[], agentUser?: AgentUser): { exePath: boolean; cmdline: boolean; ownerUid: boolean } {
+  const exePath = matches.some((match) => match.mode === "exe");
+  return { exePath, cmdline: matches.some((match) => match.mode === "pattern"), ownerUid: exePath && agentUser !== undefined };
+}
+
+/**
+ * A literal `pattern=` that would find these processes by command line, which every user can read:
+ * the executable's path or file name, taken from the matched processes' exe links, the first one
+ * found in every matched command line (else in at least one). Only what a tag's `pattern=` can
+ * carry (no spaces; the contract escapes it into a regex). Null when none appears.
+ */
+export function patternSuggestion(exePaths: readonly string[], cmdlines: readonly string[]): string | null {
+  const candidates: string[] = [];
+  for (const exePath of exePaths) {
+    const path = exePath.endsWith(" (deleted)") ? exePath.slice(0, -" (deleted)".length) : exePath;
+    for (const candidate of [path, path.slice(path.lastIndexOf("/") + 1)]) if (candidate !== "" && !candidates.includes(candidate)) candidates.push(candidate);
+  }
+  const usable = candidates.filter((candidate) => /^[A-Za-z0-9+\-=._:/@]+$/.test(candidate));
+  return (
+    usable.find((candidate) => cmdlines.length > 0 && cmdlines.every((cmdline) => cmdline.includes(candidate))) ??
+    usable.find((candidate) => cmdlines.some((cmdline) => cmdline.includes(candidate))) ??
+    null
+  );
 }

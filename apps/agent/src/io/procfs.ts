@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats, statSync } from "node:fs";
 import { pidFilePathProblem } from "@procwatch/contract";
 import { type AncestorRecord, ownProcessPids } from "../core/own-processes.ts";
 import { joinCmdline, type PidFileReading, type ProcessRecord } from "../core/process-matching.ts";
@@ -18,6 +18,12 @@ export interface ProcScanOptions {
   readonly procRoot?: string;
   readonly exePath: boolean;
   readonly cmdline: boolean;
+  /**
+   * Read each process's owner: the uid of /proc/<pid>, which the kernel sets to the process's
+   * effective uid, or root when the process is not dumpable (fs/proc/base.c `task_dump_owner`).
+   * Needed only when the CloudWatch agent runs as another user (see core/process-matching.ts).
+   */
+  readonly ownerUid?: boolean;
   /** Pids never to report (procwatch itself and its launchers, see core/own-processes.ts). */
   readonly exclude?: ReadonlySet<number>;
 }
@@ -55,7 +61,8 @@ export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
       // A process without a memory map has an empty command line, which is what reading it would
       // return; skipping the read saves an open/read/close for each of a host's kernel threads.
       const cmdline = !options.cmdline ? null : withoutMemory ? "" : readCmdlineOrNull(`${procRoot}/${entry}/cmdline`);
-      records.push({ pid: Number(entry), exePath, cmdline });
+      const ownerUid = options.ownerUid ? statUidOrNull(`${procRoot}/${entry}`) : undefined;
+      records.push({ pid: Number(entry), exePath, cmdline, ...(ownerUid === undefined ? {} : { ownerUid }) });
     }
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
@@ -152,6 +159,24 @@ export function sampleUsage(pids: readonly number[], procRoot = "/proc"): UsageS
     });
   }
   return samples;
+}
+
+function statUidOrNull(path: string): number | null {
+  try {
+    return statSync(path).uid;
+  } catch {
+    return null;
+  }
+}
+
+/** The joined command lines of a few pids (absent when unreadable or gone). */
+export function readCmdlines(pids: readonly number[], procRoot = "/proc"): string[] {
+  const cmdlines: string[] = [];
+  for (const pid of pids) {
+    const cmdline = readCmdlineOrNull(`${procRoot}/${pid}/cmdline`);
+    if (cmdline !== null) cmdlines.push(cmdline);
+  }
+  return cmdlines;
 }
 
 function readCmdlineOrNull(path: string): string | null {
