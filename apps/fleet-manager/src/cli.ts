@@ -2,8 +2,8 @@
 import { realpathSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import { fileURLToPath } from "node:url";
-import { AdapterError, type Clock } from "@procwatch/aws-adapters";
-import { isInstanceId, isProcessName } from "@procwatch/contract";
+import { AdapterError, type Clock, DeploymentSettingsStore } from "@procwatch/aws-adapters";
+import { ALARM_PREFIX_PATTERN, alarmPrefixRegex, DEFAULT_ALARM_PREFIX, type DeploymentSettings, isInstanceId, isProcessName } from "@procwatch/contract";
 import { Command, CommanderError, Option } from "commander";
 import {
   type AwsClients,
@@ -16,9 +16,9 @@ import {
   verifyAwsAccess,
 } from "./aws.ts";
 import { type FleetConfig, resolveConfig } from "./config.ts";
-import { ApplyFailedError, FleetError, MassDeleteRefusedError, NotConfirmedError, UsageError } from "./errors.ts";
+import { ApplyFailedError, DeployedSettingsMismatchError, FleetError, MassChangeRefusedError, NotConfirmedError, UsageError } from "./errors.ts";
 import { applyReconcilePlan, type Progress, type ReconcileResult, reconcile } from "./reconcile.ts";
-import { massDeleteLimitText, planToJson, renderApplySummary, renderPlan, renderTable, type Style, styleFor } from "./render.ts";
+import { massChangeLimitText, planToJson, renderApplySummary, renderDeploymentMismatches, renderPlan, renderTable, type Style, styleFor } from "./render.ts";
 import { buildStatus, type StatusRow } from "./status.ts";
 
 export const VERSION = "0.1.0";
@@ -113,11 +113,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option("--instance <ids...>", "only these instances (as an event would)")
     .action(async (options: { json?: boolean; detailedExitcode?: boolean; detailed?: boolean; instance?: string[] }, command: Command) => {
       const { globals, style } = context(command);
-      const config = fleetConfig(globals, true);
       for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
-      const result = await planOnce(io, config, await buildAdapters(io, globals, config), options.instance);
-      if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
-      else io.stdout.write(renderPlan(result.plan, style, { detailed: options.detailed === true }));
+      const { config, adapters, deployment } = await resolveDeployment(io, globals, true);
+      const result = await planOnce(io, config, adapters, options.instance);
+      if (options.json === true) io.stdout.write(`${JSON.stringify({ ...(planToJson(result) as object), deployment }, null, 2)}\n`);
+      else
+        io.stdout.write(
+          renderDeploymentMismatches(deployment, style) +
+            renderPlan(result.plan, style, { detailed: options.detailed === true, massChange: result.massChange }),
+        );
       if (options.detailedExitcode === true && result.plan.changes.length > 0) exitCode = 2;
     });
 
@@ -128,52 +132,78 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option("--json", "print the plan and the result as JSON (requires --yes)")
     .option("--instance <ids...>", "only these instances")
     .addOption(new Option("--concurrency <n>", "parallel PutMetricAlarm calls (the rate limit still applies)").default("4"))
-    .option("--allow-mass-delete", "make the deletes even when they exceed max(10% of the owned alarms in scope, 25)")
-    .action(async (options: { yes?: boolean; json?: boolean; instance?: string[]; concurrency: string; allowMassDelete?: boolean }, command: Command) => {
-      const { globals, style, errStyle } = context(command);
-      const config = fleetConfig(globals, true);
-      const concurrency = Number(options.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32)
-        throw new UsageError(`--concurrency ${JSON.stringify(options.concurrency)} must be 1-32`, { hint: "the rate limiter caps calls anyway; 4 is plenty" });
-      if (options.yes !== true && (io.stdinIsTTY !== true || options.json === true)) {
-        throw new NotConfirmedError("refusing to apply without confirmation on a non-interactive terminal", {
-          hint: "review with `procwatch-fleet plan`, then run `procwatch-fleet apply --yes`",
-        });
-      }
-      const started = performance.now();
-      const allowMassDelete = options.allowMassDelete === true;
-      for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
-      const adapters = await buildAdapters(io, globals, config);
-      const planned = await planOnce(io, config, adapters, options.instance);
-      if (options.json !== true) io.stdout.write(renderPlan(planned.plan, style, { allowMassDelete }));
-      if (planned.plan.changes.length === 0) {
-        if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(planned), null, 2)}\n`);
-        return;
-      }
-      const refused = planned.massDelete.exceeded && !allowMassDelete;
-      const toApply = planned.plan.changes.length - (refused ? planned.massDelete.deletes : 0);
-      if (options.yes !== true && toApply > 0) {
-        const confirm = io.confirm ?? askOnTerminal();
-        const refusal = refused ? ` (the ${planned.massDelete.deletes} deletes will be refused)` : "";
-        if (!(await confirm(`Apply ${toApply} change(s)${refusal}? Only 'yes' is accepted: `))) {
-          throw new NotConfirmedError("apply cancelled", { hint: "nothing was changed" });
+    .option(
+      "--allow-mass-change",
+      "make deletes, updates or creates even when one kind touches the alarms of more than max(10% of the instances with alarms, 5) instances",
+    )
+    .option("--ignore-deployed-settings", "apply although the settings differ from the ones the deployed stack published")
+    .action(
+      async (
+        options: { yes?: boolean; json?: boolean; instance?: string[]; concurrency: string; allowMassChange?: boolean; ignoreDeployedSettings?: boolean },
+        command: Command,
+      ) => {
+        const { globals, style, errStyle } = context(command);
+        const concurrency = Number(options.concurrency);
+        if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32)
+          throw new UsageError(`--concurrency ${JSON.stringify(options.concurrency)} must be 1-32`, {
+            hint: "the rate limiter caps calls anyway; 4 is plenty",
+          });
+        if (options.yes !== true && (io.stdinIsTTY !== true || options.json === true)) {
+          throw new NotConfirmedError("refusing to apply without confirmation on a non-interactive terminal", {
+            hint: "review with `procwatch-fleet plan`, then run `procwatch-fleet apply --yes`",
+          });
         }
-      }
-      const progress = io.stderr.isTTY === true && options.json !== true ? progressBar(io.stderr, errStyle) : undefined;
-      // What was shown (and confirmed) is what is applied: no second read between the question and the writes.
-      const result = await applyReconcilePlan(planned, {
-        alarms: adapters.alarms,
-        concurrency,
-        allowMassDelete,
-        ...(progress !== undefined ? { onProgress: progress } : {}),
-      });
-      progress?.({ phase: "apply", done: -1, total: 0 });
-      if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
-      else io.stdout.write(renderApplySummary(result, performance.now() - started, style));
-      if (result.refusedDeletes > 0)
-        throw new MassDeleteRefusedError(`refused to delete ${result.refusedDeletes} alarms: more than ${massDeleteLimitText(result.massDelete)}`);
-      if (result.failures.length > 0) throw new ApplyFailedError(result.failures);
-    });
+        const started = performance.now();
+        const allowMassChange = options.allowMassChange === true;
+        for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
+        const { config, adapters, deployment } = await resolveDeployment(io, globals, true);
+        // A laptop and the Lambda with different settings would rewrite every alarm back and forth.
+        if (deployment.mismatches.length > 0 && options.ignoreDeployedSettings !== true) {
+          throw new DeployedSettingsMismatchError(
+            `settings differ from the deployment's (${deployment.parameterName}): ${deployment.mismatches.map((mismatch) => `${mismatch.setting} ${mismatch.here} here, ${mismatch.deployed} deployed`).join("; ")}`,
+          );
+        }
+        const planned = await planOnce(io, config, adapters, options.instance);
+        if (options.json !== true) io.stdout.write(renderPlan(planned.plan, style, { massChange: planned.massChange, allowMassChange }));
+        if (planned.plan.changes.length === 0) {
+          if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(planned), null, 2)}\n`);
+          return;
+        }
+        const refusedKinds = allowMassChange ? [] : (["delete", "update"] as const).filter((kind) => planned.massChange[kind].exceeded);
+        const refusedCount = refusedKinds.reduce((sum, kind) => sum + planned.massChange[kind].alarms, 0);
+        const toApply = planned.plan.changes.length - refusedCount;
+        if (options.yes !== true && toApply > 0) {
+          const confirm = io.confirm ?? askOnTerminal();
+          const refusal =
+            refusedCount > 0 ? ` (${refusedKinds.map((kind) => `the ${planned.massChange[kind].alarms} ${kind}s`).join(", ")} will be refused)` : "";
+          if (!(await confirm(`Apply ${toApply} change(s)${refusal}? Only 'yes' is accepted: `))) {
+            throw new NotConfirmedError("apply cancelled", { hint: "nothing was changed" });
+          }
+        }
+        const progress = io.stderr.isTTY === true && options.json !== true ? progressBar(io.stderr, errStyle) : undefined;
+        // What was shown (and confirmed) is what is applied: no second read between the question and the writes.
+        const result = await applyReconcilePlan(planned, {
+          alarms: adapters.alarms,
+          inventory: adapters.inventory,
+          config,
+          concurrency,
+          allowMassChange,
+          ...(progress !== undefined ? { onProgress: progress } : {}),
+        });
+        progress?.({ phase: "apply", done: -1, total: 0 });
+        if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(result), null, 2)}\n`);
+        else io.stdout.write(renderApplySummary(result, performance.now() - started, style));
+        const refusedTotal = result.refused.delete + result.refused.update;
+        if (refusedTotal > 0) {
+          const what = (["delete", "update"] as const)
+            .filter((kind) => result.refused[kind] > 0)
+            .map((kind) => `${result.refused[kind]} ${kind}s`)
+            .join(", ");
+          throw new MassChangeRefusedError(`refused ${what}: more than ${massChangeLimitText(result.massChange)}`);
+        }
+        if (result.failures.length > 0) throw new ApplyFailedError(result.failures);
+      },
+    );
 
   program
     .command("status")
@@ -185,7 +215,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option("--no-data", "only alarms whose metric does not exist")
     .action(async (options: { json?: boolean; instance?: string[]; process?: string[]; state?: string[]; data?: boolean }, command: Command) => {
       const { globals, style } = context(command);
-      const config = fleetConfig(globals, false);
       for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
       for (const process of options.process ?? []) {
         if (!isProcessName(process))
@@ -199,7 +228,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
             hint: "e.g. --state alarm no-data",
           });
       }
-      const adapters = await buildAdapters(io, globals, config);
+      const { config, adapters } = await resolveDeployment(io, globals, false);
       const instanceIds = options.instance;
       const [instances, alarms, metrics] = await Promise.all([
         adapters.inventory.listTagged(instanceIds !== undefined ? { instanceIds } : {}),
@@ -295,22 +324,87 @@ function assertInstanceId(instanceId: string): void {
     throw new UsageError(`--instance ${JSON.stringify(instanceId.slice(0, 80))} is not an instance id`, { hint: "e.g. i-0123456789abcdef0" });
 }
 
-/** The CLI's one place where clients and adapters are built; region and credentials are resolved here, before any call. */
-async function buildAdapters(io: CliIo, globals: GlobalOptions, config: FleetConfig): Promise<FleetAdapters> {
-  const settings: AwsSettings = {
+/** One setting that differs between what this run would use and what the deployed stack published. */
+export interface DeploymentMismatch {
+  readonly setting: string;
+  readonly here: string;
+  readonly deployed: string;
+}
+
+export interface DeploymentView {
+  readonly parameterName: string;
+  readonly found: boolean;
+  readonly stackName?: string;
+  readonly mismatches: readonly DeploymentMismatch[];
+}
+
+/**
+ * The CLI's one place where clients and adapters are built; region and credentials are resolved
+ * here, before any call. It then reads the settings the deployed stack published for the alarm
+ * prefix: they are the defaults for every setting not given by a flag or the environment, and any
+ * given setting that differs is a mismatch (plan shows it; apply refuses it unless told).
+ */
+async function resolveDeployment(
+  io: CliIo,
+  globals: GlobalOptions,
+  needsAction: boolean,
+): Promise<{ config: FleetConfig; adapters: FleetAdapters; deployment: DeploymentView }> {
+  const prefix = globals.prefix ?? DEFAULT_ALARM_PREFIX;
+  if (!alarmPrefixRegex.test(prefix)) {
+    throw new UsageError(`--prefix ${JSON.stringify(prefix.slice(0, 40))} is not a valid alarm prefix`, {
+      hint: `use 1-32 letters, digits, '.', '_' or '-' (${ALARM_PREFIX_PATTERN})`,
+    });
+  }
+  const awsSettings: AwsSettings = {
     ...(globals.region !== undefined ? { region: assertRegion(globals.region) } : {}),
     ...(globals.profile !== undefined ? { profile: assertProfile(globals.profile) } : {}),
     ...(io.retry !== undefined ? { retry: io.retry } : {}),
   };
   const tps = parseTps(globals.tps);
-  const clients = (io.createClients ?? createAwsClients)(settings);
+  const clients = (io.createClients ?? createAwsClients)(awsSettings);
   // All three clients share the settings: resolving one client's region and credentials checks them all.
   await verifyAwsAccess(clients.ec2);
-  return createAdapters(clients, {
+  const { parameterName, settings: deployed } = await new DeploymentSettingsStore(clients.ssm).read(prefix);
+  const config = fleetConfig(withDeployedDefaults(globals, deployed), needsAction);
+  const adapters = createAdapters(clients, {
     tagPrefix: config.tagPrefix,
     ...(tps !== undefined ? { tps } : {}),
     ...(io.clock !== undefined ? { clock: io.clock } : {}),
   });
+  return {
+    config,
+    adapters,
+    deployment: {
+      parameterName,
+      found: deployed !== undefined,
+      ...(deployed?.stackName !== undefined ? { stackName: deployed.stackName } : {}),
+      mismatches: deployed === undefined ? [] : deploymentMismatches(config, deployed),
+    },
+  };
+}
+
+/** Settings not given by a flag or the environment come from the deployment. */
+function withDeployedDefaults(globals: GlobalOptions, deployed: DeploymentSettings | undefined): GlobalOptions {
+  if (deployed === undefined) return globals;
+  return {
+    ...globals,
+    tagPrefix: globals.tagPrefix ?? deployed.tagPrefix,
+    namespace: globals.namespace ?? deployed.namespace,
+    restartActionArn: globals.restartActionArn ?? deployed.restartActionArns.join(","),
+    defaultDetection: globals.defaultDetection ?? deployed.defaultDetection,
+    armingGraceMinutes: globals.armingGraceMinutes ?? String(deployed.armingGraceMinutes),
+  };
+}
+
+export function deploymentMismatches(config: FleetConfig, deployed: DeploymentSettings): DeploymentMismatch[] {
+  const pairs: [string, string, string][] = [
+    ["--tag-prefix", config.tagPrefix, deployed.tagPrefix],
+    ["--namespace", config.namespace, deployed.namespace],
+    ["--restart-action-arn", [...config.restartActionArns].sort().join(","), [...deployed.restartActionArns].sort().join(",")],
+    ["--default-detection", config.defaultDetection, deployed.defaultDetection],
+    ["--arming-grace-minutes", String(config.armingGraceMinutes), String(deployed.armingGraceMinutes)],
+  ];
+  return pairs.filter(([, here, there]) => here !== there).map(([setting, here, deployedValue]) => ({ setting, here, deployed: deployedValue }));
 }
 
 function assertRegion(region: string): string {

@@ -37,11 +37,20 @@ export class ApplyFailedError extends FleetError {
   }
 }
 
-/** The plan deleted more alarms than the mass-delete limit allows; those deletes were not made (everything else was). */
-export class MassDeleteRefusedError extends FleetError {
+/** A kind of change (deletes, updates, creates) touched more instances than the mass-change limit; those changes were not made (everything else was). */
+export class MassChangeRefusedError extends FleetError {
   constructor(message: string) {
     super(message, {
-      hint: "check --tag-prefix, --prefix and the profile parameters the hosts name; if the deletes are intended, run apply again with --allow-mass-delete",
+      hint: "check --tag-prefix, --prefix, --namespace, --restart-action-arn, --default-detection and the profiles the hosts name against the deployment; if the change is intended, run apply again with --allow-mass-change",
+    });
+  }
+}
+
+/** apply was given settings that differ from the ones the deployed stack published; nothing was written. */
+export class DeployedSettingsMismatchError extends FleetError {
+  constructor(message: string) {
+    super(message, {
+      hint: "drop the flags (or environment variables) that differ so the deployment's settings apply, or pass --ignore-deployed-settings if this run must differ",
     });
   }
 }

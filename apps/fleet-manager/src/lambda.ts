@@ -15,8 +15,8 @@ export interface LambdaDependencies {
   readonly adapters: Pick<FleetAdapters, "inventory" | "alarms" | "profiles" | "datapoints">;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** ALLOW_MASS_DELETE=true: apply deletes beyond the mass-delete limit (normally refused, everything else applied). */
-  readonly allowMassDelete?: boolean;
+  /** ALLOW_MASS_CHANGE=true: apply a mass change (normally refused, everything else applied). */
+  readonly allowMassChange?: boolean;
 }
 
 export interface LambdaSummary {
@@ -27,18 +27,22 @@ export interface LambdaSummary {
   readonly deleted: number;
   readonly actionsDisabled: number;
   readonly actionsEnabled: number;
+  /** Alarms reset to INSUFFICIENT_DATA after their actions went on while in ALARM. */
+  readonly reevaluated: number;
   readonly failures: number;
+  /** Changes skipped because their precondition no longer held (or a delete's managed-by tag was not ours). */
+  readonly skipped: number;
   readonly deferred: number;
   readonly invalidInstances: number;
   /** Instances whose profile could not be read: their alarms were left as they are. */
   readonly heldInstances: number;
   readonly foreignAlarms: number;
-  /** Deletes refused by the mass-delete guard. */
-  readonly refusedDeletes: number;
+  /** Changes refused by the mass-change guard (deletes, updates and creates together). */
+  readonly refusedChanges: number;
 }
 
 export function createHandler(dependencies: LambdaDependencies) {
-  const { config, adapters, logger, metrics, allowMassDelete } = dependencies;
+  const { config, adapters, logger, metrics, allowMassChange } = dependencies;
   return async (event: unknown, context?: Pick<Context, "getRemainingTimeInMillis" | "awsRequestId">): Promise<LambdaSummary> => {
     if (context?.awsRequestId !== undefined) logger.appendKeys({ requestId: context.awsRequestId });
     const interpreted = interpretEvent(event, config.tagPrefix);
@@ -54,7 +58,7 @@ export function createHandler(dependencies: LambdaDependencies) {
       mode: "apply",
       ...(scope !== undefined ? { scope } : {}),
       shouldStop: () => context !== undefined && context.getRemainingTimeInMillis() < SAFETY_MARGIN_MS,
-      allowMassDelete: allowMassDelete === true,
+      allowMassChange: allowMassChange === true,
     });
     const summary = summarize(result, trigger, scope);
     for (const failure of result.failures.slice(0, 100)) logger.error("change failed", { ...failure });
@@ -71,16 +75,19 @@ export function createHandler(dependencies: LambdaDependencies) {
         reason: outcome.unresolvedReason,
       });
     }
-    if (result.refusedDeletes > 0) {
-      logger.error("mass delete refused", {
-        refusedDeletes: result.refusedDeletes,
-        limit: result.massDelete.limit,
-        ownedInScope: result.massDelete.ownedInScope,
-        hint: "check TAG_PREFIX, ALARM_PREFIX and the profile parameters the hosts name; set ALLOW_MASS_DELETE=true for one run if the deletes are intended",
+    for (const skip of result.skipped.slice(0, 100)) logger.warn("change skipped", { ...skip });
+    if (summary.refusedChanges > 0) {
+      const counted = result.massChange.counted;
+      logger.error("mass change refused", {
+        refused: result.refused,
+        limit: result.massChange.limit,
+        instancesWithAlarms: result.massChange.instancesWithAlarms,
+        updatedFields: result.massChange.update.fields,
+        hint: "check TAG_PREFIX, ALARM_PREFIX, METRIC_NAMESPACE, RESTART_TOPIC_ARN, DEFAULT_DETECTION_PROFILE and the profile parameters the hosts name; set ALLOW_MASS_CHANGE=true for one run if the change is intended",
         sample: result.plan.changes
-          .filter((change) => change.kind === "delete")
+          .filter((change) => counted.delete.includes(change.alarmName) || counted.update.includes(change.alarmName))
           .slice(0, 10)
-          .map((change) => `${change.alarmName}: ${change.reason}`),
+          .map((change) => `${change.kind} ${change.alarmName}: ${change.reason}`),
       });
     }
     logger.info("reconcile finished", { ...summary, timings: result.timings });
@@ -95,7 +102,8 @@ export function createHandler(dependencies: LambdaDependencies) {
     metrics.addMetric("ChangesDeferred", MetricUnit.Count, summary.deferred);
     metrics.addMetric("InstancesWithTagProblems", MetricUnit.Count, summary.invalidInstances);
     metrics.addMetric("InstancesWithUnreadableProfile", MetricUnit.Count, summary.heldInstances);
-    metrics.addMetric("MassDeleteRefused", MetricUnit.Count, summary.refusedDeletes);
+    metrics.addMetric("MassChangeRefused", MetricUnit.Count, summary.refusedChanges);
+    metrics.addMetric("ChangesSkipped", MetricUnit.Count, summary.skipped);
     metrics.publishStoredMetrics();
     return summary;
   };
@@ -107,11 +115,12 @@ function summarize(result: ReconcileResult, trigger: string, scope: readonly str
     scope: scope ?? "fleet",
     ...result.applied,
     failures: result.failures.length,
+    skipped: result.skipped.length,
     deferred: result.deferred,
     invalidInstances: result.plan.invalidInstances.length,
     heldInstances: result.plan.unresolvedInstances.length,
     foreignAlarms: result.plan.foreign.length,
-    refusedDeletes: result.refusedDeletes,
+    refusedChanges: result.refused.delete + result.refused.update,
   };
 }
 
@@ -124,19 +133,21 @@ function emptySummary(trigger: string): LambdaSummary {
     deleted: 0,
     actionsDisabled: 0,
     actionsEnabled: 0,
+    reevaluated: 0,
     failures: 0,
+    skipped: 0,
     deferred: 0,
     invalidInstances: 0,
     heldInstances: 0,
     foreignAlarms: 0,
-    refusedDeletes: 0,
+    refusedChanges: 0,
   };
 }
 
 export interface LambdaSettings {
   readonly config: FleetConfig;
-  /** ALLOW_MASS_DELETE: `true` lets one deployment (or one run) make deletes beyond the mass-delete limit. */
-  readonly allowMassDelete: boolean;
+  /** ALLOW_MASS_CHANGE: `true` lets one deployment (or one run) apply a mass change. */
+  readonly allowMassChange: boolean;
   /** Powertools service name: the stack sets POWERTOOLS_SERVICE_NAME; elsewhere procwatch-fleet. */
   readonly serviceName: string;
 }
@@ -163,24 +174,24 @@ export function lambdaSettingsFrom(env: Readonly<Record<string, string | undefin
     },
   );
   if (config.restartActionArns.length === 0) throw new Error("RESTART_TOPIC_ARN is not set: alarms would have no restart action");
-  const allowMassDelete = fromEnv("ALLOW_MASS_DELETE") ?? "false";
-  if (allowMassDelete !== "true" && allowMassDelete !== "false") {
-    throw new UsageError(`ALLOW_MASS_DELETE ${JSON.stringify(allowMassDelete.slice(0, 40))} is not true or false`, {
-      hint: "leave it unset (deletes beyond the mass-delete limit are refused) or set true for a run whose deletes you checked",
+  const allowMassChange = fromEnv("ALLOW_MASS_CHANGE") ?? "false";
+  if (allowMassChange !== "true" && allowMassChange !== "false") {
+    throw new UsageError(`ALLOW_MASS_CHANGE ${JSON.stringify(allowMassChange.slice(0, 40))} is not true or false`, {
+      hint: "leave it unset (a mass change is refused) or set true for a run whose changes you checked",
     });
   }
   // An explicit serviceName overrides Powertools' own lookup of POWERTOOLS_SERVICE_NAME, so read it here.
-  return { config, allowMassDelete: allowMassDelete === "true", serviceName: fromEnv("POWERTOOLS_SERVICE_NAME") ?? "procwatch-fleet" };
+  return { config, allowMassChange: allowMassChange === "true", serviceName: fromEnv("POWERTOOLS_SERVICE_NAME") ?? "procwatch-fleet" };
 }
 
 /** The Lambda's one place where configuration is read and clients are built (once per container). */
 function fromEnvironment(): ReturnType<typeof createHandler> {
-  const { config, serviceName, allowMassDelete } = lambdaSettingsFrom(process.env);
+  const { config, serviceName, allowMassChange } = lambdaSettingsFrom(process.env);
   const adapters = createAdapters(createAwsClients({}), { tagPrefix: config.tagPrefix });
   return createHandler({
     config,
     adapters,
-    allowMassDelete,
+    allowMassChange,
     logger: new Logger({ serviceName }),
     metrics: new Metrics({ namespace: "procwatch", serviceName }),
   });

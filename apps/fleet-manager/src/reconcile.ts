@@ -3,9 +3,10 @@ import {
   type DesiredState,
   desiredAlarms,
   type FirstDatapointCheck,
+  type GuardedChangeKind,
   type InstanceInput,
-  type MassDeleteCheck,
-  massDeleteCheck,
+  type MassChangeCheck,
+  massChangeCheck,
   type ObservedAlarm,
   type Plan,
   type PlannedChange,
@@ -14,6 +15,7 @@ import {
   planReconcile,
   referencedProfiles,
   reportsAtResolution,
+  unlistedInstancesWithDeletes,
 } from "@procwatch/alarm-planner";
 import { MAX_NAMES_PER_BATCH } from "@procwatch/aws-adapters";
 import type { AlarmDefinition } from "@procwatch/contract";
@@ -21,7 +23,10 @@ import type { FleetConfig } from "./config.ts";
 
 /** The slices of the aws-adapters classes reconcile uses; tests and benchmarks pass the real adapters over the fake. */
 export interface InventoryPort {
+  /** Live instances carrying the opt-in tag key (any value). */
   listTagged(options?: { instanceIds?: readonly string[] }): Promise<readonly InstanceInput[]>;
+  /** The named instances in whatever state EC2 reports, terminated included; ids EC2 no longer knows are absent. */
+  describe(instanceIds: readonly string[]): Promise<readonly InstanceInput[]>;
 }
 export interface ProfilePort {
   /** Must report a failed lookup as `{found:false, reason:"unavailable"}`, never as missing (ProfileStore.lookupProfiles). */
@@ -35,6 +40,11 @@ export interface AlarmPort {
   delete(alarmNames: readonly string[]): Promise<BatchResult>;
   disableActions(alarmNames: readonly string[]): Promise<BatchResult>;
   enableActions(alarmNames: readonly string[]): Promise<BatchResult>;
+  /** Which of these alarms carry this deployment's `procwatch:managed-by` tag (read right before deleting them). */
+  managedByDeployment(
+    alarmNames: readonly string[],
+    prefix: string,
+  ): Promise<{ managed: readonly string[]; notManaged: readonly { alarmName: string; owner: string | undefined }[] }>;
 }
 /** GetMetricData for the few series of alarms that are arming (the aws-adapters `MetricDatapointReader`). */
 export interface DatapointPort {
@@ -84,10 +94,18 @@ export interface ReconcileOptions {
   /** Epoch milliseconds, compared with instances' LaunchTime (default Date.now; tests pass the fake's clock). */
   readonly wallTime?: () => number;
   /**
-   * Apply deletes even when there are more than the mass-delete limit (CLI `--allow-mass-delete`,
-   * Lambda `ALLOW_MASS_DELETE=true`). Without it such deletes are refused; the rest is applied.
+   * Apply a mass change anyway (CLI `--allow-mass-change`, Lambda `ALLOW_MASS_CHANGE=true`).
+   * Without it, the kinds of change the mass-change guard flags are refused; the rest is applied.
    */
-  readonly allowMassDelete?: boolean;
+  readonly allowMassChange?: boolean;
+}
+
+/** A planned change that apply did not make because the world had moved on since the plan. */
+export interface SkippedChange {
+  readonly alarmName: string;
+  readonly instanceId: string;
+  readonly kind: string;
+  readonly reason: string;
 }
 
 export interface ApplyFailure {
@@ -116,10 +134,12 @@ export interface ReconcileResult {
   readonly failures: readonly ApplyFailure[];
   /** Changes not attempted because `shouldStop` said so; the next run picks them up. */
   readonly deferred: number;
-  /** The plan's mass-delete check (see `massDeleteCheck`). */
-  readonly massDelete: MassDeleteCheck;
-  /** Deletes not attempted because the plan exceeded the mass-delete limit without an override. */
-  readonly refusedDeletes: number;
+  /** The plan's mass-change check (see `massChangeCheck`). */
+  readonly massChange: MassChangeCheck;
+  /** Changes not attempted because their kind exceeded the mass-change limit without an override, by kind. */
+  readonly refused: Readonly<Record<GuardedChangeKind, number>>;
+  /** Changes whose precondition no longer held when apply reached them (re-checked just before each write). */
+  readonly skipped: readonly SkippedChange[];
   readonly observedAlarmCount: number;
   readonly instanceCount: number;
   readonly timings: { readonly readMs: number; readonly planMs: number; readonly applyMs: number };
@@ -161,6 +181,10 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
   }
   options.onProgress?.({ phase: "read", done: 4, total: 4 });
   const plan = planReconcile(desired, observed, { alarmPrefix: config.alarmPrefix, ...(scope !== undefined ? { instanceIds: new Set(scope) } : {}) });
+  // Deletes of instances the inventory no longer lists: ask EC2 by id whether they are really gone
+  // (terminated, or unknown) or still run (a wrong tag prefix, a removed opt-in tag).
+  const unlisted = unlistedInstancesWithDeletes(plan);
+  const ec2States = new Map(unlisted.length === 0 ? [] : (await options.inventory.describe(unlisted)).map((instance) => [instance.instanceId, instance.state]));
   const planEnd = now();
 
   const planned: ReconcileResult = {
@@ -169,11 +193,12 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRes
     plan,
     observedAlarmCount: observed.length,
     instanceCount: instances.length,
-    massDelete: massDeleteCheck(plan),
+    massChange: massChangeCheck(plan, ec2States),
     applied: NOTHING_APPLIED,
     failures: [],
     deferred: 0,
-    refusedDeletes: 0,
+    refused: NOTHING_REFUSED,
+    skipped: [],
     timings: { readMs: planStart - readStart, planMs: planEnd - planStart, applyMs: 0 },
   };
   return options.mode === "plan" ? planned : applyReconcilePlan(planned, options);
@@ -191,8 +216,8 @@ export function plannerConfigFor(config: FleetConfig): PlannerConfig {
   };
 }
 
-/** What a plan can be applied with: only the alarm writes and the knobs of the apply step. */
-export type ApplyOptions = Pick<ReconcileOptions, "alarms" | "onProgress" | "concurrency" | "shouldStop" | "now" | "allowMassDelete">;
+/** What a plan can be applied with: the alarm writes, the inventory to re-check preconditions, and the knobs of the apply step. */
+export type ApplyOptions = Pick<ReconcileOptions, "alarms" | "inventory" | "config" | "onProgress" | "concurrency" | "shouldStop" | "now" | "allowMassChange">;
 
 /**
  * Applies a plan computed earlier, exactly as it was computed: the CLI shows a plan, asks for
@@ -202,11 +227,12 @@ export type ApplyOptions = Pick<ReconcileOptions, "alarms" | "onProgress" | "con
 export async function applyReconcilePlan(planned: ReconcileResult, options: ApplyOptions): Promise<ReconcileResult> {
   const now = options.now ?? (() => performance.now());
   const applyStart = now();
-  const outcome = await applyPlan(planned.plan, options);
+  const outcome = await applyPlan(planned, options);
   return { ...planned, mode: "apply", ...outcome, timings: { ...planned.timings, applyMs: now() - applyStart } };
 }
 
 const NOTHING_APPLIED: AppliedCounts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0, reevaluated: 0 };
+const NOTHING_REFUSED: Readonly<Record<GuardedChangeKind, number>> = { delete: 0, update: 0 };
 
 async function readObserved(alarms: AlarmPort, prefix: string, scope: readonly string[] | undefined): Promise<ObservedAlarm[]> {
   if (scope === undefined || scope.length > PER_INSTANCE_SCAN_LIMIT) return [...(await alarms.listByPrefix(`${prefix}/`))];
@@ -236,17 +262,27 @@ export const REEVALUATE_REASON =
   "procwatch-fleet turned this alarm's actions on while it was in ALARM; reset so that the next evaluation transitions and runs them";
 
 async function applyPlan(
-  plan: Plan,
+  planned: ReconcileResult,
   options: ApplyOptions,
-): Promise<{ applied: AppliedCounts; failures: ApplyFailure[]; deferred: number; refusedDeletes: number }> {
+): Promise<{ applied: AppliedCounts; failures: ApplyFailure[]; deferred: number; refused: Record<GuardedChangeKind, number>; skipped: SkippedChange[] }> {
+  const { plan, massChange } = planned;
   const failures: ApplyFailure[] = [];
+  const skipped: SkippedChange[] = [];
   const counts = { created: 0, updated: 0, deleted: 0, actionsDisabled: 0, actionsEnabled: 0, reevaluated: 0 };
   const written = new Set<string>();
-  // A wrong --tag-prefix or a deleted shared profile looks like "delete everything": refuse the
-  // deletes of such a plan unless the operator said so, and still apply the rest.
-  const refuseDeletes = massDeleteCheck(plan).exceeded && options.allowMassDelete !== true;
-  const refusedDeletes = refuseDeletes ? plan.counts.delete : 0;
-  const total = plan.changes.length - refusedDeletes;
+  // A namespace typo, a staging topic, a wrong tag prefix: refuse the kinds of change the guard
+  // flags (unless the operator said so), and still apply everything else.
+  const refusedNames = new Set<string>();
+  const refused = { ...NOTHING_REFUSED };
+  if (options.allowMassChange !== true) {
+    for (const kind of ["delete", "update"] as const) {
+      if (!massChange[kind].exceeded) continue;
+      for (const name of massChange.counted[kind]) refusedNames.add(name);
+      refused[kind] = massChange.counted[kind].length;
+    }
+  }
+  const changes = plan.changes.filter((change) => !refusedNames.has(change.alarmName));
+  const total = changes.length;
   let done = 0;
   let deferred = 0;
   const report = (message?: string) => options.onProgress?.({ phase: "apply", done, total, ...(message !== undefined ? { message } : {}) });
@@ -256,45 +292,99 @@ async function applyPlan(
     const retryable = (error as { retryable?: unknown }).retryable === true;
     failures.push({ alarmName, instanceId: change?.instanceId ?? "", operation, message: error instanceof Error ? error.message : String(error), retryable });
   };
+  /** The changes of `batch` whose precondition still holds against EC2 now; the others are skipped with why. */
+  const stillValid = async (batch: readonly PlannedChange[]): Promise<PlannedChange[]> => {
+    const checked = batch.filter((change) => change.kind !== "delete");
+    if (checked.length === 0) return [...batch];
+    const fresh = new Map(
+      (await options.inventory.listTagged({ instanceIds: [...new Set(checked.map((change) => change.instanceId))] })).map((instance) => [
+        instance.instanceId,
+        instance,
+      ]),
+    );
+    return batch.filter((change) => {
+      const reason = stalePreconditionReason(change, fresh.get(change.instanceId), options.config.tagPrefix);
+      if (reason === undefined) return true;
+      skipped.push({ alarmName: change.alarmName, instanceId: change.instanceId, kind: change.kind, reason });
+      return false;
+    });
+  };
 
   // Safety first, so that a run stopped by its time budget has done what matters most: stopped
   // hosts must not get restarts (disable), alarms of terminated hosts must go (delete); then
   // actions back on for running hosts (enable); creates and updates (3 TPS each) come last.
   const batchKinds = [
     { kind: "disable-actions", run: (names: readonly string[]) => options.alarms.disableActions(names), counter: "actionsDisabled" },
-    { kind: "delete", run: (names: readonly string[]) => options.alarms.delete(names), counter: "deleted" },
+    { kind: "delete", run: (names: readonly string[]) => deleteOwnAlarms(names), counter: "deleted" },
     { kind: "enable-actions", run: (names: readonly string[]) => options.alarms.enableActions(names), counter: "actionsEnabled" },
   ] as const;
+  // A delete goes only to alarms whose managed-by tag names this deployment: a copied alarm with
+  // our marker, or another deployment's, is reported and left alone.
+  const deleteOwnAlarms = async (names: readonly string[]): Promise<BatchResult> => {
+    const { managed, notManaged } = await options.alarms.managedByDeployment(names, options.config.alarmPrefix);
+    for (const foreign of notManaged) {
+      skipped.push({
+        alarmName: foreign.alarmName,
+        instanceId: byName.get(foreign.alarmName)?.instanceId ?? "",
+        kind: "delete",
+        reason: `its procwatch:managed-by tag is ${foreign.owner === undefined ? "missing" : JSON.stringify(foreign.owner)}, not this deployment's (${options.config.alarmPrefix})`,
+      });
+    }
+    return managed.length === 0 ? { succeeded: [], failed: [] } : options.alarms.delete(managed);
+  };
   for (const batchKind of batchKinds) {
-    if (batchKind.kind === "delete" && refuseDeletes) continue;
-    const names = plan.changes.filter((change) => change.kind === batchKind.kind).map((change) => change.alarmName);
+    const ofKind = changes.filter((change) => change.kind === batchKind.kind);
     // One API batch at a time, so the time budget is checked between batches, not once per kind.
-    for (let start = 0; start < names.length; start += MAX_NAMES_PER_BATCH) {
-      const batch = names.slice(start, start + MAX_NAMES_PER_BATCH);
+    for (let start = 0; start < ofKind.length; start += MAX_NAMES_PER_BATCH) {
+      const batch = ofKind.slice(start, start + MAX_NAMES_PER_BATCH);
       if (stop()) {
         deferred += batch.length;
         continue;
       }
       try {
-        const result = await batchKind.run(batch);
-        counts[batchKind.counter] += result.succeeded.length;
-        for (const name of result.succeeded) written.add(name);
-        for (const failure of result.failed) fail(byName.get(failure.alarmName), failure.alarmName, batchKind.kind, failure.error);
+        const valid = await stillValid(batch);
+        if (valid.length > 0) {
+          const result = await batchKind.run(valid.map((change) => change.alarmName));
+          counts[batchKind.counter] += result.succeeded.length;
+          for (const name of result.succeeded) written.add(name);
+          for (const failure of result.failed) fail(byName.get(failure.alarmName), failure.alarmName, batchKind.kind, failure.error);
+        }
       } catch (error) {
-        for (const name of batch) fail(byName.get(name), name, batchKind.kind, error);
+        for (const change of batch) fail(change, change.alarmName, batchKind.kind, error);
       }
       done += batch.length;
       report();
     }
   }
 
-  const puts = plan.changes.filter((change) => change.kind === "create" || change.kind === "update");
-  let next = 0;
+  // Puts are checked in chunks: one DescribeInstances per ≤ 100 puts keeps each precondition
+  // at most ~35 s old at 3 TPS.
+  const puts = changes.filter((change) => change.kind === "create" || change.kind === "update");
+  let nextChunk = 0;
+  const queue: PlannedChange[] = [];
+  // Workers share the queue; a chunk checked by one worker is appended, never swapped in, so no
+  // checked change is lost when two workers refill at once.
+  const takeNext = async (): Promise<PlannedChange | undefined> => {
+    while (queue.length === 0 && nextChunk < puts.length) {
+      const chunk = puts.slice(nextChunk, nextChunk + MAX_NAMES_PER_BATCH);
+      nextChunk += chunk.length;
+      if (stop()) {
+        deferred += chunk.length;
+        continue;
+      }
+      try {
+        const valid = await stillValid(chunk);
+        done += chunk.length - valid.length;
+        queue.push(...valid);
+      } catch (error) {
+        for (const change of chunk) fail(change, change.alarmName, change.kind, error);
+        done += chunk.length;
+      }
+    }
+    return queue.shift();
+  };
   const worker = async () => {
-    while (next < puts.length) {
-      const change = puts[next];
-      next += 1;
-      if (change === undefined) break;
+    for (let change = await takeNext(); change !== undefined; change = await takeNext()) {
       if (stop()) {
         deferred += 1;
         continue;
@@ -336,5 +426,31 @@ async function applyPlan(
       for (const change of toReevaluate) fail(change, change.alarmName, "reevaluate", error);
     }
   }
-  return { applied: counts, failures, deferred, refusedDeletes };
+  return { applied: counts, failures, deferred, refused, skipped };
+}
+
+/**
+ * Why a planned change must not be made any more, judged against the instance as EC2 reports it
+ * right now (`fresh`: live and carrying the opt-in tag key, or undefined). The plan was computed
+ * earlier: an operator read it, or a long apply is still working through it.
+ */
+export function stalePreconditionReason(change: PlannedChange, fresh: InstanceInput | undefined, tagPrefix: string): string | undefined {
+  const optedIn = fresh !== undefined && fresh.tags[`${tagPrefix}:enabled`] === "true";
+  switch (change.kind) {
+    case "disable-actions":
+      // Disabling is the safe direction. Only a disable planned because the host was stopping or
+      // stopped is void once it runs again (a disable that re-arms a running host's alarm is not).
+      if (change.instanceState !== "stopping" && change.instanceState !== "stopped") return undefined;
+      return fresh !== undefined && (fresh.state === "running" || fresh.state === "pending") ? `instance is ${fresh.state} again` : undefined;
+    case "enable-actions":
+      if (fresh === undefined) return "instance is gone or no longer tagged";
+      if (fresh.state !== "running" && fresh.state !== "pending") return `instance is ${fresh.state} now`;
+      return optedIn ? undefined : "instance is no longer opted in";
+    case "create":
+    case "update":
+      if (fresh === undefined) return "instance is gone or no longer tagged";
+      return optedIn ? undefined : "instance is no longer opted in";
+    default:
+      return undefined;
+  }
 }

@@ -1,9 +1,9 @@
 import {
   type ChangeKind,
-  MASS_DELETE_FLOOR,
-  MASS_DELETE_FRACTION,
-  type MassDeleteCheck,
-  massDeleteCheck,
+  type GuardedChangeKind,
+  MASS_CHANGE_FLOOR_INSTANCES,
+  MASS_CHANGE_FRACTION,
+  type MassChangeCheck,
   type Plan,
   type PlannedChange,
 } from "@procwatch/alarm-planner";
@@ -56,8 +56,22 @@ function describeChange(change: PlannedChange): string {
   }
 }
 
+/** The `!` lines that say which settings differ from the deployed stack's (empty when none do). */
+export function renderDeploymentMismatches(
+  deployment: { readonly parameterName: string; readonly mismatches: readonly { setting: string; here: string; deployed: string }[] },
+  style: Style,
+): string {
+  if (deployment.mismatches.length === 0) return "";
+  const lines = deployment.mismatches.map(
+    (mismatch) =>
+      `${style.red("!")} ${mismatch.setting} is ${truncate(mismatch.here)} here but ${truncate(mismatch.deployed)} in the deployment (${deployment.parameterName})`,
+  );
+  lines.push(`  ${style.dim("hint: apply refuses to run with settings that differ from the deployment's unless --ignore-deployed-settings")}`);
+  return `${lines.join("\n")}\n`;
+}
+
 /** The human plan: grouped by instance, `+` create, `~` update or actions on/off, `-` delete, `!` problem. */
-export function renderPlan(plan: Plan, style: Style, options: { detailed?: boolean; allowMassDelete?: boolean } = {}): string {
+export function renderPlan(plan: Plan, style: Style, options: { detailed?: boolean; massChange?: MassChangeCheck; allowMassChange?: boolean } = {}): string {
   const lines: string[] = [];
   for (const entry of plan.instances) {
     const outcome = entry.outcome;
@@ -92,28 +106,38 @@ export function renderPlan(plan: Plan, style: Style, options: { detailed?: boole
     for (const foreign of plan.foreign.slice(0, 20)) lines.push(`  ${style.dim("·")} ${foreign.alarmName} ${style.dim(`— ${foreign.reason}`)}`);
     if (plan.foreign.length > 20) lines.push(`  ${style.dim(`… and ${plan.foreign.length - 20} more (see --json)`)}`);
   }
-  const guard = massDeleteCheck(plan);
-  if (guard.exceeded) lines.push(...massDeleteWarning(guard, style, options.allowMassDelete === true));
+  if (options.massChange?.exceeded === true) lines.push(...massChangeWarning(options.massChange, style, options.allowMassChange === true));
   lines.push(summaryLine(plan, style));
   return `${lines.join("\n")}\n`;
 }
 
-/** The `!` line (and its hint) for a plan that deletes more than the mass-delete limit. */
-export function massDeleteWarning(guard: MassDeleteCheck, style: Style, allowed: boolean): string[] {
-  const consequence = allowed ? "--allow-mass-delete is set: apply will delete them" : "apply refuses these deletes unless --allow-mass-delete";
-  return [
-    `${style.red("!")} ${massDeleteSentence(guard)}; ${consequence}`,
-    `  ${style.dim("hint: a wrong --tag-prefix/--prefix or a deleted shared profile parameter looks exactly like this; check them first")}`,
-  ];
+const MASS_CHANGE_HINTS: Readonly<Record<GuardedChangeKind, string>> = {
+  delete: "a wrong --tag-prefix, a removed opt-in tag or a deleted shared profile parameter looks exactly like this; check them first",
+  update: "a typo in --namespace, another --restart-action-arn or --default-detection than the deployment's looks exactly like this; check them first",
+};
+
+/** The `!` lines (and hints) for each kind of change that exceeds the mass-change limit. */
+export function massChangeWarning(guard: MassChangeCheck, style: Style, allowed: boolean): string[] {
+  const lines: string[] = [];
+  for (const kind of ["delete", "update"] as const) {
+    const found = guard[kind];
+    if (!found.exceeded) continue;
+    const consequence = allowed ? `--allow-mass-change is set: apply will make them` : `apply refuses these ${kind}s unless --allow-mass-change`;
+    const what =
+      kind === "update" && guard.update.fields.length > 0
+        ? ` (${guard.update.fields.map((field) => `${field.field} on ${field.alarms}: ${truncate(field.example)}`).join("; ")})`
+        : "";
+    lines.push(
+      `${style.red("!")} mass ${kind}: ${found.alarms} alarms on ${found.instances} instances${what}, more than ${massChangeLimitText(guard)}; ${consequence}`,
+      `  ${style.dim(`hint: ${MASS_CHANGE_HINTS[kind]}`)}`,
+    );
+  }
+  return lines;
 }
 
-function massDeleteSentence(guard: MassDeleteCheck): string {
-  return `mass delete: ${guard.deletes} alarms to delete, more than ${massDeleteLimitText(guard)}`;
-}
-
-/** "the mass-delete limit of 25 (10% of 60 owned alarms in scope, at least 25)" */
-export function massDeleteLimitText(guard: MassDeleteCheck): string {
-  return `the mass-delete limit of ${guard.limit} (${Math.round(MASS_DELETE_FRACTION * 100)}% of ${guard.ownedInScope} owned alarms in scope, at least ${MASS_DELETE_FLOOR})`;
+/** "the mass-change limit of 5 instances (10% of 20 instances with alarms in scope, at least 5)" */
+export function massChangeLimitText(guard: MassChangeCheck): string {
+  return `the mass-change limit of ${guard.limit} instances (${Math.round(MASS_CHANGE_FRACTION * 100)}% of ${guard.instancesWithAlarms} instances with alarms in scope, at least ${MASS_CHANGE_FLOOR_INSTANCES})`;
 }
 
 export function summaryLine(plan: Plan, style: Style): string {
@@ -146,7 +170,14 @@ export function renderApplySummary(result: ReconcileResult, elapsedMs: number, s
   const line = `Applied: ${applied.created} created, ${applied.updated} updated, ${applied.deleted} deleted, ${applied.actionsDisabled} actions disabled, ${applied.actionsEnabled} actions enabled in ${formatDuration(elapsedMs)}.`;
   const lines = [result.failures.length === 0 ? style.green(line) : line];
   if (result.deferred > 0) lines.push(style.yellow(`${result.deferred} change(s) deferred to the next run (time budget reached).`));
-  if (result.refusedDeletes > 0) lines.push(style.red(`${result.refusedDeletes} delete(s) refused: more than ${massDeleteLimitText(result.massDelete)}.`));
+  for (const kind of ["delete", "update"] as const) {
+    if (result.refused[kind] > 0) lines.push(style.red(`${result.refused[kind]} ${kind}(s) refused: more than ${massChangeLimitText(result.massChange)}.`));
+  }
+  if (result.skipped.length > 0) {
+    lines.push(style.yellow(`${result.skipped.length} skipped (the world changed since the plan):`));
+    for (const skip of result.skipped.slice(0, 50)) lines.push(`  ${style.yellow("·")} ${skip.kind} ${skip.alarmName}: ${skip.reason}`);
+    if (result.skipped.length > 50) lines.push(`  … and ${result.skipped.length - 50} more (see --json)`);
+  }
   if (result.failures.length > 0) {
     lines.push(style.red(`${result.failures.length} failed:`));
     for (const failure of result.failures.slice(0, 50)) lines.push(`  ${style.red("✗")} ${failure.operation} ${failure.alarmName}: ${failure.message}`);
@@ -181,9 +212,9 @@ export function planToJson(result: ReconcileResult): unknown {
     })),
     conflicts: plan.conflicts,
     foreign: plan.foreign,
-    massDelete: result.massDelete,
+    massChange: { ...result.massChange, counted: undefined },
     ...(result.mode === "apply"
-      ? { applied: result.applied, failures: result.failures, deferred: result.deferred, refusedDeletes: result.refusedDeletes }
+      ? { applied: result.applied, failures: result.failures, deferred: result.deferred, refused: result.refused, skipped: result.skipped }
       : {}),
   };
 }

@@ -120,8 +120,9 @@ describe("apply", () => {
     expect([...fake.alarms.keys()].sort()).toEqual(
       [0, 1, 2].flatMap((index) => [alarmNameFor(fleetInstanceId(index), "nginx"), alarmNameFor(fleetInstanceId(index), "sshd")]).sort(),
     );
-    // No second read after the answer: only writes (and the one ARN lookup of an empty account).
-    expect(fake.callCounts().DescribeInstances).toBeUndefined();
+    // No second plan after the answer: one DescribeInstances re-checks the planned changes'
+    // preconditions (instance still there and opted in), then only writes.
+    expect(fake.callCounts().DescribeInstances).toBe(1);
     // The next plan picks up what changed meanwhile.
     const next = JSON.parse((await run("plan", "--json")).stdout);
     expect(next.changes.map((change: { kind: string; alarmName: string }) => `${change.kind} ${change.alarmName}`)).toEqual([
@@ -441,8 +442,8 @@ describe("--arming-grace-minutes", () => {
   });
 });
 
-describe("mass-delete guard", () => {
-  it("a wrong --tag-prefix would delete every alarm: plan warns, apply refuses the deletes (exit 1, one line + hint), --allow-mass-delete makes them", async () => {
+describe("mass-change guard", () => {
+  it("a wrong --tag-prefix would delete every alarm of running hosts: plan warns, apply refuses the deletes (exit 1, one line + hint), --allow-mass-change makes them", async () => {
     const { run, fake } = cli({ instances: 15 });
     expect((await run("apply", "--yes")).code).toBe(0);
     expect(fake.alarms.size).toBe(30);
@@ -450,43 +451,60 @@ describe("mass-delete guard", () => {
     const plan = await run("plan", "--tag-prefix", "acme");
     expect(plan.code).toBe(0);
     expect(plan.stdout).toContain(
-      "! mass delete: 30 alarms to delete, more than the mass-delete limit of 25 (10% of 30 owned alarms in scope, at least 25); apply refuses these deletes unless --allow-mass-delete\n  hint: a wrong --tag-prefix/--prefix or a deleted shared profile parameter looks exactly like this; check them first\n",
+      "! mass delete: 30 alarms on 15 instances, more than the mass-change limit of 5 instances (10% of 15 instances with alarms in scope, at least 5); apply refuses these deletes unless --allow-mass-change\n  hint: a wrong --tag-prefix, a removed opt-in tag or a deleted shared profile parameter looks exactly like this; check them first\n",
     );
-    expect(JSON.parse((await run("plan", "--json", "--tag-prefix", "acme")).stdout).massDelete).toEqual({
-      deletes: 30,
-      ownedInScope: 30,
-      limit: 25,
+    expect(JSON.parse((await run("plan", "--json", "--tag-prefix", "acme")).stdout).massChange).toMatchObject({
+      instancesWithAlarms: 15,
+      limit: 5,
+      delete: { instances: 15, alarms: 30, exceeded: true },
+      exemptDeletes: 0,
       exceeded: true,
     });
 
     const refused = await run("apply", "--yes", "--tag-prefix", "acme");
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe(
-      "procwatch-fleet: refused to delete 30 alarms: more than the mass-delete limit of 25 (10% of 30 owned alarms in scope, at least 25)\n" +
-        "hint: check --tag-prefix, --prefix and the profile parameters the hosts name; if the deletes are intended, run apply again with --allow-mass-delete\n",
+      "procwatch-fleet: refused 30 deletes: more than the mass-change limit of 5 instances (10% of 15 instances with alarms in scope, at least 5)\n" +
+        "hint: check --tag-prefix, --prefix, --namespace, --restart-action-arn, --default-detection and the profiles the hosts name against the deployment; if the change is intended, run apply again with --allow-mass-change\n",
     );
     expect(refused.stdout).toContain("30 delete(s) refused");
     expect(fake.alarms.size).toBe(30);
 
-    const allowed = await run("apply", "--yes", "--tag-prefix", "acme", "--allow-mass-delete");
+    const allowed = await run("apply", "--yes", "--tag-prefix", "acme", "--allow-mass-change");
     expect(allowed.code).toBe(0);
-    expect(allowed.stdout).toContain("--allow-mass-delete is set: apply will delete them");
+    expect(allowed.stdout).toContain("--allow-mass-change is set: apply will make them");
     expect(fake.alarms.size).toBe(0);
   });
 
-  it("refuses only the deletes: the plan's other changes are applied", async () => {
+  it("a namespace typo would rewrite every alarm: the plan names the field, apply refuses the updates", async () => {
     const { run, fake } = cli({ instances: 15 });
     await run("apply", "--yes");
-    for (let index = 0; index < 14; index += 1) fake.setInstanceState(fleetInstanceId(index), "terminated");
+    const before = JSON.stringify([...fake.alarms.values()].map(({ tags: _tags, ...alarm }) => alarm));
+    const plan = await run("plan", "--namespace", "CWagent");
+    expect(plan.stdout).toContain(
+      "! mass update: 30 alarms on 15 instances (Namespace on 30: CWAgent → CWagent), more than the mass-change limit of 5 instances",
+    );
+    const refused = await run("apply", "--yes", "--namespace", "CWagent");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^procwatch-fleet: refused 30 updates: more than the mass-change limit/);
+    expect(JSON.stringify([...fake.alarms.values()].map(({ tags: _tags, ...alarm }) => alarm))).toBe(before);
+  });
+
+  it("refuses only the flagged kind: the plan's other changes are applied, terminated hosts are cleaned up", async () => {
+    const { run, fake } = cli({ instances: 15 });
+    await run("apply", "--yes");
+    for (let index = 0; index < 12; index += 1) fake.setTags(fleetInstanceId(index), { "procwatch:enabled": "false" });
+    fake.setInstanceState(fleetInstanceId(12), "terminated");
     fake.setInstanceState(fleetInstanceId(14), "stopped");
     const result = await run("apply", "--yes", "--json");
     expect(result.code).toBe(1);
-    expect(JSON.parse(result.stdout)).toMatchObject({ applied: { deleted: 0, actionsDisabled: 2 }, refusedDeletes: 28 });
-    expect(fake.alarms.size).toBe(30);
+    expect(JSON.parse(result.stdout)).toMatchObject({ applied: { deleted: 2, actionsDisabled: 2 }, refused: { delete: 24, update: 0 } });
+    expect(fake.alarms.size).toBe(28);
+    expect(fake.alarms.has(alarmNameFor(fleetInstanceId(12), "nginx"))).toBe(false);
     expect(fake.alarms.get(alarmNameFor(fleetInstanceId(14), "nginx"))?.ActionsEnabled).toBe(false);
   });
 
-  it("on a terminal with only refused deletes it does not ask", async () => {
+  it("on a terminal with only refused changes it does not ask", async () => {
     const { run, fake, questions } = cli({ instances: 15, tty: true, answer: true });
     await run("apply");
     questions.length = 0;
@@ -528,5 +546,67 @@ describe("a profile that cannot be read", () => {
     expect((await run("apply", "--yes")).code).toBe(0);
     expect(fake.alarms.has(alarmNameFor(fleetInstanceId(1), "nginx"))).toBe(true);
     expect(fake.alarms.has(alarmNameFor(fleetInstanceId(2), "sshd"))).toBe(false);
+  });
+});
+
+describe("the deployed settings (/procwatch/deployments/<prefix>)", () => {
+  const deployed = {
+    version: 1,
+    alarmPrefix: "procwatch",
+    tagPrefix: "procwatch",
+    namespace: "CWAgent",
+    restartActionArns: [RESTART_TOPIC],
+    defaultDetection: "standard",
+    armingGraceMinutes: 0,
+    stackName: "ProcWatch",
+  };
+  // No restart topic and no arming grace from the environment: the deployment supplies both.
+  const fromDeployment = () => {
+    const world = cli({ instances: 3, env: { RESTART_TOPIC_ARN: "", ARMING_GRACE_MINUTES: "" } });
+    world.fake.putParameter("/procwatch/deployments/procwatch", JSON.stringify(deployed));
+    return world;
+  };
+
+  it("are the defaults: plan and apply need no flags on a laptop", async () => {
+    const { run, fake } = fromDeployment();
+    const applied = await run("apply", "--yes");
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx"))?.AlarmActions).toEqual([RESTART_TOPIC]);
+    expect(JSON.parse((await run("plan", "--json")).stdout).deployment).toEqual({
+      parameterName: "/procwatch/deployments/procwatch",
+      found: true,
+      stackName: "ProcWatch",
+      mismatches: [],
+    });
+  });
+
+  it("a flag that differs is shown by plan and refused by apply before anything is written; --ignore-deployed-settings overrides", async () => {
+    const { run, fake } = fromDeployment();
+    await run("apply", "--yes");
+    const before = JSON.stringify([...fake.alarms.values()].map(({ tags: _tags, ...alarm }) => alarm));
+    const plan = await run("plan", "--default-detection", "fast");
+    expect(plan.stdout).toContain("! --default-detection is fast here but standard in the deployment (/procwatch/deployments/procwatch)\n");
+    fake.resetCounters();
+    const refused = await run("apply", "--yes", "--default-detection", "fast");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      "procwatch-fleet: settings differ from the deployment's (/procwatch/deployments/procwatch): --default-detection fast here, standard deployed\n" +
+        "hint: drop the flags (or environment variables) that differ so the deployment's settings apply, or pass --ignore-deployed-settings if this run must differ\n",
+    );
+    expect(Object.keys(fake.callCounts()).filter((operation) => !/^(Describe|Get)/.test(operation))).toEqual([]);
+    expect(JSON.stringify([...fake.alarms.values()].map(({ tags: _tags, ...alarm }) => alarm))).toBe(before);
+    const overridden = await run("apply", "--yes", "--default-detection", "fast", "--ignore-deployed-settings");
+    expect(overridden.code, overridden.stderr).toBe(0);
+    expect(fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx"))?.Period).toBe(10);
+  });
+
+  it("a deployment document that is not one is an error naming the parameter and its problems", async () => {
+    const { run, fake } = fromDeployment();
+    fake.putParameter("/procwatch/deployments/procwatch", JSON.stringify({ ...deployed, defaultDetection: "turbo" }));
+    const result = await run("plan");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /\/procwatch\/deployments\/procwatch is not a procwatch deployment settings document: defaultDetection "turbo" is not a detection profile/,
+    );
   });
 });

@@ -10,7 +10,7 @@ import { fakeWorld, fleetConfig } from "./harness.ts";
 
 const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
 
-function lambdaWorld(options: { instances?: number; allowMassDelete?: boolean } = {}) {
+function lambdaWorld(options: { instances?: number; allowMassChange?: boolean } = {}) {
   const world = fakeWorld();
   buildFleet(world.fake, { instances: options.instances ?? 4, processesPerInstance: 2 });
   const metrics = new Metrics({ namespace: "procwatch", serviceName: "procwatch-fleet" });
@@ -31,7 +31,7 @@ function lambdaWorld(options: { instances?: number; allowMassDelete?: boolean } 
     adapters: world.adapters,
     logger,
     metrics,
-    ...(options.allowMassDelete !== undefined ? { allowMassDelete: options.allowMassDelete } : {}),
+    ...(options.allowMassChange !== undefined ? { allowMassChange: options.allowMassChange } : {}),
   });
   return { world, handler, published, errors };
 }
@@ -66,7 +66,7 @@ describe("Lambda handler", () => {
     expect(world.fake.alarms.size).toBe(8);
     expect(JSON.stringify(published[0])).toContain("AlarmsCreated");
     expect(published[0]).toMatchObject({ trigger: "schedule", AlarmsCreated: 8, ChangeFailures: 0 });
-    // One dimension set, `service` only: what the MassDeleteRefused ops alarm and the dashboard read.
+    // One dimension set, `service` only: what the MassChangeRefused ops alarm and the dashboard read.
     expect((published[0] as { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][] }> } })._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([["service"]]);
   });
 
@@ -97,33 +97,46 @@ describe("Lambda handler", () => {
   });
 });
 
-describe("mass-delete guard in the Lambda", () => {
-  it("refuses the deletes, still applies the rest, logs an error and emits MassDeleteRefused", async () => {
+describe("mass-change guard in the Lambda", () => {
+  const optOut = (world: ReturnType<typeof lambdaWorld>["world"], count: number) => {
+    for (let index = 0; index < count; index += 1) world.fake.setTags(fleetInstanceId(index), { "procwatch:enabled": "false" });
+  };
+
+  it("14 of 15 hosts opted out at once (still running): refuses the deletes, applies the rest, logs an error and emits MassChangeRefused", async () => {
     const { world, handler, published, errors } = lambdaWorld({ instances: 15 });
     await handler(fixture("scheduled.json"));
-    for (let index = 0; index < 14; index += 1) world.fake.setInstanceState(fleetInstanceId(index), "terminated");
+    optOut(world, 14);
     world.fake.setInstanceState(fleetInstanceId(14), "stopped");
     const summary = await handler(fixture("scheduled.json"));
-    expect(summary).toMatchObject({ deleted: 0, refusedDeletes: 28, actionsDisabled: 2 });
+    expect(summary).toMatchObject({ deleted: 0, refusedChanges: 28, actionsDisabled: 2 });
     expect(world.fake.alarms.size).toBe(30);
-    expect(published[1]).toMatchObject({ MassDeleteRefused: 28, AlarmsDeleted: 0, AlarmActionsToggled: 2 });
-    expect(errors).toEqual([["mass delete refused", expect.objectContaining({ refusedDeletes: 28, limit: 25, ownedInScope: 30 })]]);
+    expect(published[1]).toMatchObject({ MassChangeRefused: 28, AlarmsDeleted: 0, AlarmActionsToggled: 2 });
+    expect(errors).toEqual([["mass change refused", expect.objectContaining({ refused: { delete: 28, update: 0 }, limit: 5, instancesWithAlarms: 15 })]]);
   });
 
-  it("ALLOW_MASS_DELETE=true lets the deletes through", async () => {
-    const { world, handler, published } = lambdaWorld({ instances: 15, allowMassDelete: true });
+  it("hosts EC2 reports terminated are cleaned up however many there are", async () => {
+    const { world, handler, published } = lambdaWorld({ instances: 15 });
     await handler(fixture("scheduled.json"));
-    for (let index = 0; index < 15; index += 1) world.fake.setInstanceState(fleetInstanceId(index), "terminated");
-    expect(await handler(fixture("scheduled.json"))).toMatchObject({ deleted: 30, refusedDeletes: 0 });
-    expect(world.fake.alarms.size).toBe(0);
-    expect(published[1]).toMatchObject({ MassDeleteRefused: 0 });
+    for (let index = 0; index < 14; index += 1) world.fake.setInstanceState(fleetInstanceId(index), "terminated");
+    expect(await handler(fixture("scheduled.json"))).toMatchObject({ deleted: 28, refusedChanges: 0 });
+    expect(world.fake.alarms.size).toBe(2);
+    expect(published[1]).toMatchObject({ MassChangeRefused: 0 });
   });
 
-  it("a small event-narrowed run is never blocked (the limit is at least 25)", async () => {
+  it("ALLOW_MASS_CHANGE=true lets the opt-outs through", async () => {
+    const { world, handler, published } = lambdaWorld({ instances: 15, allowMassChange: true });
+    await handler(fixture("scheduled.json"));
+    optOut(world, 15);
+    expect(await handler(fixture("scheduled.json"))).toMatchObject({ deleted: 30, refusedChanges: 0 });
+    expect(world.fake.alarms.size).toBe(0);
+    expect(published[1]).toMatchObject({ MassChangeRefused: 0 });
+  });
+
+  it("a small event-narrowed run is never blocked (the limit is at least 5 instances)", async () => {
     const { world, handler } = lambdaWorld({ instances: 15 });
     await handler(fixture("scheduled.json"));
-    world.fake.setInstanceState(fleetInstanceId(1), "terminated");
-    expect(await handler(fixture("ec2-state-change.json"))).toMatchObject({ deleted: 2, refusedDeletes: 0 });
+    world.fake.setTags(fleetInstanceId(1), { "procwatch:enabled": "false" });
+    expect(await handler(fixture("ec2-state-change.json"))).toMatchObject({ deleted: 2, refusedChanges: 0 });
   });
 });
 
@@ -144,12 +157,12 @@ describe("lambdaSettingsFrom (the environment the stack sets)", () => {
     }
   });
 
-  it("reads ALLOW_MASS_DELETE strictly: unset/empty/false → refuse, true → allow, anything else fails the cold start", () => {
-    expect(lambdaSettingsFrom(stackEnv).allowMassDelete).toBe(false);
-    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "" }).allowMassDelete).toBe(false);
-    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "false" }).allowMassDelete).toBe(false);
-    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "true" }).allowMassDelete).toBe(true);
-    expect(() => lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_DELETE: "yes" })).toThrow(/ALLOW_MASS_DELETE "yes" is not true or false/);
+  it("reads ALLOW_MASS_CHANGE strictly: unset/empty/false → refuse, true → allow, anything else fails the cold start", () => {
+    expect(lambdaSettingsFrom(stackEnv).allowMassChange).toBe(false);
+    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_CHANGE: "" }).allowMassChange).toBe(false);
+    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_CHANGE: "false" }).allowMassChange).toBe(false);
+    expect(lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_CHANGE: "true" }).allowMassChange).toBe(true);
+    expect(() => lambdaSettingsFrom({ ...stackEnv, ALLOW_MASS_CHANGE: "yes" })).toThrow(/ALLOW_MASS_CHANGE "yes" is not true or false/);
   });
 
   it("reads ARMING_GRACE_MINUTES (default 45) and refuses a value that is not whole minutes", () => {

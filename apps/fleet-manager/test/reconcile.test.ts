@@ -1,5 +1,5 @@
 import { desiredAlarms } from "@procwatch/alarm-planner";
-import { type AlarmDefinition, alarmNameFor, OWNERSHIP_MARKER } from "@procwatch/contract";
+import { type AlarmDefinition, alarmNameFor, ownershipMarkerFor, ownershipTagFor } from "@procwatch/contract";
 import { buildFleet, fleetInstanceId } from "@procwatch/testkit";
 import { describe, expect, it } from "vitest";
 import { plannerConfigFor, reconcile } from "../src/reconcile.ts";
@@ -21,7 +21,7 @@ describe("reconcile against the fake", () => {
     const name = alarmNameFor(fleetInstanceId(0), "nginx");
     expect(world.fake.alarms.get(name)).toMatchObject({ ActionsEnabled: false, AlarmActions: [fleetConfig.restartActionArns[0]] });
     expect(world.fake.tagsOf(name)).toEqual({
-      "procwatch:managed-by": "procwatch-fleet",
+      "procwatch:managed-by": "procwatch",
       "procwatch:instance-id": fleetInstanceId(0),
       "procwatch:process": "nginx",
     });
@@ -71,7 +71,8 @@ describe("reconcile against the fake", () => {
     const result = await run(world, "apply", [fleetInstanceId(1)]);
     expect(result.applied.actionsDisabled).toBe(2);
     expect(world.fake.alarms.get(alarmNameFor(fleetInstanceId(2), "nginx"))?.ActionsEnabled).toBe(true);
-    expect(world.fake.callCounts()).toEqual({ DescribeInstances: 1, DescribeAlarms: 1, DisableAlarmActions: 1 });
+    // One more DescribeInstances: the precondition check right before the write (still stopped?).
+    expect(world.fake.callCounts()).toEqual({ DescribeInstances: 2, DescribeAlarms: 1, DisableAlarmActions: 1 });
   });
 
   it("with 10% throttling and 1% 500s a 300-instance fleet converges in ≤ 3 runs: stale alarms deleted, a hand edit restored, no duplicate, foreign alarms byte-identical", async () => {
@@ -79,7 +80,7 @@ describe("reconcile against the fake", () => {
     const members = buildFleet(world.fake, { instances: 300, processesPerInstance: 3, stoppedEvery: 13, fastEvery: 17 });
     const foreign = [
       { AlarmName: alarmNameFor(fleetInstanceId(5), "nginx-legacy"), AlarmDescription: "hand-made by the web team", Period: 300 },
-      { AlarmName: "procwatch/dashboard-canary", AlarmDescription: `${OWNERSHIP_MARKER} copied`, Period: 60 },
+      { AlarmName: "procwatch/dashboard-canary", AlarmDescription: `${ownershipMarkerFor()} copied`, Period: 60 },
       { AlarmName: alarmNameFor(fleetInstanceId(999_999), "nginx"), AlarmDescription: "someone else's, for an unknown instance", Period: 60 },
     ];
     for (const alarm of foreign) {
@@ -113,7 +114,7 @@ describe("reconcile against the fake", () => {
           InsufficientDataActions: [...definition.InsufficientDataActions],
           ...overrides,
         },
-        { "procwatch:managed-by": "procwatch-fleet" },
+        { "procwatch:managed-by": "procwatch" },
       );
     const opted = { "procwatch:enabled": "true", "procwatch:processes": "nginx" };
     const vanished = ownedDefinition(fleetInstanceId(6000), "nginx", opted);
@@ -154,11 +155,13 @@ describe("reconcile against the fake", () => {
     expect(world.fake.alarms.get(edited.AlarmName)?.Threshold).toBe(edited.Threshold);
 
     const expectedNames = new Set(members.flatMap((member) => member.processes.map((process) => alarmNameFor(member.instanceId, process))));
-    const owned = [...world.fake.alarms.values()].filter((alarm) => alarm.AlarmDescription?.startsWith(OWNERSHIP_MARKER) && expectedNames.has(alarm.AlarmName));
+    const owned = [...world.fake.alarms.values()].filter(
+      (alarm) => alarm.AlarmDescription?.startsWith(ownershipMarkerFor()) && expectedNames.has(alarm.AlarmName),
+    );
     expect(owned).toHaveLength(expectedNames.size);
     expect(world.fake.alarms.size).toBe(expectedNames.size + foreign.length);
     expect(foreign.map((alarm) => snapshot(alarm.AlarmName))).toEqual(foreignBefore);
-    for (const name of expectedNames) expect(world.fake.tagsOf(name)["procwatch:managed-by"]).toBe("procwatch-fleet");
+    for (const name of expectedNames) expect(world.fake.tagsOf(name)["procwatch:managed-by"]).toBe("procwatch");
     const counters = world.fake.calls;
     expect((counters.PutMetricAlarm?.throttled ?? 0) + (counters.DescribeAlarms?.throttled ?? 0)).toBeGreaterThan(0);
     expect(Object.values(counters).reduce((sum, counter) => sum + counter.serverErrors, 0)).toBeGreaterThan(0);
@@ -195,7 +198,8 @@ describe("apply order", () => {
     const { world, writes } = await driftedWorld();
     const result = await run(world, "apply");
     expect(result.applied).toEqual({ created: 1, updated: 1, deleted: 2, actionsDisabled: 2, actionsEnabled: 2, reevaluated: 0 });
-    expect(writes).toEqual(["DisableAlarmActions", "DeleteAlarms", "EnableAlarmActions", "PutMetricAlarm", "TagResource", "PutMetricAlarm"]);
+    // One PutMetricAlarm per create or update: the create carries its tags, no TagResource.
+    expect(writes).toEqual(["DisableAlarmActions", "DeleteAlarms", "EnableAlarmActions", "PutMetricAlarm"]);
   });
 
   it("a run stopped by its time budget has done the safety-relevant changes; the next run does the rest", async () => {

@@ -30,8 +30,10 @@ export const PROCWATCH_METRICS = {
   changeFailures: "ChangeFailures",
   changesDeferred: "ChangesDeferred",
   instancesWithTagProblems: "InstancesWithTagProblems",
-  /** fleet manager: a plan would have deleted more alarms than the guard allows; the deletes were refused. */
-  massDeleteRefused: "MassDeleteRefused",
+  /** fleet manager: a plan would have deleted or rewritten the alarms of more instances than the guard allows; those changes were refused. */
+  massChangeRefused: "MassChangeRefused",
+  /** fleet manager: planned changes skipped because the world moved on (precondition re-check) or a delete's managed-by tag was not this deployment's. */
+  changesSkipped: "ChangesSkipped",
   /** fleet manager: hosts whose named profile could not be read; their alarms were left as they were. */
   instancesWithUnreadableProfile: "InstancesWithUnreadableProfile",
 } as const;

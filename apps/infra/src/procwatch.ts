@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { type DeploymentSettings, deploymentParameterName } from "@procwatch/contract";
 import { loadDocument, SSM_DOCUMENT_NAMES, type SsmDocumentKind } from "@procwatch/ssm-documents";
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { LoggingLevel as ChatbotLoggingLevel, SlackChannelConfiguration } from "aws-cdk-lib/aws-chatbot";
@@ -26,7 +27,7 @@ import { Asset } from "aws-cdk-lib/aws-s3-assets";
 import { Topic } from "aws-cdk-lib/aws-sns";
 import { LambdaSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
-import { CfnAssociation, CfnDocument } from "aws-cdk-lib/aws-ssm";
+import { CfnAssociation, CfnDocument, StringParameter } from "aws-cdk-lib/aws-ssm";
 import { Construct } from "constructs";
 import {
   DEFAULT_AGENT_ARTIFACTS_DIR,
@@ -52,6 +53,11 @@ export interface ProcWatchProps extends ProcWatchSettings {
 
 /** Namespace the CloudWatch agent publishes procstat metrics to (the contract's default). */
 const CWAGENT_NAMESPACE = "CWAgent";
+/**
+ * How long the fleet manager keeps a new alarm's actions off while its series does not report:
+ * the configure association runs every 30 minutes, so a newly opted-in host reports within ~35.
+ */
+const FLEET_ARMING_GRACE_MINUTES = 45;
 const ROLLOUT_RATE = { maxConcurrency: "10%", maxErrors: "10%" } as const;
 
 /**
@@ -80,6 +86,8 @@ export class ProcWatch extends Construct {
   readonly instanceRole?: Role;
   readonly instanceProfile?: InstanceProfile;
   readonly commandLogGroup: LogGroup;
+  /** `/procwatch/deployments/<alarmPrefix>`: the settings procwatch-fleet uses as its defaults. */
+  readonly deploymentParameter: StringParameter;
   readonly slackChannel?: SlackChannelConfiguration;
   readonly dashboard: Dashboard;
 
@@ -236,12 +244,32 @@ export class ProcWatch extends Construct {
         RESTART_TOPIC_ARN: this.restartTopic.topicArn,
         METRIC_NAMESPACE: CWAGENT_NAMESPACE,
         DEFAULT_DETECTION_PROFILE: settings.detectionProfile,
+        ARMING_GRACE_MINUTES: String(FLEET_ARMING_GRACE_MINUTES),
         POWERTOOLS_SERVICE_NAME: PROCWATCH_SERVICE_NAMES.fleetManager,
         POWERTOOLS_METRICS_NAMESPACE: PROCWATCH_METRIC_NAMESPACE,
       },
     });
     this.grantRestartHandler(restartDocumentArn);
     this.grantFleetManager(alarmArnPrefix);
+
+    // ---- the deployment's settings, for procwatch-fleet on a laptop ------------------------------
+    // The same values the fleet Lambda runs with. Named by the alarm prefix (the deployment's
+    // identity): a second stack with the same prefix fails to create it, so prefixes stay distinct.
+    const deploymentSettings: DeploymentSettings = {
+      version: 1,
+      alarmPrefix: settings.alarmPrefix,
+      tagPrefix: settings.tagPrefix,
+      namespace: CWAGENT_NAMESPACE,
+      restartActionArns: [this.restartTopic.topicArn],
+      defaultDetection: settings.detectionProfile,
+      armingGraceMinutes: FLEET_ARMING_GRACE_MINUTES,
+      stackName: Stack.of(this).stackName,
+    };
+    this.deploymentParameter = new StringParameter(this, "DeploymentSettings", {
+      parameterName: deploymentParameterName(settings.alarmPrefix),
+      description: "procwatch: the settings this deployment's fleet manager runs with (procwatch-fleet reads them as defaults)",
+      stringValue: Stack.of(this).toJsonString(deploymentSettings),
+    });
 
     // ---- event wiring ------------------------------------------------------------------------
     this.restartTopic.addSubscription(new LambdaSubscription(this.restartHandler, { deadLetterQueue: this.deadLetterQueue }));
@@ -452,6 +480,10 @@ export class ProcWatch extends Construct {
     new CfnOutput(this, "RestartTopicArn", { value: this.restartTopic.topicArn, description: "procwatch-fleet --restart-action-arn (or RESTART_TOPIC_ARN)" });
     new CfnOutput(this, "NotificationTopicArn", { value: this.notificationTopic.topicArn });
     new CfnOutput(this, "RestartDocumentName", { value: documentNames.restart });
+    new CfnOutput(this, "DeploymentSettingsParameter", {
+      value: this.deploymentParameter.parameterName,
+      description: "procwatch-fleet reads its default settings here (needs ssm:GetParameter on it)",
+    });
     new CfnOutput(this, "CommandLogGroupName", {
       value: this.commandLogGroup.logGroupName,
       description: "Where every restart command's output goes (retained on destroy)",
@@ -620,12 +652,14 @@ export class ProcWatch extends Construct {
       new PolicyStatement({
         sid: "ManageOwnAlarmsOnly",
         // SetAlarmState: an alarm found in ALARM right after its actions went on is reset so it acts.
+        // ListTagsForResource: a delete goes only to alarms whose managed-by tag names this deployment.
+        // No TagResource: creates carry their tags in PutMetricAlarm.
         actions: [
           "cloudwatch:DeleteAlarms",
           "cloudwatch:EnableAlarmActions",
           "cloudwatch:DisableAlarmActions",
-          "cloudwatch:TagResource",
           "cloudwatch:SetAlarmState",
+          "cloudwatch:ListTagsForResource",
         ],
         resources: [ownedAlarms],
       }),
@@ -697,16 +731,34 @@ export class ProcWatch extends Construct {
       this.fleetManager.metricErrors({ period: Duration.minutes(15) }),
       "The procwatch fleet manager is failing: alarms may be missing or stale.",
     );
-    watch(
-      "MassDeleteRefused",
+    const fleetMetric = (metricName: string) =>
       new Metric({
         namespace: PROCWATCH_METRIC_NAMESPACE,
-        metricName: PROCWATCH_METRICS.massDeleteRefused,
+        metricName,
         dimensionsMap: { service: PROCWATCH_SERVICE_NAMES.fleetManager },
         statistic: "Sum",
         period: Duration.minutes(15),
+      });
+    watch(
+      "MassChangeRefused",
+      fleetMetric(PROCWATCH_METRICS.massChangeRefused),
+      "The fleet manager refused to delete or rewrite the alarms of more instances than its guard allows (a wrong tag prefix, a namespace typo, another topic?). Check `procwatch-fleet plan`; apply with --allow-mass-change only if intended.",
+    );
+    // The fleet manager's own failures page, not only the dashboard: writes that failed for good,
+    // hosts whose tags have problems (they have no alarms), hosts whose profile cannot be read.
+    watch(
+      "FleetManagerProblems",
+      new MathExpression({
+        expression: "FILL(failures, 0) + FILL(tags, 0) + FILL(profiles, 0)",
+        label: "failed changes + instances with tag problems + instances with unreadable profiles",
+        period: Duration.minutes(15),
+        usingMetrics: {
+          failures: fleetMetric(PROCWATCH_METRICS.changeFailures),
+          tags: fleetMetric(PROCWATCH_METRICS.instancesWithTagProblems),
+          profiles: fleetMetric(PROCWATCH_METRICS.instancesWithUnreadableProfile),
+        },
       }),
-      "The fleet manager refused to delete more alarms than its guard allows (a wrong tag prefix or a deleted shared profile?). Check `procwatch-fleet plan`; apply with --allow-mass-delete only if intended.",
+      "The fleet manager could not make some changes, or some opted-in hosts have tag problems or an unreadable profile (they are not watched). `procwatch-fleet plan` lists them.",
     );
     watch(
       "DeadLetters",
@@ -767,7 +819,8 @@ export class ProcWatch extends Construct {
           searchOwn(PROCWATCH_METRICS.changesDeferred, "deferred changes"),
           searchOwn(PROCWATCH_METRICS.instancesWithTagProblems, "instances with tag problems"),
           searchOwn(PROCWATCH_METRICS.instancesWithUnreadableProfile, "instances with unreadable profile"),
-          searchOwn(PROCWATCH_METRICS.massDeleteRefused, "mass deletes refused"),
+          searchOwn(PROCWATCH_METRICS.massChangeRefused, "mass changes refused"),
+          searchOwn(PROCWATCH_METRICS.changesSkipped, "changes skipped (world moved on, or not this deployment's)"),
         ],
         width: 8,
       }),

@@ -133,7 +133,7 @@ describe("Lambdas", () => {
     expect(environment.COMMAND_LOG_GROUP).toEqual({ Ref: logGroupId });
     expect(resources[logGroupId]?.Properties).toMatchObject({ RetentionInDays: 30 });
     expect(resources[logGroupId]?.Properties.LogGroupName).toBeUndefined();
-    expect(resources[logGroupId]?.DeletionPolicy).toBe("Retain");
+    expect((resources[logGroupId] as { DeletionPolicy?: string } | undefined)?.DeletionPolicy).toBe("Retain");
   });
 
   it("configures the fleet manager with the prefixes, the restart topic and the CWAgent namespace", () => {
@@ -144,6 +144,17 @@ describe("Lambdas", () => {
     expect(fn?.Properties.Timeout).toBe(900);
     // One reconcile at a time, so two runs never pace themselves past the account's quotas.
     expect(fn?.Properties.ReservedConcurrentExecutions).toBe(1);
+  });
+
+  it("publishes the deployment's settings under its alarm prefix, the same values the fleet Lambda runs with", () => {
+    const parameter = Object.values(template.findResources("AWS::SSM::Parameter"))[0];
+    expect(parameter?.Properties.Name).toBe("/procwatch/deployments/acme");
+    const value = JSON.stringify(parameter?.Properties.Value);
+    for (const fragment of ['\\"alarmPrefix\\":\\"acme\\"', '\\"tagPrefix\\":\\"acme\\"', '\\"defaultDetection\\":\\"fast\\"', '\\"armingGraceMinutes\\":45'])
+      expect(value).toContain(fragment);
+    expect(value).toContain(logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchRestartTopic"));
+    const fn = resources[logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchFleetManager")];
+    expect((fn?.Properties.Environment as { Variables: Record<string, unknown> }).Variables.ARMING_GRACE_MINUTES).toBe("45");
   });
 
   it("subscribes the restart handler to the restart topic", () => {
@@ -404,7 +415,8 @@ describe("dashboard and operations", () => {
     expect(alarms.map((alarm) => alarm.Properties.AlarmName).sort()).toEqual([
       "acme-ops/DeadLetters",
       "acme-ops/FleetManagerErrors",
-      "acme-ops/MassDeleteRefused",
+      "acme-ops/FleetManagerProblems",
+      "acme-ops/MassChangeRefused",
       "acme-ops/RestartHandlerErrors",
     ]);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([notification]);

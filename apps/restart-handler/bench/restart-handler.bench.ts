@@ -202,7 +202,7 @@ function snsAlarm(instanceId: string, state: string, time: string): unknown {
           TopicArn: "arn:aws:sns:eu-west-1:123456789012:procwatch-restart",
           Message: JSON.stringify({
             AlarmName: alarmName,
-            AlarmDescription: "[procwatch:managed] nginx",
+            AlarmDescription: "[procwatch:managed:procwatch] nginx",
             AWSAccountId: "123456789012",
             NewStateValue: state,
             OldStateValue: state === "OK" ? "ALARM" : "OK",

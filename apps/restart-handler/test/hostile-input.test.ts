@@ -41,7 +41,7 @@ const HOSTILE: [string, unknown, string][] = [
   ["an option-like process name", snsAlarm({ name: `procwatch/${INSTANCE_ID}/--help` }), "not-procwatch-owned"],
   ["an instance id with a command", snsAlarm({ name: "procwatch/i-03e6aec1a93443558;id/httpd" }), "not-procwatch-owned"],
   ["a 1 MB alarm name", snsAlarm({ name: `procwatch/${INSTANCE_ID}/${MEGABYTE}` }), "malformed-alarm"],
-  ["a 1 MB description", snsAlarm({ description: `[procwatch:managed] ${MEGABYTE}` }), "malformed-alarm"],
+  ["a 1 MB description", snsAlarm({ description: `[procwatch:managed:procwatch] ${MEGABYTE}` }), "malformed-alarm"],
   ["a description without the ownership marker", snsAlarm({ description: "made by hand" }), "not-procwatch-owned"],
   ["a null description", snsAlarm({ description: null }), "not-procwatch-owned"],
   ["a foreign prefix", snsAlarm({ name: `other/${INSTANCE_ID}/httpd` }), "not-procwatch-owned"],

@@ -18,6 +18,8 @@ export interface PlannedChange {
   readonly processName: string;
   /** One human sentence: why this change. */
   readonly reason: string;
+  /** The instance's state when the change was planned (absent for an instance EC2 no longer lists). */
+  readonly instanceState?: string;
   /** What PutMetricAlarm sends, for create and update. */
   readonly definition?: AlarmDefinition;
   readonly differences?: readonly FieldDifference[];
@@ -70,8 +72,10 @@ export interface Plan {
   readonly unresolvedInstances: readonly InstanceOutcome[];
   /** Owned alarms of `unresolvedInstances`: neither updated, toggled nor deleted by this plan. */
   readonly heldAlarms: readonly string[];
-  /** Owned alarms in scope as observed: the base of the mass-delete limit. */
+  /** Owned alarms in scope as observed. */
   readonly ownedInScope: number;
+  /** Instances with owned alarms in scope (sorted): the base of the mass-change limit. */
+  readonly instancesWithAlarmsInScope: readonly string[];
 }
 
 export interface PlanScope {
@@ -112,6 +116,7 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
   const desiredNames = new Set<string>();
   const heldAlarms: string[] = [];
   let ownedInScope = 0;
+  const instancesWithAlarms = new Set<string>();
 
   for (const alarm of desired.alarms) {
     if (!inScope(alarm.instanceId)) continue;
@@ -128,7 +133,14 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
         });
         continue;
       }
-      changes.push(change("create", alarm, alarm.definition.ActionsEnabled ? "new alarm" : `new alarm, actions disabled: ${alarm.actionsReason}`));
+      changes.push(
+        change(
+          "create",
+          alarm,
+          alarm.definition.ActionsEnabled ? "new alarm" : `new alarm, actions disabled: ${alarm.actionsReason}`,
+          outcomes.get(alarm.instanceId)?.state,
+        ),
+      );
       continue;
     }
     const differences = diffAlarm(existing, alarm.definition);
@@ -136,9 +148,17 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
     const reevaluate = alarm.definition.ActionsEnabled && (existing.ActionsEnabled === false || metricChanged(existing, alarm.definition));
     const armed = reevaluate ? { reevaluate: true as const } : {};
     if (beyondActions.length > 0) {
-      changes.push({ ...change("update", alarm, `${beyondActions.map((difference) => difference.field).join(", ")} differ`), differences, ...armed });
+      changes.push({
+        ...change("update", alarm, `${beyondActions.map((difference) => difference.field).join(", ")} differ`, outcomes.get(alarm.instanceId)?.state),
+        differences,
+        ...armed,
+      });
     } else if (differences.length > 0) {
-      changes.push({ ...change(alarm.definition.ActionsEnabled ? "enable-actions" : "disable-actions", alarm, alarm.actionsReason), differences, ...armed });
+      changes.push({
+        ...change(alarm.definition.ActionsEnabled ? "enable-actions" : "disable-actions", alarm, alarm.actionsReason, outcomes.get(alarm.instanceId)?.state),
+        differences,
+        ...armed,
+      });
     } else {
       unchanged.push(name);
     }
@@ -148,6 +168,7 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
     const identity = parseAlarmName(name, scope.alarmPrefix);
     if (identity === null || !inScope(identity.instanceId)) continue;
     ownedInScope += 1;
+    instancesWithAlarms.add(identity.instanceId);
     if (desiredNames.has(name)) continue;
     // Without its profile the instance's spec is unknown: deleting or rewriting its alarms on a
     // transient AWS error would drop monitoring; the next run that can read the profile decides.
@@ -185,28 +206,128 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
     unresolvedInstances,
     heldAlarms,
     ownedInScope,
+    instancesWithAlarmsInScope: [...instancesWithAlarms].sort(compare),
   };
 }
 
-/** A plan may delete at most this share of the owned alarms in scope… */
-export const MASS_DELETE_FRACTION = 0.1;
-/** …but always at least this many (a small fleet, or an event narrowed to a few hosts, must still converge). */
-export const MASS_DELETE_FLOOR = 25;
+/** One apply may rewrite the alarms of at most this share of the instances with alarms in scope… */
+export const MASS_CHANGE_FRACTION = 0.1;
+/** …but always of at least this many instances (a small fleet, or an event narrowed to a few hosts, must converge). */
+export const MASS_CHANGE_FLOOR_INSTANCES = 5;
 
-export interface MassDeleteCheck {
-  readonly deletes: number;
-  readonly ownedInScope: number;
-  /** The most deletes one apply may make without an explicit override. */
-  readonly limit: number;
-  /** True when the plan deletes more than `limit`: a wrong tag prefix or a deleted shared profile looks exactly like this. */
+export type GuardedChangeKind = "delete" | "update";
+
+export interface MassChangeKind {
+  /** Instances whose alarms this kind of change touches (the unit of the limit). */
+  readonly instances: number;
+  readonly alarms: number;
   readonly exceeded: boolean;
 }
 
-/** The mass-delete guard: more than max(10 % of the owned alarms in scope, 25) deletes need an explicit override. */
-export function massDeleteCheck(plan: Pick<Plan, "counts" | "ownedInScope">): MassDeleteCheck {
-  // deletes > max(fraction × owned, floor) ⇔ deletes > max(⌊fraction × owned⌋, floor) for whole numbers.
-  const limit = Math.max(Math.floor(plan.ownedInScope * MASS_DELETE_FRACTION), MASS_DELETE_FLOOR);
-  return { deletes: plan.counts.delete, ownedInScope: plan.ownedInScope, limit, exceeded: plan.counts.delete > limit };
+/** Which alarm names each guarded kind counted: what an apply refuses when that kind is exceeded. */
+export type CountedChanges = Readonly<Record<GuardedChangeKind, readonly string[]>>;
+
+export interface MassChangeCheck {
+  /** Instances with owned alarms in scope: the base of the limit. */
+  readonly instancesWithAlarms: number;
+  /** The most instances one kind of change may touch without an explicit override. */
+  readonly limit: number;
+  readonly delete: MassChangeKind;
+  readonly update: MassChangeKind & {
+    /** What the updates change, most common first: e.g. `Namespace` on 300 alarms, `CWAgent → CWagent`. */
+    readonly fields: readonly { readonly field: string; readonly alarms: number; readonly example: string }[];
+  };
+  /** Deletes exempt from the limit: EC2 itself reports the instance terminated, or no longer knows it. */
+  readonly exemptDeletes: number;
+  readonly exceeded: boolean;
+  readonly counted: CountedChanges;
+}
+
+/**
+ * The mass-change guard. A namespace typo, a staging restart topic, `--default-detection fast`
+ * against hosts that publish every minute, a wrong `--tag-prefix`, a deleted shared profile: each
+ * rewrites or deletes the alarms of the whole fleet in one apply, and each passes every per-alarm
+ * check. A kind of change (delete, update) that touches the alarms of more than
+ * max(10 % of the instances with alarms in scope, 5) instances is refused without an explicit
+ * override. The unit is instances, not alarms, so one host with 50 processes opted out is one.
+ * Deletes of instances EC2 reports terminated or shutting down, or no longer knows at all, are
+ * exempt: EC2, not a setting, decided them.
+ *
+ * Creates are not refused: they rewrite nothing, a new alarm stays arming (no action) until its
+ * series reports, and the mistake that creates a second set of alarms (another alarm prefix) is
+ * refused earlier, by the deployed-settings check. A create guard could not tell a shared profile
+ * gaining a process from an earlier apply that failed halfway, and would block the second.
+ *
+ * `ec2States`: for instances with deletes that the inventory did not list (it lists live,
+ * tagged instances), what EC2 says when asked by id; an id EC2 no longer knows is absent.
+ */
+export function massChangeCheck(
+  plan: Pick<Plan, "changes" | "instances" | "instancesWithAlarmsInScope">,
+  ec2States: ReadonlyMap<string, string>,
+): MassChangeCheck {
+  const instancesWithAlarms = plan.instancesWithAlarmsInScope.length;
+  const limit = Math.max(Math.floor(instancesWithAlarms * MASS_CHANGE_FRACTION), MASS_CHANGE_FLOOR_INSTANCES);
+  const outcomes = new Map(plan.instances.map((instance) => [instance.instanceId, instance.outcome]));
+  const touched: Record<GuardedChangeKind, { instances: Set<string>; alarms: string[] }> = {
+    delete: { instances: new Set(), alarms: [] },
+    update: { instances: new Set(), alarms: [] },
+  };
+  const fields = new Map<string, { alarms: number; example: string }>();
+  let exemptDeletes = 0;
+  for (const change of plan.changes) {
+    if (change.kind === "delete") {
+      if (isGoneAccordingToEc2(outcomes.get(change.instanceId), ec2States, change.instanceId)) {
+        exemptDeletes += 1;
+        continue;
+      }
+    } else if (change.kind !== "update") {
+      continue;
+    }
+    const kind = touched[change.kind];
+    kind.instances.add(change.instanceId);
+    kind.alarms.push(change.alarmName);
+    for (const difference of change.differences ?? []) {
+      if (change.kind !== "update" || difference.field === "ActionsEnabled") continue;
+      const entry = fields.get(difference.field) ?? { alarms: 0, example: `${difference.observed} → ${difference.desired}` };
+      entry.alarms += 1;
+      fields.set(difference.field, entry);
+    }
+  }
+  const kindCheck = (kind: GuardedChangeKind): MassChangeKind => ({
+    instances: touched[kind].instances.size,
+    alarms: touched[kind].alarms.length,
+    exceeded: touched[kind].instances.size > limit,
+  });
+  const deleteCheck = kindCheck("delete");
+  const updateCheck = kindCheck("update");
+  return {
+    instancesWithAlarms,
+    limit,
+    delete: deleteCheck,
+    update: {
+      ...updateCheck,
+      fields: [...fields.entries()].map(([field, entry]) => ({ field, ...entry })).sort((a, b) => b.alarms - a.alarms || compare(a.field, b.field)),
+    },
+    exemptDeletes,
+    exceeded: deleteCheck.exceeded || updateCheck.exceeded,
+    counted: { delete: touched.delete.alarms, update: touched.update.alarms },
+  };
+}
+
+/** EC2's own word: shutting-down or terminated, or no longer known. Never a tag or a setting. */
+function isGoneAccordingToEc2(outcome: InstanceOutcome | undefined, ec2States: ReadonlyMap<string, string>, instanceId: string): boolean {
+  if (outcome?.status === "gone") return true;
+  if (outcome !== undefined) return false;
+  const state = ec2States.get(instanceId);
+  return state === undefined || state === "shutting-down" || state === "terminated";
+}
+
+/** Instances with deletes that the inventory did not list: the ones to ask EC2 about by id. */
+export function unlistedInstancesWithDeletes(plan: Pick<Plan, "changes" | "instances">): string[] {
+  const listed = new Set(plan.instances.filter((instance) => instance.outcome !== undefined).map((instance) => instance.instanceId));
+  return [...new Set(plan.changes.filter((change) => change.kind === "delete" && !listed.has(change.instanceId)).map((change) => change.instanceId))].sort(
+    compare,
+  );
 }
 
 /** True when applying the plan would change nothing in CloudWatch. */
@@ -214,8 +335,15 @@ export function planIsEmpty(plan: Plan): boolean {
   return plan.changes.length === 0;
 }
 
-function change(kind: ChangeKind, alarm: DesiredAlarm, reason: string): PlannedChange {
-  const planned: PlannedChange = { kind, alarmName: alarm.definition.AlarmName, instanceId: alarm.instanceId, processName: alarm.processName, reason };
+function change(kind: ChangeKind, alarm: DesiredAlarm, reason: string, instanceState: string | undefined): PlannedChange {
+  const planned: PlannedChange = {
+    kind,
+    alarmName: alarm.definition.AlarmName,
+    instanceId: alarm.instanceId,
+    processName: alarm.processName,
+    reason,
+    ...(instanceState !== undefined ? { instanceState } : {}),
+  };
   return kind === "create" || kind === "update" ? { ...planned, definition: alarm.definition } : planned;
 }
 

@@ -1,4 +1,4 @@
-import { alarmNameFor, OWNERSHIP_MARKER } from "@procwatch/contract";
+import { alarmNameFor, ownershipMarkerFor } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
 import {
   type ChangeKind,
@@ -6,13 +6,14 @@ import {
   desiredAlarms,
   type FirstDatapointCheck,
   type InstanceState,
-  massDeleteCheck,
+  massChangeCheck,
   type ObservedAlarm,
   type ProfileInput,
   planReconcile,
   RECENT_DATAPOINT_WINDOW_MS,
   referencedProfiles,
   reportsAtResolution,
+  unlistedInstancesWithDeletes,
 } from "../src/index.ts";
 import { applyToObserved, armingConfig, config, contextFor, instance, instanceId, minutesAgo, NOW, noProfiles, observedFrom, settled } from "./builders.ts";
 
@@ -199,7 +200,7 @@ describe("ownership", () => {
     const foreignName = alarmNameFor(instanceId(0x999), "nginx");
     const foreign: ObservedAlarm[] = [
       { AlarmName: foreignName, AlarmDescription: "hand-made", MetricName: "procstat_lookup_pid_count" },
-      { AlarmName: "procwatch/legacy-web-alarm", AlarmDescription: `${OWNERSHIP_MARKER} copied description` },
+      { AlarmName: "procwatch/legacy-web-alarm", AlarmDescription: `${ownershipMarkerFor()} copied description` },
       { AlarmName: "other-team/cpu", AlarmDescription: "not under our prefix" },
     ];
     const { plan } = planFor([managed], [...converged([managed]), ...foreign]);
@@ -458,33 +459,84 @@ describe("profile lookups that failed (AWS error) hold the host's alarms", () =>
   });
 });
 
-describe("mass-delete check", () => {
-  const fleetOf = (count: number) => Array.from({ length: count }, () => instance({ processes: "nginx" }));
+describe("mass-change guard (counted in instances)", () => {
+  const fleetOf = (count: number, processes = "nginx") => Array.from({ length: count }, () => instance({ processes }));
+  const noEc2 = new Map<string, string>();
 
-  it.each<{ owned: number; deleted: number; limit: number; exceeded: boolean }>([
-    { owned: 40, deleted: 25, limit: 25, exceeded: false },
-    { owned: 40, deleted: 26, limit: 25, exceeded: true },
-    { owned: 300, deleted: 30, limit: 30, exceeded: false },
-    { owned: 300, deleted: 31, limit: 30, exceeded: true },
-    { owned: 10, deleted: 10, limit: 25, exceeded: false },
-  ])("$deleted of $owned owned alarms deleted → limit $limit, exceeded $exceeded", ({ owned, deleted, limit, exceeded }) => {
-    const fleet = fleetOf(owned);
-    const { plan } = planFor(fleet.slice(deleted), converged(fleet));
-    expect(massDeleteCheck(plan)).toEqual({ deletes: deleted, ownedInScope: owned, limit, exceeded });
+  it.each<{ instances: number; deleted: number; limit: number; exceeded: boolean }>([
+    { instances: 40, deleted: 5, limit: 5, exceeded: false },
+    { instances: 40, deleted: 6, limit: 5, exceeded: true },
+    { instances: 300, deleted: 30, limit: 30, exceeded: false },
+    { instances: 300, deleted: 31, limit: 30, exceeded: true },
+  ])("$deleted of $instances instances opted out at once → limit $limit, exceeded $exceeded", ({ instances, deleted, limit, exceeded }) => {
+    const fleet = fleetOf(instances);
+    const optedOut = fleet.map((host, index) => (index < deleted ? { ...host, tags: { ...host.tags, "procwatch:enabled": "false" } } : host));
+    const { plan } = planFor(optedOut, converged(fleet));
+    const check = massChangeCheck(plan, noEc2);
+    expect(check.delete).toEqual({ instances: deleted, alarms: deleted, exceeded });
+    expect(check.limit).toBe(limit);
   });
 
-  it("a deleted shared profile turns every host invalid: the plan deletes everything and the check trips", () => {
-    const fleet = Array.from({ length: 60 }, () => instance({ tags: { "procwatch:profile": "web" } }));
-    const profile: ProfileInput = { found: true, document: { entries: [{ name: "nginx", options: {}, source: "profile:web/processes[0]" }] } };
-    const { plan } = planFor(fleet, converged(fleet, new Map([["web", profile]])), new Map([["web", { found: false, reason: "missing" }]]));
-    expect(plan.counts.delete).toBe(60);
-    expect(massDeleteCheck(plan)).toMatchObject({ ownedInScope: 60, limit: 25, exceeded: true });
+  it("one host with 50 processes opted out on 250 instances is one instance, not 50 deletes: allowed", () => {
+    // 50 processes through a profile (a tag value holds at most 256 characters).
+    const processes = Array.from({ length: 50 }, (_, index) => ({ name: `svc${index}`, options: {}, source: `profile:big/processes[${index}]` }));
+    const profiles = new Map<string, ProfileInput>([["big", { found: true, document: { entries: processes } }]]);
+    const big = instance({ tags: { "procwatch:profile": "big" } });
+    const fleet = [big, ...fleetOf(249)];
+    const { plan } = planFor([{ ...big, tags: { ...big.tags, "procwatch:enabled": "false" } }, ...fleet.slice(1)], converged(fleet, profiles), profiles);
+    expect(plan.counts.delete).toBe(50);
+    expect(massChangeCheck(plan, noEc2)).toMatchObject({ delete: { instances: 1, alarms: 50, exceeded: false }, exceeded: false });
   });
 
-  it("counts only owned alarms in scope, not foreign ones nor other instances'", () => {
+  it("hosts EC2 reports terminated, or no longer knows, are exempt; hosts EC2 still runs but the inventory missed (a tag-prefix typo) count", () => {
+    const processes = Array.from({ length: 30 }, (_, index) => `svc${index}`).join(" ");
+    const fleet = [...fleetOf(6, processes), ...fleetOf(15)];
+    const observed = converged(fleet);
+    // The six 30-process hosts are no longer listed by the inventory (which lists live, tagged instances).
+    const { plan } = planFor(fleet.slice(6), observed);
+    expect(unlistedInstancesWithDeletes(plan)).toEqual(
+      fleet
+        .slice(0, 6)
+        .map((host) => host.instanceId)
+        .sort(),
+    );
+    const terminated = new Map(fleet.slice(0, 3).map((host) => [host.instanceId, "terminated"]));
+    // Three terminated, three unknown to EC2 (terminated over an hour ago): all exempt.
+    expect(massChangeCheck(plan, terminated)).toMatchObject({ exemptDeletes: 180, delete: { instances: 0 }, exceeded: false });
+    // The same plan when EC2 says they all still run: something is wrong with the tags or settings, not the hosts.
+    const running = new Map(fleet.slice(0, 6).map((host) => [host.instanceId, "running"]));
+    expect(massChangeCheck(plan, running)).toMatchObject({ exemptDeletes: 0, delete: { instances: 6, alarms: 180, exceeded: true }, limit: 5 });
+  });
+
+  it("a namespace typo rewrites every alarm: refused as an update mass change that names the field and shows an example", () => {
+    const fleet = fleetOf(60, "nginx sshd");
+    const typo = { ...config, namespace: "CWagent" };
+    const desired = desiredAlarms(fleet, noProfiles, typo, settled);
+    const plan = planReconcile(desired, converged(fleet), scope);
+    const check = massChangeCheck(plan, noEc2);
+    expect(check.update).toEqual({ instances: 60, alarms: 120, exceeded: true, fields: [{ field: "Namespace", alarms: 120, example: "CWAgent → CWagent" }] });
+    expect(check.exceeded).toBe(true);
+  });
+
+  it("creates and actions on/off are never refused: a rollout, a grown fleet and a stopped fleet pass", () => {
+    const fleet = fleetOf(60);
+    expect(massChangeCheck(planFor(fleet, []).plan, noEc2).exceeded).toBe(false);
+    const everywhere = fleet.map((host) => ({ ...host, tags: { ...host.tags, "procwatch:processes": "nginx sshd" } }));
+    const grown = planFor(everywhere, converged(fleet)).plan;
+    expect(grown.counts.create).toBe(60);
+    expect(massChangeCheck(grown, noEc2).exceeded).toBe(false);
+    const stopped = fleet.map((host) => ({ ...host, state: "stopped" as const }));
+    const toggles = planFor(stopped, converged(fleet)).plan;
+    expect(toggles.counts["disable-actions"]).toBe(60);
+    expect(massChangeCheck(toggles, noEc2).exceeded).toBe(false);
+  });
+
+  it("counts only owned alarms' instances in scope, not foreign ones nor other instances'", () => {
     const fleet = fleetOf(5);
     const foreign: ObservedAlarm = { AlarmName: "procwatch/legacy", AlarmDescription: "hand-made" };
     const { plan } = planFor([], [...converged(fleet), foreign], noProfiles, new Set([fleet[0]!.instanceId]));
-    expect(massDeleteCheck(plan)).toEqual({ deletes: 1, ownedInScope: 1, limit: 25, exceeded: false });
+    expect(plan.instancesWithAlarmsInScope).toEqual([fleet[0]!.instanceId]);
+    const stillRunning = new Map([[fleet[0]!.instanceId, "running"]]);
+    expect(massChangeCheck(plan, stillRunning)).toMatchObject({ instancesWithAlarms: 1, limit: 5, delete: { instances: 1, exceeded: false } });
   });
 });

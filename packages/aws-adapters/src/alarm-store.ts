@@ -4,14 +4,14 @@ import {
   DescribeAlarmsCommand,
   DisableAlarmActionsCommand,
   EnableAlarmActionsCommand,
+  ListTagsForResourceCommand,
   type MetricAlarm,
   PutMetricAlarmCommand,
   paginateDescribeAlarms,
   SetAlarmStateCommand,
   type Tag,
-  TagResourceCommand,
 } from "@aws-sdk/client-cloudwatch";
-import { type AlarmDefinition, OWNERSHIP_TAG } from "@procwatch/contract";
+import { type AlarmDefinition, alarmPrefixOf, isManagedByDeployment, ownershipTagFor } from "@procwatch/contract";
 import { type AdapterError, toAdapterError } from "./errors.ts";
 import { type RateLimiter, unpacedRateLimiter } from "./rate-limiter.ts";
 
@@ -33,10 +33,11 @@ export interface BatchOutcome {
   readonly failed: readonly ItemFailure[];
 }
 
-/** Tags on every alarm procwatch creates: ownership (for IAM conditions and cost allocation) plus what it watches. */
-export function alarmTagsFor(instanceId: string, processName: string): Tag[] {
+/** Tags on every alarm procwatch creates: the deployment that manages it (for deletes, IAM conditions and cost allocation) plus what it watches. */
+export function alarmTagsFor(instanceId: string, processName: string, prefix: string): Tag[] {
+  const owner = ownershipTagFor(prefix);
   return [
-    { Key: OWNERSHIP_TAG.Key, Value: OWNERSHIP_TAG.Value },
+    { Key: owner.Key, Value: owner.Value },
     { Key: "procwatch:instance-id", Value: instanceId },
     { Key: "procwatch:process", Value: processName },
   ];
@@ -102,12 +103,16 @@ export class AlarmStore {
   }
 
   /**
-   * Creates or replaces one alarm. On create the tags go both with PutMetricAlarm and through
-   * TagResource: PutMetricAlarm silently ignores tags when the alarm already exists (a create
-   * that raced another run), TagResource does not.
+   * Creates or replaces one alarm with one PutMetricAlarm; on create its tags go with it.
+   * PutMetricAlarm ignores tags when the alarm already exists, which only matters if two writers
+   * race to create the same alarm: the fleet Lambda runs one at a time, a CLI apply refuses
+   * settings that differ from the deployed ones, and both send the same tags, so whichever create
+   * wins carries them. A second TagResource per alarm would double the cost of a rollout at
+   * CloudWatch's 3-TPS write quota.
    */
   async put(definition: AlarmDefinition, create: { instanceId: string; processName: string } | null): Promise<void> {
-    const tags = create === null ? undefined : alarmTagsFor(create.instanceId, create.processName);
+    const prefix = alarmPrefixOf(definition.AlarmName) ?? "";
+    const tags = create === null ? undefined : alarmTagsFor(create.instanceId, create.processName, prefix);
     await this.limiter.acquire("PutMetricAlarm");
     try {
       await this.cloudwatch.send(
@@ -134,18 +139,35 @@ export class AlarmStore {
     } catch (error) {
       throw toAdapterError(error, "PutMetricAlarm");
     }
-    if (tags !== undefined) await this.tag(definition.AlarmName, tags);
   }
 
-  /** Applies tags to an existing alarm (TagResource needs the ARN; it is learned from reads, or looked up once). */
-  async tag(alarmName: string, tags: readonly Tag[]): Promise<void> {
-    const arn = await this.arnOf(alarmName);
-    await this.limiter.acquire("TagResource");
-    try {
-      await this.cloudwatch.send(new TagResourceCommand({ ResourceARN: arn, Tags: [...tags] }));
-    } catch (error) {
-      throw toAdapterError(error, "TagResource");
+  /**
+   * The named alarms whose `procwatch:managed-by` tag names this deployment (one
+   * ListTagsForResource each: tags are not in DescribeAlarms, so only the few alarms a run is
+   * about to delete are asked). An alarm that no longer exists is left out.
+   */
+  async managedByDeployment(
+    alarmNames: readonly string[],
+    prefix: string,
+  ): Promise<{ managed: string[]; notManaged: { alarmName: string; owner: string | undefined }[] }> {
+    const managed: string[] = [];
+    const notManaged: { alarmName: string; owner: string | undefined }[] = [];
+    for (const alarmName of alarmNames) {
+      let tags: Record<string, string>;
+      try {
+        const arn = await this.arnOf(alarmName);
+        await this.limiter.acquire("ListTagsForResource");
+        const output = await this.cloudwatch.send(new ListTagsForResourceCommand({ ResourceARN: arn }));
+        tags = Object.fromEntries((output.Tags ?? []).map((tag) => [tag.Key ?? "", tag.Value ?? ""]));
+      } catch (error) {
+        const failure = toAdapterError(error, "ListTagsForResource");
+        if (failure.code === "ResourceNotFoundException" || failure.code === "ResourceNotFound") continue;
+        throw failure;
+      }
+      if (isManagedByDeployment(tags, prefix)) managed.push(alarmName);
+      else notManaged.push({ alarmName, owner: tags["procwatch:managed-by"] });
     }
+    return { managed, notManaged };
   }
 
   /**
@@ -226,7 +248,7 @@ export class AlarmStore {
     if (this.arnPrefix === undefined) {
       const [alarm] = await this.describeByNames([alarmName]);
       if (alarm?.AlarmArn !== undefined) return alarm.AlarmArn;
-      throw toAdapterError(Object.assign(new Error(`alarm ${alarmName} not found after PutMetricAlarm`), { name: "ResourceNotFound" }), "TagResource");
+      throw toAdapterError(Object.assign(new Error(`alarm ${alarmName} not found`), { name: "ResourceNotFound" }), "DescribeAlarms");
     }
     return `${this.arnPrefix}${alarmName}`;
   }

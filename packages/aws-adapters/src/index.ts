@@ -1,5 +1,6 @@
 export * from "./alarm-store.ts";
 export * from "./clock.ts";
+export * from "./deployment-settings-store.ts";
 export * from "./errors.ts";
 export * from "./instance-inventory.ts";
 export * from "./metric-catalog.ts";

@@ -17,6 +17,7 @@ export const DEFAULT_API_TPS: Readonly<Record<string, number>> = {
   EnableAlarmActions: 3,
   DisableAlarmActions: 3,
   TagResource: 5,
+  ListTagsForResource: 5,
   ListMetrics: 25,
   GetMetricData: 50,
   // No published default we could confirm; paced like the other alarm writes.

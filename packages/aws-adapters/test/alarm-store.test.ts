@@ -4,9 +4,9 @@ import {
   DescribeAlarmsCommand,
   DisableAlarmActionsCommand,
   EnableAlarmActionsCommand,
+  ListTagsForResourceCommand,
   PutMetricAlarmCommand,
   SetAlarmStateCommand,
-  TagResourceCommand,
 } from "@aws-sdk/client-cloudwatch";
 import { alarmDefinitionFor, exeRegexForName } from "@procwatch/contract";
 import { mockClient } from "aws-sdk-client-mock";
@@ -53,21 +53,17 @@ describe("AlarmStore reads", () => {
 });
 
 describe("AlarmStore writes", () => {
-  it("creates with PutMetricAlarm carrying every managed field, then tags through TagResource with the learned ARN", async () => {
-    cwMock
-      .on(DescribeAlarmsCommand)
-      .resolves({ MetricAlarms: [{ AlarmName: "procwatch/x/y", AlarmArn: "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:procwatch/x/y" }] });
+  it("creates with one PutMetricAlarm carrying every managed field and the deployment's tags, nothing else", async () => {
     cwMock.on(PutMetricAlarmCommand).resolves({});
-    cwMock.on(TagResourceCommand).resolves({});
     const store = new AlarmStore(cloudwatch);
-    await store.listByPrefix("procwatch/");
     await store.put(definition, { instanceId, processName: "nginx" });
 
     const tags = [
-      { Key: "procwatch:managed-by", Value: "procwatch-fleet" },
+      { Key: "procwatch:managed-by", Value: "procwatch" },
       { Key: "procwatch:instance-id", Value: instanceId },
       { Key: "procwatch:process", Value: "nginx" },
     ];
+    expect(cwMock.calls()).toHaveLength(1);
     expect(cwMock).toHaveReceivedCommandExactlyOnceWith(PutMetricAlarmCommand, {
       AlarmName: `procwatch/${instanceId}/nginx`,
       AlarmDescription: definition.AlarmDescription,
@@ -91,26 +87,37 @@ describe("AlarmStore writes", () => {
       InsufficientDataActions: [],
       Tags: tags,
     });
-    expect(cwMock).toHaveReceivedCommandExactlyOnceWith(TagResourceCommand, {
-      ResourceARN: `arn:aws:cloudwatch:eu-west-1:123456789012:alarm:procwatch/${instanceId}/nginx`,
-      Tags: tags,
-    });
   });
 
-  it("looks the ARN up once when no alarm was read yet, and sends no tags on update", async () => {
+  it("sends no tags on update", async () => {
     cwMock.on(PutMetricAlarmCommand).resolves({});
-    cwMock.on(TagResourceCommand).resolves({});
-    cwMock
-      .on(DescribeAlarmsCommand)
-      .resolves({ MetricAlarms: [{ AlarmName: definition.AlarmName, AlarmArn: `arn:aws:cloudwatch:eu-west-1:1:alarm:${definition.AlarmName}` }] });
+    await new AlarmStore(cloudwatch).put(definition, null);
+    expect(cwMock.commandCalls(PutMetricAlarmCommand)[0]?.args[0].input.Tags).toBeUndefined();
+  });
+
+  it("reads the managed-by tag of alarms about to be deleted: this deployment's, another's, none, and one already gone", async () => {
+    const [ours, staging, untagged, gone] = names(4);
+    cwMock.on(DescribeAlarmsCommand).resolves({ MetricAlarms: [{ AlarmName: ours, AlarmArn: `arn:aws:cloudwatch:eu-west-1:123456789012:alarm:${ours}` }] });
+    const tagsByArn: Record<string, { Key: string; Value: string }[]> = {
+      [`arn:aws:cloudwatch:eu-west-1:123456789012:alarm:${ours}`]: [{ Key: "procwatch:managed-by", Value: "procwatch" }],
+      [`arn:aws:cloudwatch:eu-west-1:123456789012:alarm:${staging}`]: [{ Key: "procwatch:managed-by", Value: "staging" }],
+      [`arn:aws:cloudwatch:eu-west-1:123456789012:alarm:${untagged}`]: [],
+    };
+    cwMock.on(ListTagsForResourceCommand).callsFake((input: { ResourceARN: string }) => {
+      const tags = tagsByArn[input.ResourceARN];
+      if (tags === undefined) throw Object.assign(new Error("not found"), { name: "ResourceNotFoundException", $metadata: { httpStatusCode: 404 } });
+      return { Tags: tags };
+    });
     const store = new AlarmStore(cloudwatch);
-    await store.put(definition, { instanceId, processName: "nginx" });
-    await store.put(definition, { instanceId, processName: "nginx" });
-    await store.put(definition, null);
-    expect(cwMock).toHaveReceivedCommandExactlyOnceWith(DescribeAlarmsCommand, { AlarmNames: [definition.AlarmName], MaxRecords: 100 });
-    expect(cwMock).toHaveReceivedCommandTimes(TagResourceCommand, 2);
-    const lastPut = cwMock.commandCalls(PutMetricAlarmCommand)[2]?.args[0].input;
-    expect(lastPut?.Tags).toBeUndefined();
+    await store.listByPrefix("procwatch/");
+    const result = await store.managedByDeployment([ours!, staging!, untagged!, gone!], "procwatch");
+    expect(result).toEqual({
+      managed: [ours],
+      notManaged: [
+        { alarmName: staging, owner: "staging" },
+        { alarmName: untagged, owner: undefined },
+      ],
+    });
   });
 
   it("batches delete, disable and enable by at most 100 names", async () => {

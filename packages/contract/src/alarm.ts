@@ -6,13 +6,33 @@ import type { ProcessSpec } from "./spec.ts";
 
 /**
  * Alarm names are `<prefix>/<instance-id>/<process>`. Instance ids and process names never
- * contain `/`, so the name parses back without guesswork. Ownership needs both the prefix and
- * the marker at the start of the description, so a look-alike alarm someone else created
- * under the prefix is never touched, and it is decidable from DescribeAlarms output alone.
+ * contain `/`, so the name parses back without guesswork.
+ *
+ * The alarm prefix is the deployment's identity: each stack registers its prefix (one SSM
+ * parameter per prefix, so a second stack with the same prefix fails to deploy), the name starts
+ * with it, the description's ownership marker names it, and the `procwatch:managed-by` tag
+ * carries it. Ownership for the common path needs the name and the marker (decidable from
+ * DescribeAlarms output alone); a delete also checks the tag, so neither a look-alike alarm
+ * someone copied nor another deployment's alarm is ever removed.
  */
 export const DEFAULT_ALARM_PREFIX = "procwatch";
-export const OWNERSHIP_MARKER = "[procwatch:managed]";
-export const OWNERSHIP_TAG = { Key: "procwatch:managed-by", Value: "procwatch-fleet" } as const;
+export const OWNERSHIP_TAG_KEY = "procwatch:managed-by";
+
+/** `[procwatch:managed:<prefix>]`, at the start of every description procwatch writes. */
+export function ownershipMarkerFor(prefix: string = DEFAULT_ALARM_PREFIX): string {
+  return `[procwatch:managed:${prefix}]`;
+}
+
+/** The tag procwatch puts on every alarm it creates: which deployment manages it. */
+export function ownershipTagFor(prefix: string = DEFAULT_ALARM_PREFIX): { readonly Key: string; readonly Value: string } {
+  return { Key: OWNERSHIP_TAG_KEY, Value: prefix };
+}
+
+/** The prefix an alarm name starts with (everything before the first `/`), or undefined. */
+export function alarmPrefixOf(alarmName: string): string | undefined {
+  const slash = alarmName.indexOf("/");
+  return slash > 0 ? alarmName.slice(0, slash) : undefined;
+}
 
 export function assertAlarmPrefix(prefix: string): void {
   if (!alarmPrefixRegex.test(prefix)) throw new ContractError(`alarm prefix "${prefix}" is not valid: use 1-32 letters, digits, '.', '_' or '-'`);
@@ -40,11 +60,18 @@ export function parseAlarmName(alarmName: string, prefix: string = DEFAULT_ALARM
 }
 
 export function isProcwatchOwned(alarm: { AlarmName?: string; AlarmDescription?: string }, prefix: string = DEFAULT_ALARM_PREFIX): boolean {
-  return alarm.AlarmName !== undefined && parseAlarmName(alarm.AlarmName, prefix) !== null && (alarm.AlarmDescription ?? "").startsWith(OWNERSHIP_MARKER);
+  return (
+    alarm.AlarmName !== undefined && parseAlarmName(alarm.AlarmName, prefix) !== null && (alarm.AlarmDescription ?? "").startsWith(ownershipMarkerFor(prefix))
+  );
 }
 
-export function alarmDescriptionFor(instanceId: string, process: ProcessSpec): string {
-  return `${OWNERSHIP_MARKER} ${process.name} on ${instanceId} is down when ${PROCSTAT_METRIC_NAME} < 1 (unit ${process.unit}, ${process.detection} detection). Managed by procwatch-fleet: edits are reverted.`;
+/** True when an alarm's tags say this deployment manages it (read only for the alarms a run is about to delete). */
+export function isManagedByDeployment(tags: Readonly<Record<string, string>>, prefix: string = DEFAULT_ALARM_PREFIX): boolean {
+  return tags[OWNERSHIP_TAG_KEY] === prefix;
+}
+
+export function alarmDescriptionFor(instanceId: string, process: ProcessSpec, prefix: string = DEFAULT_ALARM_PREFIX): string {
+  return `${ownershipMarkerFor(prefix)} ${process.name} on ${instanceId} is down when ${PROCSTAT_METRIC_NAME} < 1 (unit ${process.unit}, ${process.detection} detection). Managed by procwatch-fleet: edits are reverted.`;
 }
 
 /** Everything procwatch manages on an alarm, as plain data. Actions are deployment settings, passed in. */
@@ -86,7 +113,7 @@ export function alarmDefinitionFor(instanceId: string, process: ProcessSpec, opt
   const profile = DETECTION_PROFILES[process.detection];
   return {
     AlarmName: alarmNameFor(instanceId, process.name, options.prefix),
-    AlarmDescription: alarmDescriptionFor(instanceId, process),
+    AlarmDescription: alarmDescriptionFor(instanceId, process, options.prefix),
     Namespace: options.namespace ?? DEFAULT_METRIC_NAMESPACE,
     MetricName: PROCSTAT_METRIC_NAME,
     Dimensions: alarmDimensionsFor(process, instanceId),

@@ -1,4 +1,5 @@
 export * from "./alarm.ts";
+export * from "./deployment.ts";
 export * from "./detection.ts";
 export * from "./errors.ts";
 export * from "./go-regexp.ts";

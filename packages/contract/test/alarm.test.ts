@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { alarmDefinitionFor, alarmNameFor, ContractError, isProcwatchOwned, OWNERSHIP_MARKER, parseAlarmName } from "../src/index.ts";
+import {
+  alarmDefinitionFor,
+  alarmNameFor,
+  ContractError,
+  isManagedByDeployment,
+  isProcwatchOwned,
+  ownershipMarkerFor,
+  ownershipTagFor,
+  parseAlarmName,
+} from "../src/index.ts";
 import { aProcess } from "./builders.ts";
 
 const INSTANCE = "i-0123456789abcdef0";
@@ -49,7 +58,19 @@ describe("ownership", () => {
   });
 
   it("treats the marker without a parseable name as foreign", () => {
-    expect(isProcwatchOwned({ AlarmName: "nginx-down", AlarmDescription: `${OWNERSHIP_MARKER} copied` })).toBe(false);
+    expect(isProcwatchOwned({ AlarmName: "nginx-down", AlarmDescription: `${ownershipMarkerFor()} copied` })).toBe(false);
+  });
+
+  it("names the deployment in the marker and the tag: another deployment's alarm is never owned", () => {
+    const staging = alarmDefinitionFor(INSTANCE, aProcess(), { prefix: "staging", actions: { alarmActions: [], okActions: [] } });
+    expect(staging.AlarmDescription.startsWith("[procwatch:managed:staging] ")).toBe(true);
+    expect(isProcwatchOwned(staging, "staging")).toBe(true);
+    expect(isProcwatchOwned(staging, "procwatch")).toBe(false);
+    // A staging description on a production-looking name is not production's either.
+    expect(isProcwatchOwned({ AlarmName: definition.AlarmName, AlarmDescription: staging.AlarmDescription }, "procwatch")).toBe(false);
+    expect(isManagedByDeployment({ [ownershipTagFor("staging").Key]: "staging" }, "staging")).toBe(true);
+    expect(isManagedByDeployment({ [ownershipTagFor("staging").Key]: "staging" }, "procwatch")).toBe(false);
+    expect(isManagedByDeployment({}, "procwatch")).toBe(false);
   });
 });
 

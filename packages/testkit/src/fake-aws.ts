@@ -77,6 +77,7 @@ export const FAKE_DEFAULT_QUOTAS: Readonly<Record<string, number>> = {
   EnableAlarmActions: 3,
   DisableAlarmActions: 3,
   TagResource: 5,
+  ListTagsForResource: 5,
   ListMetrics: 25,
   PutMetricData: 500,
   GetMetricData: 50,
@@ -148,6 +149,7 @@ export class FakeAws {
       DescribeAlarms: { service: "cloudwatch", handle: (input) => this.describeAlarms(input) },
       PutMetricAlarm: { service: "cloudwatch", handle: (input) => this.putMetricAlarm(input) },
       TagResource: { service: "cloudwatch", handle: (input) => this.tagResource(input) },
+      ListTagsForResource: { service: "cloudwatch", handle: (input) => this.listTagsForResource(input) },
       DeleteAlarms: { service: "cloudwatch", handle: (input) => this.deleteAlarms(input) },
       EnableAlarmActions: { service: "cloudwatch", handle: (input) => this.setActions(input, true) },
       DisableAlarmActions: { service: "cloudwatch", handle: (input) => this.setActions(input, false) },
@@ -498,11 +500,20 @@ export class FakeAws {
     this.cloudwatchModel.alarmStored(name, existing === undefined);
   }
 
-  private tagResource(input: Record<string, unknown>): unknown {
-    const arn = input.ResourceARN as string | undefined;
+  private listTagsForResource(input: Record<string, unknown>): unknown {
+    const alarm = this.alarmByArn(input.ResourceARN as string | undefined);
+    return { Tags: [...alarm.tags].map(([Key, Value]) => ({ Key, Value })) };
+  }
+
+  private alarmByArn(arn: string | undefined): StoredAlarm {
     const prefix = `arn:aws:cloudwatch:${this.region}:${this.accountId}:alarm:`;
     const alarm = arn?.startsWith(prefix) ? this.alarms.get(arn.slice(prefix.length)) : undefined;
     if (alarm === undefined) throw serviceError("cloudwatch", "ResourceNotFoundException", `${arn ?? "resource"} not found`, { status: 404 });
+    return alarm;
+  }
+
+  private tagResource(input: Record<string, unknown>): unknown {
+    const alarm = this.alarmByArn(input.ResourceARN as string | undefined);
     for (const tag of (input.Tags as { Key?: string; Value?: string }[] | undefined) ?? []) {
       if (tag.Key !== undefined) alarm.tags.set(tag.Key, tag.Value ?? "");
     }

@@ -1,4 +1,4 @@
-import { type AlarmIdentity, INSTANCE_ID_DIMENSION, OWNERSHIP_MARKER, PROCSTAT_METRIC_NAME, parseAlarmName, printableValue } from "@procwatch/contract";
+import { type AlarmIdentity, INSTANCE_ID_DIMENSION, ownershipMarkerFor, PROCSTAT_METRIC_NAME, parseAlarmName, printableValue } from "@procwatch/contract";
 import type { HandlerConfig } from "../config.ts";
 import type { AlarmTransition } from "./model.ts";
 
@@ -26,8 +26,10 @@ export function screenTransition(transition: AlarmTransition, config: HandlerCon
     return drop("not-procwatch-owned", `alarm "${name}" is not named ${config.alarmPrefix}/<instance-id>/<process>`);
   }
   // The description is the second ownership proof; payloads that do not carry it rely on the name.
-  if (transition.description !== undefined && !(transition.description ?? "").startsWith(OWNERSHIP_MARKER)) {
-    return drop("not-procwatch-owned", `alarm "${name}" has no ${OWNERSHIP_MARKER} marker at the start of its description`);
+  // The marker names the deployment (its alarm prefix): another deployment's alarm is not ours.
+  const marker = ownershipMarkerFor(config.alarmPrefix);
+  if (transition.description !== undefined && !(transition.description ?? "").startsWith(marker)) {
+    return drop("not-procwatch-owned", `alarm "${name}" has no ${marker} marker at the start of its description`);
   }
   const expectedAccount = config.expectedAccountId ?? ownAccountId;
   if (expectedAccount !== undefined && transition.accountId !== expectedAccount) {
