@@ -107,14 +107,14 @@ for (let index = 0; index < 20; index += 1) {
   });
 }
 
-/** Wall time the default quotas imply: reads, then puts (PutMetricAlarm and TagResource interleave), then batches. */
+/** Wall time the default quotas imply: reads, then puts, then batches. */
 function impliedSeconds(calls: Record<string, number>): number {
   const at = (operation: string) => (calls[operation] ?? 0) / (DEFAULT_API_TPS[operation] ?? 5);
   return (
     at("DescribeInstances") +
     at("DescribeAlarms") +
     at("GetParameters") +
-    Math.max(at("PutMetricAlarm"), at("TagResource")) +
+    at("PutMetricAlarm") +
     at("DisableAlarmActions") +
     at("EnableAlarmActions") +
     at("DeleteAlarms")
@@ -123,14 +123,21 @@ function impliedSeconds(calls: Record<string, number>): number {
 
 const WRITE_OPERATIONS = ["PutMetricAlarm", "TagResource", "DeleteAlarms", "DisableAlarmActions", "EnableAlarmActions"];
 
-/** The fewest calls any reconciler could make for this plan: every page read once, one Put per create/update, one Tag per create, ⌈n/100⌉ per batch kind. */
+/**
+ * The fewest calls this reconciler may make for the plan: every page read once, one Put per
+ * create/update (tags ride on the create), ⌈n/100⌉ per batch kind, and one DescribeInstances per
+ * batch of ≤ 100 changes to re-check their preconditions just before writing.
+ */
 function lowerBoundFor(result: ReconcileResult): Record<string, number> {
   const counts = result.plan.counts;
   const bound: Record<string, number> = {
-    DescribeInstances: Math.max(1, Math.ceil(result.instanceCount / 1000)),
+    DescribeInstances:
+      Math.max(1, Math.ceil(result.instanceCount / 1000)) +
+      Math.ceil((counts.create + counts.update) / 100) +
+      Math.ceil(counts["disable-actions"] / 100) +
+      Math.ceil(counts["enable-actions"] / 100),
     DescribeAlarms: Math.max(1, Math.ceil(result.observedAlarmCount / 100)),
     PutMetricAlarm: counts.create + counts.update,
-    TagResource: counts.create,
     DisableAlarmActions: Math.ceil(counts["disable-actions"] / 100),
     EnableAlarmActions: Math.ceil(counts["enable-actions"] / 100),
     DeleteAlarms: Math.ceil(counts.delete / 100),
