@@ -62,29 +62,16 @@ export class SsmCommandSender implements CommandSender, CommandHistory {
    * once the instance is terminated — when the answer still matters.
    */
   async findSentForIncident(instanceId: string, documentName: string, incidentId: string, since: number): Promise<SentCommand | undefined> {
-    const filters = [
-      { key: "DocumentName" as const, value: documentName },
-      { key: "InvokedAfter" as const, value: new Date(Math.max(0, since)).toISOString() },
-    ];
-    let nextToken: string | undefined;
-    for (let page = 0; page < this.maxSearchPages; page += 1) {
-      let output: ListCommandsCommandOutput;
-      try {
-        output = await this.ssm.send(
-          new ListCommandsCommand({ Filters: filters, MaxResults: LIST_COMMANDS_PAGE_SIZE, ...(nextToken !== undefined ? { NextToken: nextToken } : {}) }),
-        );
-      } catch (error) {
-        throw new AwsCallError("ListCommands", error);
-      }
-      const match = (output.Commands ?? []).find(
-        (command) =>
-          command.CommandId !== undefined && incidentIdFromComment(command.Comment) === incidentId && (command.InstanceIds ?? []).includes(instanceId),
-      );
-      if (match?.CommandId !== undefined) return { commandId: match.CommandId };
-      nextToken = output.NextToken !== undefined && output.NextToken !== "" ? output.NextToken : undefined;
-      if (nextToken === undefined) return undefined;
-    }
-    throw new CommandSearchIncompleteError(incidentId, this.maxSearchPages);
+    let found: SentCommand | undefined;
+    const ended = await this.forEachCommandSince(documentName, since, (command) => {
+      if (command.CommandId === undefined || incidentIdFromComment(command.Comment) !== incidentId || !(command.InstanceIds ?? []).includes(instanceId))
+        return false;
+      found = { commandId: command.CommandId };
+      return true;
+    });
+    if (found !== undefined) return found;
+    if (ended === "truncated") throw new CommandSearchIncompleteError(incidentId, this.maxSearchPages);
+    return undefined;
   }
 
   /**
@@ -92,11 +79,34 @@ export class SsmCommandSender implements CommandSender, CommandHistory {
    * page): the sweep's view of recent restarts. The fleet breaker bounds how many there can be.
    */
   async listSince(documentName: string, since: number): Promise<ListedRestartCommand[]> {
+    const listed: ListedRestartCommand[] = [];
+    await this.forEachCommandSince(documentName, since, (command) => {
+      if (command.CommandId === undefined) return false;
+      listed.push({
+        commandId: command.CommandId,
+        ...(command.Comment !== undefined ? { comment: command.Comment } : {}),
+        instanceIds: command.InstanceIds ?? [],
+        status: command.Status ?? "Pending",
+        ...(command.RequestedDateTime !== undefined ? { requestedAt: command.RequestedDateTime.getTime() } : {}),
+      });
+      return false;
+    });
+    return listed;
+  }
+
+  /**
+   * Visits the document's commands invoked after `since`, page by page, until `visit` returns true
+   * (`stopped`), the last page (`exhausted`) or `maxSearchPages` pages (`truncated`).
+   */
+  private async forEachCommandSince(
+    documentName: string,
+    since: number,
+    visit: (command: NonNullable<ListCommandsCommandOutput["Commands"]>[number]) => boolean,
+  ): Promise<"stopped" | "exhausted" | "truncated"> {
     const filters = [
       { key: "DocumentName" as const, value: documentName },
       { key: "InvokedAfter" as const, value: new Date(Math.max(0, since)).toISOString() },
     ];
-    const listed: ListedRestartCommand[] = [];
     let nextToken: string | undefined;
     for (let page = 0; page < this.maxSearchPages; page += 1) {
       let output: ListCommandsCommandOutput;
@@ -107,20 +117,11 @@ export class SsmCommandSender implements CommandSender, CommandHistory {
       } catch (error) {
         throw new AwsCallError("ListCommands", error);
       }
-      for (const command of output.Commands ?? []) {
-        if (command.CommandId === undefined) continue;
-        listed.push({
-          commandId: command.CommandId,
-          ...(command.Comment !== undefined ? { comment: command.Comment } : {}),
-          instanceIds: command.InstanceIds ?? [],
-          status: command.Status ?? "Pending",
-          ...(command.RequestedDateTime !== undefined ? { requestedAt: command.RequestedDateTime.getTime() } : {}),
-        });
-      }
+      for (const command of output.Commands ?? []) if (visit(command)) return "stopped";
       nextToken = output.NextToken !== undefined && output.NextToken !== "" ? output.NextToken : undefined;
-      if (nextToken === undefined) break;
+      if (nextToken === undefined) return "exhausted";
     }
-    return listed;
+    return "truncated";
   }
 
   async getInvocation(commandId: string, instanceId: string): Promise<InvocationDetails | undefined> {

@@ -2,6 +2,7 @@ import { printableValue } from "@procwatch/contract";
 import type { HandlerConfig } from "../config.ts";
 import { parseAgentReport } from "./agent-output.ts";
 import { isTerminalCommandStatus } from "./command.ts";
+import { storyForIncident } from "./follow-up.ts";
 import { restartResultMessage, type Story } from "./messages.ts";
 import type { CommandResultSummary, CommandStatusChange, IncidentRecord, InstanceSnapshot } from "./model.ts";
 import type { ChatbotNotification } from "./notifications.ts";
@@ -74,18 +75,8 @@ export function decideCommandResult(
     ...(agent !== undefined ? { agent } : {}),
   };
   const story: Story = {
-    instanceId: incident.instanceId,
+    ...storyForIncident(incident, config, change.accountId),
     ...(instance?.name !== undefined ? { instanceName: instance.name } : {}),
-    processName: incident.processName,
-    region: config.region,
-    accountId: change.accountId,
-    alarmName: incident.alarmName,
-    incidentId: incident.incidentId,
-    threadId: incident.threadId,
-    budget: config.restartBudget,
-    windowMinutes: config.restartWindowMinutes,
-    commandLogGroup: config.commandLogGroup,
-    documentName: config.restartDocumentName,
   };
   return {
     kind: "record",
