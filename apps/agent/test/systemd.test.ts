@@ -275,13 +275,19 @@ describe("restart through systemctl", () => {
     expect(result.after.pids).toEqual([await mainPid("web.service")]);
   });
 
-  it("a unit that fails to start, Type=simple: systemctl succeeds, systemd marks it failed, the agent reports it did not come back (exit 1)", async () => {
+  it("a unit that fails right after starting, Type=simple: systemctl succeeds, systemd marks it failed, the agent says so at once with its state (exit 1)", async () => {
+    const direct = await systemctl("restart", "broken.service");
+    expect(direct.exitCode, "systemctl restart of a Type=simple unit succeeds once the process is forked").toBe(0);
     const { run, result } = await restart("broken");
-    const state = await machine().show("broken.service", ["ActiveState", "Result", "ExecMainStatus"]);
-    expect(state).toEqual({ ActiveState: "failed", Result: "exit-code", ExecMainStatus: "1" });
+    const state = await machine().show("broken.service", ["ActiveState", "SubState", "Result", "ExecMainStatus"]);
+    expect(state).toEqual({ ActiveState: "failed", SubState: "failed", Result: "exit-code", ExecMainStatus: "1" });
     expect(run.exitCode).toBe(1);
-    expect(result).toMatchObject({ ok: false, outcome: "timeout", backend: "systemd", unit: "broken.service", after: { pids: [] } });
-    expect(run.stderr).toContain("error: broken did not come back");
+    expect(result).toMatchObject({ ok: false, outcome: "failed", backend: "systemd", unit: "broken.service", after: { pids: [] } });
+    // Stops as soon as systemd has marked the unit failed, not after --timeout.
+    expect(result.timings.verifyMs).toBeLessThan(3000);
+    expect(result.timings.totalMs).toBeLessThan(RESTART_TIMEOUT_S * 1000);
+    expect(result.message).toContain("unit broken.service: failed/failed, result exit-code, main process exit status 1");
+    expect(run.stderr).toContain("error: broken exited right after systemd started it (unit broken.service: failed/failed");
   });
 
   it("a unit that fails to start, Type=forking: reports systemctl's reason and the unit's state (exit 1)", async () => {

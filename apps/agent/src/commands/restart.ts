@@ -18,7 +18,16 @@ import {
 import { UntrustedFileError } from "../errors.ts";
 import { procwatchOwnPids, readPidFile, scanProcesses } from "../io/procfs.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
-import { defaultLogFileFor, isSystemdRunning, sleep, startDetached, stopPids, systemctlIsActive, systemctlRestart } from "../io/restart-backends.ts";
+import {
+  defaultLogFileFor,
+  isSystemdRunning,
+  sleep,
+  startDetached,
+  stopPids,
+  systemctlIsActive,
+  systemctlRestart,
+  systemctlUnitFailure,
+} from "../io/restart-backends.ts";
 import { readTrustedJson } from "../io/trusted-file.ts";
 import type { AgentSettings } from "../settings.ts";
 import { type Output, printJson } from "./output.ts";
@@ -168,6 +177,20 @@ export async function performRestart(flags: RestartFlags, settings: AgentSetting
         commandMs,
         Math.round(performance.now() - verifyStart),
       );
+    }
+    if (!active && choice.kind === "systemd") {
+      // A unit whose process exits right after starting (Type=simple: systemctl restart already
+      // succeeded) is `failed` in systemd at once; nothing will start it again, so say so now.
+      const unitState = await systemctlUnitFailure(choice.unit);
+      if (unitState?.failed === true) {
+        return result(
+          "failed",
+          `${flags.process} exited right after systemd started it (${unitState.state})`,
+          countPids(spec),
+          commandMs,
+          Math.round(performance.now() - verifyStart),
+        );
+      }
     }
     seenOnce = active;
     await sleep(active ? 200 : 100);

@@ -78,16 +78,41 @@ export async function systemctlRestart(unit: string, timeoutMs: number): Promise
 
 const UNIT_STATE_PROPERTIES = ["LoadState", "ActiveState", "SubState", "Result", "ExecMainStatus"] as const;
 
-/** `unit x: failed/failed, result exit-code, main process exit status 1`, or null when systemctl cannot say. */
-export async function systemctlUnitState(unit: string): Promise<string | null> {
-  const shown = await runSystemctl(["show", unit, ...UNIT_STATE_PROPERTIES.map((property) => `--property=${property}`)], 10_000);
+/** `systemctl show -p A,B unit` as a map, or null when systemctl cannot say. */
+export async function systemctlShow(unit: string, properties: readonly string[]): Promise<Map<string, string> | null> {
+  const shown = await runSystemctl(["show", unit, ...properties.map((property) => `--property=${property}`)], 10_000);
   if (!shown.ok) return null;
-  const values = new Map(
+  return new Map(
     shown.stdout
       .split("\n")
       .filter((line) => line.includes("="))
       .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)] as const),
   );
+}
+
+export interface UnitFailure {
+  readonly failed: boolean;
+  /** `unit x: failed/failed, result exit-code, main process exit status 1`. */
+  readonly state: string;
+}
+
+/**
+ * Whether systemd has given the unit up: ActiveState `failed`. A unit under Restart= that died is
+ * `activating/auto-restart` instead, so this is true only once systemd will not start it again.
+ */
+export async function systemctlUnitFailure(unit: string): Promise<UnitFailure | null> {
+  const values = await systemctlShow(unit, UNIT_STATE_PROPERTIES);
+  if (values === null) return null;
+  return { failed: values.get("ActiveState") === "failed", state: describeUnitState(unit, values) };
+}
+
+/** `unit x: failed/failed, result exit-code, main process exit status 1`, or null when systemctl cannot say. */
+export async function systemctlUnitState(unit: string): Promise<string | null> {
+  const values = await systemctlShow(unit, UNIT_STATE_PROPERTIES);
+  return values === null ? null : describeUnitState(unit, values);
+}
+
+function describeUnitState(unit: string, values: ReadonlyMap<string, string>): string {
   const parts = [`unit ${unit}: ${values.get("ActiveState") ?? "?"}/${values.get("SubState") ?? "?"}`];
   if (values.get("LoadState") !== undefined && values.get("LoadState") !== "loaded") parts.push(`load state ${values.get("LoadState")}`);
   if (values.get("Result") !== undefined && values.get("Result") !== "success") parts.push(`result ${values.get("Result")}`);
