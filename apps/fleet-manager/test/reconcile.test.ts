@@ -1,5 +1,5 @@
 import { desiredAlarms } from "@procwatch/alarm-planner";
-import { type AlarmDefinition, alarmNameFor, ownershipMarkerFor, ownershipTagFor } from "@procwatch/contract";
+import { type AlarmDefinition, alarmNameFor, ownershipMarkerFor } from "@procwatch/contract";
 import { buildFleet, fleetInstanceId } from "@procwatch/testkit";
 import { describe, expect, it } from "vitest";
 import { plannerConfigFor, reconcile } from "../src/reconcile.ts";

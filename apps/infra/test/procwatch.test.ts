@@ -154,7 +154,8 @@ describe("Lambdas", () => {
       expect(value).toContain(fragment);
     expect(value).toContain(logicalIdOf(template, "AWS::SNS::Topic", "ProcWatchRestartTopic"));
     const fn = resources[logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchFleetManager")];
-    expect((fn?.Properties.Environment as { Variables: Record<string, unknown> }).Variables.ARMING_GRACE_MINUTES).toBe("45");
+    const environment = (fn?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {};
+    expect(environment.ARMING_GRACE_MINUTES).toBe("45");
   });
 
   it("subscribes the restart handler to the restart topic", () => {
