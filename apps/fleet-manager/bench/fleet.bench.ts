@@ -16,7 +16,14 @@
  *
  *   pnpm --filter @procwatch/fleet-manager bench            (FLEET_INSTANCES=1000 for a quick run)
  */
-import { type DesiredContext, desiredAlarms, type InstanceInput, type ObservedAlarm, planReconcile } from "@procwatch/alarm-planner";
+import {
+  type DesiredContext,
+  desiredAlarms,
+  type InstanceInput,
+  type ObservedAlarm,
+  planReconcile,
+  unlistedInstancesWithDeletes,
+} from "@procwatch/alarm-planner";
 import { AlarmStore, DEFAULT_API_TPS, InstanceInventory, MetricDatapointReader, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
 import { buildFleet, FakeAws, fakeClients, fleetInstanceId, instantRetryStrategy, VirtualClock } from "@procwatch/testkit";
 import type { FleetConfig } from "../src/config.ts";
@@ -125,8 +132,9 @@ const WRITE_OPERATIONS = ["PutMetricAlarm", "TagResource", "DeleteAlarms", "Disa
 
 /**
  * The fewest calls this reconciler may make for the plan: every page read once, one Put per
- * create/update (tags ride on the create), ⌈n/100⌉ per batch kind, and one DescribeInstances per
- * batch of ≤ 100 changes to re-check their preconditions just before writing.
+ * create/update (tags ride on the create), ⌈n/100⌉ per batch kind, one DescribeInstances per
+ * batch of ≤ 100 changes to re-check their preconditions just before writing, and one
+ * ListTagsForResource per delete.
  */
 function lowerBoundFor(result: ReconcileResult): Record<string, number> {
   const counts = result.plan.counts;
@@ -135,12 +143,16 @@ function lowerBoundFor(result: ReconcileResult): Record<string, number> {
       Math.max(1, Math.ceil(result.instanceCount / 1000)) +
       Math.ceil((counts.create + counts.update) / 100) +
       Math.ceil(counts["disable-actions"] / 100) +
-      Math.ceil(counts["enable-actions"] / 100),
+      Math.ceil(counts["enable-actions"] / 100) +
+      // deletes of instances the inventory no longer lists: EC2 is asked by id (≤ 200 ids a call) whether they are gone
+      Math.ceil(unlistedInstancesWithDeletes(result.plan).length / 200),
     DescribeAlarms: Math.max(1, Math.ceil(result.observedAlarmCount / 100)),
     PutMetricAlarm: counts.create + counts.update,
     DisableAlarmActions: Math.ceil(counts["disable-actions"] / 100),
     EnableAlarmActions: Math.ceil(counts["enable-actions"] / 100),
     DeleteAlarms: Math.ceil(counts.delete / 100),
+    // a delete goes only to alarms whose managed-by tag names this deployment: one read each
+    ListTagsForResource: counts.delete,
   };
   return Object.fromEntries(Object.entries(bound).filter(([, value]) => value > 0));
 }
@@ -178,6 +190,15 @@ async function scenario(name: string): Promise<ReconcileResult> {
 
 const a = await scenario("a from empty");
 if (a.applied.created !== ALARMS) throw new Error(`expected ${ALARMS} creates, got ${a.applied.created}`);
+{
+  // Creation cost: one PutMetricAlarm per alarm, tags included (TagResource would double it at 3 TPS).
+  const calls = fake.callCounts();
+  const perAlarm = ((calls.PutMetricAlarm ?? 0) + (calls.TagResource ?? 0)) / a.applied.created;
+  record("a from empty: alarm write calls per created alarm (PutMetricAlarm + TagResource)", perAlarm, "calls", "1.00", perAlarm <= 1.0001, {
+    value: 2,
+    label: "the earlier create + tag",
+  });
+}
 
 await scenario("b no-op");
 
