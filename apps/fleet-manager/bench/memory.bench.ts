@@ -26,6 +26,7 @@ const config: FleetConfig = {
   restartActionArns: ["arn:aws:sns:eu-west-1:123456789012:procwatch-restart"],
   defaultDetection: "standard",
   armingGraceMinutes: 45,
+  realarmAfterMinutes: 30,
 };
 const NAMES = ["nginx", "sshd", "cron", "node", "postgres", "redis", "haproxy"];
 

@@ -54,6 +54,7 @@ interface GlobalOptions {
   restartActionArn?: string;
   defaultDetection?: string;
   armingGraceMinutes?: string;
+  realarmAfterMinutes?: string;
   color: boolean;
   tps?: string;
 }
@@ -92,6 +93,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       new Option(
         "--arming-grace-minutes <n>",
         "keep an alarm's actions off until its exact series publishes (GetMetricData), at most this long after it is created, its metric changes or its host starts (env ARMING_GRACE_MINUTES, default 45; 0 = off)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--realarm-after-minutes <n>",
+        "re-evaluate an alarm that has stayed in ALARM this long, so the restart handler acts on it again (env REALARM_AFTER_MINUTES, default 30; 0 = never)",
       ),
     )
     .addOption(new Option("--tps <list>", "client-side rate limits, e.g. PutMetricAlarm=3,DescribeAlarms=9"))
@@ -275,6 +282,7 @@ function withEnvironment(globals: GlobalOptions, env: CliIo["env"]): GlobalOptio
   merged.restartActionArn ??= fromEnv("RESTART_TOPIC_ARN");
   merged.defaultDetection ??= fromEnv("DEFAULT_DETECTION_PROFILE");
   merged.armingGraceMinutes ??= fromEnv("ARMING_GRACE_MINUTES");
+  merged.realarmAfterMinutes ??= fromEnv("REALARM_AFTER_MINUTES");
   return merged;
 }
 
@@ -287,6 +295,7 @@ function fleetConfig(globals: GlobalOptions, needsAction: boolean): FleetConfig 
       restartActionArn: globals.restartActionArn,
       defaultDetection: globals.defaultDetection,
       armingGraceMinutes: globals.armingGraceMinutes,
+      realarmAfterMinutes: globals.realarmAfterMinutes,
     },
     {
       prefix: "--prefix",
@@ -295,6 +304,7 @@ function fleetConfig(globals: GlobalOptions, needsAction: boolean): FleetConfig 
       action: "--restart-action-arn",
       defaultDetection: "--default-detection",
       armingGrace: "--arming-grace-minutes",
+      realarmAfter: "--realarm-after-minutes",
     },
   );
   if (needsAction && config.restartActionArns.length === 0) {

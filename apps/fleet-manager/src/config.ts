@@ -27,7 +27,15 @@ export interface FleetConfig {
    * after it is created, after its metric changes and after its host starts. 0 = arm at once.
    */
   readonly armingGraceMinutes: number;
+  /**
+   * An armed alarm in ALARM this long is re-evaluated so it acts again (a process still down after
+   * its restart, a spent budget, an alarm the restart handler's breaker held back). 0 = never.
+   */
+  readonly realarmAfterMinutes: number;
 }
+
+/** The restart handler's default budget window: after it, a restart is allowed again, so the alarm should act again. */
+export const DEFAULT_REALARM_AFTER_MINUTES = 30;
 
 /**
  * 45 min: the configure association runs every 30 minutes, so a host opted in just after a run
@@ -50,12 +58,13 @@ export interface RawConfig {
   readonly restartActionArn?: string | undefined;
   readonly defaultDetection?: string | undefined;
   readonly armingGraceMinutes?: string | undefined;
+  readonly realarmAfterMinutes?: string | undefined;
 }
 
 /** Validates operator input with the contract's patterns; every bad value is a UsageError naming the flag. */
 export function resolveConfig(
   raw: RawConfig,
-  labels: { prefix: string; tagPrefix: string; namespace: string; action: string; defaultDetection: string; armingGrace: string },
+  labels: { prefix: string; tagPrefix: string; namespace: string; action: string; defaultDetection: string; armingGrace: string; realarmAfter: string },
 ): FleetConfig {
   const alarmPrefix = raw.alarmPrefix ?? DEFAULT_ALARM_PREFIX;
   if (!alarmPrefixRegex.test(alarmPrefix)) {
@@ -102,5 +111,13 @@ export function resolveConfig(
       },
     );
   }
-  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns, defaultDetection, armingGraceMinutes };
+  const realarmText = raw.realarmAfterMinutes ?? String(DEFAULT_REALARM_AFTER_MINUTES);
+  const realarmAfterMinutes = /^\d{1,4}$/.test(realarmText) ? Number(realarmText) : Number.NaN;
+  if (!(realarmAfterMinutes <= MAX_ARMING_GRACE_MINUTES)) {
+    throw new UsageError(
+      `${labels.realarmAfter} ${JSON.stringify(realarmText.slice(0, 40))} is not a whole number of minutes from 0 to ${MAX_ARMING_GRACE_MINUTES}`,
+      { hint: `e.g. ${DEFAULT_REALARM_AFTER_MINUTES} (the default, the restart handler's budget window); 0 never re-evaluates` },
+    );
+  }
+  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns, defaultDetection, armingGraceMinutes, realarmAfterMinutes };
 }

@@ -163,6 +163,7 @@ export function lambdaSettingsFrom(env: Readonly<Record<string, string | undefin
       restartActionArn: fromEnv("RESTART_TOPIC_ARN"),
       defaultDetection: fromEnv("DEFAULT_DETECTION_PROFILE"),
       armingGraceMinutes: fromEnv("ARMING_GRACE_MINUTES"),
+      realarmAfterMinutes: fromEnv("REALARM_AFTER_MINUTES"),
     },
     {
       prefix: "ALARM_PREFIX",
@@ -171,6 +172,7 @@ export function lambdaSettingsFrom(env: Readonly<Record<string, string | undefin
       action: "RESTART_TOPIC_ARN",
       defaultDetection: "DEFAULT_DETECTION_PROFILE",
       armingGrace: "ARMING_GRACE_MINUTES",
+      realarmAfter: "REALARM_AFTER_MINUTES",
     },
   );
   if (config.restartActionArns.length === 0) throw new Error("RESTART_TOPIC_ARN is not set: alarms would have no restart action");

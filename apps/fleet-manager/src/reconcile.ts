@@ -213,6 +213,7 @@ export function plannerConfigFor(config: FleetConfig): PlannerConfig {
     actions: { alarmActions: config.restartActionArns, okActions: config.restartActionArns },
     defaultDetection: config.defaultDetection,
     armingGraceMs: config.armingGraceMinutes * 60_000,
+    realarmAfterMs: config.realarmAfterMinutes * 60_000,
   };
 }
 
@@ -409,7 +410,8 @@ async function applyPlan(
   // that enters ALARM later does so with actions on and acts by itself), and send each one still
   // in ALARM back to INSUFFICIENT_DATA; its next evaluation (≤ 1 min, ≤ 10 s when fast) goes to
   // ALARM again and runs the restart. INSUFFICIENT_DATA has no actions, so this step says nothing.
-  const toReevaluate = plan.changes.filter((change) => change.reevaluate === true && written.has(change.alarmName));
+  // A realarm writes nothing: it only asks for this re-evaluation.
+  const toReevaluate = changes.filter((change) => change.reevaluate === true && (written.has(change.alarmName) || change.kind === "realarm"));
   if (toReevaluate.length > 0 && !stop()) {
     try {
       const states = await options.alarms.describeByNames(toReevaluate.map((change) => change.alarmName));

@@ -30,6 +30,7 @@ const MARKERS: Record<ChangeKind, string> = {
   delete: "-",
   "disable-actions": "~",
   "enable-actions": "~",
+  realarm: "~",
   unchanged: " ",
 };
 
@@ -51,6 +52,8 @@ function describeChange(change: PlannedChange): string {
       return `disable actions ${change.processName}`;
     case "enable-actions":
       return `enable actions ${change.processName}`;
+    case "realarm":
+      return `re-alarm ${change.processName}`;
     case "unchanged":
       return change.processName;
   }
@@ -152,6 +155,7 @@ export function summaryLine(plan: Plan, style: Style): string {
     style.red(`${counts.delete} to delete`),
     style.yellow(`${counts["disable-actions"]} to disable`),
     style.yellow(`${counts["enable-actions"]} to enable`),
+    ...(counts.realarm > 0 ? [style.yellow(`${counts.realarm} to re-alarm`)] : []),
     `${counts.unchanged} unchanged`,
   ];
   const problems = [

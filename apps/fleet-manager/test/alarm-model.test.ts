@@ -223,6 +223,29 @@ describe("arming against the CloudWatch model", () => {
   });
 });
 
+describe("re-alarm: a process that stays down is acted on again", () => {
+  it.each<{ realarmAfterMinutes: number; alarms: number }>([
+    { realarmAfterMinutes: 30, alarms: 2 },
+    { realarmAfterMinutes: 0, alarms: 1 },
+  ])(
+    "with the fleet manager running every 15 min and re-alarm at $realarmAfterMinutes min, an hour of outage gives $alarms ALARM actions",
+    async ({ realarmAfterMinutes, alarms }) => {
+      const w = world({ config: { ...armingFleetConfig, realarmAfterMinutes } });
+      w.startAgent(deadFrom(START + 5 * MINUTE));
+      w.advance(3 * MINUTE);
+      await w.reconcileNow();
+      for (let run = 0; run < 4; run += 1) {
+        w.advance(15 * MINUTE);
+        await w.reconcileNow();
+      }
+      w.advance(2 * MINUTE);
+      expect(w.restarts()).toHaveLength(alarms);
+      // Each one is a real transition the restart handler can act on (a new StateChangeTime).
+      expect(new Set(w.restarts().map((notification) => notification.at)).size).toBe(alarms);
+    },
+  );
+});
+
 describe("a late or missed flush never restarts a healthy process", () => {
   const stateValues = (w: ReturnType<typeof world>) =>
     w.fake.alarmHistory(w.alarmName()).map((item) => (JSON.parse(item.HistoryData) as { newState: { stateValue: string } }).newState.stateValue);

@@ -12,9 +12,11 @@ export const fleetConfig: FleetConfig = {
   defaultDetection: "standard",
   // Arming is off for the tests about other rules; the arming tests (against the CloudWatch model) turn it on.
   armingGraceMinutes: 0,
+  realarmAfterMinutes: 0,
 };
 
-export const armingFleetConfig: FleetConfig = { ...fleetConfig, armingGraceMinutes: 45 };
+/** The production defaults for the behaviours tested against the CloudWatch model. */
+export const armingFleetConfig: FleetConfig = { ...fleetConfig, armingGraceMinutes: 45, realarmAfterMinutes: 30 };
 
 /**
  * The real adapters over real SDK clients over the fake, paced by the real rate limiter on a

@@ -171,6 +171,14 @@ describe("lambdaSettingsFrom (the environment the stack sets)", () => {
     expect(() => lambdaSettingsFrom({ ...stackEnv, ARMING_GRACE_MINUTES: "soon" })).toThrow(/ARMING_GRACE_MINUTES "soon" is not a whole number of minutes/);
   });
 
+  it("reads REALARM_AFTER_MINUTES (default 30, the restart handler's budget window; 0 = never)", () => {
+    expect(lambdaSettingsFrom(stackEnv).config.realarmAfterMinutes).toBe(30);
+    expect(lambdaSettingsFrom({ ...stackEnv, REALARM_AFTER_MINUTES: "0" }).config.realarmAfterMinutes).toBe(0);
+    expect(() => lambdaSettingsFrom({ ...stackEnv, REALARM_AFTER_MINUTES: "half an hour" })).toThrow(
+      /REALARM_AFTER_MINUTES "half an hour" is not a whole number of minutes/,
+    );
+  });
+
   it("refuses an unknown detection profile, naming the variable", () => {
     expect(() => lambdaSettingsFrom({ ...stackEnv, DEFAULT_DETECTION_PROFILE: "turbo" })).toThrow(
       /DEFAULT_DETECTION_PROFILE "turbo" is not a detection profile/,

@@ -249,6 +249,8 @@ export class ProcWatch extends Construct {
         METRIC_NAMESPACE: CWAGENT_NAMESPACE,
         DEFAULT_DETECTION_PROFILE: settings.detectionProfile,
         ARMING_GRACE_MINUTES: String(FLEET_ARMING_GRACE_MINUTES),
+        // An alarm still in ALARM acts again once the restart budget's window has passed.
+        REALARM_AFTER_MINUTES: String(settings.restartWindowMinutes),
         POWERTOOLS_SERVICE_NAME: PROCWATCH_SERVICE_NAMES.fleetManager,
         POWERTOOLS_METRICS_NAMESPACE: PROCWATCH_METRIC_NAMESPACE,
       },

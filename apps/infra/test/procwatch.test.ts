@@ -156,6 +156,8 @@ describe("Lambdas", () => {
     const fn = resources[logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchFleetManager")];
     const environment = (fn?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {};
     expect(environment.ARMING_GRACE_MINUTES).toBe("45");
+    // Re-alarm when the restart handler's budget window has passed (the stack's restartWindowMinutes).
+    expect(environment.REALARM_AFTER_MINUTES).toBe("60");
   });
 
   it("subscribes the restart handler to the restart topic", () => {

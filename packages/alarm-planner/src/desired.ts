@@ -75,11 +75,13 @@ export function desiredAlarms(
       const observed = ownedObserved(context.observed.get(draft.AlarmName), config.alarmPrefix);
       const actions = enabledByState ? armingDecision(instance, draft, observed, config, context) : { enabled: false, reason: `instance is ${instance.state}` };
       if (actions.check !== undefined) firstDatapointChecks.push(actions.check);
+      const realarm = actions.enabled && observed !== undefined ? realarmReason(observed, config, context.now) : undefined;
       alarms.push({
         instanceId: instance.instanceId,
         processName: process.name,
         definition: actions.enabled === draft.ActionsEnabled ? draft : { ...draft, ActionsEnabled: actions.enabled },
         actionsReason: actions.reason,
+        ...(realarm !== undefined ? { realarm } : {}),
       });
     }
   }
@@ -186,6 +188,14 @@ function armingDecision(
     reason: `${AWAITING_FIRST_DATAPOINT} (arming for ${minutes} min; actions go on at the latest after ${formatMinutes(config.armingGraceMs)})`,
     check: check(since),
   };
+}
+
+/** Why an armed alarm should act again: it has been in ALARM for `realarmAfterMs` (see PlannerConfig). */
+function realarmReason(observed: ObservedAlarm, config: PlannerConfig, now: number): string | undefined {
+  if (config.realarmAfterMs <= 0 || observed.StateValue !== "ALARM" || observed.ActionsEnabled === false) return undefined;
+  const since = (observed.StateTransitionedTimestamp ?? observed.StateUpdatedTimestamp)?.getTime();
+  if (since === undefined || now - since < config.realarmAfterMs) return undefined;
+  return `in ALARM for ${Math.floor((now - since) / 60_000)} min with no new action: re-evaluating so the restart handler acts on it again`;
 }
 
 function ownedObserved(alarm: ObservedAlarm | undefined, prefix: string): ObservedAlarm | undefined {

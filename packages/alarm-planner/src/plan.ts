@@ -2,7 +2,7 @@ import { type AlarmDefinition, isProcwatchOwned, parseAlarmName } from "@procwat
 import { metricChanged } from "./desired.ts";
 import type { DesiredAlarm, DesiredState, InstanceOutcome, ObservedAlarm } from "./types.ts";
 
-export const CHANGE_KINDS = ["create", "update", "delete", "disable-actions", "enable-actions", "unchanged"] as const;
+export const CHANGE_KINDS = ["create", "update", "delete", "disable-actions", "enable-actions", "realarm", "unchanged"] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 export interface FieldDifference {
@@ -145,7 +145,8 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
     }
     const differences = diffAlarm(existing, alarm.definition);
     const beyondActions = differences.filter((difference) => difference.field !== "ActionsEnabled");
-    const reevaluate = alarm.definition.ActionsEnabled && (existing.ActionsEnabled === false || metricChanged(existing, alarm.definition));
+    const reevaluate =
+      alarm.definition.ActionsEnabled && (existing.ActionsEnabled === false || metricChanged(existing, alarm.definition) || alarm.realarm !== undefined);
     const armed = reevaluate ? { reevaluate: true as const } : {};
     if (beyondActions.length > 0) {
       changes.push({
@@ -159,6 +160,9 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
         differences,
         ...armed,
       });
+    } else if (alarm.realarm !== undefined) {
+      // Nothing to write: only the state is reset, after the other changes (see `reevaluate`).
+      changes.push({ ...change("realarm", alarm, alarm.realarm, outcomes.get(alarm.instanceId)?.state), reevaluate: true });
     } else {
       unchanged.push(name);
     }

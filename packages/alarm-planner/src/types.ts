@@ -48,6 +48,13 @@ export interface PlannerConfig {
    * reports is reported. 0 arms every alarm at once.
    */
   readonly armingGraceMs: number;
+  /**
+   * An armed alarm that has stayed in ALARM this long is set back to INSUFFICIENT_DATA so that it
+   * acts again: CloudWatch runs an alarm's action once per transition, so a process still down
+   * after its restart (a failed restart, a spent budget, an alarm the fleet breaker held back)
+   * would otherwise never be acted on, or reported, again. 0 turns it off.
+   */
+  readonly realarmAfterMs: number;
 }
 
 /** What the planner needs to know about the world besides instances and profiles; plain data, so planning stays pure. */
@@ -117,6 +124,8 @@ export interface DesiredAlarm {
   readonly definition: AlarmDefinition;
   /** Why actions are on or off, as the plan shows it (e.g. "arming: waiting for the first datapoint …"). */
   readonly actionsReason: string;
+  /** Set when the alarm has been in ALARM for `realarmAfterMs`: why it is to be re-evaluated. */
+  readonly realarm?: string;
 }
 
 /**

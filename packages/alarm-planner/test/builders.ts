@@ -12,6 +12,8 @@ export const config: PlannerConfig = {
   // Arming is off here, so tests about other rules see actions follow the instance state only;
   // `armingConfig` turns it on for the tests about arming.
   armingGraceMs: 0,
+  // Off here too; the re-alarm tests turn it on.
+  realarmAfterMs: 0,
 };
 
 export const armingConfig: PlannerConfig = { ...config, armingGraceMs: 45 * 60_000 };

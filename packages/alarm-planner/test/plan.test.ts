@@ -540,3 +540,33 @@ describe("mass-change guard (counted in instances)", () => {
     expect(massChangeCheck(plan, stillRunning)).toMatchObject({ instancesWithAlarms: 1, limit: 5, delete: { instances: 1, exceeded: false } });
   });
 });
+
+describe("re-alarm: an alarm still in ALARM acts again", () => {
+  const realarming = { ...config, realarmAfterMs: 30 * 60_000 };
+  const host = instance({ processes: "nginx" });
+  const definition = desiredAlarms([host], noProfiles, config, settled).alarms[0]!.definition;
+  const plan = (observed: ObservedAlarm[], plannerConfig = realarming) =>
+    planReconcile(desiredAlarms([host], noProfiles, plannerConfig, contextFor(observed)), observed, scope);
+
+  it("after 30 min in ALARM with actions on, the plan re-evaluates it (nothing is written but its state)", () => {
+    const stuck = observedFrom(definition, { StateValue: "ALARM", StateTransitionedTimestamp: minutesAgo(31) });
+    const changes = plan([stuck]).changes;
+    expect(changes.map((change) => [change.kind, change.reevaluate, change.definition])).toEqual([["realarm", true, undefined]]);
+    expect(changes[0]?.reason).toBe("in ALARM for 31 min with no new action: re-evaluating so the restart handler acts on it again");
+  });
+
+  it.each<{ title: string; alarm: Partial<ObservedAlarm>; plannerConfig?: typeof realarming }>([
+    { title: "in ALARM for 29 min", alarm: { StateValue: "ALARM", StateTransitionedTimestamp: minutesAgo(29) } },
+    { title: "OK for hours", alarm: { StateValue: "OK", StateTransitionedTimestamp: minutesAgo(300) } },
+    { title: "in ALARM with actions off", alarm: { StateValue: "ALARM", StateTransitionedTimestamp: minutesAgo(90), ActionsEnabled: false } },
+    { title: "re-alarm turned off", alarm: { StateValue: "ALARM", StateTransitionedTimestamp: minutesAgo(90) }, plannerConfig: config },
+  ])("not when $title", ({ alarm, plannerConfig }) => {
+    const observed = observedFrom(definition, alarm);
+    expect(plan([observed], plannerConfig).changes.filter((change) => change.kind === "realarm")).toEqual([]);
+  });
+
+  it("an update of a long-ALARM alarm re-evaluates it too", () => {
+    const stuck = observedFrom(definition, { StateValue: "ALARM", StateTransitionedTimestamp: minutesAgo(45), Threshold: 3 });
+    expect(plan([stuck]).changes.map((change) => [change.kind, change.reevaluate])).toEqual([["update", true]]);
+  });
+});

@@ -67,7 +67,7 @@ export function breakerTrippedMessage(trip: BreakerTrip, settings: FleetBreakerS
         trip.reason === "no-data-rate"
           ? "Check the telemetry path first: the CloudWatch agent on a few of these hosts (`amazon-cloudwatch-agent-ctl -a status`), instance-role policy changes, the CloudWatch service health."
           : "Find what these hosts share: a deploy, a patch run, a config change, the install association's CloudWatch agent upgrade.",
-        "List the alarms still in ALARM: `procwatch-fleet status --state alarm`. Held-back alarms stay in ALARM and CloudWatch does not send them again; restart those processes by hand or let their next transition act.",
+        "List the alarms still in ALARM: `procwatch-fleet status --state alarm`. CloudWatch does not send a held-back alarm again; the fleet manager re-evaluates alarms still in ALARM after REALARM_AFTER_MINUTES (default 30), and then they act, within the breaker's limits.",
         `Resume now: \`aws lambda invoke --function-name <restart-handler> --cli-binary-format raw-in-base64-out --payload '${RESET.slice(1, -1)}' out.json\`.`,
       ],
       keywords: ["procwatch", "fleet-breaker", trip.reason, "needs-human"],
@@ -112,7 +112,7 @@ export function breakerResumedMessage(
         `*Now* new ALARMs restart again, within \`FLEET_RESTART_LIMIT\` = ${settings.restartLimit} and \`FLEET_NO_DATA_LIMIT\` = ${settings.noDataLimit} per ${settings.windowMinutes} min.`,
       ].join("\n"),
       nextSteps: [
-        "Held-back alarms that are still in ALARM are not sent again by CloudWatch: `procwatch-fleet status --state alarm` lists them; restart those processes by hand.",
+        "Held-back alarms still in ALARM act again when the fleet manager re-evaluates them (REALARM_AFTER_MINUTES after they went to ALARM, default 30); `procwatch-fleet status --state alarm` lists them, to restart one sooner by hand.",
       ],
       keywords: ["procwatch", "fleet-breaker", "resumed"],
     },
