@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_LOCK_WAIT_SECONDS, runApply } from "./commands/apply.ts";
 import { runHealth } from "./commands/health.ts";
+import { runLocalEvent } from "./commands/local-event.ts";
 import { type Output, printJson, processOutput } from "./commands/output.ts";
 import { runRemove } from "./commands/remove.ts";
 import { runRender } from "./commands/render.ts";
@@ -32,6 +33,14 @@ Environment:
   PROCWATCH_CWAGENT_CTL   path of amazon-cloudwatch-agent-ctl (default: <cwagent-dir>/bin, then PATH)
   PROCWATCH_DEFAULT_DETECTION  deployment default detection profile, standard or fast (render/apply/health)
   NO_COLOR                disable colour`;
+
+function wholeNumber(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < min || number > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return number;
+  };
+}
 
 function positiveSeconds(value: string): number {
   const seconds = Number(value);
@@ -113,6 +122,12 @@ export async function runCli(io: CliIo): Promise<number> {
   )
     .addOption(new Option("--mode <mode>", "append-config mode").choices(["auto", "ec2", "onPremise"]).default("auto"))
     .option("--lock-wait <seconds>", `how long to wait while another apply holds the lock (default ${DEFAULT_LOCK_WAIT_SECONDS})`, positiveSeconds)
+    .option(
+      "--local-restarts <n>",
+      "local supervision budget: restarts systemd may make on its own per window before it escalates (default 3)",
+      wholeNumber(1, 100),
+    )
+    .option("--local-window-minutes <m>", "local supervision budget window (default 30)", wholeNumber(1, 1440))
     .action(async (flags) => {
       const settings = settingsFor(flags);
       exitCode = await runApply(specFlagsFor(flags), wire(settings), output, faultPointFor(settings.testFault));
@@ -120,6 +135,7 @@ export async function runCli(io: CliIo): Promise<number> {
 
   addSpecOptions(addPathOptions(program.command("health").description("pid count, CPU and RSS of every watched process; CloudWatch agent and fragment status")))
     .option("--host-facts", "add OS, CPU and memory facts (systeminformation)")
+    .option("--mark-reported", "count the local restarts and escalations shown as reported: the next health shows only newer ones")
     .addHelpText("after", "\nExit codes: 0 healthy, 1 degraded, 2 failing (a watched process is down).")
     .action(async (flags) => {
       exitCode = await runHealth(specFlagsFor(flags), wire(settingsFor(flags)), output);
@@ -144,6 +160,17 @@ export async function runCli(io: CliIo): Promise<number> {
     .addHelpText("after", "\nExit 0 also when there is nothing to remove. agent.json (operator-owned) is kept.")
     .action(async (flags) => {
       exitCode = await runRemove(flags, wire(settingsFor(flags)), output);
+    });
+
+  addPathOptions(
+    program
+      .command("local-event <kind>", { hidden: true })
+      .description("record a local restart (started) or a local give-up (escalated); run by procwatch's systemd drop-ins, not by hand"),
+  )
+    .requiredOption("--process <name>", "process name as on the allow-list")
+    .option("--unit <unit>", "the unit, as systemd names it (%n)")
+    .action(async (kind: string, flags) => {
+      exitCode = await runLocalEvent(kind, flags, settingsFor(flags), output);
     });
 
   program

@@ -34,6 +34,12 @@ export interface AgentSettings {
   /** Test-only switches present in the environment (health reports each: they must never be set on a host). */
   readonly testSwitches: readonly string[];
   readonly color: boolean;
+  /** Where `apply` puts local supervision's drop-ins and escalation template (systemd's admin unit directory). */
+  readonly systemdUnitDir: string;
+  /** Local supervision's spool of local restarts and escalations, and its report cursor. */
+  readonly spoolDir: string;
+  /** The procwatch-agent the drop-ins' hooks run: this executable when it is the single binary. */
+  readonly agentPath: string;
 }
 
 export interface PathFlags {
@@ -79,7 +85,22 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
     testFault: env.PROCWATCH_TEST_FAULT,
     testSwitches: TEST_SWITCHES.filter((name) => env[name] !== undefined),
     color: stdoutIsTty && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb",
+    systemdUnitDir: env.PROCWATCH_SYSTEMD_UNIT_DIR ?? "/etc/systemd/system",
+    spoolDir: env.PROCWATCH_SPOOL_DIR ?? "/var/lib/procwatch",
+    agentPath: runningAsSingleBinary() ? process.execPath : DEFAULT_AGENT_PATH,
   };
+}
+
+/** Where the install document puts the binary. */
+export const DEFAULT_AGENT_PATH = "/usr/local/bin/procwatch-agent";
+
+function runningAsSingleBinary(): boolean {
+  try {
+    const sea = process.getBuiltinModule("node:sea") as { isSea?: () => boolean } | undefined;
+    return sea?.isSea?.() ?? false;
+  } catch {
+    return false;
+  }
 }
 
 export const DEFAULT_DETECTION_ENV = "PROCWATCH_DEFAULT_DETECTION";

@@ -17,7 +17,14 @@ async function appliedHost(options: { exitCode?: number } = {}) {
   const dir = scratch.dir();
   const cwagentDir = join(dir, "cwagent");
   const ctl = fakeCtl(dir, { cwagentDir });
-  const env = { PATH: `${ctl.binDir}:${process.env.PATH}`, PROCWATCH_STATE_DIR: join(dir, "state"), PROCWATCH_CWAGENT_DIR: cwagentDir };
+  const env = {
+    PATH: `${ctl.binDir}:${process.env.PATH}`,
+    PROCWATCH_STATE_DIR: join(dir, "state"),
+    PROCWATCH_CWAGENT_DIR: cwagentDir,
+    // Local supervision's places: this host's own /etc/systemd/system and /var/lib/procwatch stay out of it.
+    PROCWATCH_SYSTEMD_UNIT_DIR: join(dir, "systemd"),
+    PROCWATCH_SPOOL_DIR: join(dir, "spool"),
+  };
   const specPath = join(dir, "spec.json");
   writeJson(specPath, { version: 1, processes: [{ name: "nginx" }, { name: "sshd" }] });
   expect((await runAgent(["apply", "--spec", specPath], env)).exitCode).toBe(0);
@@ -49,6 +56,8 @@ describe("remove", () => {
       cloudwatchAgent: "reloaded",
       ctlCalls: [["-a", "remove-config", "-m", "onPremise", "-c", `file:${paths.fragment}`, "-s"]],
       otherFragments: ["file_app-logs.json", "ssm_AmazonCloudWatch-linux"],
+      // No local process, no systemd here: nothing of local supervision to remove.
+      localSupervision: { installed: [], removed: [], template: "unchanged", daemonReloaded: false },
     });
     expect(ctl.calls().slice(1)).toEqual([`-a remove-config -m onPremise -c file:${paths.fragment} -s`]);
     expect(readdirSync(ctl.configDir).sort()).toEqual(["file_app-logs.json", "ssm_AmazonCloudWatch-linux"]);

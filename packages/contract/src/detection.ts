@@ -4,7 +4,15 @@
  * CloudWatch evaluates alarms (every minute, or every 10 s for 10/20/30 s periods).
  */
 export const DETECTION_PROFILE_NAMES = ["standard", "fast"] as const;
-export type DetectionProfileName = (typeof DETECTION_PROFILE_NAMES)[number];
+/**
+ * `local`: the standard alarm as the backstop, plus supervision on the host itself (the agent's
+ * systemd drop-in with Restart=, or its own supervisor), which restarts within about a second and
+ * gives up to the alarm once its local budget is spent. A per-process or per-host choice
+ * (`detection=local`, `procwatch:detection`); not a deployment default (DETECTION_PROFILE_NAMES).
+ */
+export const LOCAL_DETECTION_PROFILE = "local" as const;
+export const ALL_DETECTION_PROFILE_NAMES = [...DETECTION_PROFILE_NAMES, LOCAL_DETECTION_PROFILE] as const;
+export type DetectionProfileName = (typeof ALL_DETECTION_PROFILE_NAMES)[number];
 
 export interface DetectionProfile {
   readonly name: DetectionProfileName;
@@ -23,6 +31,8 @@ export interface DetectionProfile {
    * models (`pnpm bench`, apps/fleet-manager/bench/detection.bench.ts).
    */
   readonly expectedDetectionSeconds: { readonly typical: readonly [number, number]; readonly worst: number };
+  /** True when the host agent also supervises the process locally (restart on the host, alarm as backstop). */
+  readonly localSupervision: boolean;
 }
 
 export const DETECTION_PROFILES: Readonly<Record<DetectionProfileName, DetectionProfile>> = {
@@ -37,6 +47,7 @@ export const DETECTION_PROFILES: Readonly<Record<DetectionProfileName, Detection
     datapointsToAlarm: 2,
     alarmCostPerMonthUsd: 0.1,
     expectedDetectionSeconds: { typical: [135, 235], worst: 290 },
+    localSupervision: false,
   },
   fast: {
     name: "fast",
@@ -48,11 +59,25 @@ export const DETECTION_PROFILES: Readonly<Record<DetectionProfileName, Detection
     datapointsToAlarm: 2,
     alarmCostPerMonthUsd: 0.3,
     expectedDetectionSeconds: { typical: [25, 41], worst: 48 },
+    localSupervision: false,
+  },
+  // The alarm keeps the standard cadence (and cost): it only has to catch what local supervision
+  // cannot (it gave up, the host's agent is gone, the process never came back).
+  local: {
+    name: "local",
+    collectionIntervalSeconds: 60,
+    forceFlushIntervalSeconds: 60,
+    alarmPeriodSeconds: 60,
+    evaluationPeriods: 2,
+    datapointsToAlarm: 2,
+    alarmCostPerMonthUsd: 0.1,
+    expectedDetectionSeconds: { typical: [135, 235], worst: 290 },
+    localSupervision: true,
   },
 };
 
 export const DEFAULT_DETECTION_PROFILE: DetectionProfileName = "standard";
 
 export function isDetectionProfileName(value: string): value is DetectionProfileName {
-  return (DETECTION_PROFILE_NAMES as readonly string[]).includes(value);
+  return (ALL_DETECTION_PROFILE_NAMES as readonly string[]).includes(value);
 }

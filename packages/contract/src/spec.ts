@@ -92,7 +92,7 @@ export function optionValueIssue(key: string, value: string, source: string): Sp
         ? null
         : issue("bad-match-mode", source, value, "unknown match mode", "exe, pattern or pidfile");
     case "detection":
-      return isDetectionProfileName(value) ? null : issue("bad-detection", source, value, "unknown detection profile", "standard or fast");
+      return isDetectionProfileName(value) ? null : issue("bad-detection", source, value, "unknown detection profile", "standard, fast or local");
     case "pidfile": {
       const problem = pidFilePathProblem(value);
       return problem === null ? null : issue("bad-path", source, value, `the pid file path ${problem}`, PID_FILE_RULE);
@@ -294,7 +294,7 @@ export function parseSpecDocument(input: unknown, label: string): ParseResult<Sp
   let detection: DetectionProfileName | undefined;
   if (record.detection !== undefined) {
     if (typeof record.detection === "string" && isDetectionProfileName(record.detection)) detection = record.detection;
-    else issues.push(issue("bad-detection", `${label}/detection`, record.detection, "unknown detection profile", "standard or fast"));
+    else issues.push(issue("bad-detection", `${label}/detection`, record.detection, "unknown detection profile", "standard, fast or local"));
   }
   const processes = record.processes;
   const entries: SpecDocumentEntry[] = [];

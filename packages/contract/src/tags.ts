@@ -18,7 +18,7 @@ import {
  *   procwatch:enabled            = true | false                    (the opt-in)
  *   procwatch:processes          = nginx sshd orders               (space-separated names)
  *   procwatch:profile            = web-tier                        (a named fleet profile)
- *   procwatch:detection          = standard | fast                 (default for this host)
+ *   procwatch:detection          = standard | fast | local         (default for this host)
  *   procwatch:process:<name>     = unit=nginx.service match=exe detection=fast
  *
  * Every key and value stays inside the characters both EC2 tags and instance-metadata tags
@@ -143,7 +143,7 @@ export function parseInstanceTags(input: TagInput, prefix: string = DEFAULT_TAG_
   const detectionValue = tags[keys.detection];
   if (detectionValue !== undefined) {
     if (isDetectionProfileName(detectionValue)) detection = detectionValue;
-    else issues.push(issue("bad-detection", keys.detection, detectionValue, "unknown detection profile", "standard or fast"));
+    else issues.push(issue("bad-detection", keys.detection, detectionValue, "unknown detection profile", "standard, fast or local"));
   }
 
   const processOptions = new Map<string, ProcessOptions>();

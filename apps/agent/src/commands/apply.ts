@@ -2,11 +2,14 @@ import { basename } from "node:path";
 import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
 import { hostAgentConfigOf } from "../core/cwagent-config.ts";
 import { compareFragment, type FragmentComparison, fragmentDigest, type ReloadReason, reloadReasonFor, renderFragmentText } from "../core/fragment.ts";
+import { DEFAULT_LOCAL_BUDGET, isLocallySupervised, type LocalBudget } from "../core/local-supervision.ts";
 import { acquireApplyLock } from "../io/apply-lock.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
 import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
+import { type LocalSupervisionChange, reconcileDropIns } from "../io/local-supervision.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
+import { isSystemdRunning } from "../io/restart-backends.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
@@ -18,6 +21,9 @@ export interface ApplyFlags extends SpecFlags {
   readonly mode: "auto" | AgentMode;
   /** How long to wait for another apply's lock, in seconds. */
   readonly lockWait?: number;
+  /** Local supervision's budget (`detection=local`): restarts systemd may make within the window before it escalates. */
+  readonly localRestarts?: number;
+  readonly localWindowMinutes?: number;
 }
 
 export const DEFAULT_LOCK_WAIT_SECONDS = 180;
@@ -37,6 +43,8 @@ export interface ApplyResult {
   readonly agentReloaded: boolean;
   readonly ctlArgs: readonly string[] | null;
   readonly processes: readonly string[];
+  /** Drop-ins for `local` processes (systemd hosts); null where systemd is not the init. */
+  readonly localSupervision: (LocalSupervisionChange & { readonly budget: LocalBudget; readonly units: readonly string[] }) | null;
 }
 
 /**
@@ -98,6 +106,23 @@ async function applyLocked(
     writeFileAtomic(settings.allowListPath, serializeAllowList(allowList), { mode: 0o644 });
   }
 
+  // After the allow-list: the escalation hook reads it to name the unit.
+  const budget: LocalBudget = {
+    restarts: flags.localRestarts ?? DEFAULT_LOCAL_BUDGET.restarts,
+    windowMinutes: flags.localWindowMinutes ?? DEFAULT_LOCAL_BUDGET.windowMinutes,
+  };
+  const localProcesses = spec.processes.filter(isLocallySupervised);
+  let localSupervision: ApplyResult["localSupervision"] = null;
+  if (isSystemdRunning()) {
+    const change = await reconcileDropIns(spec.processes, budget, settings);
+    localSupervision = { ...change, budget, units: localProcesses.map((process) => process.unit).sort() };
+  } else if (localProcesses.length > 0) {
+    output.stderr(
+      `warning: ${localProcesses.map((process) => process.name).join(", ")} ${localProcesses.length === 1 ? "asks" : "ask"} for detection=local, but systemd is not this host's init: no local supervision is installed; the CloudWatch alarm (standard cadence) still watches`,
+    );
+    output.stderr("hint: local supervision for start-command processes is not built yet; use detection=fast for faster restarts on this host");
+  }
+
   const result: ApplyResult = {
     ok: true,
     source,
@@ -112,12 +137,17 @@ async function applyLocked(
     agentReloaded: ctlArgs !== null,
     ctlArgs,
     processes: spec.processes.map((process) => process.name),
+    localSupervision,
   };
   if (flags.json) printJson(output, result);
   else {
     const what = fragmentChanged ? "fragment updated" : "fragment unchanged";
     const reload = ctlArgs === null ? "CloudWatch agent not reloaded" : `CloudWatch agent reloaded (append-config: ${reloadReason})`;
-    output.stdout(`${what}: ${settings.fragmentPath} (${digest.slice(0, 19)}…); ${reload}; allow-list ${result.processes.join(", ")}`);
+    const local =
+      localSupervision === null || (localSupervision.units.length === 0 && !localSupervision.daemonReloaded)
+        ? ""
+        : `; local supervision ${localSupervision.units.join(", ") || "none"} (${budget.restarts} restarts in ${budget.windowMinutes} min${localSupervision.daemonReloaded ? ", systemd reloaded" : ", unchanged"})`;
+    output.stdout(`${what}: ${settings.fragmentPath} (${digest.slice(0, 19)}…); ${reload}; allow-list ${result.processes.join(", ")}${local}`);
   }
   return 0;
 }

@@ -17,14 +17,17 @@ import {
   symlinkedExeFinding,
 } from "../core/health.ts";
 import { formatHealth } from "../core/human-output.ts";
+import { evaluateLocalSupervision, isLocallySupervised, type LocalSupervisionReport, type LocalUnitObservation } from "../core/local-supervision.ts";
 import { type AgentUser, fieldsNeededFor, matchProcesses, type ProcessRecord, patternSuggestion } from "../core/process-matching.ts";
 import { sumUsage } from "../core/process-usage.ts";
 import { AgentError } from "../errors.ts";
 import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { cloudWatchAgentStatus } from "../io/cwagent-ctl.ts";
 import { loadHeavyModules } from "../io/heavy-modules.ts";
+import { markReported, presentDropIns, readLocalEvents } from "../io/local-supervision.ts";
 import { procwatchOwnPids, readCmdlines, readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
+import { isSystemdRunning, systemctlShow } from "../io/restart-backends.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Wiring } from "../wiring.ts";
@@ -37,6 +40,8 @@ export interface HealthFlags extends SpecFlags {
   readonly hostFacts?: boolean;
   /** Skip asking the CloudWatch agent (used by the in-process benchmark, which measures procwatch's own work). */
   readonly skipCloudWatchAgent?: boolean;
+  /** Advance the local-event cursor to what this report showed (the shipping path calls it so). */
+  readonly markReported?: boolean;
 }
 
 interface SpecChoice {
@@ -139,8 +144,53 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     },
     testSwitches: settings.testSwitches,
   });
+  const withLocal = await addLocalSupervision(report, choice.spec.processes, settings, flags.markReported ?? false);
   const facts = flags.hostFacts ? await hostFacts() : undefined;
-  return { ...report, ...(facts === undefined ? {} : { host: facts }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };
+  return { ...withLocal, ...(facts === undefined ? {} : { host: facts }), durationMs: Math.round(Number(process.hrtime.bigint() - started) / 100_000) / 10 };
+}
+
+/**
+ * `local` processes: what systemd says of their units (drop-in present, failed = gave up,
+ * NRestarts) and the local restarts and escalations spooled since the last marked report.
+ */
+async function addLocalSupervision(
+  report: HealthReport,
+  processes: readonly ProcessSpec[],
+  settings: Wiring["settings"],
+  mark: boolean,
+): Promise<HealthReport & { readonly localSupervision?: LocalSupervisionReport }> {
+  const local = processes.filter(isLocallySupervised);
+  const events = readLocalEvents(settings.spoolDir);
+  if (local.length === 0 && events.sinceLastReport.length === 0) return report;
+  const systemd = isSystemdRunning();
+  const dropIns = systemd ? presentDropIns(settings.systemdUnitDir) : new Map<string, string>();
+  const units: LocalUnitObservation[] = [];
+  if (systemd) {
+    for (const process of local) {
+      const shown = await systemctlShow(process.unit, ["LoadState", "ActiveState", "NRestarts"]);
+      units.push({
+        process: process.name,
+        unit: process.unit,
+        dropInInstalled: dropIns.has(process.unit),
+        loadState: shown?.get("LoadState") ?? null,
+        activeState: shown?.get("ActiveState") ?? null,
+        nRestarts: shown?.get("NRestarts") === undefined ? null : Number(shown.get("NRestarts")),
+      });
+    }
+  }
+  const evaluated = evaluateLocalSupervision({ spoolPath: events.spoolPath, units, sinceLastReport: events.sinceLastReport });
+  const last = events.sinceLastReport.at(-1);
+  if (mark && last !== undefined) markReported(settings.spoolDir, last.recordedAtMs);
+  if (evaluated.findings.length === 0) return { ...report, localSupervision: evaluated.report };
+  const status = report.status === "healthy" ? "degraded" : report.status;
+  return {
+    ...report,
+    status,
+    exitCode: status === "failing" ? 2 : 1,
+    reasons: [...report.reasons, ...evaluated.findings.map((finding) => finding.message)],
+    findings: [...report.findings, ...evaluated.findings],
+    localSupervision: evaluated.report,
+  };
 }
 
 /**

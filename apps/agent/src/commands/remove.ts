@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import { type CloudWatchAgentChange, otherConfigEntries, planCloudWatchAgentRemoval } from "../core/removal.ts";
 import { type AgentMode, runCtlCalls } from "../io/cwagent-ctl.ts";
 import { directoryEntries, removeFileIfPresent } from "../io/file-removal.ts";
+import { type LocalSupervisionChange, removeLocalSupervision } from "../io/local-supervision.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
 
@@ -27,6 +28,8 @@ export interface RemoveResult {
   readonly ctlCalls: readonly (readonly string[])[];
   /** What stays in amazon-cloudwatch-agent.d (never touched by procwatch). */
   readonly otherFragments: readonly string[];
+  /** procwatch's systemd drop-ins and escalation template, removed (then daemon-reload), and its local-event spool. */
+  readonly localSupervision: LocalSupervisionChange;
 }
 
 /**
@@ -39,6 +42,8 @@ export interface RemoveResult {
 export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Output): Promise<number> {
   const { settings } = wiring;
   const allowListRemoved = removeFileIfPresent(settings.allowListPath);
+  // Next: systemd must stop restarting processes on procwatch's behalf before anything else goes.
+  const localSupervision = await removeLocalSupervision(settings);
 
   const ownName = basename(settings.installedFragmentPath);
   const installedCopyPresent = existsSync(settings.installedFragmentPath);
@@ -64,13 +69,19 @@ export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Outp
 
   const result: RemoveResult = {
     ok: true,
-    changed: allowListRemoved || fragmentRemoved || (installedCopyPresent && !installedStillThere),
+    changed:
+      allowListRemoved ||
+      fragmentRemoved ||
+      (installedCopyPresent && !installedStillThere) ||
+      localSupervision.removed.length > 0 ||
+      localSupervision.template === "removed",
     allowList: { path: settings.allowListPath, removed: allowListRemoved },
     fragment: { path: settings.fragmentPath, removed: fragmentRemoved },
     installedFragment: { path: settings.installedFragmentPath, removed: installedCopyPresent && !installedStillThere },
     cloudwatchAgent: plan.change,
     ctlCalls: plan.ctlCalls,
     otherFragments,
+    localSupervision,
   };
   if (flags.json) printJson(output, result);
   else output.stdout(describeRemoval(result));
@@ -80,6 +91,8 @@ export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Outp
 function describeRemoval(result: RemoveResult): string {
   if (!result.changed) return "nothing to remove: procwatch has no fragment or allow-list on this host";
   const removed = [result.installedFragment, result.fragment, result.allowList].filter((file) => file.removed).map((file) => file.path);
+  if (result.localSupervision.removed.length > 0) removed.push(`local supervision drop-ins of ${result.localSupervision.removed.join(", ")}`);
+  if (result.localSupervision.template === "removed") removed.push("procwatch-escalate@.service");
   const agent =
     result.cloudwatchAgent === "reloaded"
       ? `CloudWatch agent reloaded without procwatch's procstat entries (${result.otherFragments.length} other fragment${result.otherFragments.length === 1 ? "" : "s"} kept)`

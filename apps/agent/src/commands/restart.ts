@@ -4,6 +4,7 @@ import { namesAnyAccount, resolveStartCommandAccounts } from "../core/accounts.t
 import { type AllowList, parseAllowList } from "../core/allow-list.ts";
 import { formatRestart } from "../core/human-output.ts";
 import { EMPTY_LOCAL_CONFIG, type LocalConfig, parseLocalConfig } from "../core/local-config.ts";
+import { isLocallySupervised } from "../core/local-supervision.ts";
 import { fieldsNeededFor, type MatchOutcome, matchProcesses } from "../core/process-matching.ts";
 import {
   type BackendKind,
@@ -21,6 +22,7 @@ import { readTextOrNull } from "../io/read-optional-file.ts";
 import {
   defaultLogFileFor,
   isSystemdRunning,
+  runSystemctl,
   sleep,
   startDetached,
   stopPids,
@@ -147,6 +149,10 @@ export async function performRestart(flags: RestartFlags, settings: AgentSetting
   const timeoutMs = flags.timeout * 1000;
   const commandStart = performance.now();
   if (choice.kind === "systemd") {
+    // A `local` unit that systemd gave up on is past the start limit procwatch's drop-in set, and
+    // systemd refuses every start until the window passes: this restart is the CloudWatch path
+    // taking over once (its own budget is the restart handler's), so clear the limit first.
+    if (isLocallySupervised(spec) && (await systemctlUnitFailure(choice.unit))?.failed === true) await runSystemctl(["reset-failed", choice.unit], 10_000);
     const run = await systemctlRestart(choice.unit, timeoutMs);
     if (!run.ok)
       return result("failed", `systemctl restart ${choice.unit} failed: ${run.detail}`, countPids(spec), Math.round(performance.now() - commandStart));

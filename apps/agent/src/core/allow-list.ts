@@ -96,7 +96,7 @@ export function parseAllowList(json: unknown): { allowList: AllowList } | { prob
       problems.onlyKeys(raw, ["name", "unit", "match", "detection"], path);
       const name = problems.string(raw, "name", path, isProcessName, "not a valid process name");
       const unit = problems.string(raw, "unit", path, isSystemdUnit, "not a valid systemd service unit");
-      const detection = problems.string(raw, "detection", path, isDetectionProfileName, "must be standard or fast");
+      const detection = problems.string(raw, "detection", path, isDetectionProfileName, "must be standard, fast or local");
       const match = parseMatch(raw.match, join(path, "match"), problems);
       if (name !== undefined && unit !== undefined && detection !== undefined && isDetectionProfileName(detection) && match !== undefined) {
         processes.push({ name, unit, match, detection });

@@ -53,7 +53,7 @@ export function systemctlPath(exists: (path: string) => boolean = existsSync): s
   return SYSTEMCTL_CANDIDATES.find((candidate) => exists(candidate)) ?? null;
 }
 
-function runSystemctl(args: readonly string[], timeoutMs: number): Promise<ExecRun> {
+export function runSystemctl(args: readonly string[], timeoutMs: number): Promise<ExecRun> {
   const systemctl = systemctlPath();
   if (systemctl === null) {
     const detail = `systemctl not found at ${SYSTEMCTL_CANDIDATES.join(" or ")}`;
