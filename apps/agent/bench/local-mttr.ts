@@ -93,3 +93,74 @@ export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
+
+/**
+ * The same for a start-command process under procwatch's own supervisor, on this machine (no
+ * systemd as init, as on the hosts that need it): apply starts the supervisor, then KILLS kills of
+ * its child, each timed from just before kill(2) to the first look at /proc that shows a new, live
+ * child of the supervisor (looks 1 ms apart).
+ */
+export async function measureSupervisorMttr(binary: string, kills: number): Promise<{ readonly kills: number; readonly mttrMs: readonly number[] }> {
+  const { execFileSync } = await import("node:child_process");
+  const { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync, existsSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), "pwbench-sup-")));
+  const name = `pwbenchsup${process.pid}`;
+  const env = {
+    PATH: "/usr/bin:/bin",
+    AWS_EC2_METADATA_DISABLED: "true",
+    PROCWATCH_STATE_DIR: join(dir, "state"),
+    PROCWATCH_CWAGENT_DIR: join(dir, "cwagent"),
+    PROCWATCH_LOG_DIR: join(dir, "logs"),
+    PROCWATCH_SPOOL_DIR: join(dir, "spool"),
+    PROCWATCH_CWAGENT_CTL: "/bin/true",
+  };
+  const children = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  let last = 0;
+  try {
+    copyFileSync(realpathSync("/bin/sleep"), join(dir, name));
+    mkdirSync(env.PROCWATCH_STATE_DIR, { recursive: true });
+    writeFileSync(join(env.PROCWATCH_STATE_DIR, "agent.json"), JSON.stringify({ version: 1, startCommands: { [name]: { argv: [join(dir, name), "600"] } } }));
+    writeFileSync(join(dir, "spec.json"), JSON.stringify({ version: 1, processes: [{ name, detection: "local" }] }));
+    execFileSync(binary, ["apply", "--spec", join(dir, "spec.json"), "--local-restarts", String(kills + 10), "--local-window-minutes", "60"], {
+      env,
+      stdio: "pipe",
+    });
+    const supervisor = (JSON.parse(readFileSync(join(env.PROCWATCH_SPOOL_DIR, "supervisors", `${name}.json`), "utf8")) as { pid: number }).pid;
+    const mttrMs: number[] = [];
+    for (let kill = 0; kill < kills; kill += 1) {
+      let current = children(supervisor).find(alive);
+      while (current === undefined) {
+        await sleep(5);
+        current = children(supervisor).find(alive);
+      }
+      await sleep(100);
+      const t0 = performance.now();
+      process.kill(current, "SIGKILL");
+      let next: number | undefined;
+      while (next === undefined) {
+        await sleep(1);
+        next = children(supervisor).find((pid) => pid !== current && alive(pid));
+      }
+      mttrMs.push(performance.now() - t0);
+      last = next;
+    }
+    execFileSync(binary, ["remove"], { env, stdio: "pipe" });
+    return { kills: mttrMs.length, mttrMs };
+  } finally {
+    if (last !== 0) {
+      try {
+        process.kill(last, "SIGKILL");
+      } catch {}
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -6,6 +6,7 @@ import { type Output, printJson, processOutput } from "./commands/output.ts";
 import { runRemove } from "./commands/remove.ts";
 import { runRender } from "./commands/render.ts";
 import { runRestart } from "./commands/restart.ts";
+import { runSupervise } from "./commands/supervise.ts";
 import { runVersion } from "./commands/version.ts";
 import { AgentError, SpecInvalidError } from "./errors.ts";
 import type { AtomicWriteStage } from "./io/atomic-write.ts";
@@ -171,6 +172,18 @@ export async function runCli(io: CliIo): Promise<number> {
     .option("--unit <unit>", "the unit, as systemd names it (%n)")
     .action(async (kind: string, flags) => {
       exitCode = await runLocalEvent(kind, flags, settingsFor(flags), output);
+    });
+
+  addPathOptions(
+    program
+      .command("supervise", { hidden: true })
+      .description("supervise a local start-command process as its parent (started by apply on hosts without systemd, not by hand)"),
+  )
+    .requiredOption("--process <name>", "process name as on the allow-list")
+    .requiredOption("--restarts <n>", "local budget: restarts per window", wholeNumber(1, 10_000))
+    .requiredOption("--window-minutes <m>", "local budget window", wholeNumber(1, 1440))
+    .action(async (flags) => {
+      exitCode = await runSupervise(flags, settingsFor(flags), output);
     });
 
   program

@@ -58,6 +58,7 @@ describe("remove", () => {
       otherFragments: ["file_app-logs.json", "ssm_AmazonCloudWatch-linux"],
       // No local process, no systemd here: nothing of local supervision to remove.
       localSupervision: { installed: [], removed: [], template: "unchanged", daemonReloaded: false },
+      supervisorsStopped: [],
     });
     expect(ctl.calls().slice(1)).toEqual([`-a remove-config -m onPremise -c file:${paths.fragment} -s`]);
     expect(readdirSync(ctl.configDir).sort()).toEqual(["file_app-logs.json", "ssm_AmazonCloudWatch-linux"]);

@@ -1,7 +1,9 @@
-import { basename } from "node:path";
+import { basename, join } from "node:path";
+import type { ProcessSpec } from "@procwatch/contract";
 import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
 import { hostAgentConfigOf } from "../core/cwagent-config.ts";
 import { compareFragment, type FragmentComparison, fragmentDigest, type ReloadReason, reloadReasonFor, renderFragmentText } from "../core/fragment.ts";
+import type { StartCommand } from "../core/local-config.ts";
 import { DEFAULT_LOCAL_BUDGET, isLocallySupervised, type LocalBudget } from "../core/local-supervision.ts";
 import { acquireApplyLock } from "../io/apply-lock.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
@@ -11,8 +13,11 @@ import { type LocalSupervisionChange, reconcileDropIns } from "../io/local-super
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { isSystemdRunning } from "../io/restart-backends.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
+import { configKeyOf, readSupervisorState, startSupervisor, stopSupervisor, supervisedProcessNames, supervisorAlive } from "../io/supervisor.ts";
+import type { AgentSettings } from "../settings.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
+import { loadLocalConfig } from "./restart.ts";
 import { loadResolvedSpec, requireResolvedSpec, type SpecFlags } from "./spec-options.ts";
 
 export interface ApplyFlags extends SpecFlags {
@@ -27,6 +32,83 @@ export interface ApplyFlags extends SpecFlags {
 }
 
 export const DEFAULT_LOCK_WAIT_SECONDS = 180;
+
+export type LocalSupervisionResult = LocalSupervisionChange & {
+  /** systemd drop-ins, or procwatch's own supervisor processes (hosts without systemd). */
+  readonly backend: "systemd" | "supervisor";
+  readonly budget: LocalBudget;
+  /** systemd: the local units; supervisor: the supervised process names. */
+  readonly units: readonly string[];
+};
+
+/**
+ * Hosts without systemd: one `procwatch-agent supervise` per local process that agent.json gives a
+ * start command; replaced when its start command or budget changed, stopped when the process is no
+ * longer local (the process itself keeps running).
+ */
+async function reconcileSupervisors(
+  localProcesses: readonly ProcessSpec[],
+  budget: LocalBudget,
+  settings: AgentSettings,
+  output: Output,
+): Promise<LocalSupervisionResult | null> {
+  const started: string[] = [];
+  const stopped: string[] = [];
+  const wanted = new Map<string, StartCommand>();
+  if (localProcesses.length > 0) {
+    const config = loadLocalConfig(settings);
+    const missing: string[] = [];
+    for (const process of localProcesses) {
+      const command = config.startCommands[process.name];
+      if (command === undefined) missing.push(process.name);
+      else wanted.set(process.name, command);
+    }
+    if (missing.length > 0) {
+      output.stderr(
+        `warning: ${missing.join(", ")} ${missing.length === 1 ? "asks" : "ask"} for detection=local, but systemd is not this host's init and ${settings.localConfigPath} has no start command for ${missing.length === 1 ? "it" : "them"}: not supervised locally; the CloudWatch alarm (standard cadence) still watches`,
+      );
+      output.stderr(`hint: add startCommands.<name> to ${settings.localConfigPath}, then run apply again`);
+    }
+  }
+  for (const name of supervisedProcessNames(settings.spoolDir)) {
+    if (!wanted.has(name) && (await stopSupervisor(settings.spoolDir, name))) stopped.push(name);
+  }
+  const agentArgv = settings.agentPath === process.execPath ? [process.execPath] : [process.execPath, process.argv[1] ?? settings.agentPath];
+  const env: Record<string, string> = {
+    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    LANG: "C.UTF-8",
+    PROCWATCH_STATE_DIR: settings.stateDir,
+    PROCWATCH_SPOOL_DIR: settings.spoolDir,
+    PROCWATCH_LOG_DIR: settings.logDir,
+    PROCWATCH_LOCAL_CONFIG: settings.localConfigPath,
+    ...(settings.allowInsecureConfig ? { PROCWATCH_INSECURE_TEST_CONFIG: "1" } : {}),
+  };
+  for (const [name, command] of wanted) {
+    const state = readSupervisorState(settings.spoolDir, name);
+    if (supervisorAlive(state) && state?.configKey === configKeyOf(command, budget)) continue;
+    if (supervisorAlive(state)) await stopSupervisor(settings.spoolDir, name);
+    const running = await startSupervisor({
+      agentArgv,
+      processName: name,
+      budget,
+      spoolDir: settings.spoolDir,
+      logFile: join(settings.logDir, `procwatch-supervise-${name}.log`),
+      env,
+    });
+    if (running === null) throw new Error(`the supervisor of ${name} did not start (see ${join(settings.logDir, `procwatch-supervise-${name}.log`)})`);
+    started.push(name);
+  }
+  if (wanted.size === 0 && stopped.length === 0) return null;
+  return {
+    installed: started.sort(),
+    removed: stopped.sort(),
+    template: "unchanged",
+    daemonReloaded: false,
+    backend: "supervisor",
+    budget,
+    units: [...wanted.keys()].sort(),
+  };
+}
 
 export interface ApplyResult {
   readonly ok: true;
@@ -44,7 +126,7 @@ export interface ApplyResult {
   readonly ctlArgs: readonly string[] | null;
   readonly processes: readonly string[];
   /** Drop-ins for `local` processes (systemd hosts); null where systemd is not the init. */
-  readonly localSupervision: (LocalSupervisionChange & { readonly budget: LocalBudget; readonly units: readonly string[] }) | null;
+  readonly localSupervision: LocalSupervisionResult | null;
 }
 
 /**
@@ -115,12 +197,9 @@ async function applyLocked(
   let localSupervision: ApplyResult["localSupervision"] = null;
   if (isSystemdRunning()) {
     const change = await reconcileDropIns(spec.processes, budget, settings);
-    localSupervision = { ...change, budget, units: localProcesses.map((process) => process.unit).sort() };
-  } else if (localProcesses.length > 0) {
-    output.stderr(
-      `warning: ${localProcesses.map((process) => process.name).join(", ")} ${localProcesses.length === 1 ? "asks" : "ask"} for detection=local, but systemd is not this host's init: no local supervision is installed; the CloudWatch alarm (standard cadence) still watches`,
-    );
-    output.stderr("hint: local supervision for start-command processes is not built yet; use detection=fast for faster restarts on this host");
+    localSupervision = { ...change, backend: "systemd", budget, units: localProcesses.map((process) => process.unit).sort() };
+  } else {
+    localSupervision = await reconcileSupervisors(localProcesses, budget, settings, output);
   }
 
   const result: ApplyResult = {

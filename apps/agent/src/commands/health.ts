@@ -29,6 +29,7 @@ import { procwatchOwnPids, readCmdlines, readPidFile, sampleUsage, scanProcesses
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { isSystemdRunning, systemctlShow } from "../io/restart-backends.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
+import { readSupervisorState, supervisorAlive } from "../io/supervisor.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
@@ -165,7 +166,19 @@ async function addLocalSupervision(
   const systemd = isSystemdRunning();
   const dropIns = systemd ? presentDropIns(settings.systemdUnitDir) : new Map<string, string>();
   const units: LocalUnitObservation[] = [];
-  if (systemd) {
+  if (!systemd) {
+    for (const process of local) {
+      const state = readSupervisorState(settings.spoolDir, process.name);
+      units.push({
+        process: process.name,
+        unit: "procwatch-supervise",
+        dropInInstalled: supervisorAlive(state) || state?.gaveUp === true,
+        loadState: null,
+        activeState: state?.gaveUp === true ? "failed" : supervisorAlive(state) ? "active" : null,
+        nRestarts: state?.restarts ?? null,
+      });
+    }
+  } else {
     for (const process of local) {
       const shown = await systemctlShow(process.unit, ["LoadState", "ActiveState", "NRestarts"]);
       units.push({

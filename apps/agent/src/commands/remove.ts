@@ -4,6 +4,7 @@ import { type CloudWatchAgentChange, otherConfigEntries, planCloudWatchAgentRemo
 import { type AgentMode, runCtlCalls } from "../io/cwagent-ctl.ts";
 import { directoryEntries, removeFileIfPresent } from "../io/file-removal.ts";
 import { type LocalSupervisionChange, removeLocalSupervision } from "../io/local-supervision.ts";
+import { stopSupervisor, supervisedProcessNames } from "../io/supervisor.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
 
@@ -30,6 +31,8 @@ export interface RemoveResult {
   readonly otherFragments: readonly string[];
   /** procwatch's systemd drop-ins and escalation template, removed (then daemon-reload), and its local-event spool. */
   readonly localSupervision: LocalSupervisionChange;
+  /** procwatch's own supervisors (hosts without systemd) stopped; the processes they ran keep running. */
+  readonly supervisorsStopped: readonly string[];
 }
 
 /**
@@ -43,6 +46,8 @@ export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Outp
   const { settings } = wiring;
   const allowListRemoved = removeFileIfPresent(settings.allowListPath);
   // Next: systemd must stop restarting processes on procwatch's behalf before anything else goes.
+  const supervisorsStopped: string[] = [];
+  for (const name of supervisedProcessNames(settings.spoolDir)) if (await stopSupervisor(settings.spoolDir, name)) supervisorsStopped.push(name);
   const localSupervision = await removeLocalSupervision(settings);
 
   const ownName = basename(settings.installedFragmentPath);
@@ -74,7 +79,8 @@ export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Outp
       fragmentRemoved ||
       (installedCopyPresent && !installedStillThere) ||
       localSupervision.removed.length > 0 ||
-      localSupervision.template === "removed",
+      localSupervision.template === "removed" ||
+      supervisorsStopped.length > 0,
     allowList: { path: settings.allowListPath, removed: allowListRemoved },
     fragment: { path: settings.fragmentPath, removed: fragmentRemoved },
     installedFragment: { path: settings.installedFragmentPath, removed: installedCopyPresent && !installedStillThere },
@@ -82,6 +88,7 @@ export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Outp
     ctlCalls: plan.ctlCalls,
     otherFragments,
     localSupervision,
+    supervisorsStopped,
   };
   if (flags.json) printJson(output, result);
   else output.stdout(describeRemoval(result));
@@ -93,6 +100,7 @@ function describeRemoval(result: RemoveResult): string {
   const removed = [result.installedFragment, result.fragment, result.allowList].filter((file) => file.removed).map((file) => file.path);
   if (result.localSupervision.removed.length > 0) removed.push(`local supervision drop-ins of ${result.localSupervision.removed.join(", ")}`);
   if (result.localSupervision.template === "removed") removed.push("procwatch-escalate@.service");
+  if (result.supervisorsStopped.length > 0) removed.push(`the supervisors of ${result.supervisorsStopped.join(", ")} (the processes keep running)`);
   const agent =
     result.cloudwatchAgent === "reloaded"
       ? `CloudWatch agent reloaded without procwatch's procstat entries (${result.otherFragments.length} other fragment${result.otherFragments.length === 1 ? "" : "s"} kept)`

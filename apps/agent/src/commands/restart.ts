@@ -30,6 +30,7 @@ import {
   systemctlRestart,
   systemctlUnitFailure,
 } from "../io/restart-backends.ts";
+import { readSupervisorState, supervisorAlive } from "../io/supervisor.ts";
 import { readTrustedJson } from "../io/trusted-file.ts";
 import type { AgentSettings } from "../settings.ts";
 import { type Output, printJson } from "./output.ts";
@@ -53,7 +54,7 @@ function lookUp(spec: ProcessSpec): MatchOutcome {
   return matchProcesses(spec.match, records, pidFile);
 }
 
-function loadAllowList(settings: AgentSettings): AllowList {
+export function loadAllowList(settings: AgentSettings): AllowList {
   const hint = "run procwatch-agent apply first; it writes the allow-list";
   const json = readTrustedJson(settings.allowListPath, { allowInsecure: settings.allowInsecureConfig, missingHint: hint });
   if (json === null) throw new UntrustedFileError(settings.allowListPath, "does not exist, so no process may be restarted", hint);
@@ -62,7 +63,7 @@ function loadAllowList(settings: AgentSettings): AllowList {
   return parsed.allowList;
 }
 
-function loadLocalConfig(settings: AgentSettings): LocalConfig {
+export function loadLocalConfig(settings: AgentSettings): LocalConfig {
   const hint = `see "Local config" in the procwatch-agent README for the format of ${settings.localConfigPath}`;
   const json = readTrustedJson(settings.localConfigPath, { allowInsecure: settings.allowInsecureConfig, missingHint: hint });
   if (json === null) return EMPTY_LOCAL_CONFIG;
@@ -161,8 +162,15 @@ export async function performRestart(flags: RestartFlags, settings: AgentSetting
       const isAlive = (pid: number) => existsSync(`/proc/${pid}`);
       await stopPids(before, isAlive, (choice.command.stopTimeoutSeconds ?? 10) * 1000);
     }
-    const run = await startDetached(choice.command, defaultLogFileFor(settings.logDir, spec.name));
-    if (!run.ok) return result("failed", run.detail, countPids(spec), Math.round(performance.now() - commandStart));
+    const supervisor = readSupervisorState(settings.spoolDir, spec.name);
+    if (supervisorAlive(supervisor) && supervisor !== null) {
+      // procwatch's supervisor owns this process (detection=local): it starts it as its child, so
+      // it can wait on it; a second, detached copy would escape supervision.
+      process.kill(supervisor.pid, "SIGUSR1");
+    } else {
+      const run = await startDetached(choice.command, defaultLogFileFor(settings.logDir, spec.name));
+      if (!run.ok) return result("failed", run.detail, countPids(spec), Math.round(performance.now() - commandStart));
+    }
   }
   const commandMs = Math.round(performance.now() - commandStart);
 

@@ -196,13 +196,13 @@ export function evaluateLocalSupervision(input: {
     if (!process.supervised)
       findings.push({
         code: "local-supervision-missing",
-        message: `${process.process} asks for detection=local but ${process.unit} has no procwatch drop-in: systemd will not restart it`,
+        message: `${process.process} asks for detection=local but nothing supervises it on this host (${process.unit}: no procwatch drop-in or supervisor)`,
         hint: "run procwatch-agent apply",
       });
     if (process.gaveUp)
       findings.push({
         code: "local-supervision-gave-up",
-        message: `${process.process}: local supervision gave up: systemd stopped restarting ${process.unit} (failed after ${process.nRestarts ?? "?"} restarts); the CloudWatch alarm takes over`,
+        message: `${process.process}: local supervision gave up: ${process.unit === "procwatch-supervise" ? "procwatch's supervisor" : `systemd stopped restarting ${process.unit}`} (after ${process.nRestarts ?? "?"} restarts); the CloudWatch alarm takes over`,
         hint: `find why it keeps exiting (journalctl -u ${process.unit}); procwatch-agent restart --process ${process.process} clears systemd's start limit and starts it once`,
       });
   }

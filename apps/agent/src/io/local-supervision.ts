@@ -90,9 +90,11 @@ export async function removeLocalSupervision(paths: Pick<LocalSupervisionPaths, 
   for (const unit of removed) removeDropIn(paths.systemdUnitDir, unit);
   const templateRemoved = removeFileIfPresent(join(paths.systemdUnitDir, ESCALATE_TEMPLATE_NAME));
   for (const name of [SPOOL_FILE_NAME, `${SPOOL_FILE_NAME}.1`, CURSOR_FILE_NAME]) removeFileIfPresent(join(paths.spoolDir, name));
-  const lastStartDir = join(paths.spoolDir, LAST_START_DIR);
-  for (const entry of listOrEmpty(lastStartDir)) removeFileIfPresent(join(lastStartDir, entry));
-  removeEmptyDirectory(lastStartDir);
+  for (const subdirectory of [LAST_START_DIR, "supervisors"]) {
+    const directory = join(paths.spoolDir, subdirectory);
+    for (const entry of listOrEmpty(directory)) removeFileIfPresent(join(directory, entry));
+    removeEmptyDirectory(directory);
+  }
   removeEmptyDirectory(paths.spoolDir);
   const changed = removed.length > 0 || templateRemoved;
   if (changed && isSystemdRunning()) {
