@@ -224,7 +224,7 @@ describe("systemd restarts a local unit on its own, and procwatch records it", (
   it("health reports the local restarts since the last report, and --mark-reported moves the cursor", async () => {
     const first = await health(["--mark-reported"]);
     expect(first.localSupervision).toMatchObject({ restartsSinceLastReport: 1, escalationsSinceLastReport: 0, gaveUp: [] });
-    expect((first.localSupervision?.processes as unknown[]).find((entry) => (entry as { process: string }).process === "lweb")).toEqual({
+    expect(((first.localSupervision?.processes ?? []) as unknown[]).find((entry) => (entry as { process: string }).process === "lweb")).toEqual({
       process: "lweb",
       unit: "lweb.service",
       supervised: true,

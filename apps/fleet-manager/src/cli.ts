@@ -16,6 +16,7 @@ import {
   verifyAwsAccess,
 } from "./aws.ts";
 import { type FleetConfig, resolveConfig } from "./config.ts";
+import { detectionSummaryOf } from "./detection-summary.ts";
 import { ApplyFailedError, DeployedSettingsMismatchError, FleetError, MassChangeRefusedError, NotConfirmedError, UsageError } from "./errors.ts";
 import { applyReconcilePlan, type Progress, type ReconcileResult, reconcile } from "./reconcile.ts";
 import { massChangeLimitText, planToJson, renderApplySummary, renderDeploymentMismatches, renderPlan, renderTable, type Style, styleFor } from "./render.ts";
@@ -123,11 +124,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       for (const instanceId of options.instance ?? []) assertInstanceId(instanceId);
       const { config, adapters, deployment } = await resolveDeployment(io, globals, true);
       const result = await planOnce(io, config, adapters, options.instance);
-      if (options.json === true) io.stdout.write(`${JSON.stringify({ ...(planToJson(result) as object), deployment }, null, 2)}\n`);
+      const detection = detectionSummaryOf(result.desired, options.instance !== undefined ? new Set(options.instance) : undefined);
+      if (options.json === true) io.stdout.write(`${JSON.stringify({ ...(planToJson(result) as object), deployment, detection }, null, 2)}\n`);
       else
         io.stdout.write(
           renderDeploymentMismatches(deployment, style) +
-            renderPlan(result.plan, style, { detailed: options.detailed === true, massChange: result.massChange }),
+            renderPlan(result.plan, style, { detailed: options.detailed === true, massChange: result.massChange, detection }),
         );
       if (options.detailedExitcode === true && result.plan.changes.length > 0) exitCode = 2;
     });
@@ -171,7 +173,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           );
         }
         const planned = await planOnce(io, config, adapters, options.instance);
-        if (options.json !== true) io.stdout.write(renderPlan(planned.plan, style, { massChange: planned.massChange, allowMassChange }));
+        if (options.json !== true) {
+          const detection = detectionSummaryOf(planned.desired, options.instance !== undefined ? new Set(options.instance) : undefined);
+          io.stdout.write(renderPlan(planned.plan, style, { massChange: planned.massChange, allowMassChange, detection }));
+        }
         if (planned.plan.changes.length === 0) {
           if (options.json === true) io.stdout.write(`${JSON.stringify(planToJson(planned), null, 2)}\n`);
           return;
@@ -450,11 +455,12 @@ function renderStatus(rows: readonly StatusRow[], style: Style): string {
     return row.actionsEnabled ? label : `${label} ${style.dim("(actions disabled)")}`;
   };
   const table = renderTable(
-    ["INSTANCE", "NAME", "PROCESS", "STATE", "METRIC", "OWNER"],
+    ["INSTANCE", "NAME", "PROCESS", "DETECTION", "STATE", "METRIC", "OWNER"],
     rows.map((row) => [
       row.instanceId,
       row.instanceName ?? "-",
       row.process,
+      row.detection === "local" ? "local (+ host)" : (row.detection ?? "-"),
       stateText(row),
       row.metric === "reporting" ? "reporting" : `${style.red("no data")}: ${row.cause ?? ""}`,
       row.owner,

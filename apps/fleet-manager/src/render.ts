@@ -8,6 +8,7 @@ import {
   type PlannedChange,
 } from "@procwatch/alarm-planner";
 import { formatIssue } from "@procwatch/contract";
+import type { DetectionSummary } from "./detection-summary.ts";
 import type { ReconcileResult } from "./reconcile.ts";
 
 export interface Style {
@@ -59,6 +60,31 @@ function describeChange(change: PlannedChange): string {
   }
 }
 
+/**
+ * Which processes are supervised on their host, and what the profiles cost a month. Shown when the
+ * fleet uses more than the standard profile (a standard-only fleet's plan stays as it was).
+ */
+export function detectionLines(summary: DetectionSummary, style: Style): string[] {
+  const { processes } = summary;
+  if (processes.fast === 0 && processes.local === 0) return [];
+  const usd = (value: number) => `$${value.toFixed(2)}`;
+  const shown = summary.local.slice(0, 10).map((entry) => `${entry.processName} on ${entry.instanceId}`);
+  return [
+    `Detection: ${processes.standard} standard, ${processes.fast} fast, ${processes.local} local${
+      summary.local.length > 0
+        ? ` (supervised on the host, the alarm is the backstop: ${shown.join(", ")}${summary.local.length > shown.length ? `, … ${summary.local.length - shown.length} more` : ""})`
+        : ""
+    }.`,
+    style.dim(
+      `Monthly: alarms ${usd(summary.monthlyUsd.alarms)} (standard and local $0.10, fast $0.30 per process)${
+        summary.hostsWithFastFlush > 0
+          ? ` + ${usd(summary.monthlyUsd.extraFlush)} of PutMetricData for the 10 s flush on ${summary.hostsWithFastFlush} host(s)`
+          : ""
+      } = ${usd(summary.monthlyUsd.total)}.`,
+    ),
+  ];
+}
+
 /** The `!` lines that say which settings differ from the deployed stack's (empty when none do). */
 export function renderDeploymentMismatches(
   deployment: { readonly parameterName: string; readonly mismatches: readonly { setting: string; here: string; deployed: string }[] },
@@ -74,7 +100,11 @@ export function renderDeploymentMismatches(
 }
 
 /** The human plan: grouped by instance, `+` create, `~` update or actions on/off, `-` delete, `!` problem. */
-export function renderPlan(plan: Plan, style: Style, options: { detailed?: boolean; massChange?: MassChangeCheck; allowMassChange?: boolean } = {}): string {
+export function renderPlan(
+  plan: Plan,
+  style: Style,
+  options: { detailed?: boolean; massChange?: MassChangeCheck; allowMassChange?: boolean; detection?: DetectionSummary } = {},
+): string {
   const lines: string[] = [];
   for (const entry of plan.instances) {
     const outcome = entry.outcome;
@@ -110,6 +140,7 @@ export function renderPlan(plan: Plan, style: Style, options: { detailed?: boole
     if (plan.foreign.length > 20) lines.push(`  ${style.dim(`… and ${plan.foreign.length - 20} more (see --json)`)}`);
   }
   if (options.massChange?.exceeded === true) lines.push(...massChangeWarning(options.massChange, style, options.allowMassChange === true));
+  if (options.detection !== undefined) lines.push(...detectionLines(options.detection, style));
   lines.push(summaryLine(plan, style));
   return `${lines.join("\n")}\n`;
 }

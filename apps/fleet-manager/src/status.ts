@@ -1,5 +1,13 @@
 import { type InstanceInput, metricSeriesKey, type ObservedAlarm } from "@procwatch/alarm-planner";
-import { INSTANCE_ID_DIMENSION, isProcwatchOwned, PROCSTAT_METRIC_NAME, parseAlarmName, selectorDimensionOf } from "@procwatch/contract";
+import {
+  type DetectionProfileName,
+  detectionOfAlarmDescription,
+  INSTANCE_ID_DIMENSION,
+  isProcwatchOwned,
+  PROCSTAT_METRIC_NAME,
+  parseAlarmName,
+  selectorDimensionOf,
+} from "@procwatch/contract";
 
 export interface MetricSeries {
   readonly namespace: string;
@@ -19,6 +27,8 @@ export interface StatusRow {
   readonly state: AlarmStateLabel;
   readonly actionsEnabled: boolean;
   readonly metric: "reporting" | "no data";
+  /** The detection profile procwatch wrote the alarm for (`local`: also supervised on the host); absent for foreign alarms. */
+  readonly detection?: DetectionProfileName;
   /** Why there is no data, most likely cause first; absent when reporting. */
   readonly cause?: string;
 }
@@ -73,6 +83,7 @@ export function buildStatus(
       state,
       actionsEnabled: alarm.ActionsEnabled ?? true,
       metric: reporting ? "reporting" : "no data",
+      ...(detectionOf(alarm, options.alarmPrefix) !== undefined ? { detection: detectionOf(alarm, options.alarmPrefix) } : {}),
       ...(instance?.name !== undefined ? { instanceName: instance.name } : {}),
       ...(instance !== undefined ? { instanceState: instance.state } : {}),
       ...(reporting ? {} : { cause: diagnoseMissingMetric(series, byInstance.get(alarmInstance) ?? [], instance) }),
@@ -149,4 +160,8 @@ function dimensionValue(alarm: ObservedAlarm, name: string): string | undefined 
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function detectionOf(alarm: ObservedAlarm, alarmPrefix: string): DetectionProfileName | undefined {
+  return isProcwatchOwned(alarm, alarmPrefix) ? detectionOfAlarmDescription(alarm.AlarmDescription) : undefined;
 }

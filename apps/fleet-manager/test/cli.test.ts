@@ -610,3 +610,31 @@ describe("the deployed settings (/procwatch/deployments/<prefix>)", () => {
     );
   });
 });
+
+describe("detection profiles in plan and status", () => {
+  it("plan shows which processes are supervised on their host and what the profiles cost a month; status shows each alarm's profile", async () => {
+    const { run, fake } = cli({ instances: 2 });
+    fake.setTags(fleetInstanceId(0), { "procwatch:process:nginx": "detection=local" });
+    fake.setTags(fleetInstanceId(1), { "procwatch:detection": "fast" });
+    const plan = await run("plan");
+    expect(plan.stdout).toContain(
+      `Detection: 1 standard, 2 fast, 1 local (supervised on the host, the alarm is the backstop: nginx on ${fleetInstanceId(0)}).\n`,
+    );
+    // 1 standard + 1 local at $0.10, 2 fast at $0.30; one host flushes every 10 s: 216,000 extra requests at $0.01 per 1,000.
+    expect(plan.stdout).toContain(
+      "Monthly: alarms $0.80 (standard and local $0.10, fast $0.30 per process) + $2.16 of PutMetricData for the 10 s flush on 1 host(s) = $2.96.\n",
+    );
+    expect(JSON.parse((await run("plan", "--json")).stdout).detection).toMatchObject({ processes: { standard: 1, fast: 2, local: 1 }, hostsWithFastFlush: 1 });
+    await run("apply", "--yes");
+    const rows = JSON.parse((await run("status", "--json")).stdout) as { process: string; instanceId: string; detection: string }[];
+    expect(rows.map((row) => `${row.instanceId} ${row.process} ${row.detection}`).sort()).toEqual(
+      [
+        `${fleetInstanceId(0)} nginx local`,
+        `${fleetInstanceId(0)} sshd standard`,
+        `${fleetInstanceId(1)} nginx fast`,
+        `${fleetInstanceId(1)} sshd fast`,
+      ].sort(),
+    );
+    expect((await run("status")).stdout).toContain("local (+ host)");
+  });
+});

@@ -140,13 +140,15 @@ for (const [label, bundle] of bundles) {
   const worst = times.at(-1) ?? Number.NaN;
   // The goal applies to what is deployed; the SDK-from-runtime build is measured only to show why it is not.
   const deployable = bundle === "dist/index.mjs";
-  const goal = deployable ? "<= 150 ms" : "comparison only (not deployed)";
+  // A ratio to `node -e 0` of the same binary in the same run: the 150 ms this replaced was set on a
+  // machine where `node -e 0` took ~20 ms; here it takes 80-100 ms.
+  const goal = deployable ? "<= 3x node -e 0" : "comparison only (not deployed)";
   record({
     figure: `module init median of ${RUNS} (${label}, ${nodeLabel})`,
     value: +median.toFixed(1),
     unit: "ms",
     goal,
-    ...(deployable ? { pass: median <= 150 } : {}),
+    ...(deployable ? { pass: median <= 3 * baselineMedian } : {}),
     baseline: +baselineMedian.toFixed(1),
     baselineLabel: `\`node -e 0\` wall time, same binary, median of ${RUNS} interleaved`,
     ratio: +(median / baselineMedian).toFixed(2),
@@ -156,7 +158,7 @@ for (const [label, bundle] of bundles) {
     value: +worst.toFixed(1),
     unit: "ms",
     goal,
-    ...(deployable ? { pass: worst <= 150 } : {}),
+    ...(deployable ? { pass: worst <= 3 * baselineWorst } : {}),
     baseline: +baselineWorst.toFixed(1),
     baselineLabel: `\`node -e 0\` wall time, same binary, worst of ${RUNS} interleaved`,
     ratio: +(worst / baselineWorst).toFixed(2),

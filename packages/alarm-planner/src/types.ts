@@ -126,6 +126,8 @@ export interface DesiredAlarm {
   readonly actionsReason: string;
   /** Set when the alarm has been in ALARM for `realarmAfterMs`: why it is to be re-evaluated. */
   readonly realarm?: string;
+  /** The process's detection profile (`local`: supervised on the host too, this alarm is the backstop). */
+  readonly detection: DetectionProfileName;
 }
 
 /**

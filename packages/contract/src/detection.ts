@@ -81,3 +81,45 @@ export const DEFAULT_DETECTION_PROFILE: DetectionProfileName = "standard";
 export function isDetectionProfileName(value: string): value is DetectionProfileName {
   return (ALL_DETECTION_PROFILE_NAMES as readonly string[]).includes(value);
 }
+
+/**
+ * What a detection profile costs per watched process and month, and what it adds per host. List
+ * prices, us-east-1 (https://aws.amazon.com/cloudwatch/pricing/): a standard-resolution alarm
+ * $0.10, a high-resolution one $0.30; PutMetricData $0.01 per 1,000 requests. The custom metric
+ * itself (one procstat series per process, $0.30) is the same for every profile, so it is not in
+ * the comparison. A host whose agent flushes every `forceFlushIntervalSeconds` sends that many
+ * PutMetricData requests whatever else it publishes; only a flush faster than the agent's 60 s
+ * default is an extra the profile causes.
+ */
+export const PUT_METRIC_DATA_USD_PER_1000_REQUESTS = 0.01;
+const SECONDS_PER_MONTH = 30 * 24 * 60 * 60;
+
+export interface DetectionCost {
+  readonly profile: DetectionProfileName;
+  /** Alarm cost per watched process and month. */
+  readonly alarmPerProcessUsd: number;
+  /** Extra PutMetricData requests per host and month the profile's flush causes (0 at the default 60 s). */
+  readonly extraFlushRequestsPerHost: number;
+  readonly extraFlushPerHostUsd: number;
+  /** Restarts on the host itself (systemd drop-in or procwatch's supervisor), the alarm as backstop. */
+  readonly localSupervision: boolean;
+}
+
+export function detectionCostOf(profileName: DetectionProfileName): DetectionCost {
+  const profile = DETECTION_PROFILES[profileName];
+  const defaultFlushRequests = SECONDS_PER_MONTH / 60;
+  const extraFlushRequestsPerHost = Math.max(0, SECONDS_PER_MONTH / profile.forceFlushIntervalSeconds - defaultFlushRequests);
+  return {
+    profile: profileName,
+    alarmPerProcessUsd: profile.alarmCostPerMonthUsd,
+    extraFlushRequestsPerHost,
+    extraFlushPerHostUsd: Math.round((extraFlushRequestsPerHost / 1000) * PUT_METRIC_DATA_USD_PER_1000_REQUESTS * 100) / 100,
+    localSupervision: profile.localSupervision,
+  };
+}
+
+/** The detection profile an alarm description written by `alarmDescriptionFor` names, if any. */
+export function detectionOfAlarmDescription(description: string | undefined): DetectionProfileName | undefined {
+  const match = /\(unit [^,]*, (\w+) detection\)/.exec(description ?? "");
+  return match?.[1] !== undefined && isDetectionProfileName(match[1]) ? match[1] : undefined;
+}

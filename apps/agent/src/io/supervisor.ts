@@ -181,7 +181,8 @@ export function supervise(input: {
         logFd = openSync(input.logFile, "a", 0o640);
       } catch (error) {
         input.log(`cannot open ${input.logFile}: ${(error as Error).message}`);
-        return escalate(beforePid, `cannot open its log file ${input.logFile}`);
+        escalate(beforePid, `cannot open its log file ${input.logFile}`);
+        return;
       }
       const [file, ...args] = command.argv;
       const started = childProcess().spawn(file ?? "/nonexistent", args, {
