@@ -35,20 +35,22 @@ export interface DetectionProfile {
   readonly localSupervision: boolean;
 }
 
+const STANDARD_PROFILE: DetectionProfile = {
+  name: "standard",
+  collectionIntervalSeconds: 60,
+  forceFlushIntervalSeconds: 60,
+  alarmPeriodSeconds: 60,
+  // Two datapoints, as in the fast profile: with 1 of 1, an evaluation whose latest minute has
+  // not landed yet (a late or missed flush) can see only a missing, breaching datapoint.
+  evaluationPeriods: 2,
+  datapointsToAlarm: 2,
+  alarmCostPerMonthUsd: 0.1,
+  expectedDetectionSeconds: { typical: [135, 235], worst: 290 },
+  localSupervision: false,
+};
+
 export const DETECTION_PROFILES: Readonly<Record<DetectionProfileName, DetectionProfile>> = {
-  standard: {
-    name: "standard",
-    collectionIntervalSeconds: 60,
-    forceFlushIntervalSeconds: 60,
-    alarmPeriodSeconds: 60,
-    // Two datapoints, as in the fast profile: with 1 of 1, an evaluation whose latest minute has
-    // not landed yet (a late or missed flush) can see only a missing, breaching datapoint.
-    evaluationPeriods: 2,
-    datapointsToAlarm: 2,
-    alarmCostPerMonthUsd: 0.1,
-    expectedDetectionSeconds: { typical: [135, 235], worst: 290 },
-    localSupervision: false,
-  },
+  standard: STANDARD_PROFILE,
   fast: {
     name: "fast",
     collectionIntervalSeconds: 10,
@@ -63,17 +65,7 @@ export const DETECTION_PROFILES: Readonly<Record<DetectionProfileName, Detection
   },
   // The alarm keeps the standard cadence (and cost): it only has to catch what local supervision
   // cannot (it gave up, the host's agent is gone, the process never came back).
-  local: {
-    name: "local",
-    collectionIntervalSeconds: 60,
-    forceFlushIntervalSeconds: 60,
-    alarmPeriodSeconds: 60,
-    evaluationPeriods: 2,
-    datapointsToAlarm: 2,
-    alarmCostPerMonthUsd: 0.1,
-    expectedDetectionSeconds: { typical: [135, 235], worst: 290 },
-    localSupervision: true,
-  },
+  local: { ...STANDARD_PROFILE, name: "local", localSupervision: true },
 };
 
 export const DEFAULT_DETECTION_PROFILE: DetectionProfileName = "standard";

@@ -152,14 +152,7 @@ export function startDetached(command: StartCommand, defaultLogFile: string): Pr
       resolve({ ok: false, detail: "start command has an empty argv" });
       return;
     }
-    const child = childProcess().spawn(file, args, {
-      detached: true,
-      stdio: ["ignore", logFd, logFd],
-      ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
-      ...(command.uid === undefined ? {} : { uid: command.uid }),
-      ...(command.gid === undefined ? {} : { gid: command.gid }),
-      env: { ...BASE_ENVIRONMENT, ...command.env },
-    });
+    const child = spawnStartCommand(command, file, args, logFd);
     const finish = (result: CommandRun & { pid?: number }) => {
       closeSync(logFd);
       resolve(result);
@@ -169,6 +162,22 @@ export function startDetached(command: StartCommand, defaultLogFile: string): Pr
       child.unref();
       finish({ ok: true, detail: `started ${file} (pid ${child.pid}), output in ${logFile}`, ...(child.pid === undefined ? {} : { pid: child.pid }) });
     });
+  });
+}
+
+/**
+ * Spawns a start command exactly as every start does (the one-shot start above and the local
+ * supervisor): its own session, stdin closed, output to `logFd`, the configured cwd, uid/gid and
+ * environment over the predictable base.
+ */
+export function spawnStartCommand(command: StartCommand, file: string, args: readonly string[], logFd: number): ChildProcess.ChildProcess {
+  return childProcess().spawn(file, [...args], {
+    detached: true,
+    stdio: ["ignore", logFd, logFd],
+    ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
+    ...(command.uid === undefined ? {} : { uid: command.uid }),
+    ...(command.gid === undefined ? {} : { gid: command.gid }),
+    env: { ...BASE_ENVIRONMENT, ...command.env },
   });
 }
 
