@@ -133,13 +133,34 @@ describe("the configure document", () => {
   const { content } = documents.configure;
 
   it("takes TagPrefix and DefaultDetection as ENV_VAR parameters; DefaultDetection allows exactly the contract's profiles", () => {
-    expect(Object.keys(content.parameters)).toEqual(["TagPrefix", "DefaultDetection"]);
+    expect(Object.keys(content.parameters)).toEqual(["TagPrefix", "DefaultDetection", "HostReportQueueUrl"]);
     expect(content.parameters.DefaultDetection).toMatchObject({
       type: "String",
       default: DEFAULT_DETECTION_PROFILE,
       allowedPattern: `^(${DETECTION_PROFILE_NAMES.join("|")})$`,
       interpolationType: "ENV_VAR",
     });
+  });
+
+  it("takes the host-reports queue URL as an optional ENV_VAR parameter: an SQS URL or nothing", () => {
+    const parameter = content.parameters.HostReportQueueUrl;
+    expect(parameter).toMatchObject({ type: "String", default: "", interpolationType: "ENV_VAR" });
+    const pattern = new RegExp(parameter?.allowedPattern ?? "^$");
+    for (const good of [
+      "",
+      "https://sqs.eu-west-1.amazonaws.com/123456789012/procwatch-HostReportQueue1A2B3C-abc",
+      "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q",
+    ])
+      expect(good).toMatch(pattern);
+    for (const bad of [
+      "https://evil.example/123456789012/q",
+      "https://sqs.eu-west-1.amazonaws.com/123456789012/q;reboot",
+      "$(reboot)",
+      "http://sqs.eu-west-1.amazonaws.com/123456789012/q",
+    ])
+      expect(bad).not.toMatch(pattern);
+    // Handed to apply as an environment variable, which an older agent binary ignores.
+    expect(shellScriptsOf(content)[0]?.script).toContain('PROCWATCH_HOST_REPORT_QUEUE_URL="$host_report_queue_url" "$agent" apply');
   });
 
   it("hands both parameters to apply and health as quoted arguments", () => {

@@ -40,6 +40,11 @@ export interface AgentSettings {
   readonly spoolDir: string;
   /** The procwatch-agent the drop-ins' hooks run: this executable when it is the single binary. */
   readonly agentPath: string;
+  /**
+   * PROCWATCH_HOST_REPORT_QUEUE_URL as the configure document passes it to `apply`: the
+   * host-reports queue; "" = none; undefined = not passed (keep what apply recorded before).
+   */
+  readonly hostReportQueueUrl: string | undefined;
 }
 
 export interface PathFlags {
@@ -88,6 +93,7 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
     systemdUnitDir: env.PROCWATCH_SYSTEMD_UNIT_DIR ?? "/etc/systemd/system",
     spoolDir: env.PROCWATCH_SPOOL_DIR ?? "/var/lib/procwatch",
     agentPath: runningAsSingleBinary() ? process.execPath : DEFAULT_AGENT_PATH,
+    hostReportQueueUrl: env.PROCWATCH_HOST_REPORT_QUEUE_URL,
   };
 }
 

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { PROCSTAT_MEASUREMENTS } from "@procwatch/contract";
@@ -28,6 +29,59 @@ function setup(exitCode = 0) {
   };
   return { dir, env, ctl, fragment, allowList, spec };
 }
+
+describe("apply: where local restarts are reported (PROCWATCH_HOST_REPORT_QUEUE_URL from the configure document)", () => {
+  const QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/procwatch-HostReportQueue-abc";
+
+  async function imdsStandIn(): Promise<{ endpoint: string; close: () => void }> {
+    const server = createServer((req, res) => {
+      if (req.method === "PUT" && req.url === "/latest/api/token") return void res.end("token-1");
+      if (req.url === "/latest/dynamic/instance-identity/document")
+        return void res.end(JSON.stringify({ instanceId: "i-0123456789abcdef0", region: "eu-west-1" }));
+      res.statusCode = 404;
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return { endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
+  }
+
+  it("records the queue and this instance's id in host-reports.json, keeps it when the variable is unset, removes it when empty", async () => {
+    const { env, dir, spec } = setup();
+    const path = spec("a.json", { version: 1, processes: [{ name: "nginx" }] });
+    const imds = await imdsStandIn();
+    try {
+      const withQueue = { ...env, AWS_EC2_METADATA_DISABLED: "", PROCWATCH_IMDS_ENDPOINT: imds.endpoint, PROCWATCH_HOST_REPORT_QUEUE_URL: QUEUE };
+      const applied = await runAgent(["apply", "--spec", path, "--json"], withQueue);
+      expect(applied.exitCode, applied.stderr).toBe(0);
+      expect(applied.json()).toMatchObject({ hostReports: { config: "written", configured: true, sent: 0, pending: 0 } });
+      const file = join(dir, "state", "host-reports.json");
+      expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({
+        queueUrl: QUEUE,
+        instanceId: "i-0123456789abcdef0",
+        budget: { restarts: 3, windowMinutes: 30 },
+      });
+      expect((await runAgent(["apply", "--spec", path, "--json"], env)).json()).toMatchObject({ hostReports: { config: "kept" } });
+      expect(existsSync(file)).toBe(true);
+      expect((await runAgent(["apply", "--spec", path, "--json"], { ...env, PROCWATCH_HOST_REPORT_QUEUE_URL: "" })).json()).toMatchObject({
+        hostReports: { config: "removed" },
+      });
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      imds.close();
+    }
+  });
+
+  it("warns and writes nothing for a URL that is not an SQS queue, or without an instance id", async () => {
+    const { env, dir, spec } = setup();
+    const path = spec("a.json", { version: 1, processes: [{ name: "nginx" }] });
+    const bad = await runAgent(["apply", "--spec", path], { ...env, PROCWATCH_HOST_REPORT_QUEUE_URL: "https://evil.example/q" });
+    expect(bad.exitCode).toBe(0);
+    expect(bad.stderr).toContain('PROCWATCH_HOST_REPORT_QUEUE_URL "https://evil.example/q" is not an SQS queue URL');
+    const offEc2 = await runAgent(["apply", "--spec", path], { ...env, PROCWATCH_HOST_REPORT_QUEUE_URL: QUEUE });
+    expect(offEc2.stderr).toContain("the instance id is unknown");
+    expect(existsSync(join(dir, "state", "host-reports.json"))).toBe(false);
+  });
+});
 
 describe("apply", () => {
   it("writes the fragment and allow-list, calls append-config once on change and not when unchanged", async () => {

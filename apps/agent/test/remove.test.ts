@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { otherConfigEntries, planCloudWatchAgentRemoval } from "../src/core/removal.ts";
@@ -59,6 +59,7 @@ describe("remove", () => {
       // No local process, no systemd here: nothing of local supervision to remove.
       localSupervision: { installed: [], removed: [], template: "unchanged", daemonReloaded: false },
       supervisorsStopped: [],
+      hostReports: { path: join(dirname(paths.allowList), "host-reports.json"), removed: false },
     });
     expect(ctl.calls().slice(1)).toEqual([`-a remove-config -m onPremise -c file:${paths.fragment} -s`]);
     expect(readdirSync(ctl.configDir).sort()).toEqual(["file_app-logs.json", "ssm_AmazonCloudWatch-linux"]);

@@ -21,6 +21,7 @@ import { LambdaFunction as LambdaTarget } from "aws-cdk-lib/aws-events-targets";
 import { InstanceProfile, ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Key } from "aws-cdk-lib/aws-kms";
 import { Architecture, LoggingFormat, Runtime } from "aws-cdk-lib/aws-lambda";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { type ICommandHooks, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { type CfnLogGroup, LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Asset } from "aws-cdk-lib/aws-s3-assets";
@@ -77,6 +78,8 @@ export class ProcWatch extends Construct {
   readonly restartHandler: NodejsFunction;
   readonly fleetManager: NodejsFunction;
   readonly deadLetterQueue: Queue;
+  /** Hosts' local-supervision reports (`procwatch-agent local-event`) → the restart handler: messages only. */
+  readonly hostReportQueue: Queue;
   readonly documents: Readonly<Record<SsmDocumentKind, CfnDocument>>;
   readonly documentNames: Readonly<Record<SsmDocumentKind, string>>;
   readonly installAssociation: CfnAssociation;
@@ -162,6 +165,20 @@ export class ProcWatch extends Construct {
     Validations.of(this.deadLetterQueue).acknowledge({
       id: "AwsSolutions-SQS3",
       reason: "This queue is itself the dead-letter queue of the Lambdas and event-rule targets.",
+    });
+
+    // Local restarts (`detection=local`) are reported by the host itself. Every opted-in host may
+    // SendMessage here and nothing else; SQS stamps each message with its signer (SenderId =
+    // <role-id>:<instance-id> for an instance profile), which the handler compares with the
+    // instance the report names. SQS-managed SSE: a KMS key would need kms:GenerateDataKey on the
+    // instance role too. Short retention: a report older than a day is no news anymore.
+    this.hostReportQueue = new Queue(this, "HostReportQueue", {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(1),
+      // Six times the handler's timeout (AWS's advice for an SQS event source).
+      visibilityTimeout: Duration.minutes(6),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: 5 },
     });
 
     // No fixed name: the group is retained on `cdk destroy` (it holds what restarts printed), and a
@@ -279,6 +296,9 @@ export class ProcWatch extends Construct {
 
     // ---- event wiring ------------------------------------------------------------------------
     this.restartTopic.addSubscription(new LambdaSubscription(this.restartHandler, { deadLetterQueue: this.deadLetterQueue }));
+    // Host reports become messages only. At most 2 concurrent pollers' invocations (SQS's minimum):
+    // a flood of reports can take at most 2 of the handler's 5 reserved executions from alarms.
+    this.restartHandler.addEventSource(new SqsEventSource(this.hostReportQueue, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: 2 }));
     const fleetTarget = new LambdaTarget(this.fleetManager, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 4, maxEventAge: Duration.hours(1) });
     new Rule(this, "InstanceStateChangeRule", {
       description: "procwatch: reconcile an instance's alarms when it starts, stops or terminates",
@@ -409,7 +429,7 @@ export class ProcWatch extends Construct {
       targets: optInTarget,
       // The same detectionProfile the fleet manager gets as DEFAULT_DETECTION_PROFILE: hosts collect
       // at the interval their alarms evaluate, for every host whose tags and profile set none.
-      parameters: { TagPrefix: [settings.tagPrefix], DefaultDetection: [settings.detectionProfile] },
+      parameters: { TagPrefix: [settings.tagPrefix], DefaultDetection: [settings.detectionProfile], HostReportQueueUrl: [this.hostReportQueue.queueUrl] },
       // Tag edits are picked up within 30 minutes; the first run on a new host may find the
       // agent not yet installed and reports NON_COMPLIANT until the next run.
       scheduleExpression: "rate(30 minutes)",
@@ -437,6 +457,12 @@ export class ProcWatch extends Construct {
           sid: "DownloadAgentBinaries",
           actions: ["s3:GetObject"],
           resources: [assets.x64.bucket.arnForObjects(assets.x64.s3ObjectKey), assets.arm64.bucket.arnForObjects(assets.arm64.s3ObjectKey)],
+        }),
+        new PolicyStatement({
+          // The only thing a host may do with the queue: a report becomes at most a message about that host.
+          sid: "SendHostReports",
+          actions: ["sqs:SendMessage"],
+          resources: [this.hostReportQueue.queueArn],
         }),
         new PolicyStatement({
           sid: "WriteRestartCommandOutput",
@@ -485,6 +511,10 @@ export class ProcWatch extends Construct {
     if (this.instanceProfile !== undefined) new CfnOutput(this, "InstanceProfileName", { value: this.instanceProfile.instanceProfileName });
     new CfnOutput(this, "RestartTopicArn", { value: this.restartTopic.topicArn, description: "procwatch-fleet --restart-action-arn (or RESTART_TOPIC_ARN)" });
     new CfnOutput(this, "NotificationTopicArn", { value: this.notificationTopic.topicArn });
+    new CfnOutput(this, "HostReportQueueUrl", {
+      value: this.hostReportQueue.queueUrl,
+      description: "Where procwatch-agent sends local restart reports (the configure association passes it)",
+    });
     new CfnOutput(this, "RestartDocumentName", { value: documentNames.restart });
     new CfnOutput(this, "DeploymentSettingsParameter", {
       value: this.deploymentParameter.parameterName,

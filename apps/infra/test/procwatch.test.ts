@@ -299,13 +299,19 @@ describe("SSM documents and associations", () => {
       MaxConcurrency: "10%",
       MaxErrors: "10%",
       ComplianceSeverity: "MEDIUM",
-      Parameters: { TagPrefix: ["acme"], DefaultDetection: ["fast"] },
+      Parameters: {
+        TagPrefix: ["acme"],
+        DefaultDetection: ["fast"],
+        HostReportQueueUrl: [{ Ref: logicalIdOf(template, "AWS::SQS::Queue", "ProcWatchHostReportQueue") }],
+      },
     });
-    // Every parameter the document declares is set, each value within the document's own allowedPattern.
+    // Every parameter the document declares is set, each literal value within the document's own
+    // allowedPattern (the queue URL is a Ref, resolved at deploy time; its shape is tested in ssm-documents).
     const declared = loadDocument("configure").content.parameters;
-    const parameters = association?.Properties.Parameters as Record<string, string[]>;
+    const parameters = association?.Properties.Parameters as Record<string, unknown[]>;
     expect(Object.keys(parameters).sort()).toEqual(Object.keys(declared).sort());
-    for (const [name, [value]] of Object.entries(parameters)) expect(value, name).toMatch(new RegExp(declared[name]?.allowedPattern ?? "^$"));
+    for (const [name, [value]] of Object.entries(parameters))
+      if (typeof value === "string") expect(value, name).toMatch(new RegExp(declared[name]?.allowedPattern ?? "^$"));
   });
 
   it("gives hosts and alarms the same detection profile (configure association and fleet manager)", () => {
@@ -354,15 +360,17 @@ describe("least privilege", () => {
     expect(JSON.stringify(puts[0]?.condition)).toContain("ProcWatchRestartTopic");
   });
 
-  it("gives hosts their profiles, own tags, the two binaries and the command log group, nothing more", () => {
+  it("gives hosts their profiles, own tags, the two binaries, SendMessage to the host-reports queue and the command log group, nothing more", () => {
     const policyId = logicalIdOf(template, "AWS::IAM::ManagedPolicy", "ProcWatchInstancePolicy");
     const statements = identity.filter((statement) => statement.source === policyId);
     expect(statements.map((statement) => statement.actions)).toEqual([
       ["ssm:GetParameter", "ssm:GetParameters"],
       ["ec2:DescribeTags"],
       ["s3:GetObject"],
+      ["sqs:SendMessage"],
       ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
     ]);
+    expect(statements[3]?.resources).toEqual([flatten({ "Fn::GetAtt": [logicalIdOf(template, "AWS::SQS::Queue", "ProcWatchHostReportQueue"), "Arn"] })]);
     expect(statements[0]?.resources).toEqual([`${ACCOUNT_ARN}:ssm:${REGION_ACCOUNT}:parameter/procwatch/profiles/*`]);
     expect(statements[2]?.resources).toHaveLength(2);
     for (const resource of statements[2]?.resources ?? []) expect(resource).toMatch(/^arn:\$\{AWS::Partition\}:s3:::cdk-hnb659fds-assets-.*\/[0-9a-f]{64}/);
@@ -400,6 +408,61 @@ describe("least privilege", () => {
       const principal = JSON.stringify(statement.principal);
       if (principal === '"*"' || principal.includes('"AWS":"*"')) expect(statement.condition, statement.source).toBeDefined();
     }
+  });
+});
+
+describe("host reports (local supervision)", () => {
+  const queueId = () => logicalIdOf(template, "AWS::SQS::Queue", "ProcWatchHostReportQueue");
+
+  it("is an SQS queue with SSE, a short retention and the dead-letter queue, refusing non-TLS requests", () => {
+    const queue = resources[queueId()];
+    expect(queue?.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 86_400,
+      VisibilityTimeout: 360,
+      RedrivePolicy: {
+        maxReceiveCount: 5,
+        deadLetterTargetArn: { "Fn::GetAtt": [logicalIdOf(template, "AWS::SQS::Queue", "ProcWatchDeadLetterQueue"), "Arn"] },
+      },
+    });
+    const denyInsecure = resourcePolicyStatements(template).filter(
+      (statement) =>
+        statement.effect === "Deny" &&
+        JSON.stringify(statement.condition).includes('"aws:SecureTransport":"false"') &&
+        JSON.stringify(statement.resources).includes(queueId()),
+    );
+    expect(denyInsecure).toHaveLength(1);
+  });
+
+  it("lets only the instance policy send to it, and nothing else of it", () => {
+    const senders = identity.filter((statement) => statement.effect === "Allow" && JSON.stringify(statement.resources).includes(queueId()));
+    const instancePolicyId = logicalIdOf(template, "AWS::IAM::ManagedPolicy", "ProcWatchInstancePolicy");
+    const handlerRole = roleOfFunction("ProcWatchRestartHandler");
+    for (const statement of senders) {
+      if (statement.source === instancePolicyId) expect(statement.actions).toEqual(["sqs:SendMessage"]);
+      else {
+        // The restart handler's event source mapping: receive and delete, never send.
+        expect(statementsOfRole(handlerRole)).toContainEqual(statement);
+        expect(statement.actions).not.toContain("sqs:SendMessage");
+      }
+    }
+    expect(senders.filter((statement) => statement.actions.includes("sqs:SendMessage")).map((statement) => statement.source)).toEqual([instancePolicyId]);
+  });
+
+  it("feeds the restart handler in batches of at most 10, reporting item failures, with at most 2 concurrent invocations", () => {
+    const mappings = Object.values(template.findResources("AWS::Lambda::EventSourceMapping"));
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0]?.Properties).toMatchObject({
+      EventSourceArn: { "Fn::GetAtt": [queueId(), "Arn"] },
+      FunctionName: { Ref: logicalIdOf(template, "AWS::Lambda::Function", "ProcWatchRestartHandler") },
+      BatchSize: 10,
+      FunctionResponseTypes: ["ReportBatchItemFailures"],
+      ScalingConfig: { MaximumConcurrency: 2 },
+    });
+  });
+
+  it("outputs the queue URL for hosts", () => {
+    expect(Object.keys(template.toJSON().Outputs ?? {}).filter((name) => name.includes("HostReportQueueUrl"))).toHaveLength(1);
   });
 });
 

@@ -9,6 +9,7 @@ import { acquireApplyLock } from "../io/apply-lock.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
 import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
+import { type HostReportsConfigChange, reconcileHostReportsConfig, type ShipResult } from "../io/host-reports.ts";
 import { type LocalSupervisionChange, reconcileDropIns } from "../io/local-supervision.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { isSystemdRunning } from "../io/restart-backends.ts";
@@ -16,6 +17,7 @@ import { readAllowListIfValid } from "../io/state-files.ts";
 import { configKeyOf, readSupervisorState, startSupervisor, stopSupervisor, supervisedProcessNames, supervisorAlive } from "../io/supervisor.ts";
 import type { AgentSettings } from "../settings.ts";
 import type { Wiring } from "../wiring.ts";
+import { reportPending } from "./local-event.ts";
 import { type Output, printJson } from "./output.ts";
 import { loadLocalConfig } from "./restart.ts";
 import { loadResolvedSpec, requireResolvedSpec, type SpecFlags } from "./spec-options.ts";
@@ -127,6 +129,8 @@ export interface ApplyResult {
   readonly processes: readonly string[];
   /** Drop-ins for `local` processes (systemd hosts); null where systemd is not the init. */
   readonly localSupervision: LocalSupervisionResult | null;
+  /** host-reports.json (`config`) and what this run sent of the local-event spool. */
+  readonly hostReports: { readonly config: HostReportsConfigChange } & ShipResult;
 }
 
 /**
@@ -202,6 +206,20 @@ async function applyLocked(
     localSupervision = await reconcileSupervisors(localProcesses, budget, settings, output);
   }
 
+  // Where local restarts are reported (the configure document passes the stack's queue), then
+  // whatever the spool still holds: a report a hook could not send goes out now, at the latest.
+  let instanceId: string | undefined;
+  if (settings.hostReportQueueUrl !== undefined && settings.hostReportQueueUrl !== "") {
+    try {
+      instanceId = (await wiring.imds.instanceIdentity()).instanceId;
+    } catch {
+      instanceId = undefined;
+    }
+  }
+  const reportsConfig = reconcileHostReportsConfig(settings, settings.hostReportQueueUrl, instanceId, budget);
+  if (reportsConfig.problem !== undefined) output.stderr(`warning: local restart reports: ${reportsConfig.problem}`);
+  const hostReports = { config: reportsConfig.change, ...(await reportPending(settings, output)) };
+
   const result: ApplyResult = {
     ok: true,
     source,
@@ -217,6 +235,7 @@ async function applyLocked(
     ctlArgs,
     processes: spec.processes.map((process) => process.name),
     localSupervision,
+    hostReports,
   };
   if (flags.json) printJson(output, result);
   else {

@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import { type CloudWatchAgentChange, otherConfigEntries, planCloudWatchAgentRemoval } from "../core/removal.ts";
 import { type AgentMode, runCtlCalls } from "../io/cwagent-ctl.ts";
 import { directoryEntries, removeFileIfPresent } from "../io/file-removal.ts";
+import { hostReportsConfigPath } from "../io/host-reports.ts";
 import { type LocalSupervisionChange, removeLocalSupervision } from "../io/local-supervision.ts";
 import { stopSupervisor, supervisedProcessNames } from "../io/supervisor.ts";
 import type { Wiring } from "../wiring.ts";
@@ -23,6 +24,8 @@ export interface RemoveResult {
   /** False when there was nothing to remove (a rerun, or a host procwatch never configured). */
   readonly changed: boolean;
   readonly allowList: RemovedFile;
+  /** `<state-dir>/host-reports.json`: where local restarts were reported. */
+  readonly hostReports: RemovedFile;
   readonly fragment: RemovedFile;
   readonly installedFragment: RemovedFile;
   readonly cloudwatchAgent: CloudWatchAgentChange;
@@ -49,6 +52,8 @@ export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Outp
   const supervisorsStopped: string[] = [];
   for (const name of supervisedProcessNames(settings.spoolDir)) if (await stopSupervisor(settings.spoolDir, name)) supervisorsStopped.push(name);
   const localSupervision = await removeLocalSupervision(settings);
+  // Where local restarts were reported: nothing is reported from this host any more.
+  const hostReportsRemoved = removeFileIfPresent(hostReportsConfigPath(settings));
 
   const ownName = basename(settings.installedFragmentPath);
   const installedCopyPresent = existsSync(settings.installedFragmentPath);
@@ -80,7 +85,8 @@ export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Outp
       (installedCopyPresent && !installedStillThere) ||
       localSupervision.removed.length > 0 ||
       localSupervision.template === "removed" ||
-      supervisorsStopped.length > 0,
+      supervisorsStopped.length > 0 ||
+      hostReportsRemoved,
     allowList: { path: settings.allowListPath, removed: allowListRemoved },
     fragment: { path: settings.fragmentPath, removed: fragmentRemoved },
     installedFragment: { path: settings.installedFragmentPath, removed: installedCopyPresent && !installedStillThere },
@@ -89,6 +95,7 @@ export async function runRemove(flags: RemoveFlags, wiring: Wiring, output: Outp
     otherFragments,
     localSupervision,
     supervisorsStopped,
+    hostReports: { path: hostReportsConfigPath(settings), removed: hostReportsRemoved },
   };
   if (flags.json) printJson(output, result);
   else output.stdout(describeRemoval(result));

@@ -5,6 +5,7 @@ import { UntrustedFileError, UsageError } from "../errors.ts";
 import { defaultLogFileFor } from "../io/restart-backends.ts";
 import { supervise } from "../io/supervisor.ts";
 import type { AgentSettings } from "../settings.ts";
+import { reportPending } from "./local-event.ts";
 import type { Output } from "./output.ts";
 import { countPids, loadAllowList, loadLocalConfig } from "./restart.ts";
 
@@ -37,6 +38,8 @@ export async function runSupervise(flags: SuperviseFlags, settings: AgentSetting
     );
   const log = (line: string) => output.stderr(`${new Date().toISOString()} procwatch-supervise ${flags.process}: ${line}`);
   log(`supervising (pid ${process.pid}; ${flags.restarts} restarts in ${flags.windowMinutes} min)`);
+  // One report run at a time, in order; the last one (the escalation) finishes before the exit below.
+  let reporting: Promise<unknown> = Promise.resolve();
   const how = await supervise({
     processName: flags.process,
     unit: spec.unit,
@@ -46,7 +49,11 @@ export async function runSupervise(flags: SuperviseFlags, settings: AgentSetting
     spoolDir: settings.spoolDir,
     runningPids: () => countPids(spec),
     log,
+    onEvent: () => {
+      reporting = reporting.then(() => reportPending(settings, output));
+    },
   });
+  await reporting;
   log(how === "gave-up" ? "local budget spent: gave up (the CloudWatch alarm takes over)" : "stopped (the process keeps running)");
   // Nothing may keep this process alive after it stopped supervising (the child is not waited on any more).
   process.exit(how === "gave-up" ? 1 : 0);

@@ -5,5 +5,6 @@
  * needs AWS or host facts.
  */
 export { DescribeTagsCommand, EC2Client } from "@aws-sdk/client-ec2";
+export { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 export { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 export * as systeminformation from "systeminformation";

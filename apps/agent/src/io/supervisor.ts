@@ -149,6 +149,8 @@ export function supervise(input: {
   /** Pids of the process running now, not counting this supervisor's own child. */
   readonly runningPids: () => number[];
   readonly log: (line: string) => void;
+  /** After each spooled event: reports it (the caller sends the spool to the host-reports queue). */
+  readonly onEvent?: () => void;
 }): Promise<"stopped" | "gave-up"> {
   const { processName, command, budget, spoolDir } = input;
   const ownStart = startTimeOf(process.pid) ?? 0;
@@ -228,6 +230,7 @@ export function supervise(input: {
             detail: `procwatch's supervisor restarted ${processName} (restart ${restarts} of ${budget.restarts} in ${budget.windowMinutes} min)`,
           };
           appendLocalEvent(spoolDir, event);
+          input.onEvent?.();
         }
       }
     };
@@ -245,6 +248,7 @@ export function supervise(input: {
         nRestarts: restarts,
         detail: `local supervision of ${processName} gave up: ${why}; the CloudWatch alarm takes over`,
       });
+      input.onEvent?.();
       writeState(true);
       finish("gave-up");
     };

@@ -1,5 +1,6 @@
 import type { Dimension, SpecDocument, SpecIssue } from "@procwatch/contract";
 import type { AlarmSignalKind } from "./alarm-signal.ts";
+import type { HostReportDelivery } from "./host-report.ts";
 import type { ChatbotNotification } from "./notifications.ts";
 
 export const ALARM_STATES = ["OK", "ALARM", "INSUFFICIENT_DATA"] as const;
@@ -65,7 +66,9 @@ export type InboundItem =
   | { readonly kind: "breaker"; readonly request: BreakerRequest }
   /** `{"action":"sweep"}` from the schedule: resume an expired breaker, report stuck restarts. */
   | { readonly kind: "sweep" }
-  | { readonly kind: "rejected"; readonly reason: RejectReason; readonly detail: string };
+  /** A host's own supervision report (SQS `host-reports`): a message at most, never a command. */
+  | { readonly kind: "host-report"; readonly delivery: HostReportDelivery }
+  | { readonly kind: "rejected"; readonly reason: RejectReason; readonly detail: string; readonly messageId?: string };
 
 export type RejectReason =
   | "malformed-event"
@@ -74,7 +77,8 @@ export type RejectReason =
   | "malformed-alarm"
   | "malformed-command-status"
   | "malformed-reset-request"
-  | "malformed-breaker-request";
+  | "malformed-breaker-request"
+  | "malformed-host-report";
 
 /** What the EC2 (or SSM managed-instance) inventory says about an instance right now. */
 export interface InstanceSnapshot {

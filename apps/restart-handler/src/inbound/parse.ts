@@ -6,9 +6,13 @@ import {
   budgetResetSchema,
   commandStatusEventSchema,
   eventBridgeAlarmSchema,
+  hostReportSchema,
   lambdaAlarmActionSchema,
+  MAX_HOST_REPORT_BYTES,
   snsAlarmMessageSchema,
   snsEventSchema,
+  sqsEventSchema,
+  sqsRecordSchema,
   sweepRequestSchema,
 } from "./schemas.ts";
 
@@ -22,6 +26,7 @@ export function parseInbound(raw: unknown): InboundItem[] {
     return [rejected("malformed-event", `event is ${raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw}, not an object`)];
   }
   const event = raw as Record<string, unknown>;
+  if ("Records" in event && isSqsEvent(event)) return parseSqsEvent(event);
   if ("Records" in event) return parseSnsEvent(event);
   if (event["detail-type"] === "CloudWatch Alarm State Change") return [parseEventBridgeAlarm(event)];
   if (event["detail-type"] === "EC2 Command Invocation Status-change Notification") return [parseCommandStatus(event)];
@@ -71,6 +76,39 @@ function parseSnsEvent(event: Record<string, unknown>): InboundItem[] {
           : {}),
       },
     };
+  });
+}
+
+function isSqsEvent(event: Record<string, unknown>): boolean {
+  const records = event.Records;
+  return Array.isArray(records) && records.length > 0 && (records[0] as { eventSource?: unknown } | null)?.eventSource === "aws:sqs";
+}
+
+/**
+ * The `host-reports` queue: one host report per message. The sender is SQS's `SenderId` system
+ * attribute (who signed SendMessage), never anything in the body; the handler compares the two.
+ */
+function parseSqsEvent(event: Record<string, unknown>): InboundItem[] {
+  const envelope = sqsEventSchema.safeParse(event);
+  if (!envelope.success) return [rejected("malformed-event", `SQS envelope: ${describeIssues(envelope.error)}`)];
+  return envelope.data.Records.map((raw): InboundItem => {
+    const record = sqsRecordSchema.safeParse(raw);
+    const messageId = typeof raw.messageId === "string" ? raw.messageId.slice(0, 128) : undefined;
+    const withId = (item: InboundItem): InboundItem => (item.kind === "rejected" && messageId !== undefined ? { ...item, messageId } : item);
+    if (!record.success) return withId(rejected("malformed-host-report", `SQS record: ${describeIssues(record.error)}`));
+    const { body, attributes } = record.data;
+    if (Buffer.byteLength(body, "utf8") > MAX_HOST_REPORT_BYTES)
+      return withId(rejected("malformed-host-report", `body is ${Buffer.byteLength(body, "utf8")} bytes; a host report is at most ${MAX_HOST_REPORT_BYTES}`));
+    let message: unknown;
+    try {
+      message = JSON.parse(body);
+    } catch {
+      return withId(rejected("malformed-host-report", `body is not JSON: "${printableValue(body)}"`));
+    }
+    const report = hostReportSchema.safeParse(message);
+    if (!report.success) return withId(rejected("malformed-host-report", `host report: ${describeIssues(report.error)}`));
+    const { type: _type, version: _version, ...fields } = report.data;
+    return { kind: "host-report", delivery: { messageId: record.data.messageId, senderId: attributes.SenderId, report: fields } };
   });
 }
 

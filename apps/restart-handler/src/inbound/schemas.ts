@@ -1,4 +1,4 @@
-import { instanceIdRegex, processNameRegex } from "@procwatch/contract";
+import { instanceIdRegex, processNameRegex, systemdUnitRegex } from "@procwatch/contract";
 import * as z from "zod";
 import { ALARM_STATES } from "../core/model.ts";
 
@@ -149,3 +149,40 @@ export const breakerRequestSchema = z.strictObject({
 
 /** What the schedule sends: `{"action":"sweep"}`. */
 export const sweepRequestSchema = z.strictObject({ action: z.literal("sweep") });
+
+/** SQS event as Lambda's event source mapping delivers it; `attributes.SenderId` is set by SQS, not by the sender. */
+export const sqsRecordSchema = z.looseObject({
+  eventSource: z.literal("aws:sqs"),
+  messageId: z.string().min(1).max(128),
+  body: z.string(),
+  attributes: z.looseObject({ SenderId: z.string().min(1).max(256) }),
+  eventSourceARN: ARN.optional(),
+});
+
+export const sqsEventSchema = z.looseObject({
+  Records: z
+    .array(z.looseObject({ eventSource: z.literal("aws:sqs") }))
+    .min(1)
+    .max(10),
+});
+
+/** A host report body is small; anything longer is not one (and is not parsed at all). */
+export const MAX_HOST_REPORT_BYTES = 4096;
+const PID = z.number().int().min(1).max(4_194_304).nullable();
+
+/** What `procwatch-agent local-event` sends: one local restart or escalation of one process on the sending host. */
+export const hostReportSchema = z.strictObject({
+  type: z.literal("procwatch-host-report"),
+  version: z.literal(1),
+  kind: z.enum(["local-restart", "local-escalation"]),
+  instanceId: z.string().regex(instanceIdRegex, "instanceId is not an EC2 or SSM managed-instance id"),
+  process: z.string().regex(processNameRegex, "process is not a valid process name"),
+  unit: z.string().max(256).regex(systemdUnitRegex, "unit is not a service unit name").nullable(),
+  supervisor: z.enum(["systemd", "procwatch"]),
+  beforePid: PID,
+  afterPid: PID,
+  downMs: z.number().int().min(0).max(86_400_000).nullable(),
+  nRestarts: z.number().int().min(0).max(100_000).nullable(),
+  budget: z.strictObject({ restarts: z.number().int().min(1).max(100), windowMinutes: z.number().int().min(1).max(1440) }).nullable(),
+  recordedAtMs: z.number().int().min(1_000_000_000_000).max(10_000_000_000_000),
+});

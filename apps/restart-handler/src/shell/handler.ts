@@ -17,6 +17,18 @@ import {
 } from "../core/fleet-breaker.ts";
 import { breakerResumedMessage, breakerThreadId, breakerTrippedMessage } from "../core/fleet-messages.ts";
 import { decideFollowUp, storyForIncident } from "../core/follow-up.ts";
+import {
+  decideHostReportBound,
+  HOST_REPORTS_LEDGER_NAME,
+  type HostReportDelivery,
+  hostReportLimit,
+  hostReportMessage,
+  hostReportRecord,
+  hostReportRollupMessage,
+  localIncidentIdFor,
+  screenHostReport,
+  senderMatches,
+} from "../core/host-report.ts";
 import { incidentIdFromComment, transitionIdFor } from "../core/identity.ts";
 import { hostLimitedMessage, restartStartedMessage, stuckRestartMessage, unreachableMessage, unrecoveredMessage } from "../core/messages.ts";
 import type {
@@ -52,6 +64,11 @@ export interface ItemOutcome {
 
 export interface HandlerSummary {
   readonly items: readonly ItemOutcome[];
+  /**
+   * For an SQS batch (the `host-reports` queue, ReportBatchItemFailures): the messages that failed
+   * with a retryable error and must be delivered again; the others are deleted.
+   */
+  readonly batchItemFailures?: readonly { readonly itemIdentifier: string }[];
 }
 
 export type RestartHandler = (event: unknown, context?: InvocationContext) => Promise<HandlerSummary>;
@@ -704,6 +721,68 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     throw new LedgerContentionError(`process#${request.instanceId}#${request.processName}`);
   }
 
+  /**
+   * A host's own supervision report. Only ever reads the instance and the ledger and publishes a
+   * message: `ports.commands` is not reachable from here, whatever the report says.
+   */
+  async function handleHostReport(delivery: HostReportDelivery, ownAccountId: string | undefined): Promise<ItemOutcome> {
+    const { report } = delivery;
+    const incidentId = localIncidentIdFor(report);
+    const fields = { instanceId: report.instanceId, processName: report.process, kind: report.kind, messageId: delivery.messageId, incidentId };
+    const drop = (reason: string, detail: string): ItemOutcome => {
+      log.warn("host report dropped", { ...fields, outcome: "dropped", reason, detail, senderId: delivery.senderId.slice(0, 256) });
+      count("InputsDropped");
+      return { kind: "host-report", outcome: "dropped", reason, incidentId };
+    };
+    // The sender check comes before any read: a forged report costs no DescribeInstances.
+    const instance = senderMatches(delivery) ? await ports.instances.describe(report.instanceId) : "not-read";
+    const profile = instance === "not-read" || instance === null ? undefined : await loadProfile(instance.tags);
+    const screen = screenHostReport(delivery, instance, profile, config);
+    if (!screen.accepted) return drop(screen.reason, screen.detail);
+    const accountId = config.expectedAccountId ?? ownAccountId ?? "000000000000";
+    const context = {
+      region: config.region,
+      accountId,
+      unit: screen.unit,
+      ...(screen.instanceName !== undefined ? { instanceName: screen.instanceName } : {}),
+    };
+    const limit = hostReportLimit(config.fleetBreaker);
+    const windowMinutes = config.fleetBreaker.hostWindowMinutes;
+    for (let round = 0; round < MAX_LEDGER_RETRIES; round += 1) {
+      const at = now();
+      const counter = await ports.ledger.loadProcess(report.instanceId, HOST_REPORTS_LEDGER_NAME);
+      const bound = decideHostReportBound(counter, incidentId, limit, windowMinutes, at);
+      if (bound.kind === "suppress") {
+        log.info("host report not posted", { ...fields, outcome: "host-limited", reason: "report-host-limited", recent: bound.recent, limit });
+        return { kind: "host-report", outcome: "host-limited", reason: "report-host-limited", incidentId };
+      }
+      if (bound.kind !== "already-counted" && !(await ports.ledger.writeProcess(bound.next, counter.version))) continue;
+      const notification =
+        bound.kind === "rollup"
+          ? hostReportRollupMessage(report, incidentId, bound.recent, limit, windowMinutes, context)
+          : hostReportMessage(report, incidentId, context);
+      const claimed = await ports.ledger.claim(hostReportRecord(report, incidentId, at, notification, newToken()), undefined, 0);
+      if (claimed === "duplicate") {
+        const existing = await ports.ledger.getIncident(incidentId);
+        if (existing?.pendingNotification !== undefined) {
+          await publishPending(existing, "story");
+          log.info("duplicate host report", { ...fields, outcome: "duplicate", reason: "resent-pending-notification" });
+          return { kind: "host-report", outcome: "duplicate", reason: "resent-pending-notification", incidentId };
+        }
+        log.info("duplicate host report", { ...fields, outcome: "duplicate", reason: "report-already-posted" });
+        return { kind: "host-report", outcome: "duplicate", reason: "report-already-posted", incidentId };
+      }
+      if (claimed === "conflict") continue;
+      await ports.notifier.publish(notification);
+      await ports.ledger.markNotified(incidentId, "story");
+      const outcome = bound.kind === "rollup" ? "host-limited" : "notified";
+      const reason = bound.kind === "rollup" ? "report-host-limit-rollup" : report.kind;
+      log.info("host report handled", { ...fields, outcome, reason, beforePid: report.beforePid, afterPid: report.afterPid, downMs: report.downMs });
+      return { kind: "host-report", outcome, reason, incidentId };
+    }
+    throw new LedgerContentionError(`process#${report.instanceId}#${HOST_REPORTS_LEDGER_NAME}`);
+  }
+
   async function handleItem(item: InboundItem, ownAccountId: string | undefined): Promise<ItemOutcome> {
     switch (item.kind) {
       case "rejected":
@@ -720,13 +799,18 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
         return handleBreakerRequest(item.request);
       case "sweep":
         return handleSweep(ownAccountId);
+      case "host-report":
+        return handleHostReport(item.delivery, ownAccountId);
     }
   }
 
   return async (event, context) => {
     const ownAccountId = accountOfArn(context?.invokedFunctionArn);
     const items: ItemOutcome[] = [];
-    for (const item of parseInbound(event)) {
+    const parsed = parseInbound(event);
+    if (parsed.some((item) => item.kind === "host-report" || (item.kind === "rejected" && item.messageId !== undefined)))
+      return handleReportBatch(parsed, ownAccountId);
+    for (const item of parsed) {
       try {
         items.push(await handleItem(item, ownAccountId));
       } catch (error) {
@@ -755,4 +839,36 @@ export function createRestartHandler(ports: RestartHandlerPorts, config: Handler
     }
     return { items };
   };
+
+  /**
+   * An SQS batch: each message stands alone. A retryable failure marks only that message for
+   * redelivery (ReportBatchItemFailures); bad input is dropped and deleted, like every other drop.
+   */
+  async function handleReportBatch(parsed: readonly InboundItem[], ownAccountId: string | undefined): Promise<HandlerSummary> {
+    const items: ItemOutcome[] = [];
+    const batchItemFailures: { itemIdentifier: string }[] = [];
+    for (const item of parsed) {
+      if (item.kind !== "host-report") {
+        items.push(await handleItem(item, ownAccountId));
+        continue;
+      }
+      try {
+        items.push(await handleHostReport(item.delivery, ownAccountId));
+      } catch (error) {
+        const classification = classifyAwsError(error);
+        log.error("host report failed; SQS will deliver it again", {
+          outcome: "failed",
+          reason: classification.name,
+          retryable: classification.retryable,
+          detail: printableValue(classification.message),
+          kind: item.kind,
+          messageId: item.delivery.messageId,
+          error,
+        });
+        batchItemFailures.push({ itemIdentifier: item.delivery.messageId });
+        items.push({ kind: "host-report", outcome: "failed", reason: classification.name });
+      }
+    }
+    return { items, batchItemFailures };
+  }
 }
