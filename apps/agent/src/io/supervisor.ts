@@ -8,6 +8,7 @@ import { writeFileAtomic } from "./atomic-write.ts";
 import { removeFileIfPresent } from "./file-removal.ts";
 import { appendLocalEvent } from "./local-supervision.ts";
 import { readTextOrNull } from "./read-optional-file.ts";
+import { spawnStartCommand } from "./restart-backends.ts";
 
 /**
  * procwatch's own supervisor for start-command processes (hosts without systemd): one long-lived
@@ -136,8 +137,6 @@ export async function startSupervisor(input: {
   }
 }
 
-const BASE_ENVIRONMENT = { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8" };
-
 /** The supervisor's main loop. Resolves when it stops (SIGTERM, or the budget is spent). */
 export function supervise(input: {
   readonly processName: string;
@@ -187,14 +186,7 @@ export function supervise(input: {
         return;
       }
       const [file, ...args] = command.argv;
-      const started = childProcess().spawn(file ?? "/nonexistent", args, {
-        detached: true,
-        stdio: ["ignore", logFd, logFd],
-        ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
-        ...(command.uid === undefined ? {} : { uid: command.uid }),
-        ...(command.gid === undefined ? {} : { gid: command.gid }),
-        env: { ...BASE_ENVIRONMENT, ...command.env },
-      });
+      const started = spawnStartCommand(command, file ?? "/nonexistent", args, logFd);
       closeSync(logFd);
       child = started;
       const startedAt = Date.now();
