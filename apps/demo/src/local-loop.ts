@@ -5,7 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DescribeAlarmsCommand, type MetricAlarm } from "@aws-sdk/client-cloudwatch";
 import { InstanceInventory, ProfileStore } from "@procwatch/aws-adapters";
-import { DEFAULT_METRIC_NAMESPACE, INSTANCE_ID_DIMENSION, PID_FINDER } from "@procwatch/contract";
+import { DEFAULT_METRIC_NAMESPACE, DETECTION_PROFILES, INSTANCE_ID_DIMENSION, PID_FINDER } from "@procwatch/contract";
 import { runCli } from "@procwatch/fleet-manager/cli";
 import {
   configFromEnvironment,
@@ -28,6 +28,7 @@ import {
   TelemetryPipeline,
   VirtualClock,
 } from "@procwatch/testkit";
+import { HostReportQueue, type QueuedReport } from "./stand-ins/host-report-queue.ts";
 import { SlackChannel } from "./stand-ins/slack-channel.ts";
 import { LocalRunCommand } from "./stand-ins/ssm-run-command.ts";
 
@@ -49,8 +50,9 @@ const ACCOUNT_ID = "111122223333";
 const RESTART_TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT_ID}:procwatch-restart`;
 const NOTIFICATION_TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT_ID}:procwatch-notifications`;
 const RESTART_DOCUMENT_NAME = "procwatch-restart";
-/** The fast profile's collection interval: one real health sample per collection. */
-const COLLECTION_INTERVAL_MS = 10_000;
+const HOST_REPORT_QUEUE_URL = `https://sqs.${REGION}.amazonaws.com/${ACCOUNT_ID}/procwatch-host-reports`;
+/** The instance role's unique id: SQS's SenderId for a message signed with the instance profile is `<role-id>:<instance-id>`. */
+const INSTANCE_ROLE_ID = "AROAYDEMOINSTANCEROLE";
 const RESTART_HANDLER_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:procwatch-restart-handler`;
 
 export interface AgentRun {
@@ -85,6 +87,17 @@ export interface LocalLoopOptions {
   readonly onSlackMessage?: (rendered: string) => void;
   /** Alarm actions are delivered this many times each (SNS delivers at least once). Default 1. */
   readonly deliveries?: number;
+  /**
+   * The process's detection profile, in its spec and in the instance's tags. `local`: `apply`
+   * starts procwatch's own supervisor (no systemd here) and the alarm keeps the standard cadence.
+   */
+  readonly detection?: "fast" | "local";
+}
+
+/** What a host report did in the restart handler. */
+export interface DeliveredReport extends QueuedReport {
+  /** The handler's outcome for this record (a batch's items come back in record order). */
+  readonly item: HandlerSummary["items"][number] | undefined;
 }
 
 /**
@@ -96,7 +109,8 @@ export interface LocalLoopOptions {
  * and flushes modelled from its source, publishing the counts the real agent's `health --json`
  * reports; SSM Run Command; the Slack channel; a recording amazon-cloudwatch-agent-ctl.
  *
- * Time: the model clock moves one collection interval (10 s, the fast profile) per `step()`, and
+ * Time: the model clock moves one collection interval (10 s for `fast`, 60 s for `local`, whose
+ * alarm keeps the standard cadence) per `step()`, and
  * each step samples the real process once. Alarm states, and so every SNS event the handler
  * gets, come only from the CloudWatch model's evaluation of the alarm the fleet manager wrote.
  */
@@ -110,6 +124,13 @@ export class LocalLoop {
   readonly handlerLog: Array<{ level: string; message: string; attributes: Record<string, unknown> }> = [];
   /** Every alarm action the model ran, in order. */
   readonly notifications: DeliveredNotification[] = [];
+  readonly detection: "fast" | "local";
+  readonly hostReports: HostReportQueue;
+  /** One real health sample per collection of the profile's CloudWatch agent cadence. */
+  private readonly collectionIntervalMs: number;
+  private readonly serviceBinary: string;
+  private readonly localConfigPath: string;
+  private readonly spoolDir: string;
   private readonly pipeline: TelemetryPipeline;
   private readonly agentEnv: NodeJS.ProcessEnv;
   private readonly binDir: string;
@@ -127,6 +148,8 @@ export class LocalLoop {
     }
     this.processName = options.processName ?? "pw-demo-svc";
     this.deliveries = options.deliveries ?? 1;
+    this.detection = options.detection ?? "fast";
+    this.collectionIntervalMs = DETECTION_PROFILES[this.detection].collectionIntervalSeconds * 1000;
     this.workDir = mkdtempSync(join(tmpdir(), "procwatch-demo-"));
     this.binDir = join(this.workDir, "bin");
     const stateDir = join(this.workDir, "etc-procwatch");
@@ -137,6 +160,7 @@ export class LocalLoop {
     symlinkSync(AGENT_BINARY, join(this.binDir, "procwatch-agent"));
     // The demo service: a real long-running process under a distinctive executable name.
     const serviceBinary = join(this.binDir, this.processName);
+    this.serviceBinary = serviceBinary;
     copyFileSync("/bin/sleep", serviceBinary);
     chmodSync(serviceBinary, 0o755);
 
@@ -162,13 +186,12 @@ export class LocalLoop {
     chmodSync(ctl, 0o755);
 
     // Root-owned local config: how to start the service on a host without systemd (argv, no shell).
-    writeFileSync(
-      join(stateDir, "agent.json"),
-      `${JSON.stringify({ version: 1, startCommands: { [this.processName]: { argv: [serviceBinary, "3600"], stopTimeoutSeconds: 2 } } }, null, 2)}\n`,
-      { mode: 0o644 },
-    );
+    this.localConfigPath = join(stateDir, "agent.json");
+    this.setStartCommand([serviceBinary, "3600"]);
     this.specPath = join(this.workDir, "spec.json");
-    writeFileSync(this.specPath, `${JSON.stringify({ version: 1, detection: "fast", processes: [{ name: this.processName }] }, null, 2)}\n`);
+    writeFileSync(this.specPath, `${JSON.stringify({ version: 1, detection: this.detection, processes: [{ name: this.processName }] }, null, 2)}\n`);
+    // The local-event spool (/var/lib/procwatch on a host), where the supervisor records what it did.
+    this.spoolDir = join(this.workDir, "spool");
 
     this.agentEnv = {
       PATH: `${this.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
@@ -177,6 +200,7 @@ export class LocalLoop {
       PROCWATCH_CWAGENT_CTL: ctl,
       PROCWATCH_CWAGENT_DIR: cwagentDir,
       PROCWATCH_LOG_DIR: join(this.workDir, "log"),
+      PROCWATCH_SPOOL_DIR: this.spoolDir,
       AWS_EC2_METADATA_DISABLED: "true",
       NO_COLOR: "1",
       // Non-root developers cannot make the config root-owned; root (CI) runs the real check.
@@ -196,11 +220,19 @@ export class LocalLoop {
         Name: "demo-host",
         "procwatch:enabled": "true",
         "procwatch:processes": this.processName,
-        "procwatch:detection": "fast",
+        "procwatch:detection": this.detection,
       },
     });
 
     this.slack = new SlackChannel((rendered) => options.onSlackMessage?.(rendered));
+    this.hostReports = new HostReportQueue({
+      spoolDir: this.spoolDir,
+      instanceId: LOCAL_INSTANCE_ID,
+      queueUrl: HOST_REPORT_QUEUE_URL,
+      roleId: INSTANCE_ROLE_ID,
+      region: REGION,
+      accountId: ACCOUNT_ID,
+    });
     this.runCommand = new LocalRunCommand({
       documentName: RESTART_DOCUMENT_NAME,
       hostInstanceId: LOCAL_INSTANCE_ID,
@@ -284,7 +316,7 @@ export class LocalLoop {
     ];
     // The agent's first collection is 1 s after it starts, then one every interval (its source).
     const startedAt = this.clock.now();
-    const options = publisherOptionsFor("fast", phaseOffsetForAgentStart(startedAt, COLLECTION_INTERVAL_MS));
+    const options = publisherOptionsFor(this.detection, phaseOffsetForAgentStart(startedAt, this.collectionIntervalMs));
     this.publisher = new CloudWatchAgentPublisher({ namespace: DEFAULT_METRIC_NAMESPACE, dimensions }, { ...options, startedAtMs: startedAt }, (t) => {
       const sample = this.samples.get(t);
       if (sample === undefined) throw new Error(`no health sample at model time ${new Date(t).toISOString()}`);
@@ -302,8 +334,8 @@ export class LocalLoop {
   /** The agent's next collection instant; every 10 s of model time while no agent runs. */
   private nextCollection(): number {
     const now = this.clock.now();
-    const [next] = this.publisher?.collectionTimes(now, now + COLLECTION_INTERVAL_MS) ?? [];
-    return next ?? (Math.floor(now / COLLECTION_INTERVAL_MS) + 1) * COLLECTION_INTERVAL_MS;
+    const [next] = this.publisher?.collectionTimes(now, now + this.collectionIntervalMs) ?? [];
+    return next ?? (Math.floor(now / this.collectionIntervalMs) + 1) * this.collectionIntervalMs;
   }
 
   /**
@@ -382,6 +414,65 @@ export class LocalLoop {
     return alarm;
   }
 
+  /** Writes the root-owned agent.json: how the service starts on a host without systemd (argv, no shell). */
+  setStartCommand(argv: readonly string[]): void {
+    writeFileSync(
+      this.localConfigPath,
+      `${JSON.stringify({ version: 1, startCommands: { [this.processName]: { argv, stopTimeoutSeconds: 2 } } }, null, 2)}\n`,
+      { mode: 0o644 },
+    );
+  }
+
+  /**
+   * A start command that needs a dependency: while `setDependencyDown(true)` holds, it exits at once
+   * with status 1 (a crash loop, as a service does when its database is unreachable); otherwise it
+   * execs the service, so the running process is the service binary itself.
+   */
+  dependentStartCommand(): string[] {
+    const script = join(this.binDir, `${this.processName}-start`);
+    writeFileSync(
+      script,
+      [
+        "#!/bin/sh",
+        `if [ -e '${this.dependencyMarker()}' ]; then echo "${this.processName}: dependency unreachable" >&2; exit 1; fi`,
+        `exec '${this.serviceBinary}' 3600`,
+        "",
+      ].join("\n"),
+    );
+    chmodSync(script, 0o755);
+    return [script];
+  }
+
+  setDependencyDown(down: boolean): void {
+    if (down) writeFileSync(this.dependencyMarker(), "");
+    else rmSync(this.dependencyMarker(), { force: true });
+  }
+
+  private dependencyMarker(): string {
+    return join(this.workDir, "dependency-down");
+  }
+
+  /** What the agent's supervisor of the demo process wrote about itself (`<spool-dir>/supervisors/<name>.json`), or null. */
+  supervisorState(): { pid: number; childPid: number | null; restarts: number; gaveUp: boolean } | null {
+    const path = join(this.spoolDir, "supervisors", `${this.processName}.json`);
+    return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as { pid: number; childPid: number | null; restarts: number; gaveUp: boolean }) : null;
+  }
+
+  /**
+   * The host-reports path: the spool lines the real agent wrote since the last delivery, each as
+   * an SQS message from this instance, handed to the restart handler one batch at a time.
+   */
+  async deliverHostReports(budget: { restarts: number; windowMinutes: number }): Promise<DeliveredReport[]> {
+    const reports = this.hostReports.receive(budget);
+    const delivered: DeliveredReport[] = [];
+    for (let start = 0; start < reports.length; start += 10) {
+      const batch = reports.slice(start, start + 10);
+      const summary = await this.invokeHandler(HostReportQueue.event(batch.map((report) => report.record)));
+      delivered.push(...batch.map((report, index) => ({ ...report, item: summary.items[index] })));
+    }
+    return delivered;
+  }
+
   async killService(): Promise<readonly number[]> {
     const { pids } = await this.health();
     for (const pid of pids) process.kill(pid, "SIGKILL");
@@ -414,6 +505,15 @@ export class LocalLoop {
   }
 
   async cleanup(): Promise<void> {
+    // The supervisor first (apply started it for this loop), or it would start the process again.
+    const supervisor = this.supervisorState();
+    if (supervisor !== null && !supervisor.gaveUp) {
+      try {
+        process.kill(supervisor.pid, "SIGKILL");
+      } catch {
+        // It had exited (gave up).
+      }
+    }
     try {
       const { pids } = await this.health();
       for (const pid of pids) process.kill(pid, "SIGKILL");

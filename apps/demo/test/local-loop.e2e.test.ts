@@ -201,3 +201,142 @@ describe("procwatch end to end on one host: arming and no data", { timeout: 180_
     expect(loop.slack.messages.at(-1)?.metadata.eventType).toBe("recovered");
   });
 });
+
+describe("procwatch end to end on one host: local supervision (detection=local, no systemd), then the CloudWatch backstop", { timeout: 180_000 }, () => {
+  let loop: LocalLoop;
+  let budget: { restarts: number; windowMinutes: number };
+
+  /** Real (wall-clock) waiting for the host's own supervision: it does not move with the model clock. */
+  async function waitOnHost<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, withinMs: number): Promise<{ value: T; afterMs: number }> {
+    const started = Date.now();
+    while (Date.now() - started < withinMs) {
+      const value = await probe();
+      if (value !== undefined) return { value, afterMs: Date.now() - started };
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`${what}: not within ${withinMs} ms`);
+  }
+
+  beforeAll(async () => {
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+    loop = new LocalLoop({ processName: "pw-e2e-loc", restartBudget: 3, detection: "local" });
+    // apply starts procwatch's own supervisor, which starts the process as its child.
+    const applied = await loop.applySpec();
+    expect(applied.exitCode, applied.stderr).toBe(0);
+    const { localSupervision } = JSON.parse(applied.stdout) as {
+      localSupervision: { backend: string; installed: string[]; budget: { restarts: number; windowMinutes: number } };
+    };
+    expect(localSupervision).toMatchObject({ backend: "supervisor", installed: ["pw-e2e-loc"] });
+    budget = localSupervision.budget;
+    await waitOnHost("the supervisor's first start", async () => ((await loop.health()).pidCount === 1 ? true : undefined), 5_000);
+    expect((await loop.health()).pids).toEqual([loop.supervisorState()?.childPid]);
+    await loop.startCloudWatchAgent();
+    await loop.runFor(3 * MINUTE);
+    const fleetApplied = await loop.fleet(["apply", "--yes"]);
+    expect(fleetApplied.exitCode, fleetApplied.stderr).toBe(0);
+    await loop.waitForAlarmState("OK");
+  });
+
+  afterAll(async () => {
+    await loop?.cleanup();
+  });
+
+  it("the backstop alarm keeps the standard cadence", async () => {
+    const alarm = await loop.createdAlarm();
+    expect({ period: alarm.Period, of: alarm.EvaluationPeriods, actions: alarm.ActionsEnabled, state: alarm.StateValue }).toEqual({
+      period: 60,
+      of: 2,
+      actions: true,
+      state: "OK",
+    });
+  });
+
+  it("kill -9: the supervisor has it back within about a second, no restart command, and the report becomes a local-restart message", async () => {
+    const [killedPid] = await loop.killService();
+    const back = await waitOnHost(
+      "a new pid",
+      async () => {
+        const health = await loop.health();
+        return health.pidCount === 1 && health.pids[0] !== killedPid ? health.pids[0] : undefined;
+      },
+      5_000,
+    );
+    // Wall clock, kill → `health` sees the new pid (each look runs the agent binary, ~0.2 s).
+    expect(back.afterMs).toBeLessThan(2_000);
+    expect(loop.runCommand.invocations).toEqual([]);
+
+    const reports = await loop.deliverHostReports(budget);
+    expect(reports.map((report) => report.event)).toEqual([
+      expect.objectContaining({ kind: "local-restart", unit: null, beforePid: killedPid, afterPid: back.value, nRestarts: 1 }),
+    ]);
+    const [report] = reports;
+    // What the supervisor measured: exit → new start.
+    expect(report!.event.downMs).toBeLessThan(1_000);
+    expect(report!.record.attributes.SenderId).toMatch(/^AROA[A-Z0-9]+:i-0d3e0000000000001$/);
+    expect(report!.item).toMatchObject({ kind: "host-report", outcome: "notified", reason: "local-restart" });
+
+    const message = loop.slack.messages.at(-1)!;
+    expect(message.metadata.eventType).toBe("local-restart");
+    expect(message.content.keywords).toContain("local");
+    expect(message.content.title).toBe(
+      `:recycle: pw-e2e-loc restarted on demo-host by procwatch's supervisor in ${report!.event.downMs} ms — PID ${killedPid} → ${back.value} (local 1/${budget.restarts} in ${budget.windowMinutes} min)`,
+    );
+    expect(message.content.description).toContain(`*PIDs* before ${killedPid} → after ${back.value}; down ${report!.event.downMs} ms.`);
+    expect(message.content.description).toContain("No command was sent");
+
+    // The backstop saw nothing: the process was back before any collection.
+    const transitions = loop.fake.alarmHistory(loop.alarmName()).length;
+    expect(await loop.runFor(5 * MINUTE)).toEqual([]);
+    expect(loop.fake.alarmHistory(loop.alarmName())).toHaveLength(transitions);
+    expect(loop.runCommand.invocations).toEqual([]);
+  });
+
+  it("a crash loop spends the local budget, escalates, and the CloudWatch path takes over once", async () => {
+    // The service now needs a dependency, which goes away: each start exits at once (status 1).
+    // apply replaces the supervisor (its start command changed); the running process is not the new
+    // supervisor's child, so it adopts it and starts the new command once that process dies.
+    loop.setDependencyDown(true);
+    loop.setStartCommand(loop.dependentStartCommand());
+    const applied = await loop.applySpec();
+    expect(applied.exitCode, applied.stderr).toBe(0);
+    expect(JSON.parse(applied.stdout).localSupervision).toMatchObject({ backend: "supervisor", installed: ["pw-e2e-loc"] });
+    const slackBefore = loop.slack.messages.length;
+    await loop.killService();
+    await waitOnHost("the supervisor gives up", () => (loop.supervisorState()?.gaveUp === true ? true : undefined), 20_000);
+    expect(loop.supervisorState()?.restarts).toBe(budget.restarts);
+    expect((await loop.health()).pidCount).toBe(0);
+    expect(loop.runCommand.invocations).toEqual([]);
+
+    const reports = await loop.deliverHostReports(budget);
+    expect(reports.map((report) => report.event.kind)).toEqual([...Array(budget.restarts).fill("local-restart"), "local-escalation"]);
+    expect(reports.map((report) => report.item?.outcome)).toEqual(Array(budget.restarts + 1).fill("notified"));
+    const local = loop.slack.messages.slice(slackBefore);
+    expect(local.map((message) => message.metadata.eventType)).toEqual([...Array(budget.restarts).fill("local-restart"), "local-escalation"]);
+    expect(local.at(-2)?.content.title).toMatch(new RegExp(`\\(local ${budget.restarts}/${budget.restarts} in ${budget.windowMinutes} min\\)$`));
+    const escalation = local.at(-1)!;
+    expect(escalation.content.title).toBe(
+      `:octagonal_sign: local supervision of pw-e2e-loc on demo-host gave up after ${budget.restarts} restarts in ${budget.windowMinutes} min — the CloudWatch alarm takes over`,
+    );
+    expect(escalation.content.keywords).toContain("needs-human");
+
+    // The dependency is back a little later; nothing on the host restarts the process any more.
+    loop.setDependencyDown(false);
+    // It stays down, so the standard-cadence alarm fires and the handler restarts it once, through the real document.
+    const detection = await loop.waitForAlarmState("ALARM");
+    expect(detection.samples.at(-1)?.pidCount).toBe(0);
+    expect(detection.reason).toMatch(/^Threshold Crossed: 2 out of the last 2 datapoints/);
+    expect(loop.runCommand.invocations).toHaveLength(1);
+    const [invocation] = loop.runCommand.invocations;
+    expect(invocation?.request).toMatchObject({ DocumentName: "procwatch-restart", Parameters: { ProcessName: ["pw-e2e-loc"] } });
+    expect(invocation?.status).toBe("Success");
+    expect(JSON.parse(invocation?.standardOutput ?? "{}")).toMatchObject({ outcome: "restarted", backend: "start-command", before: { pids: [] } });
+    const recovered = await loop.waitForAlarmState("OK");
+    expect(recovered.samples.at(-1)?.pidCount).toBe(1);
+    const central = loop.slack.messages.slice(slackBefore + local.length);
+    expect(central.map((message) => message.metadata.eventType)).toEqual(["restart-started", "restart-succeeded", "recovered"]);
+    // Its own thread: the central incident, not the local ones.
+    expect(new Set(central.map((message) => message.metadata.threadId)).size).toBe(1);
+    expect(local.map((message) => message.metadata.threadId)).not.toContain(central[0]?.metadata.threadId);
+    expect(central[0]?.content.keywords).toContain("zero-count");
+  });
+});
