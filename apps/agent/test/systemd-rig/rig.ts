@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -13,6 +13,10 @@ import { dirname, join } from "node:path";
  * machine, so the cached image is never changed and each boot starts clean. --private-network: the
  * machine has only a loopback interface. Nothing here registers with machined or needs systemd on
  * the host (PID 1 on these machines is not systemd; --register=no --keep-unit).
+ *
+ * A test that reboots the guest boots with keepDisk: the overlay's upper directory is then on the
+ * host's disk and outlives systemd-nspawn, which exits (133) when the guest reboots; reboot() boots
+ * the same disk again.
  */
 export const RIG_DIR = import.meta.dirname;
 export const BUILD_RIG_SCRIPT = join(RIG_DIR, "build-rig.sh");
@@ -96,8 +100,9 @@ export function run(file: string, args: readonly string[], options: RunOptions =
 
 export interface BootedRig {
   readonly name: string;
-  /** PID (on this host) of the machine's systemd. */
+  /** PID (on this host) of the machine's systemd (of the current boot). */
   readonly leader: number;
+  /** The first boot's time. */
   readonly bootMs: number;
   /** Host path of a file inside the machine. */
   hostPath(path: string): string;
@@ -107,12 +112,20 @@ export interface BootedRig {
   exec(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
   /** `systemctl show -p ... unit` as a record. */
   show(unit: string, properties: readonly string[]): Promise<Record<string, string>>;
+  /**
+   * `systemctl reboot` in the guest: systemd stops everything and asks systemd-nspawn to reboot, which
+   * exits 133; the rig then boots the same disk again, as systemd-nspawn@.service does. Needs keepDisk.
+   * `leader`, exec() and hostPath() follow the new boot.
+   */
+  reboot(options?: { readonly shutdownTimeoutMs?: number }): Promise<{ shutdownMs: number; bootMs: number; nspawnExit: number }>;
   /** Powers the machine off (SIGKILL to its PID 1 if that does not end it in time); never throws. */
   shutdown(): Promise<{ cleanly: boolean; ms: number }>;
   readonly bootLog: string;
 }
 
 const liveMachines = new Set<number>();
+/** Overlay mounts of keepDisk machines still mounted on this host (unmounted at exit as a last resort). */
+const liveDisks = new Set<Disk>();
 process.once("exit", () => {
   // Last resort if a worker dies without afterAll: SIGKILL to a PID namespace's init kills all of it.
   for (const leader of liveMachines) {
@@ -120,6 +133,7 @@ process.once("exit", () => {
       process.kill(leader, "SIGKILL");
     } catch {}
   }
+  for (const disk of liveDisks) spawnSync("umount", ["--lazy", disk.merged], { env: { PATH: HOST_PATH }, timeout: 5000 });
 });
 
 function childrenOf(pid: number): number[] {
@@ -153,85 +167,134 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
+export interface BootOptions {
+  readonly timeoutMs: number;
+  readonly binds?: ReadonlyArray<{ readonly hostDir: string; readonly machineDir: string }>;
+  /**
+   * Keep the machine's disk across reboots: instead of --volatile=overlay (a tmpfs that dies with
+   * systemd-nspawn), the rig mounts an overlay here on the host (lower: the cached root, read-only;
+   * upper: a directory under the host's tmpdir) and boots that, so `reboot()` can boot the same disk
+   * again. shutdown() unmounts and deletes it. Off by default: the existing tests are unchanged.
+   */
+  readonly keepDisk?: boolean;
+}
+
+/** What systemd-nspawn exits with when the guest asked for a reboot (systemd-nspawn@.service restarts on it). */
+export const NSPAWN_REBOOT_EXIT = 133;
+
 /** Boots the cached root and waits until systemd says the system is up (`running` or `degraded`). */
-export async function bootRig(
-  root: string,
-  options: { readonly timeoutMs: number; readonly binds?: ReadonlyArray<{ readonly hostDir: string; readonly machineDir: string }> },
-): Promise<BootedRig> {
+export async function bootRig(root: string, options: BootOptions): Promise<BootedRig> {
   const name = `pwrig-${process.pid}-${Math.random().toString(36).slice(2, 6)}`;
   const logDir = mkdtempSync(join(tmpdir(), "procwatch-rig-"));
   const bootLogPath = join(logDir, "nspawn.log");
-  const logFd = openSync(bootLogPath, "a");
-  const started = performance.now();
-  const nspawn = spawn(
-    "systemd-nspawn",
-    [
-      "--quiet",
-      `--directory=${root}`,
-      `--machine=${name}`,
-      "--boot",
-      "--register=no",
-      "--keep-unit",
-      "--volatile=overlay",
-      "--private-network",
-      "--console=read-only",
-      ...(options.binds ?? []).map((bind) => `--bind=${bind.hostDir}:${bind.machineDir}`),
-    ],
-    { stdio: ["ignore", logFd, logFd], env: { PATH: HOST_PATH } },
-  );
-  closeSync(logFd);
   const readLog = () => (existsSync(bootLogPath) ? readFileSync(bootLogPath, "utf8") : "");
-  const fail = async (why: string): Promise<never> => {
-    const leader = nspawn.pid === undefined ? [] : childrenOf(nspawn.pid);
-    for (const pid of leader) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {}
-    }
-    nspawn.kill("SIGKILL");
-    await exited(nspawn, 5000);
-    const log = readLog();
-    rmSync(logDir, { recursive: true, force: true });
-    throw new RigUnavailableError(
-      `systemd-nspawn could not boot the rig (${root}): ${why}\n--- nspawn output (last 30 lines) ---\n${log.split("\n").slice(-30).join("\n")}\nRun scripts/bootstrap as root; if nspawn cannot work on this machine (cgroups, namespaces), see apps/agent/README.md "A real systemd in the tests".`,
-    );
+  const disk = options.keepDisk === true ? mountDisk(root, logDir) : null;
+
+  const cleanupHost = () => {
+    // nspawn's per-machine mount-propagation directory; it is left behind when the machine was killed (and on a reboot). rmdir: only if empty.
+    try {
+      rmdirSync(`/run/systemd/nspawn/propagate/${name}`);
+    } catch {}
+  };
+  const releaseDisk = (): boolean => {
+    if (disk === null) return true;
+    const unmounted = unmountDisk(disk);
+    if (unmounted) liveDisks.delete(disk);
+    return unmounted;
+  };
+  const removeLogDir = (unmounted: boolean) => {
+    // Never delete through a still-mounted overlay: what cannot be unmounted is left for an admin to see.
+    if (unmounted) rmSync(logDir, { recursive: true, force: true });
   };
 
-  const deadline = started + options.timeoutMs;
-  let leader: number | undefined;
-  while (leader === undefined) {
-    if (nspawn.exitCode !== null || nspawn.signalCode !== null)
-      return fail(`systemd-nspawn exited (${nspawn.exitCode ?? nspawn.signalCode}) before systemd started`);
-    if (performance.now() > deadline) return fail("no container init appeared in time");
-    // nspawn's first child is an intermediate that forks the container's init and exits: wait for systemd itself.
-    leader = nspawn.pid === undefined ? undefined : childrenOf(nspawn.pid).find((pid) => commOf(pid) === "systemd");
-    if (leader === undefined) await sleep(20);
+  interface Running {
+    readonly nspawn: ChildProcess;
+    readonly pid1: number;
+    readonly bootMs: number;
   }
-  liveMachines.add(leader);
-  const pid1 = leader;
 
-  const exec = (argv: readonly string[], runOptions: RunOptions = {}) =>
-    run("nsenter", [`--target=${pid1}`, "--all", ...(runOptions.cwd === undefined ? [] : [`--wd=/proc/${pid1}/root${runOptions.cwd}`]), "--", ...argv], {
-      timeoutMs: runOptions.timeoutMs ?? 30_000,
-      env: { PATH: HOST_PATH, LANG: "C.UTF-8", ...runOptions.env },
-    });
+  const start = async (): Promise<Running> => {
+    const logFd = openSync(bootLogPath, "a");
+    const started = performance.now();
+    const nspawn = spawn(
+      "systemd-nspawn",
+      [
+        "--quiet",
+        `--directory=${disk === null ? root : disk.merged}`,
+        `--machine=${name}`,
+        "--boot",
+        "--register=no",
+        "--keep-unit",
+        ...(disk === null ? ["--volatile=overlay"] : []),
+        "--private-network",
+        "--console=read-only",
+        ...(options.binds ?? []).map((bind) => `--bind=${bind.hostDir}:${bind.machineDir}`),
+      ],
+      { stdio: ["ignore", logFd, logFd], env: { PATH: HOST_PATH } },
+    );
+    closeSync(logFd);
+    const fail = async (why: string): Promise<never> => {
+      const leader = nspawn.pid === undefined ? [] : childrenOf(nspawn.pid);
+      for (const pid of leader) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {}
+      }
+      nspawn.kill("SIGKILL");
+      await exited(nspawn, 5000);
+      const log = readLog();
+      cleanupHost();
+      removeLogDir(releaseDisk());
+      throw new RigUnavailableError(
+        `systemd-nspawn could not boot the rig (${root}): ${why}\n--- nspawn output (last 30 lines) ---\n${log.split("\n").slice(-30).join("\n")}\nRun scripts/bootstrap as root; if nspawn cannot work on this machine (cgroups, namespaces), see apps/agent/README.md "A real systemd in the tests".`,
+      );
+    };
 
-  let state = "";
-  for (;;) {
-    const probe = await exec(["systemctl", "is-system-running"], { timeoutMs: 5000 });
-    state = probe.stdout.trim();
-    if (state === "running" || state === "degraded") break;
-    if (nspawn.exitCode !== null) return fail(`systemd-nspawn exited (${nspawn.exitCode}) during boot`);
-    if (performance.now() > deadline)
-      return fail(`systemd did not finish booting within ${options.timeoutMs / 1000} s (state "${state}" ${probe.stderr.trim()})`);
-    await sleep(50);
-  }
-  const bootMs = Math.round(performance.now() - started);
+    const deadline = started + options.timeoutMs;
+    let leader: number | undefined;
+    while (leader === undefined) {
+      if (nspawn.exitCode !== null || nspawn.signalCode !== null)
+        return fail(`systemd-nspawn exited (${nspawn.exitCode ?? nspawn.signalCode}) before systemd started`);
+      if (performance.now() > deadline) return fail("no container init appeared in time");
+      // nspawn's first child is an intermediate that forks the container's init and exits: wait for systemd itself.
+      leader = nspawn.pid === undefined ? undefined : childrenOf(nspawn.pid).find((pid) => commOf(pid) === "systemd");
+      if (leader === undefined) await sleep(20);
+    }
+    liveMachines.add(leader);
+    const pid1 = leader;
 
-  const hostPath = (path: string) => `/proc/${pid1}/root${path}`;
+    let state = "";
+    for (;;) {
+      const probe = await execIn(pid1, ["systemctl", "is-system-running"], { timeoutMs: 5000 });
+      state = probe.stdout.trim();
+      if (state === "running" || state === "degraded") break;
+      if (nspawn.exitCode !== null) return fail(`systemd-nspawn exited (${nspawn.exitCode}) during boot`);
+      if (performance.now() > deadline)
+        return fail(`systemd did not finish booting within ${options.timeoutMs / 1000} s (state "${state}" ${probe.stderr.trim()})`);
+      await sleep(50);
+    }
+    return { nspawn, pid1, bootMs: Math.round(performance.now() - started) };
+  };
+
+  let current = await start();
+  const bootMs = current.bootMs;
+  const exec = (argv: readonly string[], runOptions: RunOptions = {}) => execIn(current.pid1, argv, runOptions);
+  const hostPath = (path: string) => `/proc/${current.pid1}/root${path}`;
+
+  /** Ends the running nspawn for good (SIGKILL to its PID 1, then to nspawn, if it does not end in time). */
+  const forceDown = async (running: Running): Promise<void> => {
+    try {
+      process.kill(running.pid1, "SIGKILL");
+    } catch {}
+    if (!(await exited(running.nspawn, 5000))) running.nspawn.kill("SIGKILL");
+    await exited(running.nspawn, 5000);
+  };
+
   const rig: BootedRig = {
     name,
-    leader: pid1,
+    get leader() {
+      return current.pid1;
+    },
     bootMs,
     hostPath,
     get bootLog() {
@@ -258,28 +321,79 @@ export async function bootRig(
           .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
       );
     },
+    async reboot(rebootOptions = {}) {
+      if (disk === null) throw new Error("reboot() needs a rig booted with keepDisk: true (--volatile=overlay loses the disk when nspawn exits)");
+      const previous = current;
+      const t0 = performance.now();
+      const asked = await exec(["systemctl", "reboot", "--no-block"], { timeoutMs: 5000 });
+      if (asked.exitCode !== 0) throw new Error(`systemctl reboot failed in the rig: ${asked.stderr.trim()}`);
+      const down = await exited(previous.nspawn, rebootOptions.shutdownTimeoutMs ?? 30_000);
+      liveMachines.delete(previous.pid1);
+      if (!down) {
+        await forceDown(previous);
+        throw new Error(
+          `the rig did not go down within ${(rebootOptions.shutdownTimeoutMs ?? 30_000) / 1000} s of systemctl reboot (killed)\n${readLog().split("\n").slice(-30).join("\n")}`,
+        );
+      }
+      const nspawnExit = previous.nspawn.exitCode;
+      if (nspawnExit !== NSPAWN_REBOOT_EXIT)
+        throw new Error(
+          `systemd-nspawn exited ${nspawnExit ?? previous.nspawn.signalCode} after systemctl reboot, not ${NSPAWN_REBOOT_EXIT} (reboot requested)`,
+        );
+      const shutdownMs = Math.round(performance.now() - t0);
+      cleanupHost();
+      // What systemd-nspawn@.service does on exit 133 (RestartForceExitStatus=133): start the same machine again.
+      current = await start();
+      return { shutdownMs, bootMs: current.bootMs, nspawnExit };
+    },
     async shutdown() {
       const t0 = performance.now();
+      const running = current;
       await exec(["systemctl", "poweroff", "--no-block"], { timeoutMs: 5000 });
-      let cleanly = await exited(nspawn, 20_000);
+      let cleanly = await exited(running.nspawn, 20_000);
       if (!cleanly) {
-        try {
-          process.kill(pid1, "SIGKILL");
-        } catch {}
-        if (!(await exited(nspawn, 5000))) nspawn.kill("SIGKILL");
-        await exited(nspawn, 5000);
+        await forceDown(running);
         cleanly = false;
       }
-      liveMachines.delete(pid1);
-      rmSync(logDir, { recursive: true, force: true });
-      // nspawn's per-machine mount-propagation directory; it is left behind when the machine was killed. rmdir: only if empty.
-      try {
-        rmdirSync(`/run/systemd/nspawn/propagate/${name}`);
-      } catch {}
+      liveMachines.delete(running.pid1);
+      cleanupHost();
+      removeLogDir(releaseDisk());
       return { cleanly, ms: Math.round(performance.now() - t0) };
     },
   };
   return rig;
+}
+
+function execIn(pid1: number, argv: readonly string[], runOptions: RunOptions = {}): Promise<CommandResult> {
+  return run("nsenter", [`--target=${pid1}`, "--all", ...(runOptions.cwd === undefined ? [] : [`--wd=/proc/${pid1}/root${runOptions.cwd}`]), "--", ...argv], {
+    timeoutMs: runOptions.timeoutMs ?? 30_000,
+    env: { PATH: HOST_PATH, LANG: "C.UTF-8", ...runOptions.env },
+  });
+}
+
+interface Disk {
+  readonly merged: string;
+}
+
+function mountDisk(root: string, underDir: string): Disk {
+  const disk = { merged: join(underDir, "merged") };
+  for (const sub of ["upper", "work", "merged"]) mkdirSync(join(underDir, sub));
+  const mounted = spawnSync(
+    "mount",
+    ["-t", "overlay", "overlay", "-o", `lowerdir=${root},upperdir=${join(underDir, "upper")},workdir=${join(underDir, "work")}`, disk.merged],
+    { encoding: "utf8", env: { PATH: HOST_PATH }, timeout: 10_000 },
+  );
+  if (mounted.status !== 0) {
+    rmSync(underDir, { recursive: true, force: true });
+    throw new RigUnavailableError(`could not mount the rig's overlay disk on ${disk.merged}: ${(mounted.stderr ?? "").trim() || mounted.error?.message}`);
+  }
+  liveDisks.add(disk);
+  return disk;
+}
+
+function unmountDisk(disk: Disk): boolean {
+  const unmounted = spawnSync("umount", [disk.merged], { encoding: "utf8", env: { PATH: HOST_PATH }, timeout: 10_000 });
+  return unmounted.status === 0;
 }
 
 /** True when no process on this host still runs in the machine's PID namespace. */
