@@ -23,6 +23,8 @@ const UNITS: Record<string, string> = {
   "lcrash.service": `[Service]\nExecStart=${DAEMONS}/lcrash-daemon\n`,
   // Watched, but on the standard profile: procwatch must leave it alone.
   "lplain.service": `[Service]\nExecStart=${DAEMONS}/lplain-daemon infinity\n`,
+  // A long-running oneshot (it happens: "activating" for as long as it runs): systemd refuses Restart=always on it.
+  "lone.service": `[Service]\nType=oneshot\nExecStart=${DAEMONS}/lone-daemon infinity\n`,
 };
 
 function specWith(detections: Record<string, string>) {
@@ -135,7 +137,7 @@ beforeAll(async () => {
     [
       "/bin/bash",
       "-euc",
-      `for daemon in lweb lmasked lplain; do cp /usr/bin/sleep ${DAEMONS}/$daemon-daemon; done
+      `for daemon in lweb lmasked lplain lone; do cp /usr/bin/sleep ${DAEMONS}/$daemon-daemon; done
        systemctl daemon-reload
        systemctl start lweb.service lmasked.service lplain.service`,
     ],
@@ -291,6 +293,50 @@ describe("systemd restarts a local unit on its own, and procwatch records it", (
     expect(escalation).toMatchObject({ unit: "lmasked.service", beforePid: old, escalated: true });
     expect(escalation.detail).toContain("the unit is masked");
     expect((await health()).localSupervision).toMatchObject({ gaveUp: expect.arrayContaining(["lmasked"]) });
+  });
+});
+
+describe("a unit systemd cannot supervise with Restart=always", () => {
+  const withOneshot = { ...LOCAL_SPEC, processes: [...LOCAL_SPEC.processes, { name: "lone", pattern: `${DAEMONS}/lone-daemon`, detection: "local" }] };
+
+  it("the premise, from systemd itself: procwatch's drop-in on a Type=oneshot unit makes it unloadable", async () => {
+    // What an apply without the Type check wrote: lweb's drop-in, renamed for lone.
+    await sh(
+      `mkdir -p /etc/systemd/system/lone.service.d
+       sed 's/lweb/lone/g' /etc/systemd/system/lweb.service.d/${DROP_IN} > /etc/systemd/system/lone.service.d/${DROP_IN}
+       systemctl daemon-reload`,
+    );
+    expect(await show("lone.service", ["Type", "LoadState"])).toEqual({ Type: "oneshot", LoadState: "bad-setting" });
+    expect((await sh("systemctl start lone.service 2>&1 || echo refused-$?")).stdout).toContain("refused-");
+  });
+
+  it("apply leaves it (and removes such a drop-in), warns, and keeps supervising the other local units", async () => {
+    machine().writeFile(SPEC_PATH, `${JSON.stringify(withOneshot, null, 2)}\n`);
+    const run = await agent(["apply", "--spec", SPEC_PATH, "--mode", "onPremise", "--json"]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const json = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(json.localSupervision).toMatchObject({
+      installed: [],
+      removed: ["lone.service"],
+      daemonReloaded: true,
+      units: ["lcrash.service", "lmasked.service", "lweb.service"],
+      refused: [{ process: "lone", unit: "lone.service", reason: expect.stringContaining("Type=oneshot") }],
+    });
+    expect(run.stderr).toContain("warning: lone is not supervised locally: lone.service is Type=oneshot");
+    expect(await show("lone.service", ["LoadState", "Restart", "DropInPaths"])).toEqual({ LoadState: "loaded", Restart: "no", DropInPaths: "" });
+    expect(await show("lweb.service", ["Restart"])).toEqual({ Restart: "always" });
+    // The unit can be started again (a oneshot's start waits for its ExecStart: do not wait).
+    await sh("systemctl start --no-block lone.service");
+    await waitUntil("lone.service to run", async () => ((await show("lone.service", ["SubState"])).SubState === "start" ? true : undefined));
+    await sh("systemctl stop lone.service");
+  });
+
+  it("health names it as unsupported, with a hint that fits, not 'run apply'", async () => {
+    const report = await health();
+    const finding = (report.findings as { code: string; message: string; hint: string }[]).find((entry) => entry.message.startsWith("lone "));
+    expect(finding).toMatchObject({ code: "local-supervision-unsupported", hint: expect.stringContaining("Type=simple") });
+    expect(finding?.message).toContain("Type=oneshot");
+    machine().writeFile(SPEC_PATH, `${JSON.stringify(LOCAL_SPEC, null, 2)}\n`);
   });
 });
 

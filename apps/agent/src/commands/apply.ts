@@ -10,7 +10,7 @@ import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts"
 import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
 import { type HostReportsConfigChange, reconcileHostReportsConfig, type ShipResult } from "../io/host-reports.ts";
-import { type LocalSupervisionChange, reconcileDropIns } from "../io/local-supervision.ts";
+import { type DropInReconciliation, reconcileDropIns } from "../io/local-supervision.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { isSystemdRunning } from "../io/restart-backends.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
@@ -35,7 +35,7 @@ export interface ApplyFlags extends SpecFlags {
 
 export const DEFAULT_LOCK_WAIT_SECONDS = 180;
 
-export type LocalSupervisionResult = LocalSupervisionChange & {
+export type LocalSupervisionResult = DropInReconciliation & {
   /** systemd drop-ins, or procwatch's own supervisor processes (hosts without systemd). */
   readonly backend: "systemd" | "supervisor";
   readonly budget: LocalBudget;
@@ -106,6 +106,7 @@ async function reconcileSupervisors(
     removed: stopped.sort(),
     template: "unchanged",
     daemonReloaded: false,
+    refused: [],
     backend: "supervisor",
     budget,
     units: [...wanted.keys()].sort(),
@@ -201,7 +202,19 @@ async function applyLocked(
   let localSupervision: ApplyResult["localSupervision"] = null;
   if (isSystemdRunning()) {
     const change = await reconcileDropIns(spec.processes, budget, settings);
-    localSupervision = { ...change, backend: "systemd", budget, units: localProcesses.map((process) => process.unit).sort() };
+    const refusedUnits = new Set(change.refused.map((refusal) => refusal.unit));
+    for (const refusal of change.refused) output.stderr(`warning: ${refusal.process} is not supervised locally: ${refusal.unit} is ${refusal.reason}`);
+    if (change.refused.length > 0)
+      output.stderr("hint: give the unit Type=simple, exec, forking or notify, or set the process's detection to fast or standard");
+    localSupervision = {
+      ...change,
+      backend: "systemd",
+      budget,
+      units: localProcesses
+        .map((process) => process.unit)
+        .filter((unit) => !refusedUnits.has(unit))
+        .sort(),
+    };
   } else {
     localSupervision = await reconcileSupervisors(localProcesses, budget, settings, output);
   }

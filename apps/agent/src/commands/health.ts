@@ -173,6 +173,7 @@ async function addLocalSupervision(
         process: process.name,
         unit: "procwatch-supervise",
         dropInInstalled: supervisorAlive(state) || state?.gaveUp === true,
+        unitType: null,
         loadState: null,
         activeState: state?.gaveUp === true ? "failed" : supervisorAlive(state) ? "active" : null,
         nRestarts: state?.restarts ?? null,
@@ -180,11 +181,12 @@ async function addLocalSupervision(
     }
   } else {
     for (const process of local) {
-      const shown = await systemctlShow(process.unit, ["LoadState", "ActiveState", "NRestarts"]);
+      const shown = await systemctlShow(process.unit, ["Type", "LoadState", "ActiveState", "NRestarts"]);
       units.push({
         process: process.name,
         unit: process.unit,
         dropInInstalled: dropIns.has(process.unit),
+        unitType: shown?.get("Type") ?? null,
         loadState: shown?.get("LoadState") ?? null,
         activeState: shown?.get("ActiveState") ?? null,
         nRestarts: shown?.get("NRestarts") === undefined ? null : Number(shown.get("NRestarts")),

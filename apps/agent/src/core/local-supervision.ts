@@ -41,6 +41,28 @@ export function startLimitBurstFor(budget: LocalBudget): number {
   return budget.restarts + 1;
 }
 
+/**
+ * Why procwatch's drop-in must not be installed on a unit of this Type, or null when it may.
+ *
+ * systemd refuses Restart=always on Type=oneshot services at load time ("Service has Restart=
+ * setting other than no, on-failure, on-abnormal, on-watchdog or on-abort, which isn't allowed
+ * for Type=oneshot services. Refusing."; systemd src/core/service.c, service_verify(); on-failure
+ * allowed since systemd/systemd#7474, the others since 10e7272, v245). The unit would become
+ * LoadState=bad-setting and could not be started by anyone, procwatch's central restart included,
+ * so such a unit keeps only the CloudWatch alarm.
+ */
+export function localSupervisionRefusal(unitType: string | null): string | null {
+  if (unitType === "oneshot")
+    return "Type=oneshot: systemd refuses Restart=always for oneshot services and would stop loading the unit; its CloudWatch alarm stays its only detection";
+  return null;
+}
+
+export interface RefusedLocalUnit {
+  readonly process: string;
+  readonly unit: string;
+  readonly reason: string;
+}
+
 export function renderDropIn(process: Pick<ProcessSpec, "name" | "unit">, budget: LocalBudget, agentPath: string): string {
   return [
     `${DROP_IN_MARKER} of ${process.name} (detection=local). Rewritten by every apply, deleted by procwatch-agent remove: do not edit.`,
@@ -148,6 +170,8 @@ export interface LocalUnitObservation {
   readonly process: string;
   readonly unit: string;
   readonly dropInInstalled: boolean;
+  /** systemd's Type= of the unit (null where procwatch's own supervisor runs it, or systemctl cannot say). */
+  readonly unitType: string | null;
   readonly loadState: string | null;
   readonly activeState: string | null;
   readonly nRestarts: number | null;
@@ -173,7 +197,7 @@ export interface LocalSupervisionReport {
 }
 
 export interface LocalSupervisionFinding {
-  readonly code: "local-supervision-gave-up" | "local-supervision-missing";
+  readonly code: "local-supervision-gave-up" | "local-supervision-missing" | "local-supervision-unsupported";
   readonly message: string;
   readonly hint: string;
 }
@@ -192,8 +216,15 @@ export function evaluateLocalSupervision(input: {
     gaveUp: unit.dropInInstalled && unit.activeState === "failed",
   }));
   const findings: LocalSupervisionFinding[] = [];
-  for (const process of processes) {
-    if (!process.supervised)
+  for (const [index, process] of processes.entries()) {
+    const refusal = localSupervisionRefusal(input.units[index]?.unitType ?? null);
+    if (refusal !== null)
+      findings.push({
+        code: "local-supervision-unsupported",
+        message: `${process.process} asks for detection=local, which ${process.unit} cannot have: ${refusal}`,
+        hint: `give ${process.unit} Type=simple, exec, forking or notify, or set this process's detection to fast or standard`,
+      });
+    else if (!process.supervised)
       findings.push({
         code: "local-supervision-missing",
         message: `${process.process} asks for detection=local but nothing supervises it on this host (${process.unit}: no procwatch drop-in or supervisor)`,

@@ -9,8 +9,10 @@ import {
   isLocallySupervised,
   type LocalBudget,
   type LocalEvent,
+  localSupervisionRefusal,
   parseLocalEvents,
   planDropIns,
+  type RefusedLocalUnit,
   renderDropIn,
   renderEscalateTemplate,
 } from "../core/local-supervision.ts";
@@ -55,12 +57,24 @@ export interface LocalSupervisionChange {
   readonly daemonReloaded: boolean;
 }
 
+export interface DropInReconciliation extends LocalSupervisionChange {
+  /** `local` units procwatch left without a drop-in because systemd cannot supervise them that way (and why). */
+  readonly refused: readonly RefusedLocalUnit[];
+}
+
 /**
  * Writes (atomically) and removes procwatch's drop-ins so that exactly the `local` units of the
  * spec have one, then `systemctl daemon-reload` only if a file changed.
  */
-export async function reconcileDropIns(processes: readonly ProcessSpec[], budget: LocalBudget, paths: LocalSupervisionPaths): Promise<LocalSupervisionChange> {
-  const desired = new Map(processes.filter(isLocallySupervised).map((process) => [process.unit, renderDropIn(process, budget, paths.agentPath)]));
+export async function reconcileDropIns(processes: readonly ProcessSpec[], budget: LocalBudget, paths: LocalSupervisionPaths): Promise<DropInReconciliation> {
+  const desired = new Map<string, string>();
+  const refused: RefusedLocalUnit[] = [];
+  for (const process of processes.filter(isLocallySupervised)) {
+    // Asked of systemd, which has merged the unit file with every drop-in: the Type in force.
+    const reason = localSupervisionRefusal((await systemctlShow(process.unit, ["Type"]))?.get("Type") ?? null);
+    if (reason === null) desired.set(process.unit, renderDropIn(process, budget, paths.agentPath));
+    else refused.push({ process: process.name, unit: process.unit, reason });
+  }
   const templatePath = join(paths.systemdUnitDir, ESCALATE_TEMPLATE_NAME);
   const plan: DropInPlan = planDropIns({
     desired,
@@ -81,6 +95,7 @@ export async function reconcileDropIns(processes: readonly ProcessSpec[], budget
     removed: plan.remove,
     template: plan.writeTemplate ? "written" : plan.removeTemplate ? "removed" : "unchanged",
     daemonReloaded: changed,
+    refused,
   };
 }
 
