@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -181,7 +181,16 @@ afterAll(async () => {
 
 describe("the rig is a real systemd", () => {
   it("build-rig.sh refuses loudly, naming the fix, where it cannot work (here: not root)", async () => {
-    const asNobody = await run("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "bash", BUILD_RIG_SCRIPT], { env: { PATH: HOST_PATH } });
+    // A copy nobody can read: the checkout may sit under a directory only root can enter (mktemp -d
+    // makes 0700 ones), where bash would fail with 126 before the script's own check could speak.
+    const readable = mkdtempSync(join(tmpdir(), "procwatch-build-rig-"));
+    chmodSync(readable, 0o755);
+    const script = join(readable, "build-rig.sh");
+    copyFileSync(BUILD_RIG_SCRIPT, script);
+    chmodSync(script, 0o644);
+    const asNobody = await run("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "bash", script], { env: { PATH: HOST_PATH } }).finally(() =>
+      rmSync(readable, { recursive: true, force: true }),
+    );
     expect(asNobody.exitCode).toBe(1);
     expect(asNobody.stderr).toContain("build-rig: error: the systemd rig needs root");
     expect(asNobody.stderr).toContain("hint:");
