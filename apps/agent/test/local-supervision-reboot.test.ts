@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BootedRig, bootRig, type CommandResult, ensureRigImage, machineGone, RIG_DIR } from "./systemd-rig/rig.ts";
+import {
+  GUEST_DAEMONS_DIR as DAEMONS,
+  GUEST_DROP_IN_FILE as DROP_IN,
+  guestSession,
+  GUEST_SPEC_PATH as SPEC_PATH,
+  waitUntil,
+} from "./systemd-rig/guest-session.ts";
+import { type BootedRig, bootRig, ensureRigImage, machineGone, RIG_DIR } from "./systemd-rig/rig.ts";
 
 /**
  * Local supervision (`detection=local`) across a reboot of the guest, on a real systemd (252,
@@ -12,12 +19,7 @@ import { type BootedRig, bootRig, type CommandResult, ensureRigImage, machineGon
  * it was on the disk. Expectations about units come from systemd (`systemctl show`, the journal).
  */
 const AGENT_BINARY = join(import.meta.dirname, "..", "dist", "procwatch-agent-linux-x64");
-const DAEMONS = "/usr/local/lib/procwatch-rig";
-const SPEC_PATH = "/etc/procwatch/spec.json";
-const SPOOL = "/var/lib/procwatch/local-events.jsonl";
 const CURSOR = "/var/lib/procwatch/local-events.reported";
-const AGENT_ENV = { AWS_EC2_METADATA_DISABLED: "true", NO_COLOR: "1" };
-const DROP_IN = "50-procwatch-local.conf";
 
 const UNITS: Record<string, string> = {
   // Enabled: the admin wants it at boot. Restart=no of its own: only procwatch's drop-in restarts it.
@@ -31,18 +33,6 @@ const SPEC = {
   processes: ["rweb", "rmanual"].map((name) => ({ name, pattern: `${DAEMONS}/${name}-daemon`, detection: "local" })),
 };
 
-interface LocalEvent {
-  readonly kind: string;
-  readonly process: string;
-  readonly unit: string | null;
-  readonly beforePid: number | null;
-  readonly afterPid: number | null;
-  readonly downMs: number | null;
-  readonly escalated: boolean;
-  readonly nRestarts: number | null;
-  readonly detail: string;
-}
-
 interface LocalReport {
   readonly restartsSinceLastReport: number;
   readonly escalationsSinceLastReport: number;
@@ -52,55 +42,7 @@ interface LocalReport {
 let rig: BootedRig | undefined;
 const timings: { bootMs?: number; shutdownMs?: number; rebootBootMs?: number } = {};
 
-function machine(): BootedRig {
-  if (rig === undefined) throw new Error("the rig did not boot (see the beforeAll error above)");
-  return rig;
-}
-
-function agent(args: readonly string[], timeoutMs = 60_000): Promise<CommandResult> {
-  return machine().exec(["/usr/local/bin/procwatch-agent", ...args], { env: AGENT_ENV, timeoutMs });
-}
-
-async function sh(script: string): Promise<CommandResult> {
-  const result = await machine().exec(["/bin/bash", "-euc", script], { timeoutMs: 30_000 });
-  expect(result.timedOut, `hung: ${script}`).toBe(false);
-  return result;
-}
-
-function show(unit: string, properties: readonly string[]): Promise<Record<string, string>> {
-  return machine().show(unit, properties);
-}
-
-async function spoolText(): Promise<string> {
-  const read = await machine().exec(["cat", SPOOL]);
-  return read.exitCode === 0 ? read.stdout : "";
-}
-
-async function spool(): Promise<LocalEvent[]> {
-  return (await spoolText())
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as LocalEvent);
-}
-
-async function journal(args: readonly string[]): Promise<string[]> {
-  const read = await machine().exec(["journalctl", "--no-pager", "-o", "cat", ...args], { timeoutMs: 10_000 });
-  return read.stdout.split("\n");
-}
-
-async function journalCount(args: readonly string[], text: string): Promise<number> {
-  return (await journal(args)).filter((line) => line.includes(text)).length;
-}
-
-async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
+const { machine, agent, sh, show, spoolText, spool, journalCount } = guestSession(() => rig);
 
 async function localReport(extra: readonly string[] = []): Promise<LocalReport> {
   const run = await agent(["health", "--spec", SPEC_PATH, "--json", ...extra]);

@@ -1,5 +1,12 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  GUEST_DAEMONS_DIR as DAEMONS,
+  GUEST_DROP_IN_FILE as DROP_IN,
+  guestSession,
+  GUEST_SPEC_PATH as SPEC_PATH,
+  waitUntil,
+} from "./systemd-rig/guest-session.ts";
 import { type BootedRig, bootRig, type CommandResult, ensureRigImage, machineGone, RIG_DIR } from "./systemd-rig/rig.ts";
 
 /**
@@ -9,11 +16,6 @@ import { type BootedRig, bootRig, type CommandResult, ensureRigImage, machineGon
  * in the machine; procwatch's spool is checked against it.
  */
 const AGENT_BINARY = join(import.meta.dirname, "..", "dist", "procwatch-agent-linux-x64");
-const DAEMONS = "/usr/local/lib/procwatch-rig";
-const SPEC_PATH = "/etc/procwatch/spec.json";
-const SPOOL = "/var/lib/procwatch/local-events.jsonl";
-const AGENT_ENV = { AWS_EC2_METADATA_DISABLED: "true", NO_COLOR: "1" };
-const DROP_IN = "50-procwatch-local.conf";
 
 const UNITS: Record<string, string> = {
   // Plain simple services (Restart=no): only procwatch's drop-in makes systemd restart them.
@@ -39,58 +41,15 @@ function specWith(detections: Record<string, string>) {
 }
 const LOCAL_SPEC = specWith({ lweb: "local", lmasked: "local", lcrash: "local" });
 
-interface LocalEvent {
-  readonly kind: string;
-  readonly process: string;
-  readonly unit: string | null;
-  readonly beforePid: number | null;
-  readonly afterPid: number | null;
-  readonly downMs: number | null;
-  readonly escalated: boolean;
-  readonly nRestarts: number | null;
-  readonly detail: string;
-}
-
 let rig: BootedRig | undefined;
 
-function machine(): BootedRig {
-  if (rig === undefined) throw new Error("the rig did not boot (see the beforeAll error above)");
-  return rig;
-}
-
-function agent(args: readonly string[], timeoutMs = 60_000): Promise<CommandResult> {
-  return machine().exec(["/usr/local/bin/procwatch-agent", ...args], { env: AGENT_ENV, timeoutMs });
-}
-
-async function sh(script: string): Promise<CommandResult> {
-  const result = await machine().exec(["/bin/bash", "-euc", script], { timeoutMs: 30_000 });
-  expect(result.timedOut, `hung: ${script}`).toBe(false);
-  return result;
-}
+const { machine, agent, sh, show, spool, journalCount } = guestSession(() => rig);
 
 async function apply(spec: unknown, extra: readonly string[] = []): Promise<{ run: CommandResult; json: Record<string, unknown> }> {
   machine().writeFile(SPEC_PATH, `${JSON.stringify(spec, null, 2)}\n`);
   const run = await agent(["apply", "--spec", SPEC_PATH, "--mode", "onPremise", "--json", ...extra]);
   expect(run.exitCode, run.stderr).toBe(0);
   return { run, json: JSON.parse(run.stdout) as Record<string, unknown> };
-}
-
-async function show(unit: string, properties: readonly string[]): Promise<Record<string, string>> {
-  return machine().show(unit, properties);
-}
-
-async function spool(): Promise<LocalEvent[]> {
-  const read = await machine().exec(["cat", SPOOL]);
-  if (read.exitCode !== 0) return [];
-  return read.stdout
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as LocalEvent);
-}
-
-async function journalCount(args: readonly string[], text: string): Promise<number> {
-  const journal = await machine().exec(["journalctl", "--no-pager", "-o", "cat", ...args], { timeoutMs: 10_000 });
-  return journal.stdout.split("\n").filter((line) => line.includes(text)).length;
 }
 
 /** systemd's own count of daemon reloads in this boot: PID 1 logs "Reloading." for each. */
@@ -108,16 +67,6 @@ async function expectReloads(before: number, expected: number): Promise<void> {
   }
   await waitUntil(`${expected} daemon-reload(s) in the journal`, async () => ((await reloads()) >= before + expected ? true : undefined), 5000);
   expect(await reloads()).toBe(before + expected);
-}
-
-async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
 }
 
 async function health(extra: readonly string[] = []): Promise<Record<string, unknown> & { localSupervision?: Record<string, unknown> }> {
