@@ -83,11 +83,18 @@ describe("two deployments side by side", () => {
 
   it("production opting every host out deletes production's alarms only; staging's, the hand-made one and the copy are byte-identical", async () => {
     const world = await twoDeployments();
+    // A second copy whose tags were copied from a staging alarm: production's name and marker, staging's managed-by tag.
+    const stagingTagged = alarmNameFor(fleetInstanceId(1), "nginx-copy");
+    world.fake.seedAlarm(
+      { ...world.fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx-copy")), AlarmName: stagingTagged } as Parameters<typeof world.fake.seedAlarm>[0],
+      { "procwatch:managed-by": "staging" },
+    );
     const before = othersSnapshot(world, "procwatch");
     const copy = JSON.stringify(world.fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx-copy")));
+    const stagingTaggedCopy = JSON.stringify(world.fake.alarms.get(stagingTagged));
     for (const instance of world.fake.instances.values()) world.fake.setTags(instance.instanceId, { "procwatch:enabled": "false" });
     const refused = await run(world, fleetConfig);
-    expect(refused.refused.delete).toBe(41);
+    expect(refused.refused.delete).toBe(42); // 40 alarms and the two copies: the plan cannot see tags
     const allowed = await run(world, fleetConfig, "apply", { allowMassChange: true });
     expect(allowed.applied.deleted).toBe(40);
     // The copy carries production's name and marker, but not production's managed-by tag: left alone, and said so.
@@ -97,8 +104,10 @@ describe("two deployments side by side", () => {
         kind: "delete",
         reason: expect.stringMatching(/managed-by tag is missing/),
       }),
+      expect.objectContaining({ alarmName: stagingTagged, kind: "delete", reason: expect.stringMatching(/managed-by tag is "staging", not this deployment's \(procwatch\)/) }),
     ]);
     expect(JSON.stringify(world.fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx-copy")))).toBe(copy);
+    expect(JSON.stringify(world.fake.alarms.get(stagingTagged))).toBe(stagingTaggedCopy);
     expect(othersSnapshot(world, "procwatch")).toBe(before);
   });
 });
