@@ -135,6 +135,20 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
     expect(report.reasons).toEqual(expect.arrayContaining([expect.stringContaining("fragment"), expect.stringContaining("CloudWatch agent is not-installed")]));
   });
 
+  it("an invalid spec: the human report names every problem, not only how many there are", async () => {
+    const dir = scratch.dir();
+    const specPath = join(dir, "spec.json");
+    writeJson(specPath, { version: 1, processes: [{ name: "web", exe: "" }, { name: "bad name!" }] });
+    const run = await runAgent(["health", "--spec", specPath], env(dir));
+    expect(run.exitCode).toBe(2);
+    const line = run.stdout.split("\n").find((text) => text.includes("is invalid"));
+    expect(line).toBeDefined();
+    // The same words the --json issues carry, each in the one line.
+    const issues = (await runAgent(["health", "--spec", specPath, "--json"], env(dir))).json<{ spec: { issues: { message: string }[] } }>().spec.issues;
+    expect(issues.length).toBeGreaterThanOrEqual(2);
+    for (const issue of issues) expect(line).toContain(issue.message);
+  });
+
   it("is healthy (exit 0) after apply, with a CloudWatch agent whose ctl reports running", async () => {
     const { dir, name, specPath, withCtl } = appliedHost();
     expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);

@@ -1,6 +1,6 @@
 import { lstatSync, realpathSync } from "node:fs";
 import { basename } from "node:path";
-import type { HostSpec, ProcessSpec } from "@procwatch/contract";
+import { formatIssue, type HostSpec, type ProcessSpec } from "@procwatch/contract";
 import { lookupUser } from "../core/accounts.ts";
 import { type AllowList, allowListAsHostSpec } from "../core/allow-list.ts";
 import { type HostAgentConfig, hostAgentConfigOf } from "../core/cwagent-config.ts";
@@ -61,7 +61,9 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring, host: HostAgentCon
       const text = renderFragmentText(stage.spec, flags.namespace, host.metrics);
       return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expectedDigest: fragmentDigest(text) };
     }
-    problem = stage.kind === "invalid" ? `spec from ${stage.source} is invalid (${stage.issues.length} problems)` : `${stage.source}: host is not opted in`;
+    // Every issue in the line itself: the human report has no other place that names what is wrong.
+    problem =
+      stage.kind === "invalid" ? `spec from ${stage.source} is invalid: ${stage.issues.map(formatIssue).join("; ")}` : `${stage.source}: host is not opted in`;
     if (stage.kind === "invalid") {
       const fallback = readAllowListIfValid(wiring.settings.allowListPath);
       if (fallback === null)
