@@ -2,7 +2,7 @@
 import { realpathSync } from "node:fs";
 import { createInterface } from "node:readline/promises";
 import { fileURLToPath } from "node:url";
-import { AdapterError, type Clock, DeploymentSettingsStore } from "@procwatch/aws-adapters";
+import { AdapterError, type Clock, DeploymentSettingsStore, EndpointUnreachableError, ThrottledError } from "@procwatch/aws-adapters";
 import { ALARM_PREFIX_PATTERN, alarmPrefixRegex, DEFAULT_ALARM_PREFIX, type DeploymentSettings, isInstanceId, isProcessName } from "@procwatch/contract";
 import { Command, CommanderError, Option } from "commander";
 import {
@@ -557,7 +557,10 @@ const CREDENTIAL_ERROR_CODES = new Set([
 ]);
 
 function adapterHint(error: AdapterError): string {
-  if (error.retryable) return "AWS throttled or failed; run again in a minute (the scheduled reconcile also retries)";
+  if (error instanceof EndpointUnreachableError)
+    return `AWS did not answer ${error.operation}: check the network, --region (or AWS_REGION) and AWS_ENDPOINT_URL`;
+  if (error instanceof ThrottledError) return "AWS throttled the call; run again in a minute (the scheduled reconcile also retries)";
+  if (error.retryable) return "AWS failed on its side; run again in a minute (the scheduled reconcile also retries)";
   if (CREDENTIAL_ERROR_CODES.has(error.code ?? "")) return CREDENTIALS_HINT;
   if (error.code === "AccessDenied" || error.code === "AccessDeniedException" || error.code === "UnauthorizedOperation") {
     return `the caller lacks permission for ${error.operation}; see the IAM section of the fleet-manager README`;

@@ -356,6 +356,18 @@ describe("region and credentials are resolved before any call", () => {
     );
   });
 
+  it("AWS that does not answer (connection refused): the hint points at the network, region and endpoint, not at throttling", async () => {
+    const run = bareEnvironment();
+    vi.stubEnv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+    vi.stubEnv("AWS_SECRET_ACCESS_KEY", "example-secret");
+    // AWS_ENDPOINT_URL is the closed local port 9: the first call gets ECONNREFUSED and no HTTP status.
+    const result = await run("status", "--region", "eu-west-1");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^procwatch-fleet: \w+ failed: .*ECONNREFUSED.*\n/);
+    expect(result.stderr).toMatch(/\nhint: AWS did not answer \w+: check the network, --region \(or AWS_REGION\) and AWS_ENDPOINT_URL\n$/);
+    expect(result.stderr.split("\n")).toHaveLength(3);
+  });
+
   it("an unknown --profile is the same usage error", async () => {
     const run = bareEnvironment();
     const result = await run("plan", "--region", "eu-west-1", "--profile", "nosuchprofile");

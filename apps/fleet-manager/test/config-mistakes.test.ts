@@ -104,7 +104,11 @@ describe("two deployments side by side", () => {
         kind: "delete",
         reason: expect.stringMatching(/managed-by tag is missing/),
       }),
-      expect.objectContaining({ alarmName: stagingTagged, kind: "delete", reason: expect.stringMatching(/managed-by tag is "staging", not this deployment's \(procwatch\)/) }),
+      expect.objectContaining({
+        alarmName: stagingTagged,
+        kind: "delete",
+        reason: expect.stringMatching(/managed-by tag is "staging", not this deployment's \(procwatch\)/),
+      }),
     ]);
     expect(JSON.stringify(world.fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx-copy")))).toBe(copy);
     expect(JSON.stringify(world.fake.alarms.get(stagingTagged))).toBe(stagingTaggedCopy);

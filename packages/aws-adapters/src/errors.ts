@@ -26,6 +26,13 @@ export class ThrottledError extends AdapterError {}
 /** AWS failed on its side (5xx) or the network dropped the call; retrying later may succeed. */
 export class ServiceUnavailableError extends AdapterError {}
 
+/**
+ * The call never got an answer from AWS: no HTTP status, a socket-level code (connection refused,
+ * DNS failure, reset, timeout). Retryable like any ServiceUnavailableError, but its cause is on the
+ * caller's side of the wire (network, region, endpoint override), which a hint must say.
+ */
+export class EndpointUnreachableError extends ServiceUnavailableError {}
+
 /** The caller lacks permission or credentials; retrying never helps. */
 export class AccessDeniedError extends AdapterError {}
 
@@ -94,7 +101,9 @@ export function toAdapterError(error: unknown, operation: string): AdapterError 
   const base = { operation, cause: error, ...(code !== undefined ? { code } : {}) };
   if (isThrottlingError(error)) return new ThrottledError(message, { ...base, retryable: true });
   if (ACCESS_CODES.has(code ?? "") || status === 401 || status === 403) return new AccessDeniedError(message, { ...base, retryable: false });
-  if (shape.$fault === "server" || (status !== undefined && status >= 500) || NETWORK_CODES.has(code ?? "") || NETWORK_CODES.has(shape.code ?? "")) {
+  const networkFailure = NETWORK_CODES.has(code ?? "") || NETWORK_CODES.has(shape.code ?? "");
+  if (networkFailure && status === undefined) return new EndpointUnreachableError(message, { ...base, retryable: true });
+  if (shape.$fault === "server" || (status !== undefined && status >= 500) || networkFailure) {
     return new ServiceUnavailableError(message, { ...base, retryable: true });
   }
   return new RequestRejectedError(message, { ...base, retryable: false });
