@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DescribeAlarmsCommand, type MetricAlarm } from "@aws-sdk/client-cloudwatch";
 import { InstanceInventory, ProfileStore } from "@procwatch/aws-adapters";
-import { DEFAULT_METRIC_NAMESPACE, DETECTION_PROFILES, INSTANCE_ID_DIMENSION, PID_FINDER } from "@procwatch/contract";
+import { DETECTION_PROFILES } from "@procwatch/contract";
 import { runCli } from "@procwatch/fleet-manager/cli";
 import {
   configFromEnvironment,
@@ -19,11 +19,14 @@ import { InMemoryRestartLedger } from "@procwatch/restart-handler/in-memory-port
 import {
   CloudWatchAgentPublisher,
   type DeliveredNotification,
+  ec2FactsOf,
   FakeAws,
   fakeClients,
+  mergeAgentConfigFragments,
   type PidCountSample,
   type PublisherFaults,
   phaseOffsetForAgentStart,
+  procstatPublisherConfig,
   publisherOptionsFor,
   TelemetryPipeline,
   VirtualClock,
@@ -136,6 +139,7 @@ export class LocalLoop {
   private readonly binDir: string;
   private readonly specPath: string;
   private readonly ctlLog: string;
+  private readonly fragmentsDir: string;
   private readonly deliveries: number;
   private readonly handler: ReturnType<typeof createRestartHandler>;
   private readonly samples = new Map<number, PidCountSample>();
@@ -170,6 +174,7 @@ export class LocalLoop {
     this.ctlLog = join(this.workDir, "amazon-cloudwatch-agent-ctl.calls");
     const cwagentDir = join(this.workDir, "amazon-cloudwatch-agent");
     const fragmentsDir = join(cwagentDir, "etc", "amazon-cloudwatch-agent.d");
+    this.fragmentsDir = fragmentsDir;
     mkdirSync(fragmentsDir, { recursive: true });
     const ctl = join(this.binDir, "amazon-cloudwatch-agent-ctl");
     writeFileSync(
@@ -297,27 +302,35 @@ export class LocalLoop {
 
   /**
    * The CloudWatch agent on this host starts publishing the demo process's pid count: its series
-   * is exactly what procstat names for the spec (selector, pid_finder, InstanceId), its cadence the
-   * fast profile's, and its values the real agent's `health` counts sampled at each collection.
+   * is what the CloudWatch agent makes of the fragment the real procwatch-agent installed (testkit's
+   * model of the agent's config merge and placeholder resolution, with this instance's EC2 facts),
+   * its cadence the fast profile's, and its values the real agent's `health` counts sampled at each
+   * collection.
    */
   async startCloudWatchAgent(faults: PublisherFaults = {}): Promise<void> {
     if (this.publisher !== undefined) this.pipeline.unwatch(this.publisher);
-    // The series the real agent's fragment makes procstat publish: its selector dimension as
-    // `health` reports it, pid_finder, and the InstanceId the fragment appends.
     const { json } = await this.health();
     const match = (json.processes as Array<{ name: string; match: { dimension: string; selector: string } }>).find(
       (candidate) => candidate.name === this.processName,
     )?.match;
     if (match === undefined) throw new Error(`procwatch-agent health does not list ${this.processName}`);
-    const dimensions = [
-      { Name: match.dimension, Value: match.selector },
-      { Name: "pid_finder", Value: PID_FINDER },
-      { Name: INSTANCE_ID_DIMENSION, Value: LOCAL_INSTANCE_ID },
-    ];
+    const fragments = readdirSync(this.fragmentsDir)
+      .filter((name) => name.endsWith(".json"))
+      .map((name) => ({ name, json: JSON.parse(readFileSync(join(this.fragmentsDir, name), "utf8")) as unknown }));
+    const merged = mergeAgentConfigFragments(fragments);
+    if (merged.config === null) throw new Error(`the CloudWatch agent would not load its config: ${merged.errors.join("; ")}`);
+    const metrics = merged.config.metrics as { metrics_collected?: { procstat?: Array<Record<string, unknown>> } } | undefined;
+    const index = (metrics?.metrics_collected?.procstat ?? []).findIndex(
+      (entry) => entry[match.dimension === "pidfile" ? "pid_file" : match.dimension] === match.selector,
+    );
+    if (index < 0) throw new Error(`no procstat entry for ${this.processName} in the installed fragments (run apply first)`);
+    const instance = this.fake.instances.get(LOCAL_INSTANCE_ID);
+    if (instance === undefined) throw new Error(`no instance ${LOCAL_INSTANCE_ID}`);
+    const { series } = procstatPublisherConfig(merged.config, index, ec2FactsOf(instance));
     // The agent's first collection is 1 s after it starts, then one every interval (its source).
     const startedAt = this.clock.now();
     const options = publisherOptionsFor(this.detection, phaseOffsetForAgentStart(startedAt, this.collectionIntervalMs));
-    this.publisher = new CloudWatchAgentPublisher({ namespace: DEFAULT_METRIC_NAMESPACE, dimensions }, { ...options, startedAtMs: startedAt }, (t) => {
+    this.publisher = new CloudWatchAgentPublisher(series, { ...options, startedAtMs: startedAt }, (t) => {
       const sample = this.samples.get(t);
       if (sample === undefined) throw new Error(`no health sample at model time ${new Date(t).toISOString()}`);
       return sample;

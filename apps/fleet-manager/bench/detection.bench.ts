@@ -39,7 +39,7 @@ interface Setup {
 
 function procwatchSetup(profile: DetectionProfileName, goal: { p50: number; worst: number }): Setup {
   const definition = alarmDefinitionFor(
-    INSTANCE,
+    { instanceId: INSTANCE },
     { name: "nginx", unit: "nginx.service", detection: profile, match: { mode: "exe", exe: exeRegexForName("nginx") } },
     { actions: { alarmActions: [TOPIC], okActions: [TOPIC] } },
   );
@@ -63,7 +63,7 @@ const seedSetup: Setup = {
     Namespace: "CWAgent",
     MetricName: "procstat_lookup_pid_count",
     Dimensions: alarmDefinitionFor(
-      INSTANCE,
+      { instanceId: INSTANCE },
       { name: "nginx", unit: "nginx.service", detection: "standard", match: { mode: "exe", exe: exeRegexForName("nginx") } },
       { actions: { alarmActions: [], okActions: [] } },
     ).Dimensions.map((dimension) => ({ ...dimension })),

@@ -18,7 +18,7 @@ import {
   unlistedInstancesWithDeletes,
 } from "@procwatch/alarm-planner";
 import { MAX_NAMES_PER_BATCH } from "@procwatch/aws-adapters";
-import type { AlarmDefinition } from "@procwatch/contract";
+import { type AlarmDefinition, describeHostDimensions, hostDimensionsFor, metricHostOf } from "@procwatch/contract";
 import type { FleetConfig } from "./config.ts";
 
 /** The slices of the aws-adapters classes reconcile uses; tests and benchmarks pass the real adapters over the fake. */
@@ -449,9 +449,17 @@ export function stalePreconditionReason(change: PlannedChange, fresh: InstanceIn
       if (fresh.state !== "running" && fresh.state !== "pending") return `instance is ${fresh.state} now`;
       return optedIn ? undefined : "instance is no longer opted in";
     case "create":
-    case "update":
+    case "update": {
       if (fresh === undefined) return "instance is gone or no longer tagged";
-      return optedIn ? undefined : "instance is no longer opted in";
+      if (!optedIn) return "instance is no longer opted in";
+      // The alarm's host dimensions come from the instance (a resize changes InstanceType): an
+      // alarm planned for the old values would watch a series the host no longer publishes.
+      const planned = change.definition?.Dimensions;
+      if (planned === undefined) return undefined;
+      const was = describeHostDimensions(planned);
+      const now = describeHostDimensions(hostDimensionsFor(metricHostOf(fresh)));
+      return was === now ? undefined : `instance now has ${now} (the plan was for ${was})`;
+    }
     default:
       return undefined;
   }

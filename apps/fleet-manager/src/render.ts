@@ -140,6 +140,12 @@ export function renderPlan(
     if (plan.foreign.length > 20) lines.push(`  ${style.dim(`… and ${plan.foreign.length - 20} more (see --json)`)}`);
   }
   if (options.massChange?.exceeded === true) lines.push(...massChangeWarning(options.massChange, style, options.allowMassChange === true));
+  const upgrades = options.massChange?.exemptUpgrades ?? 0;
+  if (upgrades > 0) {
+    lines.push(
+      `${style.dim("·")} ${upgrades} alarm${upgrades === 1 ? "" : "s"} move to the dimensions this procwatch publishes (command-line selector, host dimensions pinned): procwatch's own upgrade, not counted by the mass-change guard`,
+    );
+  }
   if (options.detection !== undefined) lines.push(...detectionLines(options.detection, style));
   lines.push(summaryLine(plan, style));
   return `${lines.join("\n")}\n`;

@@ -2,6 +2,7 @@ import { type InstanceInput, metricSeriesKey, type ObservedAlarm } from "@procwa
 import {
   type DetectionProfileName,
   detectionOfAlarmDescription,
+  HOST_DIMENSION_PLACEHOLDERS,
   INSTANCE_ID_DIMENSION,
   isProcwatchOwned,
   PROCSTAT_METRIC_NAME,
@@ -125,16 +126,34 @@ export function diagnoseMissingMetric(alarm: MetricSeries, sameInstance: readonl
     if (missingOnAlarm.length > 0) parts.push(`agent also sends ${missingOnAlarm.join(", ")} which the alarm lacks`);
     if (parts.length === 0) parts.push("a dimension value differs");
     const cause = `dimension mismatch: ${parts.join("; ")}`;
-    if (extraOnAlarm.length > 0 || missingOnAlarm.length === 0) return cause;
-    // The host appends agent-level dimensions to every metric. procwatch-agent apply then asks for a roll-up
-    // with exactly the alarm's dimensions (aggregation_dimensions); its absence means another fragment on the
-    // host sets aggregation_dimensions without that set (the agent cannot merge two different lists), or the
-    // host has not run apply since (contract: fragmentDimensionPlan).
-    const rollup = JSON.stringify([...alarmNames].sort());
-    return `${cause} (the host's CloudWatch agent config sets metrics.append_dimensions ${missingOnAlarm.join(", ")}; procwatch-agent apply asks for a roll-up ${rollup} through metrics.aggregation_dimensions, which is missing: another config file on the host sets aggregation_dimensions without it, or apply has not run since; procwatch-agent health on the host names the file)`;
+    const hostNames = Object.keys(HOST_DIMENSION_PLACEHOLDERS);
+    const differingHost = hostNames.filter((name) => {
+      const onAlarm = alarm.dimensions.find((dimension) => dimension.Name === name)?.Value;
+      const onMetric = closest.dimensions.find((dimension) => dimension.Name === name)?.Value;
+      return onAlarm !== undefined && onMetric !== undefined && onAlarm !== onMetric;
+    });
+    if (differingHost.length > 0) {
+      // The agent resolves its ${aws:…} placeholders when it translates its config, at every start
+      // (cwa cmd/start-amazon-cloudwatch-agent translateConfig): a resized instance keeps the old
+      // InstanceType until the agent restarts; the alarm follows DescribeInstances.
+      const values = differingHost.map((name) => `${name} ${dimensionOf(closest, name)} on the host, ${dimensionOf(alarm, name)} on the alarm`);
+      return `${cause} (${values.join("; ")}: the CloudWatch agent resolves these when it starts; restart it on the host: amazon-cloudwatch-agent-ctl -a start)`;
+    }
+    // procwatch pins every host dimension on its own procstat entries (contract HOST_DIMENSION_PLACEHOLDERS),
+    // so its series carries them whatever the host's config appends, and its alarms name them.
+    if (extraOnAlarm.some((name) => hostNames.includes(name)))
+      return `${cause} (procwatch-agent pins ${hostNames.join(", ")} on its procstat entries; this series was rendered by an older procwatch-agent or by hand: run procwatch-agent apply on the host)`;
+    if (missingOnAlarm.some((name) => hostNames.includes(name)))
+      return `${cause} (the host's series carries the host dimensions procwatch-agent pins; an alarm without them was not written by this procwatch-fleet)`;
+    return cause;
   }
   if (selector === undefined) return "dimension mismatch: alarm has no exe/pattern/pidfile dimension (a lookup error emits the metric without it)";
   if (!alarmNames.has("pid_finder")) return "dimension mismatch: alarm lacks pid_finder=native";
+  if (selector.Name === "pattern" && inNamespace.some((metric) => selectorDimensionOf(metric.dimensions)?.Name === "exe")) {
+    // Since procwatch hands exe selectors to the agent as command-line patterns (contract selectorOf),
+    // an exe series on a procwatch host comes from an older procwatch-agent, and as cwagent it counts 0.
+    return `process not watched on the host by this selector: the agent reports exe selectors, which procwatch-agent no longer renders (the CloudWatch agent counts 0 by exe for other users' processes when it runs as cwagent); run procwatch-agent apply on the host (the configure association does within 30 minutes)`;
+  }
   return `process not watched on the host: the agent reports ${inNamespace.length} other procstat series but none with ${selector.Name}=${selector.Value} (agent config not applied yet, or a different selector)`;
 }
 
@@ -152,6 +171,10 @@ function matches(row: StatusRow, filters: StatusFilters): boolean {
 /** The same series identity the planner uses to decide that a new host reports. */
 function seriesKey(series: MetricSeries): string {
   return metricSeriesKey(series.namespace, series.metricName, series.dimensions);
+}
+
+function dimensionOf(series: MetricSeries, name: string): string {
+  return series.dimensions.find((dimension) => dimension.Name === name)?.Value ?? "(none)";
 }
 
 function dimensionValue(alarm: ObservedAlarm, name: string): string | undefined {

@@ -5,8 +5,9 @@
  * model ran. Every scenario runs on a model clock with the documented cadences.
  */
 import { AlarmStore, InstanceInventory, MetricCatalog, MetricDatapointReader, ProfileStore, RateLimiter } from "@procwatch/aws-adapters";
-import { alarmDimensionsFor, alarmNameFor, DEFAULT_METRIC_NAMESPACE, type DetectionProfileName, parseInstanceTags, resolveHostSpec } from "@procwatch/contract";
+import { alarmNameFor, type DetectionProfileName, parseInstanceTags, resolveHostSpec } from "@procwatch/contract";
 import {
+  agentSeriesFor,
   CloudWatchAgentPublisher,
   type DeliveredNotification,
   FakeAws,
@@ -57,11 +58,12 @@ function world(
   const config = options.config ?? armingFleetConfig;
   const notifications: DeliveredNotification[] = [];
 
-  /** The series the host's agent publishes for `processName`, exactly as procstat names it. */
+  /** The series the host's agent publishes for `processName`, from testkit's model of the agent's config translation. */
   const seriesOf = (processName: string) => {
     const spec = resolveHostSpec({ tags: parseInstanceTags(tags, "procwatch").spec!, prefix: "procwatch" }).spec!;
     const process = spec.processes.find((candidate) => candidate.name === processName)!;
-    return { namespace: DEFAULT_METRIC_NAMESPACE, dimensions: alarmDimensionsFor(process, HOST), detection: process.detection };
+    const published = agentSeriesFor(fake, HOST).find((candidate) => candidate.processName === processName)!;
+    return { ...published.series, detection: process.detection };
   };
 
   return {

@@ -1,4 +1,4 @@
-import { alarmNameFor } from "@procwatch/contract";
+import { alarmDimensionsBeforeHostPinning, alarmNameFor, parseAlarmName, parseInstanceTags, resolveHostSpec } from "@procwatch/contract";
 import { buildFleet, FakeAws, fakeClients, fleetInstanceId, instantRetryStrategy, VirtualClock } from "@procwatch/testkit";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createAwsClients } from "../src/aws.ts";
@@ -171,13 +171,13 @@ describe("status", () => {
     fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx"))!.StateValue = "ALARM";
     fake.setInstanceState(fleetInstanceId(1), "stopped");
     await run("apply", "--yes");
-    // A hand-made alarm with an extra appended dimension never sees data.
+    // A hand-made alarm in the seed's style (InstanceId, selector, pid_finder) never sees data: the series also carries the host dimensions.
     const good = fake.alarms.get(alarmNameFor(fleetInstanceId(2), "nginx"))!;
     fake.seedAlarm({
       ...good,
       AlarmName: "procwatch/i-00000000000000002/nginx-old",
       AlarmDescription: "hand-made",
-      Dimensions: [...good.Dimensions!, { Name: "ImageId", Value: "ami-1" }],
+      Dimensions: good.Dimensions!.filter((dimension) => dimension.Name !== "ImageId" && dimension.Name !== "InstanceType"),
     });
     // Host 0 stops reporting sshd's metric entirely? No: drop every metric of a fourth, unreporting host.
     fake.addInstance({ instanceId: fleetInstanceId(9), tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx" } });
@@ -195,7 +195,9 @@ describe("status", () => {
     expect(byName.get(alarmNameFor(fleetInstanceId(0), "nginx"))).toMatchObject({ state: "ALARM", metric: "reporting", owner: "procwatch" });
     expect(byName.get(alarmNameFor(fleetInstanceId(1), "nginx"))).toMatchObject({ actionsEnabled: false });
     expect(byName.get("procwatch/i-00000000000000002/nginx-old")).toMatchObject({ owner: "foreign", metric: "no data" });
-    expect(byName.get("procwatch/i-00000000000000002/nginx-old")?.cause).toMatch(/dimension mismatch: alarm has ImageId/);
+    expect(byName.get("procwatch/i-00000000000000002/nginx-old")?.cause).toMatch(
+      /^dimension mismatch: agent also sends ImageId, InstanceType which the alarm lacks \(.*not written by this procwatch-fleet\)$/,
+    );
     expect(byName.get(alarmNameFor(fleetInstanceId(9), "nginx"))?.cause).toMatch(/host agent not reporting/);
     expect(fake.callCounts().ListMetrics).toBe(1);
 
@@ -455,6 +457,25 @@ describe("--arming-grace-minutes", () => {
 });
 
 describe("mass-change guard", () => {
+  it("upgrading from alarms an earlier procwatch wrote (exe selector, no host dimensions) is not a mass change: applied, and the plan says why", async () => {
+    const { run, fake } = cli({ instances: 20 });
+    expect((await run("apply", "--yes")).code).toBe(0);
+    // Rewrite every alarm as the previous procwatch-fleet left it.
+    for (const alarm of fake.alarms.values()) {
+      const identity = parseAlarmName(alarm.AlarmName!)!;
+      const tags = fake.instances.get(identity.instanceId)!.tags;
+      const spec = resolveHostSpec({ tags: parseInstanceTags(tags).spec! }).spec!;
+      const process = spec.processes.find((candidate) => candidate.name === identity.processName)!;
+      alarm.Dimensions = alarmDimensionsBeforeHostPinning(process, identity.instanceId);
+    }
+    const plan = await run("plan");
+    expect(plan.stdout).toContain("· 40 alarms move to the dimensions this procwatch publishes (command-line selector, host dimensions pinned)");
+    expect(plan.stdout).not.toContain("mass update");
+    const applied = await run("apply", "--yes");
+    expect(applied.code).toBe(0);
+    expect(JSON.parse((await run("plan", "--json")).stdout).changes).toEqual([]);
+  });
+
   it("a wrong --tag-prefix would delete every alarm of running hosts: plan warns, apply refuses the deletes (exit 1, one line + hint), --allow-mass-change makes them", async () => {
     const { run, fake } = cli({ instances: 15 });
     expect((await run("apply", "--yes")).code).toBe(0);

@@ -171,6 +171,24 @@ describe("stale plans: each change's precondition is re-checked just before it i
     expect([...world.fake.alarms.keys()].some((name) => name.includes(fleetInstanceId(2)))).toBe(false);
   });
 
+  it("a host resized after the plan gets no alarm for its old InstanceType (the series it publishes after the agent restarts carries the new one)", async () => {
+    const world = fakeWorld();
+    buildFleet(world.fake, { instances: 2, processesPerInstance: 1 });
+    const planned = await run(world, fleetConfig, "plan");
+    const resized = world.fake.instances.get(fleetInstanceId(0))!;
+    const before = resized.instanceType;
+    resized.instanceType = "m7i.2xlarge";
+    const applied = await applyReconcilePlan(planned, { ...world.adapters, config: fleetConfig });
+    expect(applied.skipped.map((skip) => skip.reason)).toEqual([
+      `instance now has ImageId=${resized.imageId} InstanceId=${fleetInstanceId(0)} InstanceType=m7i.2xlarge (the plan was for ImageId=${resized.imageId} InstanceId=${fleetInstanceId(0)} InstanceType=${before})`,
+    ]);
+    expect(applied.applied.created).toBe(1);
+    // The next run plans it with the instance's current type.
+    const next = await run(world, fleetConfig);
+    expect(world.fake.alarms.get(alarmNameFor(fleetInstanceId(0), "nginx"))?.Dimensions).toContainEqual({ Name: "InstanceType", Value: "m7i.2xlarge" });
+    expect(next.applied.created).toBe(1);
+  });
+
   it("a host opted out after the plan gets no new alarm", async () => {
     const world = fakeWorld();
     buildFleet(world.fake, { instances: 2, processesPerInstance: 1 });

@@ -61,6 +61,19 @@ describe("reconcile against the fake", () => {
     expect((await run(world, "plan")).plan.changes).toEqual([]);
   });
 
+  it("an instance resized (stop, new type, start) gets its alarm's InstanceType updated (a metric change, so the planner arms it again)", async () => {
+    const world = fakeWorld();
+    buildFleet(world.fake, { instances: 2, processesPerInstance: 1 });
+    const host = fleetInstanceId(0);
+    await run(world, "apply");
+    const name = alarmNameFor(host, "nginx");
+    expect(world.fake.alarms.get(name)?.Dimensions).toContainEqual({ Name: "InstanceType", Value: world.fake.instances.get(host)!.instanceType });
+    world.fake.instances.get(host)!.instanceType = "c7i.4xlarge";
+    const result = await run(world, "apply");
+    expect(result.plan.changes.map((change) => `${change.kind} ${change.alarmName}`)).toEqual([`update ${name}`]);
+    expect(world.fake.alarms.get(name)?.Dimensions).toContainEqual({ Name: "InstanceType", Value: "c7i.4xlarge" });
+  });
+
   it("an event scope touches only the named instances and reads only their alarms", async () => {
     const world = fakeWorld();
     buildFleet(world.fake, { instances: 10, processesPerInstance: 2 });

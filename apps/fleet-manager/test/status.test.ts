@@ -1,13 +1,16 @@
-import { alarmNameFor, parseInstanceTags, renderProcstatFragment, resolveHostSpec } from "@procwatch/contract";
+import { AUTO_SCALING_GROUP_TAG, alarmNameFor, exeRegexForName, parseInstanceTags, renderProcstatFragment, resolveHostSpec } from "@procwatch/contract";
 import {
   type AgentConfigFragment,
   CloudWatchAgentPublisher,
   FakeAws,
   fakeClients,
   instantRetryStrategy,
+  type ModelProcess,
   mergeAgentConfigFragments,
+  procstatLookupCount,
   procstatPublisherConfig,
   publisherOptionsFor,
+  runAsUserOf,
   TelemetryPipeline,
   VirtualClock,
 } from "@procwatch/testkit";
@@ -47,21 +50,36 @@ function wizardFragment(options: { aggregateInstanceId: boolean }): AgentConfigF
   };
 }
 
-/** What procwatch-agent apply hands the CloudWatch agent on that host (it reads the other fragments first). */
-function procwatchFragment(wizard: AgentConfigFragment): AgentConfigFragment {
+/** What procwatch-agent apply hands the CloudWatch agent on that host: the same bytes whatever the host's other fragments say. */
+function procwatchFragment(): AgentConfigFragment {
   const spec = resolveHostSpec({ tags: parseInstanceTags(TAGS).spec! }).spec!;
-  const metrics = (wizard.json as { metrics: { append_dimensions: Record<string, string>; aggregation_dimensions?: string[][] } }).metrics;
-  const host = {
-    appendDimensions: Object.keys(metrics.append_dimensions),
-    ...(metrics.aggregation_dimensions === undefined ? {} : { aggregationDimensions: metrics.aggregation_dimensions }),
-  };
-  return { name: "file_procwatch.json", json: renderProcstatFragment(spec, { host }) };
+  return { name: "file_procwatch.json", json: renderProcstatFragment(spec) };
 }
 
-async function hostPublishing(fragments: AgentConfigFragment[]) {
+const CWAGENT_UID = 998;
+/** The host's process table: a root nginx (master and a worker, retitled as nginx does) and look-alikes that must not count. */
+const NGINX_MASTER: ModelProcess = {
+  pid: 812,
+  uid: 0,
+  exe: "/usr/sbin/nginx",
+  cmdline: "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;",
+};
+const NGINX_WORKER: ModelProcess = { pid: 813, uid: 33, exe: "/usr/sbin/nginx", cmdline: "nginx: worker process" };
+const LOOK_ALIKES: ModelProcess[] = [
+  { pid: 900, uid: 1000, exe: "/usr/bin/tail", cmdline: "tail -f /var/log/nginx/access.log" },
+  { pid: 901, uid: 0, exe: "/usr/local/bin/procwatch-agent", cmdline: "/usr/local/bin/procwatch-agent restart --process nginx" },
+  { pid: 2, uid: 0, exe: null, cmdline: "" },
+];
+
+async function hostPublishing(fragments: AgentConfigFragment[], options: { killNginxAtMinute?: number; publishedFacts?: typeof FACTS } = {}) {
   const clock = new VirtualClock();
   const fake = new FakeAws({ clock });
-  fake.addInstance({ instanceId: INSTANCE_ID, tags: TAGS, imageId: FACTS.ImageId, instanceType: FACTS.InstanceType });
+  fake.addInstance({
+    instanceId: INSTANCE_ID,
+    tags: { ...TAGS, [AUTO_SCALING_GROUP_TAG]: FACTS.AutoScalingGroupName },
+    imageId: FACTS.ImageId,
+    instanceType: FACTS.InstanceType,
+  });
   const out: string[] = [];
   const io: CliIo = {
     stdout: { write: (text: string) => out.push(text), isTTY: false },
@@ -82,21 +100,64 @@ async function hostPublishing(fragments: AgentConfigFragment[]) {
 
   const merged = mergeAgentConfigFragments(fragments);
   expect(merged.errors).toEqual([]);
-  const { series, publisher } = procstatPublisherConfig(merged.config!, 0, FACTS);
+  const config = merged.config!;
+  const { series, publisher } = procstatPublisherConfig(config, 0, options.publishedFacts ?? FACTS);
+  // The count is what the agent's lookup finds as the user it runs as (testkit's procstat lookup model).
+  const agentUid = runAsUserOf(config) === "cwagent" ? CWAGENT_UID : 0;
+  const entry = ((config.metrics as Record<string, unknown>).metrics_collected as { procstat: Record<string, unknown>[] }).procstat[0]!;
+  const start = clock.now();
+  const processesAt = (t: number) =>
+    options.killNginxAtMinute !== undefined && t >= start + options.killNginxAtMinute * 60_000 ? LOOK_ALIKES : [NGINX_MASTER, NGINX_WORKER, ...LOOK_ALIKES];
   const pipeline = new TelemetryPipeline(fake, clock);
-  pipeline.watch({ publisher: new CloudWatchAgentPublisher(series, { ...publisherOptionsFor("standard", 0), ...publisher }, () => 1) });
+  pipeline.watch({
+    publisher: new CloudWatchAgentPublisher(series, { ...publisherOptionsFor("standard", 0), ...publisher }, (t) =>
+      procstatLookupCount(entry, processesAt(t), agentUid),
+    ),
+  });
   pipeline.runUntil(clock.now() + 20 * 60_000); // past ListMetrics' 15-minute delay
   const rows = JSON.parse((await run("status", "--json")).stdout) as { alarmName: string; state: string; metric: string; cause?: string }[];
   const row = rows.find((candidate) => candidate.alarmName === alarmNameFor(INSTANCE_ID, "nginx"));
   if (row === undefined) throw new Error("no status row for the host's nginx alarm");
-  return { row, series };
+  return { row, series, entry, agentUid };
 }
 
-describe("status on a host whose CloudWatch agent appends the wizard's dimensions", () => {
-  it("the alarm reports: procwatch's fragment merges with the wizard's config and asks for a roll-up with exactly the alarm's dimensions", async () => {
+const PUBLISHED_NAMES = ["AutoScalingGroupName", "ImageId", "InstanceId", "InstanceType", "pattern", "pid_finder"];
+
+describe("status on a host set up with the CloudWatch agent's wizard (run_as_user cwagent, EC2 dimensions appended)", () => {
+  it("procwatch's alarm gets data: its fragment merges with the wizard's, pins the host dimensions per entry, and the agent counts root's nginx as cwagent", async () => {
     const wizard = wizardFragment({ aggregateInstanceId: false });
-    const { row, series } = await hostPublishing([wizard, procwatchFragment(wizard)]);
-    // The host's own series still carries every appended dimension ...
+    const { row, series, entry, agentUid } = await hostPublishing([wizard, procwatchFragment()]);
+    expect(agentUid).toBe(CWAGENT_UID);
+    expect(entry).not.toHaveProperty("exe");
+    expect(series.dimensions.map((dimension) => dimension.Name).sort()).toEqual(PUBLISHED_NAMES);
+    expect(row).toMatchObject({ metric: "reporting", state: "OK" });
+  });
+
+  it("also when the host's own config sets aggregation_dimensions [[InstanceId]] (procwatch adds no list of its own, so nothing conflicts)", async () => {
+    const wizard = wizardFragment({ aggregateInstanceId: true });
+    const { row, series } = await hostPublishing([wizard, procwatchFragment()]);
+    expect(series.dimensions.map((dimension) => dimension.Name).sort()).toEqual(PUBLISHED_NAMES);
+    expect(row).toMatchObject({ metric: "reporting", state: "OK" });
+  });
+
+  it("the look-alikes do not keep a dead nginx alive: killed, the alarm goes to ALARM", async () => {
+    const wizard = wizardFragment({ aggregateInstanceId: true });
+    const { row } = await hostPublishing([wizard, procwatchFragment()], { killNginxAtMinute: 10 });
+    expect(row).toMatchObject({ metric: "reporting", state: "ALARM" });
+  });
+
+  it("the previous fragment (exe selector, no per-entry dimensions) gets no usable data on the same host: what this design fixes", async () => {
+    const wizard = wizardFragment({ aggregateInstanceId: true });
+    const current = procwatchFragment().json as { metrics: { metrics_collected: { procstat: Record<string, unknown>[] } } };
+    const [{ pattern, append_dimensions, ...rest }] = current.metrics.metrics_collected.procstat as [Record<string, unknown>];
+    const previous: AgentConfigFragment = {
+      name: "file_procwatch.json",
+      json: { metrics: { metrics_collected: { procstat: [{ ...rest, exe: exeRegexForName("nginx") }] } } },
+    };
+    const { row, series, entry, agentUid } = await hostPublishing([wizard, previous]);
+    // As cwagent the exe lookup skips root's nginx (it cannot read /proc/<pid>/exe) ...
+    expect(procstatLookupCount(entry, [NGINX_MASTER, NGINX_WORKER], agentUid)).toBe(0);
+    // ... and the series carries the wizard's dimensions with the exe selector, which no procwatch alarm watches.
     expect(series.dimensions.map((dimension) => dimension.Name).sort()).toEqual([
       "AutoScalingGroupName",
       "ImageId",
@@ -105,17 +166,17 @@ describe("status on a host whose CloudWatch agent appends the wizard's dimension
       "exe",
       "pid_finder",
     ]);
-    // ... and the alarm sees the rolled-up one.
-    expect(row).toMatchObject({ metric: "reporting", state: "OK" });
+    expect(row.metric).toBe("no data");
+    expect(row.cause).toMatch(/^process not watched on the host by this selector: the agent reports exe selectors/);
+    expect(row.cause).toMatch(/run procwatch-agent apply/);
   });
 
-  it("when the host's own aggregation_dimensions leave procwatch's set out (it cannot be merged), status says why and what fixes it", async () => {
+  it("a resized instance whose CloudWatch agent has not restarted: status names the stale InstanceType and the fix", async () => {
     const wizard = wizardFragment({ aggregateInstanceId: true });
-    const { row } = await hostPublishing([wizard, procwatchFragment(wizard)]);
+    const stale = { ...FACTS, InstanceType: "m7g.medium" };
+    const { row } = await hostPublishing([wizard, procwatchFragment()], { publishedFacts: stale });
     expect(row.metric).toBe("no data");
-    expect(row.cause).toMatch(/^dimension mismatch: agent also sends AutoScalingGroupName, ImageId, InstanceType which the alarm lacks/);
-    expect(row.cause).toMatch(/metrics\.append_dimensions/);
-    expect(row.cause).toMatch(/aggregation_dimensions/);
-    expect(row.cause).toMatch(/\["InstanceId","exe","pid_finder"\]/);
+    expect(row.cause).toContain("InstanceType m7g.medium on the host, m7g.large on the alarm");
+    expect(row.cause).toContain("amazon-cloudwatch-agent-ctl -a start");
   });
 });

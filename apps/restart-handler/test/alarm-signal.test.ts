@@ -19,7 +19,7 @@ const INSTANCE = "i-0123456789abcdef0";
 const START = Date.UTC(2026, 11, 7, 4, 0, 0);
 const TOPIC = "arn:aws:sns:eu-west-1:123456789012:procwatch-restart";
 const definition = alarmDefinitionFor(
-  INSTANCE,
+  { instanceId: INSTANCE },
   { name: "nginx", unit: "nginx.service", detection: "standard", match: { mode: "exe", exe: exeRegexForName("nginx") } },
   { actions: { alarmActions: [TOPIC], okActions: [TOPIC] } },
 );

@@ -18,9 +18,12 @@ function transition(overrides: Partial<AlarmTransition> = {}): AlarmTransition {
     previousState: "OK",
     stateChangeTime: "2024-05-01T02:59:50.000Z",
     reason: "Threshold Crossed",
+    // What the fleet manager gives nginx's alarm on this instance (a plain name: argv[0] pattern; host dimensions pinned).
     dimensions: [
+      { Name: "ImageId", Value: "ami-0123456789abcdef0" },
       { Name: "InstanceId", Value: INSTANCE },
-      { Name: "exe", Value: "(^|/)nginx( \\(deleted\\))?$" },
+      { Name: "InstanceType", Value: "m7g.large" },
+      { Name: "pattern", Value: "^([^ ]*/)?nginx:?( |$)" },
       { Name: "pid_finder", Value: "native" },
     ],
     ...overrides,
@@ -42,7 +45,14 @@ function input(overrides: Partial<AlarmDecisionInput> = {}): AlarmDecisionInput 
     transition: transition(),
     identity: { instanceId: INSTANCE, processName: "nginx" },
     incidentId: "abcdefabcdefabcd",
-    instance: { instanceId: INSTANCE, state: "running", name: "web-1", tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx sshd" } },
+    instance: {
+      instanceId: INSTANCE,
+      state: "running",
+      name: "web-1",
+      imageId: "ami-0123456789abcdef0",
+      instanceType: "m7g.large",
+      tags: { "procwatch:enabled": "true", "procwatch:processes": "nginx sshd" },
+    },
     ledger: ledger([]),
     history: [],
     config: testConfig(),
@@ -104,7 +114,7 @@ describe("decideAlarm (pure)", () => {
   it("flags dimensions that differ from the current spec but still restarts", () => {
     const decision = decideAlarm(input({ transition: transition({ dimensions: [{ Name: "InstanceId", Value: INSTANCE }] }) }));
     expect(decision.outcome).toBe("restarting");
-    expect(decision.dimensionMismatch?.expected).toHaveLength(3);
+    expect(decision.dimensionMismatch?.expected).toHaveLength(5);
   });
 
   it("closes the open incident on OK, in that incident's thread", () => {

@@ -3,6 +3,7 @@ import {
   alarmDefinitionFor,
   type HostSpec,
   isProcwatchOwned,
+  metricHostOf,
   parseInstanceTags,
   resolveHostSpec,
   type SpecIssue,
@@ -66,7 +67,7 @@ export function desiredAlarms(
     if (outcome.spec === null) continue;
     for (const process of outcome.spec.processes) {
       const enabledByState = ACTIONS_ENABLED_BY_STATE[instance.state] === true;
-      const draft = alarmDefinitionFor(instance.instanceId, process, {
+      const draft = alarmDefinitionFor(metricHostOf(instance), process, {
         prefix: config.alarmPrefix,
         namespace: config.namespace,
         actions: config.actions,
@@ -82,6 +83,7 @@ export function desiredAlarms(
         definition: actions.enabled === draft.ActionsEnabled ? draft : { ...draft, ActionsEnabled: actions.enabled },
         actionsReason: actions.reason,
         detection: process.detection,
+        process,
         ...(realarm !== undefined ? { realarm } : {}),
       });
     }

@@ -1,4 +1,4 @@
-import { type AlarmDefinition, isProcwatchOwned, parseAlarmName } from "@procwatch/contract";
+import { type AlarmDefinition, alarmDimensionsBeforeHostPinning, isProcwatchOwned, parseAlarmName } from "@procwatch/contract";
 import { metricChanged } from "./desired.ts";
 import type { DesiredAlarm, DesiredState, InstanceOutcome, ObservedAlarm } from "./types.ts";
 
@@ -31,6 +31,12 @@ export interface PlannedChange {
    * transitions again and acts.
    */
   readonly reevaluate?: true;
+  /**
+   * Set on an update that only moves the alarm from the dimensions an earlier procwatch wrote to
+   * today's (contract `alarmDimensionsBeforeHostPinning` → `alarmDimensionsFor`): procwatch's own
+   * upgrade, not a setting, so the mass-change guard does not count it.
+   */
+  readonly upgrade?: "host-pinned-dimensions";
 }
 
 /** An alarm under the prefix that procwatch does not own (no marker, or a name it did not generate): reported, never touched. */
@@ -149,10 +155,15 @@ export function planReconcile(desired: DesiredState, observed: readonly Observed
       alarm.definition.ActionsEnabled && (existing.ActionsEnabled === false || metricChanged(existing, alarm.definition) || alarm.realarm !== undefined);
     const armed = reevaluate ? { reevaluate: true as const } : {};
     if (beyondActions.length > 0) {
+      const upgrade = isHostPinningUpgrade(existing, alarm, beyondActions);
+      const reason = upgrade
+        ? "upgrade: the selector reaches the CloudWatch agent as a command-line pattern and the host dimensions are pinned"
+        : `${beyondActions.map((difference) => difference.field).join(", ")} differ`;
       changes.push({
-        ...change("update", alarm, `${beyondActions.map((difference) => difference.field).join(", ")} differ`, outcomes.get(alarm.instanceId)?.state),
+        ...change("update", alarm, reason, outcomes.get(alarm.instanceId)?.state),
         differences,
         ...armed,
+        ...(upgrade ? { upgrade: "host-pinned-dimensions" as const } : {}),
       });
     } else if (differences.length > 0) {
       changes.push({
@@ -243,8 +254,21 @@ export interface MassChangeCheck {
   };
   /** Deletes exempt from the limit: EC2 itself reports the instance terminated, or no longer knows it. */
   readonly exemptDeletes: number;
+  /** Updates exempt from the limit: procwatch's own upgrade of an alarm's dimensions (`PlannedChange.upgrade`). */
+  readonly exemptUpgrades: number;
   readonly exceeded: boolean;
   readonly counted: CountedChanges;
+}
+
+/** True when the only difference beyond actions is Dimensions, from exactly the pre-pinning shape of the same process to today's. */
+function isHostPinningUpgrade(existing: ObservedAlarm, alarm: DesiredAlarm, beyondActions: readonly FieldDifference[]): boolean {
+  if (beyondActions.length !== 1 || beyondActions[0]?.field !== "Dimensions") return false;
+  const before = alarmDimensionsBeforeHostPinning(alarm.process, alarm.instanceId);
+  const observed = existing.Dimensions ?? [];
+  return (
+    observed.length === before.length &&
+    before.every((dimension) => observed.some((candidate) => candidate.Name === dimension.Name && candidate.Value === dimension.Value))
+  );
 }
 
 /**
@@ -278,6 +302,7 @@ export function massChangeCheck(
   };
   const fields = new Map<string, { alarms: number; example: string }>();
   let exemptDeletes = 0;
+  let exemptUpgrades = 0;
   for (const change of plan.changes) {
     if (change.kind === "delete") {
       if (isGoneAccordingToEc2(outcomes.get(change.instanceId), ec2States, change.instanceId)) {
@@ -285,6 +310,9 @@ export function massChangeCheck(
         continue;
       }
     } else if (change.kind !== "update") {
+      continue;
+    } else if (change.upgrade !== undefined) {
+      exemptUpgrades += 1;
       continue;
     }
     const kind = touched[change.kind];
@@ -313,6 +341,7 @@ export function massChangeCheck(
       fields: [...fields.entries()].map(([field, entry]) => ({ field, ...entry })).sort((a, b) => b.alarms - a.alarms || compare(a.field, b.field)),
     },
     exemptDeletes,
+    exemptUpgrades,
     exceeded: deleteCheck.exceeded || updateCheck.exceeded,
     counted: { delete: touched.delete.alarms, update: touched.update.alarms },
   };

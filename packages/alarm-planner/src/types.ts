@@ -1,4 +1,4 @@
-import type { AlarmActions, AlarmDefinition, DetectionProfileName, SpecDocument, SpecIssue } from "@procwatch/contract";
+import type { AlarmActions, AlarmDefinition, DetectionProfileName, ProcessSpec, SpecDocument, SpecIssue } from "@procwatch/contract";
 
 /** EC2 instance states; `absent` is an instance EC2 no longer lists at all. */
 export type InstanceState = "pending" | "running" | "stopping" | "stopped" | "shutting-down" | "terminated";
@@ -14,6 +14,9 @@ export interface InstanceInput {
    * resets it). Unknown = treated as launched long ago.
    */
   readonly launchTime?: Date;
+  /** DescribeInstances `ImageId`/`InstanceType`: alarm dimensions, as the CloudWatch agent pins them (contract `metricHostOf`). */
+  readonly imageId?: string;
+  readonly instanceType?: string;
 }
 
 /**
@@ -128,6 +131,8 @@ export interface DesiredAlarm {
   readonly realarm?: string;
   /** The process's detection profile (`local`: supervised on the host too, this alarm is the backstop). */
   readonly detection: DetectionProfileName;
+  /** The spec the alarm was derived from (shared with the instance's spec, not a copy). */
+  readonly process: ProcessSpec;
 }
 
 /**

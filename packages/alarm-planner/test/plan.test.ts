@@ -1,4 +1,4 @@
-import { alarmNameFor, ownershipMarkerFor } from "@procwatch/contract";
+import { alarmDimensionsBeforeHostPinning, alarmNameFor, ownershipMarkerFor } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
 import {
   type ChangeKind,
@@ -516,6 +516,44 @@ describe("mass-change guard (counted in instances)", () => {
     const check = massChangeCheck(plan, noEc2);
     expect(check.update).toEqual({ instances: 60, alarms: 120, exceeded: true, fields: [{ field: "Namespace", alarms: 120, example: "CWAgent → CWagent" }] });
     expect(check.exceeded).toBe(true);
+  });
+
+  it("procwatch's own upgrade to host-pinned dimensions is exempt; any other dimension change, or one beside it, is counted", () => {
+    const fleet = fleetOf(60, "nginx worker").map((host) => ({
+      ...host,
+      tags: { ...host.tags, "procwatch:process:worker": "pidfile=/run/worker.pid" },
+      imageId: "ami-0123456789abcdef0",
+      instanceType: "m7g.large",
+    }));
+    const desired = desiredAlarms(fleet, noProfiles, config, settled);
+    const legacy = (observed: ObservedAlarm[]) =>
+      observed.map((alarm) => {
+        const wanted = desired.alarms.find((candidate) => candidate.definition.AlarmName === alarm.AlarmName)!;
+        return { ...alarm, Dimensions: alarmDimensionsBeforeHostPinning(wanted.process, wanted.instanceId) };
+      });
+    const upgraded = planReconcile(desired, legacy(converged(fleet)), scope);
+    expect(upgraded.counts.update).toBe(120);
+    expect(upgraded.changes.every((change) => change.upgrade === "host-pinned-dimensions")).toBe(true);
+    expect(upgraded.changes[0]?.reason).toMatch(/^upgrade: /);
+    expect(massChangeCheck(upgraded, noEc2)).toMatchObject({ exemptUpgrades: 120, update: { instances: 0 }, exceeded: false });
+
+    // The same move with a namespace typo on top is a mass change like any other.
+    const typo = desiredAlarms(fleet, noProfiles, { ...config, namespace: "CWagent" }, settled);
+    const withTypo = planReconcile(typo, legacy(converged(fleet)), scope);
+    expect(withTypo.changes.some((change) => change.upgrade !== undefined)).toBe(false);
+    expect(massChangeCheck(withTypo, noEc2)).toMatchObject({ exemptUpgrades: 0, update: { instances: 60 }, exceeded: true });
+
+    // Old-shape dimensions of another selector (a tag edit happened as well) are not procwatch's upgrade.
+    const otherSelector = legacy(converged(fleet)).map((alarm) => ({
+      ...alarm,
+      Dimensions: (alarm.Dimensions ?? []).map((dimension) => (dimension.Name === "exe" ? { ...dimension, Value: "(^|/)httpd( \\(deleted\\))?$" } : dimension)),
+    }));
+    const edited = planReconcile(desired, otherSelector, scope);
+    expect(massChangeCheck(edited, noEc2)).toMatchObject({ exemptUpgrades: 60, update: { instances: 60, exceeded: true } });
+
+    // Nor is the old shape with a dimension added by hand.
+    const extended = legacy(converged(fleet)).map((alarm) => ({ ...alarm, Dimensions: [...(alarm.Dimensions ?? []), { Name: "Team", Value: "web" }] }));
+    expect(massChangeCheck(planReconcile(desired, extended, scope), noEc2)).toMatchObject({ exemptUpgrades: 0, update: { instances: 60 } });
   });
 
   it("creates and actions on/off are never refused: a rollout, a grown fleet and a stopped fleet pass", () => {

@@ -17,6 +17,9 @@ export interface InstanceRecord {
   readonly tags: Readonly<Record<string, string>>;
   /** DescribeInstances `LaunchTime`: when the instance was last launched or started (a stop/start resets it). */
   readonly launchTime?: Date;
+  /** `ImageId` and `InstanceType`: what the CloudWatch agent's `${aws:ImageId}`/`${aws:InstanceType}` resolve to, so alarm dimensions. */
+  readonly imageId?: string;
+  readonly instanceType?: string;
 }
 
 export interface InstanceInventoryOptions {
@@ -137,5 +140,7 @@ function toInstanceRecord(instance: Instance): InstanceRecord | null {
     tags,
     ...(name !== undefined && name !== "" ? { name } : {}),
     ...(launchTime !== undefined ? { launchTime } : {}),
+    ...(instance.ImageId !== undefined && instance.ImageId !== "" ? { imageId: instance.ImageId } : {}),
+    ...(instance.InstanceType !== undefined ? { instanceType: String(instance.InstanceType) } : {}),
   };
 }

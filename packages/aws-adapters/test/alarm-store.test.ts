@@ -20,7 +20,7 @@ const cwMock = mockClient(cloudwatch);
 const topic = "arn:aws:sns:eu-west-1:123456789012:procwatch-restart";
 const instanceId = "i-0123456789abcdef0";
 const definition = alarmDefinitionFor(
-  instanceId,
+  { instanceId },
   { name: "nginx", unit: "nginx.service", detection: "standard", match: { mode: "exe", exe: exeRegexForName("nginx") } },
   { actions: { alarmActions: [topic], okActions: [topic] } },
 );
@@ -71,7 +71,7 @@ describe("AlarmStore writes", () => {
       MetricName: "procstat_lookup_pid_count",
       Dimensions: [
         { Name: "InstanceId", Value: instanceId },
-        { Name: "exe", Value: exeRegexForName("nginx") },
+        { Name: "pattern", Value: "^([^ ]*/)?nginx:?( |$)" },
         { Name: "pid_finder", Value: "native" },
       ],
       Statistic: "Maximum",

@@ -1,6 +1,6 @@
 import { DETECTION_PROFILES, type DetectionProfileName } from "./detection.ts";
 import { ContractError } from "./errors.ts";
-import { alarmDimensionsFor, DEFAULT_METRIC_NAMESPACE, type Dimension, PROCSTAT_METRIC_NAME } from "./metric.ts";
+import { alarmDimensionsFor, DEFAULT_METRIC_NAMESPACE, type Dimension, type MetricHost, PROCSTAT_METRIC_NAME } from "./metric.ts";
 import { alarmPrefixRegex, isInstanceId, isProcessName } from "./patterns.ts";
 import type { ProcessSpec } from "./spec.ts";
 
@@ -109,14 +109,16 @@ export interface AlarmDefinitionOptions {
   readonly actionsEnabled?: boolean;
 }
 
-export function alarmDefinitionFor(instanceId: string, process: ProcessSpec, options: AlarmDefinitionOptions): AlarmDefinition {
+/** `host` carries what the agent's dimension placeholders resolve to there (metric.ts `metricHostOf`). */
+export function alarmDefinitionFor(host: MetricHost, process: ProcessSpec, options: AlarmDefinitionOptions): AlarmDefinition {
+  const { instanceId } = host;
   const profile = DETECTION_PROFILES[process.detection];
   return {
     AlarmName: alarmNameFor(instanceId, process.name, options.prefix),
     AlarmDescription: alarmDescriptionFor(instanceId, process, options.prefix),
     Namespace: options.namespace ?? DEFAULT_METRIC_NAMESPACE,
     MetricName: PROCSTAT_METRIC_NAME,
-    Dimensions: alarmDimensionsFor(process, instanceId),
+    Dimensions: alarmDimensionsFor(process, host),
     // Maximum over the period: the alarm fires only when no sample in the period saw the process.
     Statistic: "Maximum",
     Period: profile.alarmPeriodSeconds,

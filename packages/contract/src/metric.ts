@@ -1,5 +1,5 @@
 import { DETECTION_PROFILES } from "./detection.ts";
-import type { HostSpec, MatchSpec, ProcessSpec } from "./spec.ts";
+import { commandLinePatternForExe, type HostSpec, type MatchSpec, type ProcessSpec } from "./spec.ts";
 
 /**
  * The metric contract between the CloudWatch agent's procstat plugin and the alarms. Both the
@@ -15,7 +15,7 @@ export const PID_FINDER = "native";
  * memory stay on the host (`procwatch-agent health` reports them from /proc).
  */
 export const PROCSTAT_MEASUREMENTS = ["pid_count"] as const;
-/** The one agent-level dimension procwatch appends, via `metrics.append_dimensions`. */
+/** The dimension that names the host; with the others of HOST_DIMENSION_PLACEHOLDERS, pinned on every procwatch procstat entry. */
 export const INSTANCE_ID_DIMENSION = "InstanceId";
 
 export type SelectorDimensionName = "exe" | "pattern" | "pidfile";
@@ -51,6 +51,7 @@ export interface ProcstatEntry {
   readonly pid_file?: string;
   readonly measurement: readonly string[];
   readonly metrics_collection_interval: number;
+  readonly append_dimensions: typeof HOST_DIMENSION_PLACEHOLDERS;
 }
 
 export interface Dimension {
@@ -58,16 +59,82 @@ export interface Dimension {
   readonly Value: string;
 }
 
-/** The config key procstat reads and the dimension name it emits differ for pid files (`pid_file` vs `pidfile`). */
+/**
+ * What the CloudWatch agent is asked to match, for one process. The config key procstat reads and
+ * the dimension name it emits differ for pid files (`pid_file` vs `pidfile`).
+ *
+ * An `exe` selector (the default for a plain process name) is handed to the agent as the
+ * command-line `pattern` of {@link commandLinePatternForExe}, never as `exe`: the agent's `exe`
+ * lookup reads /proc/<pid>/exe (aws/telegraf plugins/inputs/procstat/native_finder_notwindows.go
+ * `Pattern`, gopsutil `Exe()`), which the kernel lets only root or the process's own user read, and
+ * the agent's default config and wizard run it as `cwagent` (`agent.run_as_user`), so an `exe`
+ * entry counts 0 for every root daemon there. `FullPattern` (the `pattern` key) reads
+ * /proc/<pid>/cmdline, which every user can read, so the same entry counts the same on every host,
+ * whatever user the agent runs as. `procwatch-agent health` (root) still matches the exe link and
+ * reports any process the command-line pattern counts differently.
+ */
 export function selectorOf(match: MatchSpec): { configKey: "exe" | "pattern" | "pid_file"; dimension: SelectorDimensionName; value: string } {
   switch (match.mode) {
-    case "exe":
-      return { configKey: "exe", dimension: "exe", value: match.exe };
+    case "exe": {
+      const pattern = commandLinePatternForExe(match);
+      // Only a hand-edited exe regex (never produced by the contract) has no command-line form.
+      return pattern === null ? { configKey: "exe", dimension: "exe", value: match.exe } : { configKey: "pattern", dimension: "pattern", value: pattern };
+    }
     case "pattern":
       return { configKey: "pattern", dimension: "pattern", value: match.pattern };
     case "pidfile":
       return { configKey: "pid_file", dimension: "pidfile", value: match.pidFile };
   }
+}
+
+/**
+ * The agent-level dimensions the CloudWatch agent can append (plugins/processors/ec2tagger/
+ * constants.go `SupportedAppendDimensions`), with the placeholders its translator resolves.
+ * procwatch sets all four on its own procstat entries (an entry's `append_dimensions` become the
+ * input's tags, translator/translate/metrics/util/commonconfigutil.go `ProcessAppendDimensions`,
+ * resolved at translation by translator/translate/util/placeholderUtil.go
+ * `ResolveAWSMetadataPlaceholders`). The ec2tagger adds a host-level dimension only where a datum
+ * lacks the name (ec2tagger.go `updateOtelAttributes`: `if _, exists := attr.Get(k); !exists`), so
+ * whatever the host's own `metrics.append_dimensions` says, procwatch's pid count carries exactly
+ * these names: one dimension set on every host, known to the fleet manager from DescribeInstances.
+ * An instance in no Auto Scaling group has no value for it: the translator leaves the key out
+ * (`if replacement, exists := metadata[vStr]`), and so does {@link alarmDimensionsFor}.
+ */
+export const HOST_DIMENSION_PLACEHOLDERS = {
+  // biome-ignore-start lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's own placeholders.
+  AutoScalingGroupName: "${aws:AutoScalingGroupName}",
+  ImageId: "${aws:ImageId}",
+  InstanceId: "${aws:InstanceId}",
+  InstanceType: "${aws:InstanceType}",
+  // biome-ignore-end lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's own placeholders.
+} as const;
+
+/** EC2 tag that names an instance's Auto Scaling group; the agent reads the same tag (translator/util/tagutil/tagutil.go). */
+export const AUTO_SCALING_GROUP_TAG = "aws:autoscaling:groupName";
+
+/** What the placeholders resolve to for one instance, as DescribeInstances reports it. */
+export interface MetricHost {
+  readonly instanceId: string;
+  readonly imageId?: string;
+  readonly instanceType?: string;
+  /** Absent when the instance is in no Auto Scaling group. */
+  readonly autoScalingGroupName?: string;
+}
+
+/** The {@link MetricHost} of an instance from its DescribeInstances fields and tags. */
+export function metricHostOf(instance: {
+  readonly instanceId: string;
+  readonly imageId?: string;
+  readonly instanceType?: string;
+  readonly tags?: Readonly<Record<string, string>>;
+}): MetricHost {
+  const group = instance.tags?.[AUTO_SCALING_GROUP_TAG];
+  return {
+    instanceId: instance.instanceId,
+    ...(instance.imageId !== undefined && instance.imageId !== "" ? { imageId: instance.imageId } : {}),
+    ...(instance.instanceType !== undefined && instance.instanceType !== "" ? { instanceType: instance.instanceType } : {}),
+    ...(group !== undefined && group !== "" ? { autoScalingGroupName: group } : {}),
+  };
 }
 
 export function procstatEntryFor(process: ProcessSpec): ProcstatEntry {
@@ -76,17 +143,51 @@ export function procstatEntryFor(process: ProcessSpec): ProcstatEntry {
     [selector.configKey]: selector.value,
     measurement: [...PROCSTAT_MEASUREMENTS],
     metrics_collection_interval: DETECTION_PROFILES[process.detection].collectionIntervalSeconds,
+    append_dimensions: HOST_DIMENSION_PLACEHOLDERS,
   };
 }
 
-/** Exactly the dimension set the agent emits for a healthy lookup, sorted by name. */
-export function alarmDimensionsFor(process: ProcessSpec, instanceId: string): Dimension[] {
+/**
+ * Exactly the dimension set the agent emits for a healthy lookup of `process` on `host`, sorted by
+ * name: the selector, `pid_finder` and the host dimensions of {@link HOST_DIMENSION_PLACEHOLDERS}.
+ * A host value the fleet does not know is left out, as the agent's translator leaves it out.
+ */
+export function alarmDimensionsFor(process: ProcessSpec, host: MetricHost): Dimension[] {
   const selector = selectorOf(process.match);
-  return sortDimensions([
-    { Name: selector.dimension, Value: selector.value },
-    { Name: "pid_finder", Value: PID_FINDER },
-    { Name: INSTANCE_ID_DIMENSION, Value: instanceId },
-  ]);
+  return sortDimensions([{ Name: selector.dimension, Value: selector.value }, { Name: "pid_finder", Value: PID_FINDER }, ...hostDimensionsFor(host)]);
+}
+
+/**
+ * The dimensions procwatch gave the same alarm before it pinned the host dimensions and handed exe
+ * selectors over as command-line patterns: the selector as written (`exe` with its regex),
+ * `pid_finder` and `InstanceId`. An update from exactly these to {@link alarmDimensionsFor} is
+ * procwatch's own upgrade, which the fleet manager's mass-change guard lets through.
+ */
+export function alarmDimensionsBeforeHostPinning(process: ProcessSpec, instanceId: string): Dimension[] {
+  const match = process.match;
+  const selector =
+    match.mode === "exe"
+      ? { Name: "exe", Value: match.exe }
+      : match.mode === "pattern"
+        ? { Name: "pattern", Value: match.pattern }
+        : { Name: "pidfile", Value: match.pidFile };
+  return sortDimensions([selector, { Name: "pid_finder", Value: PID_FINDER }, { Name: INSTANCE_ID_DIMENSION, Value: instanceId }]);
+}
+
+/** The host part of {@link alarmDimensionsFor}: the names of {@link HOST_DIMENSION_PLACEHOLDERS} this host has a value for. */
+export function hostDimensionsFor(host: MetricHost): Dimension[] {
+  const dimensions: Dimension[] = [{ Name: INSTANCE_ID_DIMENSION, Value: host.instanceId }];
+  if (host.imageId !== undefined) dimensions.push({ Name: "ImageId", Value: host.imageId });
+  if (host.instanceType !== undefined) dimensions.push({ Name: "InstanceType", Value: host.instanceType });
+  if (host.autoScalingGroupName !== undefined) dimensions.push({ Name: "AutoScalingGroupName", Value: host.autoScalingGroupName });
+  return sortDimensions(dimensions);
+}
+
+/** `Name=Value …` of the host dimensions among `dimensions`, sorted: what a plan or a diagnosis says about them. */
+export function describeHostDimensions(dimensions: readonly Dimension[]): string {
+  return sortDimensions(dimensions.filter((dimension) => dimension.Name in HOST_DIMENSION_PLACEHOLDERS))
+    .map((dimension) => `${dimension.Name}=${dimension.Value}`)
+    .join(" ");
 }
 
 export function sortDimensions(dimensions: readonly Dimension[]): Dimension[] {
@@ -96,132 +197,28 @@ export function sortDimensions(dimensions: readonly Dimension[]): Dimension[] {
 export interface ProcstatFragment {
   readonly metrics: {
     readonly namespace?: string;
-    readonly append_dimensions?: { readonly InstanceId: "${aws:InstanceId}" };
-    readonly aggregation_dimensions?: readonly (readonly string[])[];
     readonly force_flush_interval?: number;
     readonly metrics_collected: { readonly procstat: readonly ProcstatEntry[] };
   };
 }
 
 /**
- * What the host's other CloudWatch agent config fragments set at the metrics level, as the agent
- * merges them (procwatch-agent reads `amazon-cloudwatch-agent.d/`). Absent = nobody else sets it.
+ * The CloudWatch agent config fragment procwatch owns. It holds only the procstat list (lists
+ * concatenate across fragments, translator/translate/metrics/metrics_collect/procstat/procstat.go
+ * `Merge`) and, when any process uses the fast profile, `force_flush_interval`. Every other
+ * metrics-level key is merged with `reflect.DeepEqual` (translator/jsonconfig/mergeJsonUtil/util.go
+ * `mergeMap`): a second, different `append_dimensions` or `aggregation_dimensions` would fail the
+ * host's whole translation, so procwatch sets neither and pins its dimensions per entry instead
+ * ({@link HOST_DIMENSION_PLACEHOLDERS}). `force_flush_interval` is a scalar: another fragment
+ * setting it differently makes the translation fail, which `procwatch-agent health` then reports.
  */
-export interface HostMetricsConfig {
-  /** Keys of `metrics.append_dimensions` (ImageId, InstanceId, InstanceType, AutoScalingGroupName, …). */
-  readonly appendDimensions?: readonly string[];
-  /** `metrics.aggregation_dimensions`, as written. */
-  readonly aggregationDimensions?: readonly (readonly string[])[];
-}
-
-/** Why procwatch's alarms cannot get their exact series on this host through its own fragment alone. */
-export type FragmentDimensionProblem =
-  | { readonly code: "host-append-dimensions-lack-instance-id"; readonly appendDimensions: readonly string[] }
-  | {
-      readonly code: "host-aggregation-dimensions-lack-procwatch-sets";
-      readonly extraDimensions: readonly string[];
-      readonly aggregationDimensions: readonly (readonly string[])[];
-      /** procwatch's sets the host's list lacks, each sorted. */
-      readonly missing: readonly (readonly string[])[];
-    };
-
-export interface FragmentDimensionPlan {
-  /** procwatch's fragment sets `metrics.append_dimensions: {InstanceId}` (only when no other fragment sets any). */
-  readonly appendInstanceId: boolean;
-  /** procwatch's fragment sets `metrics.aggregation_dimensions` to this, or does not set it (null). */
-  readonly aggregationDimensions: readonly (readonly string[])[] | null;
-  /** Dimensions the host appends beyond the alarm's (what the full-dimension series carries). */
-  readonly extraDimensions: readonly string[];
-  readonly problem: FragmentDimensionProblem | null;
-}
-
-/**
- * The roll-up dimension sets that give each watched process a series with exactly
- * `alarmDimensionsFor`'s names: one per selector kind in use, each sorted.
- */
-export function procwatchAggregationDimensions(spec: HostSpec): string[][] {
-  const kinds = new Set(spec.processes.map((process) => selectorOf(process.match).dimension));
-  return (["exe", "pattern", "pidfile"] as const).filter((kind) => kinds.has(kind)).map((kind) => [INSTANCE_ID_DIMENSION, kind, "pid_finder"].sort());
-}
-
-/**
- * How procwatch's fragment gets the alarms their exact dimension set on a host, given what the
- * host's other fragments set. From the CloudWatch agent's source (aws/amazon-cloudwatch-agent):
- *
- * - Merging: translator/jsonconfig/mergeJsonUtil/util.go `mergeMap` merges every metrics-level
- *   key except `metrics_collected` (the only one with a merge rule, translator/translate/metrics/
- *   metrics_collect/metrics_collect.go; procstat's list is concatenated by procstat/procstat.go
- *   `Merge` → `MergeList`) with `reflect.DeepEqual`: a second, *different* `append_dimensions` or
- *   `aggregation_dimensions` fails the whole translation ("Different values are specified for …"),
- *   so append-config fails. procwatch therefore sets neither when another fragment sets it.
- * - Global `append_dimensions` are added to every metric by the ec2tagger processor
- *   (plugins/processors/ec2tagger/ec2tagger.go `updateOtelAttributes`; the host pipeline adds it
- *   whenever the key is set, translator/translate/otel/pipeline/host/translator.go): procstat's
- *   pid count then carries ImageId, InstanceType, … too, and the alarm's series gets no data.
- * - `aggregation_dimensions` (translator/translate/metrics/rollup_dimensions/rollupDimensions.go →
- *   the exporter's `rollup_dimensions`): plugins/outputs/cloudwatch/cloudwatch.go `ProcessRollup`
- *   sends, beside each datum, one more datum per listed set whose every name the datum has and
- *   which is smaller than the datum's own set, with exactly those dimensions and the same value.
- *   A set [InstanceId, exe, pid_finder] gives procwatch's alarm its series back.
- *
- * Cost: the roll-up is one more custom metric per watched process per host ($0.30/month each,
- * beside the full-dimension series the host keeps publishing); it also rolls up any other procstat
- * entry on the host that selects by the same kind (their other measurements too). Hosts without
- * foreign append_dimensions pay nothing extra.
- */
-export function fragmentDimensionPlan(spec: HostSpec, host: HostMetricsConfig = {}): FragmentDimensionPlan {
-  if (host.appendDimensions === undefined) return { appendInstanceId: true, aggregationDimensions: null, extraDimensions: [], problem: null };
-  const appendDimensions = [...host.appendDimensions].sort();
-  const extraDimensions = appendDimensions.filter((name) => name !== INSTANCE_ID_DIMENSION);
-  if (!appendDimensions.includes(INSTANCE_ID_DIMENSION)) {
-    return {
-      appendInstanceId: false,
-      aggregationDimensions: null,
-      extraDimensions,
-      problem: { code: "host-append-dimensions-lack-instance-id", appendDimensions },
-    };
-  }
-  if (extraDimensions.length === 0) return { appendInstanceId: false, aggregationDimensions: null, extraDimensions, problem: null };
-  const wanted = procwatchAggregationDimensions(spec);
-  if (host.aggregationDimensions === undefined) {
-    return { appendInstanceId: false, aggregationDimensions: wanted.length === 0 ? null : wanted, extraDimensions, problem: null };
-  }
-  const present = new Set(host.aggregationDimensions.map((set) => setKey(set)));
-  const missing = wanted.filter((set) => !present.has(setKey(set)));
-  return {
-    appendInstanceId: false,
-    aggregationDimensions: null,
-    extraDimensions,
-    problem:
-      missing.length === 0
-        ? null
-        : { code: "host-aggregation-dimensions-lack-procwatch-sets", extraDimensions, aggregationDimensions: host.aggregationDimensions, missing },
-  };
-}
-
-/** The agent compares roll-up sets as sets (cloudwatch.go `GetUniqueRollupList`). */
-function setKey(set: readonly string[]): string {
-  return JSON.stringify([...new Set(set)].sort());
-}
-
-/**
- * The CloudWatch agent config fragment procwatch owns. It holds the procstat list (lists
- * concatenate across fragments), the InstanceId append dimension unless another fragment sets
- * `append_dimensions` (then the aggregated series of {@link fragmentDimensionPlan}), and, when any
- * process uses the fast profile, `force_flush_interval` (a scalar: another fragment setting it
- * differently makes the agent's translation fail, which `procwatch-agent health` then reports).
- */
-export function renderProcstatFragment(spec: HostSpec, options: { namespace?: string; host?: HostMetricsConfig } = {}): ProcstatFragment {
+export function renderProcstatFragment(spec: HostSpec, options: { namespace?: string } = {}): ProcstatFragment {
   const processes = [...spec.processes].sort((a, b) => (a.name < b.name ? -1 : 1));
   const fastestFlush = Math.min(...processes.map((process) => DETECTION_PROFILES[process.detection].forceFlushIntervalSeconds));
   const needsFastFlush = Number.isFinite(fastestFlush) && fastestFlush < DETECTION_PROFILES.standard.forceFlushIntervalSeconds;
-  const plan = fragmentDimensionPlan(spec, options.host);
   return {
     metrics: {
       ...(options.namespace !== undefined && options.namespace !== DEFAULT_METRIC_NAMESPACE ? { namespace: options.namespace } : {}),
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent expands ${aws:InstanceId} itself.
-      ...(plan.appendInstanceId ? { append_dimensions: { InstanceId: "${aws:InstanceId}" } as const } : {}),
-      ...(plan.aggregationDimensions === null ? {} : { aggregation_dimensions: plan.aggregationDimensions }),
       ...(needsFastFlush ? { force_flush_interval: fastestFlush } : {}),
       metrics_collected: { procstat: processes.map(procstatEntryFor) },
     },

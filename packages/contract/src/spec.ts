@@ -59,6 +59,58 @@ export function exeRegexForPath(absolutePath: string): string {
   return `^${escapeRegexLiteral(absolutePath)}${DELETED_SUFFIX}`;
 }
 
+/** The executable an `exe` selector was generated from: a file name (`nginx`) or an absolute path. */
+export interface ExeProgram {
+  readonly kind: "name" | "path";
+  readonly literal: string;
+}
+
+/**
+ * Recovers the name or path an exe regex was generated from by {@link exeRegexForName} or
+ * {@link exeRegexForPath}: unescaped, then checked by generating it again, so a hand-edited regex
+ * gives null instead of a guess.
+ */
+export function exeProgramOf(match: MatchSpec): ExeProgram | null {
+  if (match.mode !== "exe" || !match.exe.endsWith(DELETED_SUFFIX)) return null;
+  const body = match.exe.slice(0, -DELETED_SUFFIX.length);
+  const unescapeRegex = (escaped: string) => escaped.replace(/\\(.)/g, "$1");
+  if (body.startsWith("(^|/)")) {
+    const literal = unescapeRegex(body.slice("(^|/)".length));
+    return exeRegexForName(literal) === match.exe ? { kind: "name", literal } : null;
+  }
+  if (body.startsWith("^/")) {
+    const literal = unescapeRegex(body.slice(1));
+    return exeRegexForPath(literal) === match.exe ? { kind: "path", literal } : null;
+  }
+  return null;
+}
+
+/**
+ * The command-line regex the CloudWatch agent is given for an exe selector (see metric.ts
+ * `selectorOf` for why it is never given `exe`). It matches on the first argument (argv[0]), which
+ * is what exec was called with and what a daemon that retitles itself keeps as `<name>:`:
+ *
+ * - by name: argv[0] is the name or ends in `/<name>`, optionally followed by `:`
+ *   (`/usr/sbin/nginx -g …`, `nginx`, `nginx: master process …`, `sshd: /usr/sbin/sshd -D`,
+ *   `postgres: main: checkpointer`); `tail -f /var/log/nginx/x` and `vi nginx.conf` do not match,
+ *   nor does `procwatch-agent restart --process nginx`.
+ * - by path: argv[0] is the path (optionally with `:`), or `<file name>:` for a retitled daemon;
+ *   a bare file name does not match, so two programs of the same name in different directories
+ *   stay apart.
+ *
+ * The command line (/proc/<pid>/cmdline: arguments joined by single spaces, gopsutil `Cmdline()`)
+ * differs from the exe link when a process was started with another argv[0] (`exec -a`), retitled
+ * itself without the `<name>:` convention, or runs in an interpreter; `procwatch-agent health`
+ * compares both on the host and says which tag counts it exactly.
+ */
+export function commandLinePatternForExe(match: MatchSpec): string | null {
+  const program = exeProgramOf(match);
+  if (program === null) return null;
+  const fileName = program.literal.slice(program.literal.lastIndexOf("/") + 1);
+  if (program.kind === "name") return `^([^ ]*/)?${escapeRegexLiteral(fileName)}:?( |$)`;
+  return `^(${escapeRegexLiteral(program.literal)}:?|${escapeRegexLiteral(fileName)}:)( |$)`;
+}
+
 export function defaultUnitFor(processName: string): string {
   return `${processName}.service`;
 }
@@ -229,7 +281,8 @@ function buildMatch(name: string, mode: MatchMode, options: ProcessOptions, cont
 }
 
 function checkedSelector(match: MatchSpec, given: string, source: string, issues: SpecIssue[]): MatchSpec | null {
-  const selector = match.mode === "exe" ? match.exe : match.mode === "pattern" ? match.pattern : match.pidFile;
+  // An exe selector reaches the agent as its command-line pattern: that is the string procstat gets.
+  const selector = match.mode === "exe" ? (commandLinePatternForExe(match) ?? match.exe) : match.mode === "pattern" ? match.pattern : match.pidFile;
   if (selector.length > MAX_SELECTOR_LENGTH) {
     issues.push(
       issue(

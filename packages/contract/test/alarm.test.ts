@@ -46,7 +46,9 @@ describe("alarm naming", () => {
 });
 
 describe("ownership", () => {
-  const definition = alarmDefinitionFor(INSTANCE, aProcess(), { actions: { alarmActions: ["arn:aws:sns:eu-west-1:111122223333:restart"], okActions: [] } });
+  const definition = alarmDefinitionFor({ instanceId: INSTANCE }, aProcess(), {
+    actions: { alarmActions: ["arn:aws:sns:eu-west-1:111122223333:restart"], okActions: [] },
+  });
 
   it("owns alarms with the prefix and the marker", () => {
     expect(isProcwatchOwned(definition)).toBe(true);
@@ -62,7 +64,7 @@ describe("ownership", () => {
   });
 
   it("names the deployment in the marker and the tag: another deployment's alarm is never owned", () => {
-    const staging = alarmDefinitionFor(INSTANCE, aProcess(), { prefix: "staging", actions: { alarmActions: [], okActions: [] } });
+    const staging = alarmDefinitionFor({ instanceId: INSTANCE }, aProcess(), { prefix: "staging", actions: { alarmActions: [], okActions: [] } });
     expect(staging.AlarmDescription.startsWith("[procwatch:managed:staging] ")).toBe(true);
     expect(isProcwatchOwned(staging, "staging")).toBe(true);
     expect(isProcwatchOwned(staging, "procwatch")).toBe(false);
@@ -76,7 +78,7 @@ describe("ownership", () => {
 
 describe("alarm definition", () => {
   it("alarms below one pid, treats missing data as breaching, and takes period from the detection profile", () => {
-    const fast = alarmDefinitionFor(INSTANCE, aProcess({ detection: "fast" }), {
+    const fast = alarmDefinitionFor({ instanceId: INSTANCE }, aProcess({ detection: "fast" }), {
       actions: { alarmActions: ["arn:restart"], okActions: ["arn:restart"] },
       actionsEnabled: false,
     });

@@ -21,8 +21,8 @@ const ACTIONS = { alarmActions: ["arn:restart"], okActions: [] };
 
 describe("the local detection profile", () => {
   it("keeps the alarm on the standard cadence as the backstop, and marks local supervision", () => {
-    const standard = alarmDefinitionFor("i-0123456789abcdef0", aProcess({ detection: "standard" }), { actions: ACTIONS });
-    const local = alarmDefinitionFor("i-0123456789abcdef0", aProcess({ detection: "local" }), { actions: ACTIONS });
+    const standard = alarmDefinitionFor({ instanceId: "i-0123456789abcdef0" }, aProcess({ detection: "standard" }), { actions: ACTIONS });
+    const local = alarmDefinitionFor({ instanceId: "i-0123456789abcdef0" }, aProcess({ detection: "local" }), { actions: ACTIONS });
     const { AlarmDescription: _standardDescription, ...standardRest } = standard;
     const { AlarmDescription: localDescription, ...localRest } = local;
     expect(localRest).toEqual(standardRest);

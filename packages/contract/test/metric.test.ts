@@ -1,11 +1,16 @@
 import { describe, expect, it } from "vitest";
 import {
   alarmDimensionsFor,
+  buildProcessSpec,
+  compileGoRegexp,
+  exeProgramOf,
   exeRegexForName,
   exeRegexForPath,
-  fragmentDimensionPlan,
+  HOST_DIMENSION_PLACEHOLDERS,
+  metricHostOf,
   procstatEntryFor,
   renderProcstatFragment,
+  selectorOf,
   serializeFragment,
 } from "../src/index.ts";
 import { aProcess } from "./builders.ts";
@@ -39,25 +44,105 @@ describe("generated exe regexes follow the agent's full-path semantics", () => {
   });
 });
 
+/** The CloudWatch agent's `pattern` lookup: Go's regexp.MatchString on the joined command line (translated by the contract). */
+function agentCommandLineMatches(pattern: string, cmdline: string): boolean {
+  const compiled = compileGoRegexp(pattern);
+  if (!("regex" in compiled)) throw new Error(`${pattern} does not compile: ${compiled.message}`);
+  return compiled.regex.test(cmdline);
+}
+
+describe("an exe selector reaches the CloudWatch agent as a command-line pattern on argv[0]", () => {
+  it.each([
+    ["nginx", "/usr/sbin/nginx -g daemon on; master_process on;", true],
+    ["nginx", "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;", true],
+    ["nginx", "nginx: worker process", true],
+    ["nginx", "nginx", true],
+    ["nginx", "tail -f /var/log/nginx/access.log", false],
+    ["nginx", "procwatch-agent restart --process nginx", false],
+    ["nginx", "/usr/sbin/nginx-debug -g daemon off;", false],
+    ["nginx", "vi nginx.conf", false],
+    ["nginx", "/opt/mynginx", false],
+    ["sshd", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups", true],
+    ["postgres", "postgres: 15/main: checkpointer", true],
+    ["php-fpm8.2", "php-fpm8.2 --nodaemonize", true],
+    ["php-fpm8.2", "php-fpm8x2 --nodaemonize", false],
+  ])("name %s against %j → %s", (name, cmdline, expected) => {
+    const selector = selectorOf({ mode: "exe", exe: exeRegexForName(name) });
+    expect(selector).toMatchObject({ configKey: "pattern", dimension: "pattern" });
+    expect(agentCommandLineMatches(selector.value, cmdline)).toBe(expected);
+  });
+
+  it.each([
+    ["/usr/sbin/nginx", "/usr/sbin/nginx -g daemon off;", true],
+    ["/usr/sbin/nginx", "nginx: master process /usr/sbin/nginx", true],
+    ["/usr/sbin/nginx", "/usr/sbin/nginx", true],
+    ["/usr/sbin/nginx", "nginx -g daemon off;", false],
+    ["/usr/sbin/nginx", "/usr/local/usr/sbin/nginx", false],
+    ["/usr/sbin/nginx", "/usr/sbin/nginx-debug", false],
+    ["/opt/app (v2)/bin/server", "/opt/app (v2)/bin/server --port 80", true],
+  ])("path %s against %j → %s", (path, cmdline, expected) => {
+    const selector = selectorOf({ mode: "exe", exe: exeRegexForPath(path) });
+    expect(agentCommandLineMatches(selector.value, cmdline)).toBe(expected);
+  });
+
+  it("recovers the name or path from the generated regex and refuses a hand-edited one", () => {
+    expect(exeProgramOf({ mode: "exe", exe: exeRegexForName("php-fpm8.2") })).toEqual({ kind: "name", literal: "php-fpm8.2" });
+    expect(exeProgramOf({ mode: "exe", exe: exeRegexForPath("/opt/a+b/run") })).toEqual({ kind: "path", literal: "/opt/a+b/run" });
+    expect(exeProgramOf({ mode: "exe", exe: "nginx$" })).toBeNull();
+    // Only hand-edited state lands here; the agent then gets the exe regex as it is.
+    expect(selectorOf({ mode: "exe", exe: "nginx$" })).toEqual({ configKey: "exe", dimension: "exe", value: "nginx$" });
+  });
+
+  it("refuses an exe path whose command-line pattern would exceed procstat's selector length", () => {
+    const path = `/opt/x/${"d".repeat(120)}`;
+    const result = buildProcessSpec("server", { exe: path }, { source: "t", optionSource: (key) => `t ${key}=`, defaultDetection: "standard" });
+    expect(result.spec).toBeNull();
+    expect(result.issues[0]).toMatchObject({ code: "too-long" });
+  });
+});
+
+const HOST = { instanceId: "i-0123456789abcdef0", imageId: "ami-0123456789abcdef0", instanceType: "m7g.large" };
+
 describe("procstat entries and alarm dimensions", () => {
-  it("uses pid_file in config and pidfile as the dimension", () => {
+  it("uses pid_file in config and pidfile as the dimension, and pins the host dimensions on the entry", () => {
     const process = aProcess({ name: "worker", match: { mode: "pidfile", pidFile: "/run/worker.pid" } });
     expect(procstatEntryFor(process)).toEqual({
       pid_file: "/run/worker.pid",
       measurement: ["pid_count"],
       metrics_collection_interval: 60,
+      append_dimensions: HOST_DIMENSION_PLACEHOLDERS,
     });
-    expect(alarmDimensionsFor(process, "i-0123456789abcdef0")).toEqual([
+    expect(alarmDimensionsFor(process, HOST)).toEqual([
+      { Name: "ImageId", Value: "ami-0123456789abcdef0" },
       { Name: "InstanceId", Value: "i-0123456789abcdef0" },
+      { Name: "InstanceType", Value: "m7g.large" },
       { Name: "pid_finder", Value: "native" },
       { Name: "pidfile", Value: "/run/worker.pid" },
     ]);
   });
 
-  it("renders only procwatch-owned keys, sorted, with a fast flush only when needed", () => {
+  it("names the Auto Scaling group only for an instance in one (the agent's translator leaves the key out otherwise)", () => {
+    const process = aProcess({ name: "worker" });
+    const inGroup = metricHostOf({ ...HOST, tags: { "aws:autoscaling:groupName": "web-asg", Name: "web-1" } });
+    expect(alarmDimensionsFor(process, inGroup).map((dimension) => dimension.Name)).toEqual([
+      "AutoScalingGroupName",
+      "ImageId",
+      "InstanceId",
+      "InstanceType",
+      "pattern",
+      "pid_finder",
+    ]);
+    expect(metricHostOf({ ...HOST, tags: {} })).toEqual(HOST);
+  });
+
+  it("renders only procwatch-owned keys (never a metrics-level key the host's config may set), sorted, with a fast flush only when needed", () => {
     const standardOnly = renderProcstatFragment({ processes: [aProcess({ name: "sshd" }), aProcess({ name: "cron" })] });
-    expect(Object.keys(standardOnly.metrics).sort()).toEqual(["append_dimensions", "metrics_collected"]);
-    expect(standardOnly.metrics.metrics_collected.procstat.map((entry) => entry.exe)).toEqual([exeRegexForName("cron"), exeRegexForName("sshd")]);
+    expect(Object.keys(standardOnly.metrics).sort()).toEqual(["metrics_collected"]);
+    expect(standardOnly.metrics.metrics_collected.procstat.map((entry) => entry.pattern)).toEqual([
+      selectorOf({ mode: "exe", exe: exeRegexForName("cron") }).value,
+      selectorOf({ mode: "exe", exe: exeRegexForName("sshd") }).value,
+    ]);
+    expect(standardOnly.metrics.metrics_collected.procstat.every((entry) => entry.exe === undefined)).toBe(true);
 
     const withFast = renderProcstatFragment({ processes: [aProcess({ name: "sshd", detection: "fast" })] });
     expect(withFast.metrics.force_flush_interval).toBe(10);
@@ -68,67 +153,5 @@ describe("procstat entries and alarm dimensions", () => {
     const a = serializeFragment(renderProcstatFragment({ processes: [aProcess({ name: "a" }), aProcess({ name: "b" })] }));
     const b = serializeFragment(renderProcstatFragment({ processes: [aProcess({ name: "b" }), aProcess({ name: "a" })] }));
     expect(a).toBe(b);
-  });
-});
-
-/**
- * Hosts whose other CloudWatch agent fragments set agent-level `metrics.append_dimensions` (the
- * wizard's default: ImageId, InstanceId, InstanceType, AutoScalingGroupName). The agent merges
- * fragments with `reflect.DeepEqual` for every metrics-level key except `metrics_collected`
- * (aws/amazon-cloudwatch-agent translator/jsonconfig/mergeJsonUtil/util.go `mergeMap`), so
- * procwatch's fragment may not set a different `append_dimensions` or `aggregation_dimensions`.
- */
-describe("the fragment on hosts that append their own dimensions", () => {
-  const wizardAppend = ["AutoScalingGroupName", "ImageId", "InstanceId", "InstanceType"];
-  const web = { processes: [aProcess({ name: "nginx" }), aProcess({ name: "orders", match: { mode: "pattern", pattern: "orders\\.jar" } })] };
-
-  it("without host settings, renders exactly what it always did (no reload on upgrade)", () => {
-    expect(serializeFragment(renderProcstatFragment(web, { host: {} }))).toBe(serializeFragment(renderProcstatFragment(web)));
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholder
-    expect(renderProcstatFragment(web).metrics.append_dimensions).toEqual({ InstanceId: "${aws:InstanceId}" });
-  });
-
-  it("leaves append_dimensions to the host and asks for a rolled-up series with exactly the alarm's dimensions", () => {
-    const fragment = renderProcstatFragment(web, { host: { appendDimensions: wizardAppend } });
-    expect(fragment.metrics).not.toHaveProperty("append_dimensions");
-    expect(fragment.metrics.aggregation_dimensions).toEqual([
-      ["InstanceId", "exe", "pid_finder"],
-      ["InstanceId", "pattern", "pid_finder"],
-    ]);
-    for (const process of web.processes) {
-      const names = alarmDimensionsFor(process, "i-1").map((dimension) => dimension.Name);
-      expect(fragment.metrics.aggregation_dimensions).toContainEqual([...names].sort());
-    }
-  });
-
-  it("a host that appends only InstanceId already publishes the alarm's set: no aggregation", () => {
-    const fragment = renderProcstatFragment(web, { host: { appendDimensions: ["InstanceId"] } });
-    expect(fragment.metrics).not.toHaveProperty("append_dimensions");
-    expect(fragment.metrics).not.toHaveProperty("aggregation_dimensions");
-    expect(fragmentDimensionPlan(web, { appendDimensions: ["InstanceId"] }).problem).toBeNull();
-  });
-
-  it("a host aggregation list that already holds procwatch's sets is reused; one that lacks them cannot be merged and is a named problem", () => {
-    const covering = [["InstanceId"], ["pid_finder", "exe", "InstanceId"], ["InstanceId", "pattern", "pid_finder"]];
-    const reused = renderProcstatFragment(web, { host: { appendDimensions: wizardAppend, aggregationDimensions: covering } });
-    expect(reused.metrics).not.toHaveProperty("aggregation_dimensions");
-    expect(fragmentDimensionPlan(web, { appendDimensions: wizardAppend, aggregationDimensions: covering }).problem).toBeNull();
-
-    const wizardAggregation = [["InstanceId"]];
-    const blocked = fragmentDimensionPlan(web, { appendDimensions: wizardAppend, aggregationDimensions: wizardAggregation });
-    expect(blocked.problem).toMatchObject({
-      code: "host-aggregation-dimensions-lack-procwatch-sets",
-      missing: [
-        ["InstanceId", "exe", "pid_finder"],
-        ["InstanceId", "pattern", "pid_finder"],
-      ],
-    });
-    const rendered = renderProcstatFragment(web, { host: { appendDimensions: wizardAppend, aggregationDimensions: wizardAggregation } });
-    expect(rendered.metrics).not.toHaveProperty("aggregation_dimensions");
-    expect(rendered.metrics).not.toHaveProperty("append_dimensions");
-  });
-
-  it("a host that appends dimensions without InstanceId is a named problem (a roll-up can only keep dimensions the metric has)", () => {
-    expect(fragmentDimensionPlan(web, { appendDimensions: ["ImageId"] }).problem).toMatchObject({ code: "host-append-dimensions-lack-instance-id" });
   });
 });

@@ -64,11 +64,18 @@ describe("render → alarm dimensions round-trip (property)", () => {
       expect(rendered).toHaveLength(spec.processes.length);
 
       spec.processes.forEach((process, index) => {
-        const definition = alarmDefinitionFor(instanceId, process, { actions: { alarmActions: [], okActions: [] } });
-        const { measurement, metrics_collection_interval, ...selector } = rendered[index]!;
+        const definition = alarmDefinitionFor({ instanceId, imageId: "ami-0123456789abcdef0", instanceType: "t3.micro" }, process, {
+          actions: { alarmActions: [], okActions: [] },
+        });
+        const { measurement, metrics_collection_interval, append_dimensions, ...selector } = rendered[index]!;
         expect(procstatSelectorFromDimensions(definition.Dimensions)).toEqual(selector);
+        // Every host dimension the entry pins is on the alarm (the Auto Scaling group only when the instance has one).
         expect(definition.Dimensions.map((dimension) => dimension.Name).sort()).toEqual(
-          ["InstanceId", "pid_finder", "pid_file" in selector ? "pidfile" : Object.keys(selector)[0]!].sort(),
+          [
+            ...Object.keys(append_dimensions).filter((name) => name !== "AutoScalingGroupName"),
+            "pid_finder",
+            "pid_file" in selector ? "pidfile" : Object.keys(selector)[0]!,
+          ].sort(),
         );
         expect(metrics_collection_interval).toBe(definition.Period);
         expect(parseAlarmName(definition.AlarmName)).toEqual({ instanceId, processName: process.name });

@@ -1,4 +1,6 @@
-import { alarmDimensionsFor, DEFAULT_METRIC_NAMESPACE, PROCSTAT_METRIC_NAME, parseInstanceTags, resolveHostSpec } from "@procwatch/contract";
+import { AUTO_SCALING_GROUP_TAG, PROCSTAT_METRIC_NAME, parseInstanceTags, renderProcstatFragment, resolveHostSpec } from "@procwatch/contract";
+import { type Ec2Facts, mergeAgentConfigFragments, procstatPublisherConfig } from "./cloudwatch-agent-config.ts";
+import type { ProcstatSeries } from "./cloudwatch-agent-publisher.ts";
 import type { FakeAws, FakeInstanceState } from "./fake-aws.ts";
 import { seededRandom } from "./random.ts";
 
@@ -66,18 +68,51 @@ export function buildFleet(fake: FakeAws, options: FleetOptions): FleetMember[] 
   return members;
 }
 
-/** Publishes the procstat_lookup_pid_count series a correctly configured agent emits for the instance's tags. */
+/**
+ * Publishes the procstat_lookup_pid_count series the instance's CloudWatch agent emits once
+ * procwatch-agent has rendered its fragment for the instance's tags: the series come from
+ * testkit's model of the agent's config translation (cloudwatch-agent-config.ts), not from the
+ * alarm side's idea of them, so a dimension the alarms get wrong shows as missing data.
+ */
 export function publishAgentMetrics(fake: FakeAws, instanceId: string, options: { namespace?: string | undefined; tagPrefix?: string } = {}): void {
+  for (const { series } of agentSeriesFor(fake, instanceId, options)) {
+    fake.publishMetric({ Namespace: series.namespace, MetricName: PROCSTAT_METRIC_NAME, Dimensions: series.dimensions });
+  }
+}
+
+/** The pid-count series of each watched process on a fake instance, as its CloudWatch agent publishes them with procwatch's fragment alone. */
+export function agentSeriesFor(
+  fake: FakeAws,
+  instanceId: string,
+  options: { namespace?: string | undefined; tagPrefix?: string } = {},
+): { processName: string; series: ProcstatSeries }[] {
   const instance = fake.instances.get(instanceId);
   if (instance === undefined) throw new Error(`no fake instance ${instanceId}`);
   const parsed = parseInstanceTags(instance.tags, options.tagPrefix);
-  if (parsed.spec === null) return;
+  if (parsed.spec === null) return [];
   const resolved = resolveHostSpec({ tags: parsed.spec, prefix: options.tagPrefix });
-  for (const process of resolved.spec?.processes ?? []) {
-    fake.publishMetric({
-      Namespace: options.namespace ?? DEFAULT_METRIC_NAMESPACE,
-      MetricName: PROCSTAT_METRIC_NAME,
-      Dimensions: alarmDimensionsFor(process, instanceId),
-    });
-  }
+  if (resolved.spec === null) return [];
+  const fragment = renderProcstatFragment(resolved.spec, options.namespace === undefined ? {} : { namespace: options.namespace });
+  const merged = mergeAgentConfigFragments([{ name: "file_procwatch.json", json: fragment }]);
+  if (merged.config === null) throw new Error(`procwatch's fragment alone does not merge: ${merged.errors.join("; ")}`);
+  const facts = ec2FactsOf(instance);
+  // renderProcstatFragment sorts by name, as the spec is.
+  const names = [...resolved.spec.processes].map((process) => process.name).sort();
+  return names.map((processName, index) => ({ processName, series: procstatPublisherConfig(merged.config as Record<string, unknown>, index, facts).series }));
+}
+
+/** What the agent's `${aws:…}` placeholders resolve to on a fake instance (the Auto Scaling group from its tag, as the agent reads it). */
+export function ec2FactsOf(instance: {
+  readonly instanceId: string;
+  readonly imageId: string;
+  readonly instanceType: string;
+  readonly tags: Readonly<Record<string, string>>;
+}): Ec2Facts {
+  const group = instance.tags[AUTO_SCALING_GROUP_TAG];
+  return {
+    InstanceId: instance.instanceId,
+    ImageId: instance.imageId,
+    InstanceType: instance.instanceType,
+    ...(group !== undefined && group !== "" ? { AutoScalingGroupName: group } : {}),
+  };
 }

@@ -7,5 +7,6 @@ export * from "./errors.ts";
 export * from "./fake-aws.ts";
 export * from "./fake-cloudwatch-alarms.ts";
 export * from "./fleet.ts";
+export * from "./procstat-lookup.ts";
 export * from "./random.ts";
 export * from "./telemetry-pipeline.ts";

@@ -19,7 +19,14 @@ export class FleetInstanceFacts implements InstanceFacts {
     if (instanceId.startsWith("mi-")) return this.describeManaged(instanceId);
     const [record] = await this.inventory.describe([instanceId]);
     if (record === undefined) return null;
-    return { instanceId: record.instanceId, state: record.state, tags: record.tags, ...(record.name !== undefined ? { name: record.name } : {}) };
+    return {
+      instanceId: record.instanceId,
+      state: record.state,
+      tags: record.tags,
+      ...(record.name !== undefined ? { name: record.name } : {}),
+      ...(record.imageId !== undefined ? { imageId: record.imageId } : {}),
+      ...(record.instanceType !== undefined ? { instanceType: record.instanceType } : {}),
+    };
   }
 
   private async describeManaged(instanceId: string): Promise<InstanceSnapshot | null> {

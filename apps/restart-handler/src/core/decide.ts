@@ -4,6 +4,7 @@ import {
   type Dimension,
   formatIssue,
   type HostSpec,
+  metricHostOf,
   type ParseResult,
   parseInstanceTags,
   resolveHostSpec,
@@ -260,7 +261,7 @@ export function decideAlarm(input: AlarmDecisionInput): AlarmDecision {
     };
   }
 
-  const expected = alarmDimensionsFor(process, story.instanceId);
+  const expected = alarmDimensionsFor(process, metricHostOf(input.instance ?? { instanceId: story.instanceId }));
   const actual = transition.dimensions ?? [];
   const dimensionMismatch = sameDimensions(expected, actual) ? undefined : { expected, actual };
   const notes =

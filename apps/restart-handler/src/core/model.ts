@@ -87,6 +87,9 @@ export interface InstanceSnapshot {
   readonly state: string;
   readonly name?: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** DescribeInstances `ImageId`/`InstanceType` (EC2 only): part of the alarm's dimensions (contract `metricHostOf`). */
+  readonly imageId?: string;
+  readonly instanceType?: string;
 }
 
 export type ProfileLookup = { readonly found: true; readonly document: SpecDocument } | { readonly found: false; readonly issues?: readonly SpecIssue[] };

@@ -1,6 +1,15 @@
 import { InstanceInventory, ProfileStore } from "@procwatch/aws-adapters";
-import { alarmDefinitionFor, DEFAULT_METRIC_NAMESPACE, type ProcessSpec, parseInstanceTags, resolveHostSpec } from "@procwatch/contract";
 import {
+  alarmDefinitionFor,
+  DEFAULT_METRIC_NAMESPACE,
+  type MetricHost,
+  metricHostOf,
+  type ProcessSpec,
+  parseInstanceTags,
+  resolveHostSpec,
+} from "@procwatch/contract";
+import {
+  agentSeriesFor,
   CloudWatchAgentPublisher,
   type DeliveredNotification,
   FakeAws,
@@ -97,9 +106,17 @@ export class StormWorld {
    */
   createAlarms(): void {
     for (const instanceId of this.hosts) {
-      const definition = alarmDefinitionFor(instanceId, this.processOf(NGINX_TAGS), { actions: { alarmActions: [RESTART_TOPIC], okActions: [RESTART_TOPIC] } });
+      const definition = alarmDefinitionFor(this.metricHost(instanceId), this.processOf(NGINX_TAGS), {
+        actions: { alarmActions: [RESTART_TOPIC], okActions: [RESTART_TOPIC] },
+      });
       void this.fake.handle("PutMetricAlarm", { ...definition, Dimensions: [...definition.Dimensions] } as unknown as Record<string, unknown>);
     }
+  }
+
+  private metricHost(instanceId: string): MetricHost {
+    const instance = this.fake.instances.get(instanceId);
+    if (instance === undefined) throw new Error(`no host ${instanceId}`);
+    return metricHostOf(instance);
   }
 
   private processOf(tags: Record<string, string>): ProcessSpec {
@@ -115,8 +132,10 @@ export class StormWorld {
 
   /** The host's CloudWatch agent publishes `pidCountAt` from now on (standard profile, a per-host phase). */
   startAgent(instanceId: string, pidCountAt: (t: number) => PidCountSample, faults: PublisherFaults = {}): void {
-    const process = this.processOf(NGINX_TAGS);
-    const dimensions = [...alarmDefinitionFor(instanceId, process, { actions: { alarmActions: [], okActions: [] } }).Dimensions];
+    // What the host's agent publishes comes from testkit's model of the agent's config translation.
+    const [nginx] = agentSeriesFor(this.fake, instanceId);
+    if (nginx === undefined) throw new Error(`${instanceId} watches nothing`);
+    const dimensions = [...nginx.series.dimensions];
     const phase = (Number.parseInt(instanceId.slice(-4), 16) * 7_919) % MINUTE;
     const publisher = new CloudWatchAgentPublisher(
       { namespace: DEFAULT_METRIC_NAMESPACE, dimensions },
