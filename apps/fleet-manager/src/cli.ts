@@ -376,6 +376,9 @@ async function resolveDeployment(
     ...(io.retry !== undefined ? { retry: io.retry } : {}),
   };
   const tps = parseTps(globals.tps);
+  // Every flag given is checked before anything is sent: a bad value is a usage error even when the
+  // region, the credentials or the deployed settings could not be read. Unset settings take valid defaults here.
+  fleetConfig(globals, false);
   const clients = (io.createClients ?? createAwsClients)(awsSettings);
   // All three clients share the settings: resolving one client's region and credentials checks them all.
   await verifyAwsAccess(clients.ec2);

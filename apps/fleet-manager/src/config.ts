@@ -61,26 +61,52 @@ export interface RawConfig {
   readonly realarmAfterMinutes?: string | undefined;
 }
 
-/** Validates operator input with the contract's patterns; every bad value is a UsageError naming the flag. */
+interface UsageProblem {
+  readonly message: string;
+  readonly hint: string;
+}
+
+function problem(message: string, options: { hint: string }): UsageProblem {
+  return { message, hint: options.hint };
+}
+
+/** One problem as it always read; several in one line each (message; message) with their hints in the same order. */
+function usageErrorFor(problems: readonly UsageProblem[]): UsageError {
+  const [only] = problems;
+  if (problems.length === 1 && only !== undefined) return new UsageError(only.message, { hint: only.hint });
+  return new UsageError(`${problems.length} invalid settings: ${problems.map((each) => each.message).join("; ")}`, {
+    hint: problems.map((each) => each.hint).join("; "),
+  });
+}
+
+/**
+ * Validates operator input with the contract's patterns. Every bad value is reported at once, in
+ * one UsageError naming each flag, its value and what would be valid.
+ */
 export function resolveConfig(
   raw: RawConfig,
   labels: { prefix: string; tagPrefix: string; namespace: string; action: string; defaultDetection: string; armingGrace: string; realarmAfter: string },
 ): FleetConfig {
+  const problems: UsageProblem[] = [];
   const alarmPrefix = raw.alarmPrefix ?? DEFAULT_ALARM_PREFIX;
   if (!alarmPrefixRegex.test(alarmPrefix)) {
-    throw new UsageError(`${labels.prefix} ${JSON.stringify(alarmPrefix)} is not a valid alarm prefix`, {
-      hint: `use 1-32 letters, digits, '.', '_' or '-' (${ALARM_PREFIX_PATTERN})`,
-    });
+    problems.push(
+      problem(`${labels.prefix} ${JSON.stringify(alarmPrefix)} is not a valid alarm prefix`, {
+        hint: `use 1-32 letters, digits, '.', '_' or '-' (${ALARM_PREFIX_PATTERN})`,
+      }),
+    );
   }
   const tagPrefix = raw.tagPrefix ?? DEFAULT_TAG_PREFIX;
   if (!TAG_PREFIX.test(tagPrefix)) {
-    throw new UsageError(`${labels.tagPrefix} ${JSON.stringify(tagPrefix)} is not a valid tag prefix`, { hint: "use 1-32 letters, digits, '.', '_' or '-'" });
+    problems.push(problem(`${labels.tagPrefix} ${JSON.stringify(tagPrefix)} is not a valid tag prefix`, { hint: "use 1-32 letters, digits, '.', '_' or '-'" }));
   }
   const namespace = raw.namespace ?? DEFAULT_METRIC_NAMESPACE;
   if (!NAMESPACE.test(namespace) || namespace.startsWith("AWS/")) {
-    throw new UsageError(`${labels.namespace} ${JSON.stringify(namespace)} is not a valid custom metric namespace`, {
-      hint: "the CloudWatch agent's namespace, CWAgent by default",
-    });
+    problems.push(
+      problem(`${labels.namespace} ${JSON.stringify(namespace)} is not a valid custom metric namespace`, {
+        hint: "the CloudWatch agent's namespace, CWAgent by default",
+      }),
+    );
   }
   const arns = (raw.restartActionArn ?? "")
     .split(",")
@@ -88,36 +114,49 @@ export function resolveConfig(
     .filter((arn) => arn !== "");
   for (const arn of arns) {
     if (!ACTION_ARN.test(arn)) {
-      throw new UsageError(`${labels.action} ${JSON.stringify(arn.slice(0, 120))} is not an SNS topic or Lambda function ARN`, {
-        hint: "e.g. arn:aws:sns:eu-west-1:123456789012:procwatch-restart",
-      });
+      problems.push(
+        problem(`${labels.action} ${JSON.stringify(arn.slice(0, 120))} is not an SNS topic or Lambda function ARN`, {
+          hint: "e.g. arn:aws:sns:eu-west-1:123456789012:procwatch-restart",
+        }),
+      );
     }
   }
   if (arns.length > 5)
-    throw new UsageError(`${labels.action} lists ${arns.length} ARNs; an alarm takes at most 5 actions per state`, { hint: "pass at most 5" });
+    problems.push(problem(`${labels.action} lists ${arns.length} ARNs; an alarm takes at most 5 actions per state`, { hint: "pass at most 5" }));
   const defaultDetection = raw.defaultDetection ?? DEFAULT_DETECTION_PROFILE;
   if (!isDetectionProfileName(defaultDetection)) {
-    throw new UsageError(`${labels.defaultDetection} ${JSON.stringify(defaultDetection.slice(0, 40))} is not a detection profile`, {
-      hint: `use ${DETECTION_PROFILE_NAMES.join(" or ")}, the same value the agents get (the stack's detectionProfile)`,
-    });
+    problems.push(
+      problem(`${labels.defaultDetection} ${JSON.stringify(defaultDetection.slice(0, 40))} is not a detection profile`, {
+        hint: `use ${DETECTION_PROFILE_NAMES.join(" or ")}, the same value the agents get (the stack's detectionProfile)`,
+      }),
+    );
   }
   const graceText = raw.armingGraceMinutes ?? String(DEFAULT_ARMING_GRACE_MINUTES);
   const armingGraceMinutes = /^\d{1,4}$/.test(graceText) ? Number(graceText) : Number.NaN;
   if (!(armingGraceMinutes <= MAX_ARMING_GRACE_MINUTES)) {
-    throw new UsageError(
-      `${labels.armingGrace} ${JSON.stringify(graceText.slice(0, 40))} is not a whole number of minutes from 0 to ${MAX_ARMING_GRACE_MINUTES}`,
-      {
+    problems.push(
+      problem(`${labels.armingGrace} ${JSON.stringify(graceText.slice(0, 40))} is not a whole number of minutes from 0 to ${MAX_ARMING_GRACE_MINUTES}`, {
         hint: `e.g. ${DEFAULT_ARMING_GRACE_MINUTES} (the default); 0 turns a new alarm's actions on at once, before its host reports`,
-      },
+      }),
     );
   }
   const realarmText = raw.realarmAfterMinutes ?? String(DEFAULT_REALARM_AFTER_MINUTES);
   const realarmAfterMinutes = /^\d{1,4}$/.test(realarmText) ? Number(realarmText) : Number.NaN;
   if (!(realarmAfterMinutes <= MAX_ARMING_GRACE_MINUTES)) {
-    throw new UsageError(
-      `${labels.realarmAfter} ${JSON.stringify(realarmText.slice(0, 40))} is not a whole number of minutes from 0 to ${MAX_ARMING_GRACE_MINUTES}`,
-      { hint: `e.g. ${DEFAULT_REALARM_AFTER_MINUTES} (the default, the restart handler's budget window); 0 never re-evaluates` },
+    problems.push(
+      problem(`${labels.realarmAfter} ${JSON.stringify(realarmText.slice(0, 40))} is not a whole number of minutes from 0 to ${MAX_ARMING_GRACE_MINUTES}`, {
+        hint: `e.g. ${DEFAULT_REALARM_AFTER_MINUTES} (the default, the restart handler's budget window); 0 never re-evaluates`,
+      }),
     );
   }
-  return { alarmPrefix, tagPrefix, namespace, restartActionArns: arns, defaultDetection, armingGraceMinutes, realarmAfterMinutes };
+  if (problems.length > 0) throw usageErrorFor(problems);
+  return {
+    alarmPrefix,
+    tagPrefix,
+    namespace,
+    restartActionArns: arns,
+    defaultDetection: defaultDetection as DetectionProfileName,
+    armingGraceMinutes,
+    realarmAfterMinutes,
+  };
 }

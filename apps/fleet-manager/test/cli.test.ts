@@ -261,6 +261,19 @@ describe("usage errors exit 2 with one line and a hint", () => {
     expect(result.stderr).toMatch(/\nhint: .+\n$/);
     expect(result.stderr.trim().split("\n")).toHaveLength(2);
     expect(fake.alarms.size).toBe(0);
+    // Nothing is read either: not even the deployed settings.
+    expect(fake.callCounts()).toEqual({});
+  });
+
+  it("every bad setting at once, in one line, before any AWS call", async () => {
+    const { run, fake } = cli();
+    const result = await run("plan", "--namespace", "AWS/EC2", "--arming-grace-minutes", "-3", "--default-detection", "turbo");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'procwatch-fleet: 3 invalid settings: --namespace "AWS/EC2" is not a valid custom metric namespace; --default-detection "turbo" is not a detection profile; --arming-grace-minutes "-3" is not a whole number of minutes from 0 to 1440\n' +
+        "hint: the CloudWatch agent's namespace, CWAgent by default; use standard or fast, the same value the agents get (the stack's detectionProfile); e.g. 45 (the default); 0 turns a new alarm's actions on at once, before its host reports\n",
+    );
+    expect(fake.callCounts()).toEqual({});
   });
 
   it.each<[string[], Record<string, string>, RegExp]>([
