@@ -2,7 +2,9 @@
  * `pnpm demo`: procwatch's whole loop on this machine, narrated. A real process dies, the real
  * agent sees it, the alarm the real fleet manager created fires, the real restart handler sends
  * the real restart document, the real agent binary restarts the process, and the Slack thread
- * prints. AWS is replaced by small stand-ins named for what they replace (see local-loop.ts).
+ * prints. A second act runs the same kind of host with `detection=local`: the process is back
+ * within about a second through procwatch's supervisor, and the report reaches Slack through the
+ * host-reports queue. AWS is replaced by small stand-ins named for what they replace (see local-loop.ts).
  */
 import { LocalLoop } from "./local-loop.ts";
 
@@ -106,6 +108,63 @@ async function main(): Promise<void> {
     say(`Slack: ${loop.slack.messages.length} messages in ${threads.size} thread(s)`);
   } finally {
     await stop();
+  }
+  await localSupervisionAct();
+}
+
+/** Wall-clock polling for what the host's own supervision does (it does not move with the model clock). */
+async function waitOnHost<T>(what: string, probe: () => Promise<T | undefined>, withinMs: number): Promise<{ value: T; afterMs: number }> {
+  const started = Date.now();
+  while (Date.now() - started < withinMs) {
+    const value = await probe();
+    if (value !== undefined) return { value, afterMs: Date.now() - started };
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`${what}: not within ${withinMs} ms`);
+}
+
+/**
+ * The second act: the same kind of host with `detection=local`. procwatch restarts the process on
+ * the host in about 100 ms (here procwatch's own supervisor: there is no systemd in this sandbox),
+ * no command is sent, and the restart reaches Slack through the host-reports queue.
+ */
+async function localSupervisionAct(): Promise<void> {
+  const loop = new LocalLoop({ processName: "demo-local", detection: "local", onSlackMessage: (rendered) => console.log(`\n${indent(rendered, "    │ ")}`) });
+  try {
+    console.log(`\n${bold("Second act: detection=local — restarted on the host in milliseconds, the CloudWatch alarm as the backstop.")}`);
+    step(`procwatch-agent apply with detection=local: procwatch's supervisor starts "${loop.processName}" as its child`);
+    const applied = await loop.applySpec();
+    expectOk(applied.exitCode === 0, "procwatch-agent apply failed", applied.stderr);
+    const { localSupervision } = JSON.parse(applied.stdout) as { localSupervision: { backend: string; budget: { restarts: number; windowMinutes: number } } };
+    const first = await waitOnHost(
+      "the supervisor's first start",
+      async () => ((await loop.health()).pidCount === 1 ? (await loop.health()).pids : undefined),
+      5_000,
+    );
+    say(
+      `${localSupervision.backend}: ${loop.processName} runs as pid ${first.value.join(", ")}; local budget ${localSupervision.budget.restarts} restarts in ${localSupervision.budget.windowMinutes} min`,
+    );
+
+    step(`Kill ${loop.processName} (SIGKILL) and watch the host bring it back`);
+    const [killedPid] = await loop.killService();
+    const back = await waitOnHost(
+      "a new pid",
+      async () => {
+        const health = await loop.health();
+        return health.pidCount === 1 && health.pids[0] !== killedPid ? health.pids[0] : undefined;
+      },
+      5_000,
+    );
+    say(
+      `pid ${killedPid} → ${back.value}, seen by \`procwatch-agent health\` ${back.afterMs} ms after the kill (wall clock); restart commands sent: ${loop.runCommand.invocations.length}`,
+    );
+
+    step("The restart is reported: spool → host-reports SQS queue (SenderId-bound) → restart handler → Slack");
+    const reports = await loop.deliverHostReports(localSupervision.budget);
+    expectOk(reports.length === 1, "expected one host report", JSON.stringify(reports.map((report) => report.event)));
+    say(dim(`the supervisor measured ${reports[0]?.event.downMs} ms from exit to the new start; the message above is the only thing a report can cause`));
+  } finally {
+    await loop.cleanup();
   }
 }
 

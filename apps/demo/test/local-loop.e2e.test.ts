@@ -47,7 +47,8 @@ describe("procwatch end to end on one host: kill, restart, recovery", { timeout:
     const health = await loop.health();
     const process = (health.json.processes as Array<{ match: { dimension: string; selector: string } }>)[0]!;
     expect(alarm.Dimensions).toContainEqual({ Name: process.match.dimension, Value: process.match.selector });
-    expect(alarm.Dimensions?.map((dimension) => dimension.Name).sort()).toEqual(["InstanceId", "exe", "pid_finder"]);
+    // A plain name reaches the CloudWatch agent as a command-line pattern; the host dimensions are pinned on the entry.
+    expect(alarm.Dimensions?.map((dimension) => dimension.Name).sort()).toEqual(["ImageId", "InstanceId", "InstanceType", "pattern", "pid_finder"]);
     expect(health.status).toBe("healthy");
     expect(alarm.StateValue).toBe("OK");
     // The first evaluation's OK reached the handler, which had nothing to close: no message.
