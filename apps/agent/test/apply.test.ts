@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { PROCSTAT_MEASUREMENTS } from "@procwatch/contract";
+import { HOST_DIMENSION_PLACEHOLDERS, PROCSTAT_MEASUREMENTS } from "@procwatch/contract";
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeCtl, runAgent, Scratch, writeJson } from "./helpers.ts";
 
@@ -232,15 +232,30 @@ describe("render", () => {
     const path = spec("r.json", { version: 1, detection: "fast", processes: [{ name: "nginx", exe: "/usr/sbin/nginx" }] });
     const run = await runAgent(["render", "--spec", path], env);
     expect(run.exitCode).toBe(0);
+    // exe=/usr/sbin/nginx reaches the CloudWatch agent as a command-line pattern on argv[0] (never as
+    // exe, which a cwagent agent cannot read for root), with the host dimensions pinned on the entry.
     expect(JSON.parse(run.stdout)).toEqual({
       metrics: {
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent placeholder
-        append_dimensions: { InstanceId: "${aws:InstanceId}" },
         force_flush_interval: 10,
         metrics_collected: {
-          procstat: [{ exe: "^/usr/sbin/nginx( \\(deleted\\))?$", measurement: [...PROCSTAT_MEASUREMENTS], metrics_collection_interval: 10 }],
+          procstat: [
+            {
+              pattern: "^(/usr/sbin/nginx:?|nginx:)( |$)",
+              measurement: [...PROCSTAT_MEASUREMENTS],
+              metrics_collection_interval: 10,
+              append_dimensions: HOST_DIMENSION_PLACEHOLDERS,
+            },
+          ],
         },
       },
+    });
+    expect(HOST_DIMENSION_PLACEHOLDERS).toEqual({
+      // biome-ignore-start lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholders
+      AutoScalingGroupName: "${aws:AutoScalingGroupName}",
+      ImageId: "${aws:ImageId}",
+      InstanceId: "${aws:InstanceId}",
+      InstanceType: "${aws:InstanceType}",
+      // biome-ignore-end lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholders
     });
     const flags = await runAgent(["render", "--processes", "sshd nginx", "--json"], env);
     expect(flags.json()).toMatchObject({ ok: true, source: "flags", processes: ["nginx", "sshd"], digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });

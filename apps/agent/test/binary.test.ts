@@ -40,7 +40,10 @@ describe("the x64 single binary", () => {
     const spec = join(dir, "spec.json");
     writeJson(spec, { version: 1, processes: [{ name: "nginx" }] });
     const { stdout } = await exec(X64, ["render", "--spec", spec]);
-    expect(JSON.parse(stdout).metrics.metrics_collected.procstat[0].exe).toBe("(^|/)nginx( \\(deleted\\))?$");
+    // An exe spec reaches the CloudWatch agent as its command-line pattern on argv[0], never as exe.
+    const [entry] = JSON.parse(stdout).metrics.metrics_collected.procstat;
+    expect(entry.pattern).toBe("^([^ ]*/)?nginx:?( |$)");
+    expect(entry).not.toHaveProperty("exe");
   });
 
   it("health --json counts a real process and loads the lazily embedded host-facts chunk", async () => {

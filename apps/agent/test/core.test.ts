@@ -1,9 +1,8 @@
-import { exeRegexForName, type ProcessSpec } from "@procwatch/contract";
+import { exeRegexForName, type ProcessSpec, selectorOf } from "@procwatch/contract";
 import { describe, expect, it } from "vitest";
 import { lookupGroup, lookupUser, resolveStartCommandAccounts } from "../src/core/accounts.ts";
 import { buildAllowList, parseAllowList, serializeAllowList } from "../src/core/allow-list.ts";
 import {
-  dimensionFindings,
   type ExpectedAgentSettings,
   expectedAgentSettings,
   hostAgentConfigOf,
@@ -11,9 +10,20 @@ import {
   otherFragmentFindings,
 } from "../src/core/cwagent-config.ts";
 import { compareFragment, fragmentDigest, reloadReasonFor, renderFragmentText } from "../src/core/fragment.ts";
-import { evaluateHealth, type HostFinding, type ProcessObservation, parseCloudWatchAgentStatus } from "../src/core/health.ts";
+import { evaluateHealth, evaluateProcess, type HostFinding, type ProcessObservation, parseCloudWatchAgentStatus } from "../src/core/health.ts";
 import { parseLocalConfig, type StartCommand } from "../src/core/local-config.ts";
-import { joinCmdline, matchProcesses, type ProcessRecord, parsePidFileContent, patternSuggestion } from "../src/core/process-matching.ts";
+import {
+  exactSelectorTag,
+  fieldsNeededFor,
+  fieldsRunningNeeds,
+  findRunning,
+  joinCmdline,
+  matchProcesses,
+  type ProcessRecord,
+  parsePidFileContent,
+  patternCandidates,
+  patternSuggestion,
+} from "../src/core/process-matching.ts";
 import { cpuPercentSinceStart, parseProcStat, parseRssBytes } from "../src/core/process-usage.ts";
 import { checkProcessNameArgument, chooseBackend, exitCodeForRestart, shouldRestart } from "../src/core/restart-decision.ts";
 import { planSpecSource, resolveSpecStage, specFromDocument, specFromTags, specWithProfile } from "../src/core/spec-sources.ts";
@@ -352,32 +362,31 @@ describe("what the CloudWatch agent loads", () => {
     expect(expectedAgentSettings({ processes: [] }, undefined)).toEqual(expected({ watchesProcesses: false }));
   });
 
-  it("reads what other fragments set as the agent merges them, and flags only dimensions procwatch's roll-up cannot make up for", () => {
+  it("reads agent.run_as_user as the agent merges the files; appended and aggregated dimensions of other fragments are no finding", () => {
     const others = [
       other("asg", { append_dimensions: { AutoScalingGroupName: "x", InstanceId: "y" } }),
+      other("img", { append_dimensions: { ImageId: "y" } }),
+      other("wizard", { aggregation_dimensions: [["InstanceId"]] }),
       other("plugin", { metrics_collected: { cpu: { append_dimensions: { Team: "a" } } } }),
       { name: "runas", json: { agent: { run_as_user: "cwagent" } } },
+      { name: "runas2", json: { agent: { run_as_user: "other" } } },
       { name: "scalar", json: 3 },
       { name: "array", json: { metrics: [] } },
     ];
-    const host = hostAgentConfigOf("/d", others);
-    expect(host).toEqual({
-      metrics: { appendDimensions: ["AutoScalingGroupName", "InstanceId"] },
-      appendDimensionsPath: "/d/asg",
-      runAsUser: { user: "cwagent", path: "/d/runas" },
-    });
-    const spec = { processes: [aProcess()] };
-    expect(dimensionFindings(spec, host)).toEqual([]);
-    expect(dimensionFindings(spec, hostAgentConfigOf("/d", [other("plain", { append_dimensions: { InstanceId: "y" } })]))).toEqual([]);
-    expect(codes(dimensionFindings(spec, hostAgentConfigOf("/d", [other("img", { append_dimensions: { ImageId: "y" } })])))).toEqual([
-      "foreign-append-dimensions",
-    ]);
-    const blocked = hostAgentConfigOf("/d", [
-      other("a-append", { append_dimensions: { ImageId: "i", InstanceId: "y" } }),
-      other("b-aggregate", { aggregation_dimensions: [["InstanceId"]] }),
-    ]);
-    expect(dimensionFindings(spec, blocked)).toEqual([expect.objectContaining({ code: "foreign-aggregation-dimensions", path: "/d/b-aggregate" })]);
+    expect(hostAgentConfigOf("/d", others)).toEqual({ runAsUser: { user: "cwagent", path: "/d/runas" } });
+    expect(hostAgentConfigOf("/d", others.slice(0, 4))).toEqual({});
+    // procwatch's entries pin their own host dimensions: whatever the host appends or aggregates, nothing to report.
     expect(otherFragmentFindings("/d", others, expected())).toEqual([]);
+    const report = evaluateHealth({
+      processes: [{ spec: aProcess(), outcome: { pids: [1], agentPidCount: 1 }, usage: { cpuPercent: 0, rssBytes: 0 } }],
+      cloudwatchAgent: { state: "running", via: "ctl", configStatus: "configured" },
+      fragment: { path: "/s", comparison: "matches", installed: { path: "/c", comparison: "matches" } },
+      spec: { source: "spec-file:/s", problems: [] },
+      agent: { version: "1", node: "v24", arch: "x64" },
+      checkedAt: "2026-01-01T00:00:00.000Z",
+      cwagentConfig: { directory: "/d", others },
+    });
+    expect(report).toMatchObject({ status: "healthy", findings: [] });
   });
 
   it("flags a flush interval that cannot merge with the fast profile's, or that is slower than the standard alarm period", () => {
@@ -445,30 +454,108 @@ describe("health findings", () => {
   });
 });
 
-describe("what a non-root CloudWatch agent counts (agent.run_as_user)", () => {
-  const records = [
-    { pid: 10, exePath: "/usr/sbin/nginx", cmdline: "nginx: master process /usr/sbin/nginx", ownerUid: 0 },
-    { pid: 11, exePath: "/usr/sbin/nginx", cmdline: "nginx: worker process", ownerUid: 998 },
-  ];
-  const exe = { mode: "exe", exe: "(^|/)nginx( \\(deleted\\))?$" } as const;
+describe("what the CloudWatch agent counts for an exe spec: the command-line pattern it is given (selectorOf), whatever user it runs as", () => {
+  const nginx = { mode: "exe", exe: exeRegexForName("nginx") } as const;
+  const agentPattern = selectorOf(nginx).value;
+  const cwagent = { user: "cwagent", uid: 998, path: "/d/file_config.json" };
+  const root = (pid: number, exePath: string, cmdline: string) => ({ pid, exePath, cmdline, ownerUid: 0 });
+  const master = root(10, "/usr/sbin/nginx", "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;");
+  const worker = { pid: 11, exePath: "/usr/sbin/nginx", cmdline: "nginx: worker process", ownerUid: 33 };
 
-  it("skips processes whose exe link its user cannot read; root (no agent user) counts all", () => {
-    expect(matchProcesses(exe, records)).toEqual({ pids: [10, 11], agentPidCount: 2 });
-    expect(matchProcesses(exe, records, undefined, { user: "cwagent", uid: 998, path: "/d/f" })).toEqual({
-      pids: [10, 11],
-      agentPidCount: 1,
-      hiddenFromAgent: [10],
-    });
-    expect(matchProcesses(exe, records, undefined, { user: "ghost", uid: null, path: "/d/f" })).toMatchObject({ agentPidCount: 0, hiddenFromAgent: [10, 11] });
-    expect(matchProcesses({ mode: "pattern", pattern: "nginx" }, records, undefined, { user: "cwagent", uid: 998, path: "/d/f" })).toEqual({
-      pids: [10, 11],
-      agentPidCount: 2,
-    });
+  it("an agent running as cwagent counts root's nginx: it reads command lines, which every user can read", () => {
+    expect(agentPattern).toBe("^([^ ]*/)?nginx:?( |$)");
+    // Before, an exe entry made a cwagent agent skip root's exe links: agentPidCount 1, hiddenFromAgent [10].
+    expect(matchProcesses(nginx, [master, worker], undefined, cwagent)).toEqual({ pids: [10, 11], agentPidCount: 2 });
+    expect(matchProcesses(nginx, [master, worker], undefined, { user: "ghost", uid: null, path: "/d/f" })).toEqual({ pids: [10, 11], agentPidCount: 2 });
+    // Health reads command lines for exe specs too; restart reads only the exe links.
+    expect(fieldsNeededFor([nginx], cwagent)).toEqual({ exePath: true, cmdline: true, ownerUid: false });
+    expect(fieldsRunningNeeds(nginx)).toEqual({ exePath: true, cmdline: false });
+    expect(fieldsNeededFor([{ mode: "pidfile", pidFile: "/run/x.pid" }])).toEqual({ exePath: false, cmdline: false, ownerUid: false });
   });
 
-  it("suggests a literal pattern found in the command lines", () => {
-    expect(patternSuggestion(["/usr/sbin/nginx"], ["nginx: master process /usr/sbin/nginx", "nginx: worker process"])).toBe("nginx");
+  it("the running pids stay the exe links' (as root); where the pattern counts others, health names both sides", () => {
+    const renamed = root(12, "/usr/sbin/nginx", "other 300"); // started with exec -a other
+    const impostor = root(13, "/usr/bin/sleep", "nginx 300"); // exec -a nginx sleep 300
+    const outcome = matchProcesses(nginx, [master, worker, renamed, impostor], undefined, cwagent);
+    expect(outcome).toEqual({
+      pids: [10, 11, 12],
+      agentPidCount: 3,
+      agentDivergence: { selector: { configKey: "pattern", value: agentPattern }, agentPids: [10, 11, 13], uncounted: [12], extra: [13] },
+    });
+    // restart's truth never looks at a command line.
+    expect(findRunning(nginx, [impostor, { ...renamed, cmdline: null }])).toEqual({ pids: [12] });
+    const finding = evaluateProcess({ spec: aProcess(), outcome, usage: { cpuPercent: 0, rssBytes: 0 }, exactTag: null }).findings;
+    expect(finding).toEqual([
+      `the CloudWatch agent counts nginx by command line (pattern ${agentPattern}, the alarm's selector), procwatch by executable (/proc/<pid>/exe); ` +
+        'the agent does not count pid 12, which runs nginx under another argv[0] (started with exec -a, retitled without "<name>:", or run by an interpreter); ' +
+        "it counts pid 13, whose argv[0] names nginx but which runs another executable; it publishes pid_count 3 while 3 run: " +
+        `no exe= or pattern= literal counts exactly pids 10, 11, 12 here: give nginx a regex that does (a spec document or profile's "regex")`,
+    ]);
+  });
+
+  it("says the alarm fires when the agent counts none of the running processes, and names the tag that counts them exactly", () => {
+    const spec = aProcess({ name: "pwreal" });
+    const records = [root(20, "/opt/app/pwreal", "pwrenamed 300"), root(21, "/usr/bin/sleep", "sleep 300")];
+    const outcome = matchProcesses(spec.match, records);
+    expect(outcome).toMatchObject({ pids: [20], agentPidCount: 0, agentDivergence: { uncounted: [20], extra: [] } });
+    // exe=/opt/app/pwreal would still look for pwreal on argv[0]; the argv[0] it was started with counts exactly.
+    const tag = exactSelectorTag("pwreal", outcome.pids, records);
+    expect(tag).toBe("match=pattern pattern=pwrenamed");
+    const [finding] = evaluateProcess({ spec, outcome, usage: { cpuPercent: 0, rssBytes: 0 }, exactTag: tag }).findings;
+    expect(finding).toContain(
+      "it publishes pid_count 0 while 1 run, so the alarm fires while it runs: tag procwatch:process:pwreal = match=pattern pattern=pwrenamed counts exactly the running pid",
+    );
+  });
+
+  it("suggests exe=<path> when the program's path on argv[0] leaves an impostor out, and a pattern literal only when it counts exactly the running pids", () => {
+    const real = [root(10, "/usr/sbin/nginx", "/usr/sbin/nginx -g daemon off;"), { ...worker }];
+    const impostor = root(13, "/usr/bin/sleep", "nginx 300");
+    expect(matchProcesses(nginx, [...real, impostor]).agentDivergence).toMatchObject({ extra: [13], uncounted: [] });
+    expect(exactSelectorTag("nginx", [10, 11], [...real, impostor])).toBe("exe=/usr/sbin/nginx");
+    // Nothing distinguishes them: no tag rather than a wrong one.
+    expect(exactSelectorTag("nginx", [10, 11, 12], [master, worker, root(12, "/usr/sbin/nginx", "other 300"), impostor])).toBeNull();
+    expect(exactSelectorTag("nginx", [], [master])).toBeNull();
+  });
+
+  it("names at most 10 pids of a side", () => {
+    const many = Array.from({ length: 12 }, (_, index) => root(100 + index, "/usr/sbin/nginx", "other 300"));
+    const outcome = matchProcesses(nginx, many);
+    const [finding] = evaluateProcess({ spec: aProcess(), outcome, usage: { cpuPercent: 0, rssBytes: 0 }, exactTag: null }).findings;
+    expect(finding).toContain("the agent does not count pids 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, … (12 in all), which run nginx");
+  });
+
+  it("a hand-edited exe regex still reaches the agent as exe: a non-root agent skips exe links of other users", () => {
+    const handEdited = { mode: "exe", exe: "nginx$" } as const;
+    expect(selectorOf(handEdited).configKey).toBe("exe");
+    expect(fieldsNeededFor([handEdited], cwagent)).toEqual({ exePath: true, cmdline: true, ownerUid: true });
+    expect(matchProcesses(handEdited, [master, worker])).toEqual({ pids: [10, 11], agentPidCount: 2 });
+    const outcome = matchProcesses(handEdited, [master, worker], undefined, { ...cwagent, uid: 33 });
+    expect(outcome).toEqual({
+      pids: [10, 11],
+      agentPidCount: 1,
+      agentDivergence: { selector: { configKey: "exe", value: "nginx$" }, agentPids: [11], uncounted: [10], extra: [] },
+    });
+    const [finding] = evaluateProcess({
+      spec: aProcess({ match: handEdited }),
+      outcome,
+      usage: { cpuPercent: 0, rssBytes: 0 },
+      agentUser: { ...cwagent, uid: 33 },
+      exactTag: "exe=/usr/sbin/nginx",
+    }).findings;
+    expect(finding).toMatch(
+      /^this hand-edited exe regex reaches the CloudWatch agent as exe nginx\$; the CloudWatch agent runs as cwagent \(agent\.run_as_user in \/d\/file_config\.json\) and cannot read \/proc\/<pid>\/exe of pid 10/,
+    );
+    expect(finding).toMatch(
+      /tag procwatch:process:nginx = exe=\/usr\/sbin\/nginx counts exactly the running pids \(or run the CloudWatch agent as root: remove agent\.run_as_user\)$/,
+    );
+  });
+
+  it("suggests literals found in the command lines (the executable's path or name, argv[0]), those in every one first, longest first", () => {
+    expect(patternSuggestion(["/usr/sbin/nginx"], ["nginx: master process /usr/sbin/nginx", "nginx: worker process"])).toBe("nginx:");
     expect(patternSuggestion(["/usr/sbin/sshd (deleted)"], ["/usr/sbin/sshd -D"])).toBe("/usr/sbin/sshd");
-    expect(patternSuggestion(["/opt/x/bin/java"], ["orders"])).toBeNull();
+    expect(patternSuggestion(["/opt/x/bin/java"], ["orders --port 80"])).toBe("orders");
+    expect(patternCandidates(["/opt/x/bin/java"], ["orders: worker", "java -jar x"])).toEqual(["orders:", "orders", "java"]);
+    expect(patternCandidates(["/srv/app/run"], ["/srv/app/run-current 300"])).toEqual(["/srv/app/run-current", "/srv/app/run", "run"]);
+    expect(patternSuggestion(["/opt/x/bin/java"], [])).toBeNull();
   });
 });

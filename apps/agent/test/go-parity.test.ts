@@ -1,80 +1,24 @@
 import { execFileSync, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, readlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { escapeRegexLiteral, exeRegexForName, exeRegexForPath, re2Incompatibility } from "@procwatch/contract";
+import { escapeRegexLiteral, exeRegexForName, exeRegexForPath, type ProcessSpec, procstatEntryFor, re2Incompatibility } from "@procwatch/contract";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileSelectorRegex, matchProcesses, parsePidFileContent } from "../src/core/process-matching.ts";
 import { readPidFile, scanProcesses } from "../src/io/procfs.ts";
+import { decodeGoAnswers, encodeGoRequests, type GoAnswer, goBinary } from "./go-regexp/go-binary.ts";
 import { killAndWait, Scratch, uniqueName, waitFor } from "./helpers.ts";
 
 /**
  * Differential tests against Go itself: the CloudWatch agent compiles `exe`/`pattern` with Go's
  * regexp and counts with its procstat native finder, so procwatch's answers are compared with a
  * small Go program (test/go-regexp/main.go) built with Debian's golang-go, never with procwatch's
- * own matcher. The binary is built once per source version and cached under the OS temp dir.
+ * own matcher. The binary is built once per source version and cached under the OS temp dir
+ * (test/go-regexp/go-binary.ts).
  */
-const GO_SOURCE = join(import.meta.dirname, "go-regexp", "main.go");
-const GO_CANDIDATES = ["/usr/bin/go", "/usr/lib/go/bin/go", "/usr/local/go/bin/go"];
-
-function goTool(): string {
-  const found = [...GO_CANDIDATES, ...(process.env.PATH ?? "").split(":").map((dir) => join(dir, "go"))].find((candidate) => {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  if (found === undefined) {
-    throw new Error("Go is not installed, and these tests compare procwatch with Go's own regexp: run scripts/bootstrap (it installs Debian's golang-go)");
-  }
-  return found;
-}
-
-function goBinary(): string {
-  const source = readFileSync(GO_SOURCE);
-  const hash = createHash("sha256").update(source).digest("hex").slice(0, 16);
-  const binary = join(tmpdir(), `procwatch-go-regexp-${hash}`);
-  if (existsSync(binary)) return binary;
-  const cache = join(tmpdir(), "procwatch-go-cache");
-  mkdirSync(cache, { recursive: true });
-  const building = `${binary}.${process.pid}.tmp`;
-  execFileSync(goTool(), ["build", "-o", building, GO_SOURCE], {
-    cwd: join(import.meta.dirname, "go-regexp"),
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: tmpdir(),
-      GOCACHE: cache,
-      GOPATH: join(cache, "gopath"),
-      GOFLAGS: "-mod=mod",
-      GO111MODULE: "auto",
-      CGO_ENABLED: "0",
-    },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  renameSync(building, binary);
-  return binary;
-}
-
-interface GoAnswer {
-  readonly error: string | null;
-  readonly matches?: boolean[];
-  readonly pids: number[];
-}
-
 let binary = "";
 function askGo(requests: readonly Record<string, unknown>[]): GoAnswer[] {
-  const output = execFileSync(binary, [], {
-    input: requests.map((request) => JSON.stringify(request)).join("\n"),
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  const answers = output
-    .trim()
-    .split("\n")
-    .map((line) => JSON.parse(line) as GoAnswer);
+  const output = execFileSync(binary, [], { input: encodeGoRequests(requests), encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const answers = decodeGoAnswers(output);
   expect(answers).toHaveLength(requests.length);
   return answers;
 }
@@ -330,7 +274,48 @@ const REGEX_CASES: readonly (readonly [string, readonly string[]])[] = [
   ["java -jar /opt/a\\.jar", []],
   ["\\[x\\]\\{1\\} \\\\ \\|\\^\\$\\*\\+\\?", ["[x]{1} \\ |^$*+?"]],
   ["nginx: (master|worker) process", []],
+  // What an exe selector reaches the CloudWatch agent as: the command-line pattern on argv[0] (contract selectorOf).
+  ...[exeRegexForName("nginx"), exeRegexForName("php-fpm8.2"), exeRegexForPath("/usr/sbin/nginx"), exeRegexForPath("/opt/a+b/run")].map(
+    (exe) =>
+      [
+        renderedSelector(exe),
+        [
+          "nginx: worker process",
+          "nginx:",
+          "nginx:x",
+          "nginx: ",
+          "/usr/sbin/nginx -g daemon off;",
+          "/usr/sbin/nginx:",
+          "/usr/sbin/nginx: master",
+          "x/nginx",
+          "./nginx",
+          " nginx",
+          "nginx\tx",
+          "nginx\n",
+          "nginx\nx",
+          "a\n/nginx",
+          "tail -f /var/log/nginx/access.log",
+          "procwatch-agent restart --process nginx",
+          "/usr/sbin/nginx-debug",
+          "/usr/local/usr/sbin/nginx",
+          "php-fpm8.2 --nodaemonize",
+          "php-fpm8x2 --nodaemonize",
+          "php-fpm8.2: pool www",
+          "/opt/a+b/run --port 80",
+          "/opt/aab/run",
+          "run: worker",
+          "run",
+        ],
+      ] as const,
+  ),
 ];
+
+/** The selector the CloudWatch agent is given for an exe regex (the rendered procstat entry's pattern). */
+function renderedSelector(exe: string): string {
+  const entry = procstatEntryFor({ name: "x", match: { mode: "exe", exe }, unit: "x.service", detection: "standard" });
+  if (entry.pattern === undefined || entry.exe !== undefined) throw new Error(`${exe} is not rendered as a pattern: ${JSON.stringify(entry)}`);
+  return entry.pattern;
+}
 
 describe("regex semantics: procwatch against Go's regexp", () => {
   it("every regex compiles in procwatch exactly when Go compiles it, and then matches exactly the same inputs", () => {
@@ -388,6 +373,11 @@ function stateOf(pid: number): string {
   }
 }
 
+/**
+ * A raw selector and the lookup Go runs with it: `exe` cases check procwatch's running pids (its
+ * exe-link lookup, what health and restart act on) against Go's `Pattern` over the same links;
+ * what the CloudWatch agent counts for an exe spec (its rendered argv[0] pattern) is the next test's.
+ */
 interface CountCase {
   readonly title: string;
   readonly mode: "exe" | "pattern";
@@ -519,6 +509,134 @@ describe("pid counts: procwatch against the CloudWatch agent's lookup, in Go, ov
       "\\A and \\z around a \\Q…\\E path": 2,
     });
     for (const child of [longChild, nodeChild]) await killAndWait(child);
+  }, 60_000);
+
+  it("exe specs: Go's count for the rendered selector (procstatEntryFor: the argv[0] pattern) is health's agentPidCount, and Go's exe count its pids, over real processes", async () => {
+    const dir = scratch.dir();
+    const pidOf = (child: { pid?: number | undefined }) => child.pid as number;
+    const exeIs = (child: { pid?: number | undefined }, path: string) => () =>
+      existsSync(`/proc/${pidOf(child)}/exe`) && readlinkSync(`/proc/${pidOf(child)}/exe`) === path;
+    const cmdlineStarts = (child: { pid?: number | undefined }, text: string) => () => {
+      try {
+        return readFileSync(`/proc/${pidOf(child)}/cmdline`, "utf8").startsWith(text);
+      } catch {
+        return false;
+      }
+    };
+
+    // A name longer than comm's 15 characters.
+    const longName = `${uniqueName("pwlong")}-abcdefghijklmnop`;
+    const longBinary = scratch.copySleep(dir, longName);
+    const longChild = scratch.start(longBinary, ["300"]);
+    // Deleted after start: the link reads "<path> (deleted)", the command line is unchanged.
+    const deletedName = uniqueName("pwdel");
+    const deletedBinary = scratch.copySleep(dir, deletedName);
+    const deletedChild = scratch.start(deletedBinary, ["300"]);
+    await waitFor(exeIs(deletedChild, deletedBinary));
+    unlinkSync(deletedBinary);
+    // exec -a: the program under another argv[0].
+    const realName = uniqueName("pwreal");
+    const realBinary = scratch.copySleep(dir, realName);
+    const alias = uniqueName("pwalias");
+    const aliasedChild = scratch.start("/bin/bash", ["-c", `exec -a ${alias} '${realBinary}' 300`]);
+    // exec -a: another program under the name (an impostor for the agent's pattern).
+    const impostorChild = scratch.start("/bin/bash", ["-c", `exec -a ${realName} /bin/sleep 300`]);
+    // A daemon retitled the nginx way ("<name>: …"), and one that keeps the name on argv[0] after a colon.
+    const colonName = uniqueName("pwcolon");
+    const colonBinary = scratch.copySleep(dir, colonName);
+    const colonChild = scratch.start("/bin/bash", ["-c", `exec -a '${colonName}: worker process' '${colonBinary}' 300`]);
+    const titleTag = uniqueName("pwtitle");
+    const titleChild = scratch.start(process.execPath, ["-e", `process.title = "${titleTag}: master process /etc/x.conf"; setInterval(() => {}, 1 << 30);`]);
+    // Interpreters: a node script and a sh script (argv[0] is the interpreter, or what PATH gave it).
+    const scriptName = `${uniqueName("pwscript")}.js`;
+    writeFileSync(join(dir, scriptName), "setInterval(() => {}, 1 << 30);\n");
+    const nodeChild = scratch.start(process.execPath, [join(dir, scriptName)]);
+    const shellScript = join(dir, `${uniqueName("pwshell")}.sh`);
+    writeFileSync(shellScript, "while :; do sleep 300; done\n");
+    const shellChild = scratch.start("/bin/sh", [shellScript]);
+    // The name elsewhere on a command line (a log path), and a name with a regex metacharacter.
+    const logChild = scratch.start(process.execPath, ["-e", "setInterval(() => {}, 1 << 30)", "--", `/var/log/${realName}/access.log`]);
+    const dotName = `${uniqueName("pwdot")}.2`;
+    const dotChild = scratch.start(scratch.copySleep(dir, dotName), ["300"]);
+    const dotLookalike = scratch.start(scratch.copySleep(dir, dotName.replace(".", "x")), ["300"]);
+
+    await waitFor(() => [longChild, nodeChild, shellChild, logChild, dotChild, dotLookalike].every((child) => existsSync(`/proc/${pidOf(child)}/exe`)));
+    await waitFor(exeIs(aliasedChild, realBinary));
+    await waitFor(cmdlineStarts(impostorChild, `${realName}\0`));
+    await waitFor(exeIs(colonChild, colonBinary));
+    await waitFor(cmdlineStarts(titleChild, `${titleTag}: master`));
+    await waitFor(exeIs(nodeChild, readlinkSync(`/proc/${process.pid}/exe`)));
+    const ours = [longChild, deletedChild, aliasedChild, impostorChild, colonChild, titleChild, nodeChild, shellChild, logChild, dotChild, dotLookalike].map(
+      pidOf,
+    );
+
+    const byName = (name: string): ProcessSpec => ({ name: "x", match: { mode: "exe", exe: exeRegexForName(name) }, unit: "x.service", detection: "standard" });
+    const byPath = (path: string): ProcessSpec => ({ name: "x", match: { mode: "exe", exe: exeRegexForPath(path) }, unit: "x.service", detection: "standard" });
+    const cases: ReadonlyArray<{ readonly title: string; readonly spec: ProcessSpec }> = [
+      { title: "long name, by name", spec: byName(longName) },
+      { title: "long name, by path", spec: byPath(longBinary) },
+      { title: "long name cut to comm's 15 characters", spec: byName(longName.slice(0, 15)) },
+      { title: "deleted binary, by path", spec: byPath(deletedBinary) },
+      { title: "deleted binary, by name", spec: byName(deletedName) },
+      { title: "exec -a: the program by name", spec: byName(realName) },
+      { title: "exec -a: the program by path", spec: byPath(realBinary) },
+      { title: "exec -a: the alias as a name", spec: byName(alias) },
+      { title: "retitled '<name>: worker process', by name", spec: byName(colonName) },
+      { title: "retitled '<name>: worker process', by path", spec: byPath(colonBinary) },
+      { title: "node retitled '<tag>: master process', by the tag", spec: byName(titleTag) },
+      { title: "node script, by the script's name", spec: byName(scriptName) },
+      { title: "node script, by the interpreter's path", spec: byPath(readlinkSync(`/proc/${process.pid}/exe`)) },
+      { title: "sh script, by /bin/sh", spec: byPath("/bin/sh") },
+      { title: "a name with a dot", spec: byName(dotName) },
+    ];
+    const entries = cases.map((c) => procstatEntryFor(c.spec));
+    for (const [index, entry] of entries.entries()) {
+      expect(entry.exe, cases[index]?.title).toBeUndefined();
+      expect(entry.pattern, cases[index]?.title).toBeDefined();
+    }
+    const goAgent = askGo(entries.map((entry) => ({ op: "count", mode: "pattern", selector: entry.pattern })));
+    const goExe = askGo(cases.map((c) => ({ op: "count", mode: "exe", selector: c.spec.match.mode === "exe" ? c.spec.match.exe : "" })));
+    const records = scanProcesses({ exePath: true, cmdline: true });
+    const mine = (pids: readonly number[]) => pids.filter((pid) => ours.includes(pid)).sort((a, b) => a - b);
+    const differences: string[] = [];
+    const counted: Record<string, { agent: number; running: number }> = {};
+    cases.forEach((c, index) => {
+      const agent = goAgent[index] as GoAnswer;
+      const exe = goExe[index] as GoAnswer;
+      expect(agent.error, c.title).toBeNull();
+      expect(exe.error, c.title).toBeNull();
+      const outcome = matchProcesses(c.spec.match, records);
+      const ourAgent = mine(outcome.agentDivergence?.agentPids ?? outcome.pids);
+      const ourRunning = mine(outcome.pids);
+      counted[c.title] = { agent: mine(agent.pids).length, running: mine(exe.pids).length };
+      if (JSON.stringify(ourAgent) !== JSON.stringify(mine(agent.pids)))
+        differences.push(
+          `${c.title} (${entries[index]?.pattern}): Go's agent count ${JSON.stringify(mine(agent.pids))}, procwatch ${JSON.stringify(ourAgent)}`,
+        );
+      if (JSON.stringify(ourRunning) !== JSON.stringify(mine(exe.pids)))
+        differences.push(`${c.title}: Go's exe lookup ${JSON.stringify(mine(exe.pids))}, procwatch's running ${JSON.stringify(ourRunning)}`);
+    });
+    expect(differences).toEqual([]);
+    // Go's answers, spelled out: where the argv[0] pattern and the exe link agree, and where they part.
+    expect(counted).toEqual({
+      "long name, by name": { agent: 1, running: 1 },
+      "long name, by path": { agent: 1, running: 1 },
+      "long name cut to comm's 15 characters": { agent: 0, running: 0 },
+      "deleted binary, by path": { agent: 1, running: 1 },
+      "deleted binary, by name": { agent: 1, running: 1 },
+      "exec -a: the program by name": { agent: 1, running: 1 },
+      "exec -a: the program by path": { agent: 0, running: 1 },
+      "exec -a: the alias as a name": { agent: 1, running: 0 },
+      "retitled '<name>: worker process', by name": { agent: 1, running: 1 },
+      "retitled '<name>: worker process', by path": { agent: 1, running: 1 },
+      "node retitled '<tag>: master process', by the tag": { agent: 1, running: 0 },
+      "node script, by the script's name": { agent: 0, running: 0 },
+      "node script, by the interpreter's path": { agent: 2, running: 3 },
+      "sh script, by /bin/sh": { agent: 1, running: 0 },
+      "a name with a dot": { agent: 1, running: 1 },
+    });
+    // Equal counts, different processes: the agent counts the impostor and misses the renamed program; health says which.
+    expect(matchProcesses(byName(realName).match, records).agentDivergence).toMatchObject({ uncounted: [pidOf(aliasedChild)], extra: [pidOf(impostorChild)] });
   }, 60_000);
 
   it("pid files parse like Go's strconv.ParseInt(strings.TrimSpace(…), 10, 32), stale ones included", async () => {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HealthReport } from "../src/core/health.ts";
 import { systemctlIsActive, systemctlPath } from "../src/io/restart-backends.ts";
-import { runAgent, Scratch, uniqueName, writeJson } from "./helpers.ts";
+import { killAndWait, runAgent, Scratch, uniqueName, waitFor, writeJson } from "./helpers.ts";
 
 const scratch = new Scratch();
 afterEach(() => scratch.cleanup());
@@ -45,19 +45,38 @@ describe("systemctl", () => {
 });
 
 describe("exe selectors naming a symlink", () => {
-  it("health says the path is a symlink and names its target, since /proc/<pid>/exe shows the target", async () => {
+  it("health says the path is a symlink, names its target and what runs it, since /proc/<pid>/exe shows the target; the tag it names counts exactly that", async () => {
     const dir = scratch.dir();
     const name = uniqueName("pwlink");
     const binary = scratch.copySleep(dir, name);
     const link = join(dir, `${name}-current`);
     symlinkSync(binary, link);
-    scratch.start(link, ["300"]);
+    const child = scratch.start(link, ["300"]);
+    await waitFor(() => existsSync(`/proc/${child.pid}/exe`));
     const spec = join(dir, "spec.json");
     writeJson(spec, { version: 1, processes: [{ name, exe: link }] });
-    const run = await runAgent(["health", "--json", "--spec", spec], { PROCWATCH_STATE_DIR: join(dir, "state"), PROCWATCH_CWAGENT_DIR: join(dir, "cw") });
-    const svc = run.json<HealthReport>().processes[0];
-    expect(svc).toMatchObject({ status: "down", pidCount: 0 });
-    expect(svc?.findings.join(" ")).toContain(`${link} is a symbolic link to ${binary}`);
-    expect(svc?.findings.join(" ")).toContain(`exe=${binary}`);
+    const env = { PROCWATCH_STATE_DIR: join(dir, "state"), PROCWATCH_CWAGENT_DIR: join(dir, "cw") };
+    const svc = (await runAgent(["health", "--json", "--spec", spec], env)).json<HealthReport>().processes[0];
+    // procwatch (exe link, as root) never finds it; the CloudWatch agent counts it: argv[0] is the link.
+    expect(svc).toMatchObject({ status: "down", pidCount: 0, agentPidCount: 1 });
+    expect(svc?.findings).toHaveLength(1);
+    expect(svc?.findings[0]).toContain(`${link} is a symbolic link to ${binary}`);
+    expect(svc?.findings[0]).toContain(`(pid ${child.pid} runs ${binary})`);
+    // exe=<target> would look for the target on argv[0], which is the link here: the tag names what counts it exactly.
+    const tag = /; use match=pattern pattern=(\S+)$/.exec(svc?.findings[0] ?? "")?.[1];
+    expect(tag).toBeDefined();
+    writeJson(spec, { version: 1, processes: [{ name, match: "pattern", pattern: tag }] });
+    expect((await runAgent(["health", "--json", "--spec", spec], env)).json<HealthReport>().processes[0]).toMatchObject({
+      pidCount: 1,
+      pids: [child.pid],
+      agentPidCount: 1,
+      findings: [],
+    });
+
+    // Nothing runs it: the target is what to use.
+    await killAndWait(child);
+    writeJson(spec, { version: 1, processes: [{ name, exe: link }] });
+    const down = (await runAgent(["health", "--json", "--spec", spec], env)).json<HealthReport>().processes[0];
+    expect(down?.findings).toEqual([expect.stringMatching(new RegExp(`; use exe=${binary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`))]);
   });
 });

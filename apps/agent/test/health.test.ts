@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { exeRegexForName, selectorOf } from "@procwatch/contract";
 import { afterEach, describe, expect, it } from "vitest";
 import type { HealthReport, ProcessHealth } from "../src/core/health.ts";
 import { fakeCtl, killAndWait, runAgent, Scratch, uniqueName, waitFor, writeJson } from "./helpers.ts";
@@ -233,43 +234,48 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
     expect(report.reasons).toEqual(report.findings.map((finding) => finding.message));
   });
 
-  it("on a host that appends the wizard's dimensions, apply leaves append_dimensions to the host and asks for the alarms' roll-up; health is healthy", async () => {
-    const { specPath, withCtl, ctl, name } = appliedHost();
+  it("on a host whose own config appends the wizard's dimensions and aggregates by InstanceId, the fragment is the same: pattern entries with their own host dimensions, nothing the agent's merge could refuse", async () => {
+    const { specPath, withCtl, ctl, name, dir } = appliedHost();
+    const alone = await runAgent(["render", "--spec", specPath], withCtl);
     mkdirSync(ctl.configDir, { recursive: true });
     const wizard = join(ctl.configDir, "file_config.json");
-    const appendDimensions = {
-      // biome-ignore-start lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
-      AutoScalingGroupName: "${aws:AutoScalingGroupName}",
-      ImageId: "${aws:ImageId}",
-      InstanceId: "${aws:InstanceId}",
-      InstanceType: "${aws:InstanceType}",
-      // biome-ignore-end lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
-    };
-    writeJson(wizard, { metrics: { append_dimensions: appendDimensions, metrics_collected: { mem: { measurement: ["mem_used_percent"] } } } });
-    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
-    const installed = JSON.parse(readFileSync(join(ctl.configDir, "file_procwatch.json"), "utf8"));
-    // A second, different append_dimensions would fail the agent's merge ("Different values are specified").
-    expect(installed.metrics).not.toHaveProperty("append_dimensions");
-    expect(installed.metrics.aggregation_dimensions).toEqual([["InstanceId", "exe", "pid_finder"]]);
-    const healthy = (await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>();
-    expect(healthy).toMatchObject({ status: "healthy", findings: [] });
-    expect(healthy.processes.map((process) => process.name)).toEqual([name]);
-
-    // The wizard's "aggregate ec2 dimensions (InstanceId)" answer: a list procwatch cannot add to.
-    writeJson(wizard, { metrics: { append_dimensions: appendDimensions, aggregation_dimensions: [["InstanceId"]] } });
-    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
-    expect(JSON.parse(readFileSync(join(ctl.configDir, "file_procwatch.json"), "utf8")).metrics).not.toHaveProperty("aggregation_dimensions");
-    const blocked = (await runAgent(["health", "--spec", specPath, "--json"], withCtl)).json<HealthReport>();
-    expect(blocked.status).toBe("degraded");
-    expect(blocked.findings).toEqual([
-      {
-        code: "foreign-aggregation-dimensions",
-        path: wizard,
-        message: expect.stringMatching(
-          /appends AutoScalingGroupName, ImageId, InstanceType to every metric, .* without procwatch's roll-up \["InstanceId","exe","pid_finder"\]/,
-        ),
-        hint: expect.stringContaining(`add ["InstanceId","exe","pid_finder"] to metrics.aggregation_dimensions in the source of ${wizard}`),
+    writeJson(wizard, {
+      agent: { metrics_collection_interval: 60, run_as_user: "cwagent" },
+      metrics: {
+        append_dimensions: { ...HOST_DIMENSIONS },
+        aggregation_dimensions: [["InstanceId"]],
+        metrics_collected: { mem: { measurement: ["mem_used_percent"] } },
       },
+    });
+    expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
+    const installedText = readFileSync(join(ctl.configDir, "file_procwatch.json"), "utf8");
+    // Byte for byte what it renders on a host with no other fragment: nothing of the host's config goes into it.
+    expect(installedText).toBe(alone.stdout);
+    const installed = JSON.parse(installedText);
+    expect(Object.keys(installed.metrics)).toEqual(["metrics_collected"]);
+    expect(installed.metrics.metrics_collected.procstat).toEqual([
+      {
+        pattern: selectorOf({ mode: "exe", exe: exeRegexForName(name) }).value,
+        measurement: ["pid_count"],
+        metrics_collection_interval: 60,
+        append_dimensions: HOST_DIMENSIONS,
+      },
+    ]);
+    // What append-config does next: every metrics-level key but metrics_collected must be equal in every file that sets it.
+    expect(mergeConflicts([JSON.parse(readFileSync(wizard, "utf8")), installed])).toEqual([]);
+
+    const passwd = join(dir, "passwd");
+    writeFileSync(passwd, "root:x:0:0:root:/root:/bin/sh\ncwagent:x:64999:64999::/home/cwagent:/sbin/nologin\n");
+    const healthy = (await runAgent(["health", "--spec", specPath, "--json"], { ...withCtl, PROCWATCH_PASSWD_PATH: passwd })).json<HealthReport>();
+    expect(healthy).toMatchObject({ status: "healthy", findings: [], reasons: [] });
+    expect(healthy.processes).toEqual([
+      expect.objectContaining({
+        name,
+        pidCount: 1,
+        agentPidCount: 1,
+        findings: [],
+        match: { mode: "exe", exe: exeRegexForName(name), selector: selectorOf({ mode: "exe", exe: exeRegexForName(name) }).value, dimension: "pattern" },
+      }),
     ]);
   });
 
@@ -310,33 +316,109 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
   });
 });
 
-describe("health counts what the CloudWatch agent counts with its effective user (agent.run_as_user)", () => {
-  it("an agent running as cwagent cannot read /proc/<pid>/exe of root's processes: exe counts 0 for it, health is degraded and names the tag that works", async () => {
-    const dir = scratch.dir();
-    const name = uniqueName("pwroot");
-    scratch.start(scratch.copySleep(dir, name), ["300"]);
+describe("health counts what the CloudWatch agent counts: an exe spec by its command-line pattern, whatever user the agent runs as", () => {
+  /** A host whose CloudWatch agent runs as cwagent (the wizard's and the default config's run_as_user). */
+  function cwagentHost(dir: string) {
     const configDir = join(dir, "cwagent", "etc", "amazon-cloudwatch-agent.d");
     mkdirSync(configDir, { recursive: true });
     const wizard = join(configDir, "file_config.json");
     writeJson(wizard, { agent: { run_as_user: "cwagent" }, metrics: { metrics_collected: { mem: { measurement: ["mem_used_percent"] } } } });
     const passwd = join(dir, "passwd");
     writeFileSync(passwd, "root:x:0:0:root:/root:/bin/sh\ncwagent:x:64999:64999::/home/cwagent:/sbin/nologin\n");
+    return { wizard, env: { ...env(dir), PROCWATCH_PASSWD_PATH: passwd } };
+  }
+
+  it("an agent running as cwagent counts root's processes of an exe spec (two, like nginx's master and worker): no finding", async () => {
+    const dir = scratch.dir();
+    const name = uniqueName("pwroot");
+    const binary = scratch.copySleep(dir, name);
+    const children = [scratch.start(binary, ["300"]), scratch.start("/bin/bash", ["-c", `exec -a '${name}: worker process' '${binary}' 300`])];
+    await waitFor(() => children.every((child) => existsSync(`/proc/${child.pid}/exe`) && readlinkSync(`/proc/${child.pid}/exe`) === binary));
+    const { env: hostEnv } = cwagentHost(dir);
     const specPath = join(dir, "spec.json");
     writeJson(specPath, { version: 1, processes: [{ name }] });
-    const run = async () => (await runAgent(["health", "--spec", specPath, "--json"], { ...env(dir), PROCWATCH_PASSWD_PATH: passwd })).json<HealthReport>();
+    const report = (await runAgent(["health", "--spec", specPath, "--json"], hostEnv)).json<HealthReport>();
+    // Before, the agent was given exe and a cwagent agent could not read root's exe links: agentPidCount 0 and a degraded finding.
+    expect(report.processes[0]).toMatchObject({ status: "up", pidCount: 2, agentPidCount: 2, findings: [], match: { dimension: "pattern" } });
+    expect([...(report.processes[0]?.pids ?? [])].sort()).toEqual(children.map((child) => child.pid).sort());
+    expect(report.reasons.filter((reason) => reason.startsWith(name))).toEqual([]);
+  });
 
-    const report = await run();
+  it("a process started with exec -a runs the program but the agent's pattern misses it: degraded, with both sides' pids and the tag that counts it exactly", async () => {
+    const dir = scratch.dir();
+    const name = uniqueName("pwexeca");
+    const alias = uniqueName("pwalias-");
+    const binary = scratch.copySleep(dir, name);
+    const child = scratch.start("/bin/bash", ["-c", `exec -a ${alias} '${binary}' 300`]);
+    await waitFor(() => existsSync(`/proc/${child.pid}/exe`) && readlinkSync(`/proc/${child.pid}/exe`) === binary);
+    const { env: hostEnv } = cwagentHost(dir);
+    const specPath = join(dir, "spec.json");
+    writeJson(specPath, { version: 1, processes: [{ name }] });
+    const run = await runAgent(["health", "--spec", specPath, "--json"], hostEnv);
+    const report = run.json<HealthReport>();
     const process = report.processes[0]!;
-    expect(process).toMatchObject({ status: "up", pidCount: 1, agentPidCount: 0 });
-    expect(report.status).not.toBe("healthy");
+    expect(process).toMatchObject({ status: "up", pidCount: 1, pids: [child.pid], agentPidCount: 0 });
+    expect(report.status).toBe("degraded");
+    expect(run.exitCode).toBe(1);
     expect(process.findings).toEqual([
-      expect.stringMatching(new RegExp(`^the CloudWatch agent runs as cwagent \\(agent\\.run_as_user in ${wizard}\\) and cannot read /proc/<pid>/exe of`)),
+      `the CloudWatch agent counts ${name} by command line (pattern ${process.match.selector}, the alarm's selector), procwatch by executable (/proc/<pid>/exe); ` +
+        `the agent does not count pid ${child.pid}, which runs ${name} under another argv[0] (started with exec -a, retitled without "<name>:", or run by an interpreter); ` +
+        `it publishes pid_count 0 while 1 run, so the alarm fires while it runs: tag procwatch:process:${name} = match=pattern pattern=${alias} counts exactly the running pid`,
     ]);
-    // The executable's path as it appears on the command line, which every user can read.
-    expect(process.findings[0]).toMatch(new RegExp(`tag procwatch:process:${name} = match=pattern pattern=/\\S*/${name} `));
+    expect(report.reasons).toContain(`${name}: ${process.findings[0]}`);
 
-    // The same host with the agent running as root counts the process.
-    writeJson(wizard, { agent: { run_as_user: "root" } });
-    expect((await run()).processes[0]).toMatchObject({ pidCount: 1, agentPidCount: 1, findings: [] });
+    // The suggested tag does what it says.
+    writeJson(specPath, { version: 1, processes: [{ name, match: "pattern", pattern: alias }] });
+    const fixed = (await runAgent(["health", "--spec", specPath, "--json"], hostEnv)).json<HealthReport>();
+    expect(fixed.processes[0]).toMatchObject({ pidCount: 1, pids: [child.pid], agentPidCount: 1, findings: [] });
+  });
+
+  it("a process whose argv[0] names the program but runs another executable is counted by the agent only: the alarm would not fire while the program is down", async () => {
+    const dir = scratch.dir();
+    const name = uniqueName("pwimpostor");
+    const impostor = scratch.start("/bin/bash", ["-c", `exec -a ${name} /bin/sleep 300`]);
+    await waitFor(() => existsSync(`/proc/${impostor.pid}/cmdline`) && readFileSync(`/proc/${impostor.pid}/cmdline`, "utf8").startsWith(`${name}\0`));
+    const specPath = join(dir, "spec.json");
+    writeJson(specPath, { version: 1, processes: [{ name }] });
+    const report = (await runAgent(["health", "--spec", specPath, "--json"], env(dir))).json<HealthReport>();
+    expect(report.processes[0]).toMatchObject({ status: "down", pidCount: 0, agentPidCount: 1 });
+    expect(report.processes[0]?.findings[0]).toContain(
+      `it counts pid ${impostor.pid}, whose argv[0] names ${name} but which runs another executable; it publishes pid_count 1 while 0 run, so the alarm does not fire while it is down`,
+    );
+    expect(report.status).toBe("failing");
   });
 });
+
+/** The CloudWatch agent's host dimension placeholders, as procwatch pins them on each procstat entry. */
+const HOST_DIMENSIONS = {
+  // biome-ignore-start lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
+  AutoScalingGroupName: "${aws:AutoScalingGroupName}",
+  ImageId: "${aws:ImageId}",
+  InstanceId: "${aws:InstanceId}",
+  InstanceType: "${aws:InstanceType}",
+  // biome-ignore-end lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
+};
+
+/**
+ * The CloudWatch agent's merge of its config files (aws/amazon-cloudwatch-agent
+ * translator/jsonconfig/mergeJsonUtil/util.go `mergeMap`): a key set in two files must be deeply
+ * equal, except `metrics.metrics_collected`, whose plugins merge by their own rules (procstat lists
+ * concatenate). The keys that would make append-config fail with "Different values are specified".
+ */
+function mergeConflicts(files: readonly Record<string, unknown>[]): string[] {
+  const seen = new Map<string, string>();
+  const conflicts: string[] = [];
+  for (const file of files) {
+    for (const [section, value] of Object.entries(file)) {
+      if (typeof value !== "object" || value === null) continue;
+      for (const [key, setting] of Object.entries(value)) {
+        if (section === "metrics" && key === "metrics_collected") continue;
+        const path = `${section}.${key}`;
+        const text = JSON.stringify(setting);
+        if (seen.has(path) && seen.get(path) !== text) conflicts.push(path);
+        seen.set(path, text);
+      }
+    }
+  }
+  return conflicts;
+}

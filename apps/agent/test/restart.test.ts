@@ -91,6 +91,27 @@ describe("restart with the start-command backend (no systemd)", () => {
     expect(starts()).toBe(1);
   });
 
+  it("decides 'already running' from the exe link, never from the command-line pattern the CloudWatch agent counts", async () => {
+    const { name, binary, restart, starts } = await host();
+    // Looks like the program on its command line (argv[0] is its name) but runs sleep: not running.
+    const impostor = scratch.start("/bin/bash", ["-c", `exec -a ${name} /bin/sleep 300`]);
+    await waitFor(() => existsSync(`/proc/${impostor.pid}/cmdline`) && readFileSync(`/proc/${impostor.pid}/cmdline`, "utf8").startsWith(`${name}\0`));
+    const started = await restart(name);
+    for (const pid of started.result.after.pids) scratch.trackPid(pid);
+    expect(started.result).toMatchObject({ ok: true, outcome: "restarted", before: { pids: [] } });
+    expect(started.result.after.pids).not.toContain(impostor.pid);
+    expect(starts()).toBe(1);
+    for (const pid of started.result.after.pids) process.kill(pid, "SIGKILL");
+    await waitFor(() => started.result.after.pids.every((pid) => !existsSync(`/proc/${pid}/exe`)));
+
+    // Runs the program under another argv[0] (the agent's pattern misses it): running, left alone.
+    const renamed = scratch.start("/bin/bash", ["-c", `exec -a pwother-${name} '${binary}' 300`]);
+    await waitFor(() => existsSync(`/proc/${renamed.pid}/exe`) && readlinkSync(`/proc/${renamed.pid}/exe`) === binary);
+    const left = await restart(name);
+    expect(left.result).toMatchObject({ ok: true, outcome: "already-running", before: { pids: [renamed.pid] } });
+    expect(starts()).toBe(1);
+  });
+
   it("reports a timeout when the started command does not stay up", async () => {
     const { dir, name, env } = await host();
     writeJson(join(env.PROCWATCH_STATE_DIR, "agent.json"), { version: 1, startCommands: { [name]: { argv: ["/bin/true"], cwd: dir } } });

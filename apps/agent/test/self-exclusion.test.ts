@@ -81,6 +81,45 @@ describe("procwatch never counts its own process or the shell that runs it", () 
   }, 60_000);
 });
 
+describe("the CloudWatch agent's count of an exe spec (its argv[0] pattern) never includes procwatch either", () => {
+  it("health run with argv[0] set to the watched name counts neither itself as running nor for the agent", async () => {
+    const dir = scratch.dir();
+    const name = uniqueName("pwargv");
+    const spec = join(dir, "spec.json");
+    writeJson(spec, { version: 1, processes: [{ name }] });
+    const env = {
+      PATH: process.env.PATH ?? "",
+      AWS_EC2_METADATA_DISABLED: "true",
+      NO_COLOR: "1",
+      PROCWATCH_STATE_DIR: join(dir, "state"),
+      PROCWATCH_CWAGENT_DIR: join(dir, "cw"),
+    };
+    // procwatch's own command line then starts with the name, which the rendered pattern matches.
+    const asName = async () => {
+      try {
+        const { stdout } = await run(
+          "bash",
+          ["-c", `exec -a ${name} "$@"`, "bash", process.execPath, "--import", "tsx", MAIN, "health", "--spec", spec, "--json"],
+          {
+            cwd: join(import.meta.dirname, ".."),
+            env,
+            timeout: 60_000,
+          },
+        );
+        return stdout;
+      } catch (error) {
+        return (error as { stdout?: string }).stdout ?? "";
+      }
+    };
+    const down = lastJson<HealthReport>(await asName());
+    expect(down.processes[0]).toMatchObject({ name, status: "down", pidCount: 0, agentPidCount: 0, findings: [] });
+
+    const child = scratch.start(scratch.copySleep(dir, name), ["300"]);
+    const up = lastJson<HealthReport>(await asName());
+    expect(up.processes[0]).toMatchObject({ status: "up", pids: [child.pid], agentPidCount: 1, findings: [] });
+  }, 60_000);
+});
+
 describe("ownProcessPids", () => {
   const args = "restart --process puma";
   it("excludes itself, ancestors carrying its arguments (sudo, sh -c) and a parent shell, but not a daemon that runs it as a check", () => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDocument } from "../../../ssm-documents/index.ts";
 import { runDocumentLocally } from "../../../ssm-documents/test/support/ssm-agent-stand-in.ts";
+import { decodeGoAnswers, encodeGoRequests, type GoAnswer, goBinary } from "./go-regexp/go-binary.ts";
 import { type BootedRig, BUILD_RIG_SCRIPT, bootRig, type CommandResult, ensureRigImage, HOST_PATH, machineGone, RIG_DIR, run } from "./systemd-rig/rig.ts";
 
 /**
@@ -40,9 +41,8 @@ const UNITS: Record<string, string> = {
 };
 
 /**
- * Pattern selectors only: the rig's CloudWatch agent runs as cwagent, which cannot read a root
- * service's exe link (shown below), so what health should say for an exe selector there belongs to
- * health's own run_as_user tests, not to these.
+ * Pattern selectors: what restart and the units' states are about. Exe selectors, which reach the
+ * CloudWatch agent (running as cwagent here) as a command-line pattern, are EXE_SPEC's, below.
  */
 const SPEC = {
   version: 1,
@@ -57,6 +57,15 @@ const SPEC = {
     { name: "worker8", pattern: "rig-worker-8", unit: "worker@8.service" },
   ],
 };
+
+/**
+ * An exe spec (a plain process name) for web.service's program: the CloudWatch agent, running as
+ * cwagent, is given its command-line pattern, and counts it with the Go lookup below.
+ */
+const EXE_SPEC_PATH = "/etc/procwatch/exe-spec.json";
+const EXE_SPEC = { version: 1, processes: [{ name: "web-daemon", unit: "web.service" }] };
+/** The differential tests' Go program (test/go-regexp/main.go, static): the CloudWatch agent's procstat lookup, listing /proc itself. */
+const GUEST_GO_LOOKUP = "/usr/local/bin/procwatch-go-lookup";
 
 interface RestartJson {
   readonly process: string;
@@ -79,6 +88,8 @@ interface HealthJson {
     readonly pidCount: number;
     readonly pids: number[];
     readonly unit: string;
+    readonly agentPidCount: number | null;
+    readonly findings: string[];
   }>;
 }
 
@@ -165,6 +176,8 @@ beforeAll(async () => {
   );
   if (setup.exitCode !== 0) throw new Error(`setting up the rig's units failed: ${setup.stderr}`);
   rig.writeFile(SPEC_PATH, `${JSON.stringify(SPEC, null, 2)}\n`);
+  rig.writeFile(EXE_SPEC_PATH, `${JSON.stringify(EXE_SPEC, null, 2)}\n`);
+  rig.copyIn(goBinary(), GUEST_GO_LOOKUP, 0o755);
 }, 15 * 60_000);
 
 afterAll(async () => {
@@ -250,6 +263,84 @@ describe("apply and health against real units", () => {
     // So the pattern selector's count is one cwagent can reproduce: health's pid is the one whose cmdline it read.
     const health = JSON.parse((await agent(["health", "--spec", SPEC_PATH, "--json"])).stdout) as HealthJson;
     expect(health.processes.find((process) => process.name === "web")?.pids).toEqual([pid]);
+  });
+});
+
+/** Runs the Go lookup in the guest, as `user` (setpriv drops every capability with root) or as root. */
+async function goLookupIn(requests: readonly Record<string, unknown>[], user: "cwagent" | "root"): Promise<GoAnswer[]> {
+  const drop = user === "root" ? "" : `setpriv --reuid=${user} --regid=${user} --clear-groups `;
+  const run = await machine().exec(["/bin/bash", "-euc", `printf '%s\\n' "$PW_GO_REQUESTS" | ${drop}${GUEST_GO_LOOKUP}`], {
+    env: { PW_GO_REQUESTS: encodeGoRequests(requests) },
+    timeoutMs: 20_000,
+  });
+  expect(run.exitCode, run.stderr).toBe(0);
+  const answers = decodeGoAnswers(run.stdout);
+  expect(answers).toHaveLength(requests.length);
+  return answers;
+}
+
+describe("an exe spec on a host whose CloudWatch agent runs as cwagent, with the real kernel", () => {
+  interface ProcstatEntryJson {
+    readonly pattern?: string;
+    readonly exe?: string;
+    readonly append_dimensions?: Record<string, string>;
+  }
+
+  it("as cwagent the kernel refuses a root unit's exe link and gives its command line; the agent's lookup of the rendered selector, run as cwagent, counts the unit's process, and 0 once it is stopped", async () => {
+    const pid = await mainPid("web.service");
+    expect(pid).toBeGreaterThan(0);
+    const asCwagent = (argv: string[]) => machine().exec(["setpriv", "--reuid=cwagent", "--regid=cwagent", "--clear-groups", ...argv]);
+    expect((await asCwagent(["id", "-un"])).stdout.trim()).toBe("cwagent");
+    expect((await machine().exec(["stat", "-c", "%u", `/proc/${pid}`])).stdout.trim()).toBe("0");
+    const exeLink = await asCwagent(["readlink", "--verbose", `/proc/${pid}/exe`]);
+    expect(exeLink.exitCode).not.toBe(0);
+    expect(exeLink.stderr).toMatch(/Permission denied/);
+    const cmdline = await asCwagent(["cat", `/proc/${pid}/cmdline`]);
+    expect(cmdline.exitCode).toBe(0);
+    expect(cmdline.stdout.split("\0")[0]).toBe(`${DAEMONS}/web-daemon`);
+
+    // What the agent is given: the command-line pattern, never exe, with the host dimensions on the entry.
+    const rendered = await agent(["render", "--spec", EXE_SPEC_PATH, "--json"]);
+    expect(rendered.exitCode, rendered.stderr).toBe(0);
+    const fragment = JSON.parse(rendered.stdout) as {
+      fragment: { metrics: Record<string, unknown> & { metrics_collected: { procstat: ProcstatEntryJson[] } } };
+    };
+    expect(Object.keys(fragment.fragment.metrics)).toEqual(["metrics_collected"]);
+    const [entry] = fragment.fragment.metrics.metrics_collected.procstat;
+    expect(entry?.exe).toBeUndefined();
+    expect(Object.keys(entry?.append_dimensions ?? {}).sort()).toEqual(["AutoScalingGroupName", "ImageId", "InstanceId", "InstanceType"]);
+    const pattern = entry?.pattern ?? "";
+    const exeRegex = "(^|/)web-daemon( \\(deleted\\))?$";
+
+    // The CloudWatch agent's lookup (Go, listing /proc itself) as cwagent: the pattern counts the root
+    // unit; the exe lookup it used to get counts nothing as cwagent, though it does as root.
+    const [byPattern, byExe] = await goLookupIn(
+      [
+        { op: "count", mode: "pattern", selector: pattern },
+        { op: "count", mode: "exe", selector: exeRegex },
+      ],
+      "cwagent",
+    );
+    expect(byPattern).toEqual({ error: null, pids: [pid] });
+    expect(byExe).toEqual({ error: null, pids: [] });
+    expect((await goLookupIn([{ op: "count", mode: "exe", selector: exeRegex }], "root"))[0]?.pids).toEqual([pid]);
+
+    // health (as root) reports the same count for the agent, and no finding.
+    const up = JSON.parse((await agent(["health", "--spec", EXE_SPEC_PATH, "--json"])).stdout) as HealthJson;
+    expect(up.processes).toEqual([
+      expect.objectContaining({ name: "web-daemon", status: "up", pids: [pid], pidCount: 1, agentPidCount: byPattern?.pids.length, findings: [] }),
+    ]);
+
+    await systemctl("stop", "web.service");
+    try {
+      const [stopped] = await goLookupIn([{ op: "count", mode: "pattern", selector: pattern }], "cwagent");
+      expect(stopped).toEqual({ error: null, pids: [] });
+      const down = JSON.parse((await agent(["health", "--spec", EXE_SPEC_PATH, "--json"])).stdout) as HealthJson;
+      expect(down.processes[0]).toMatchObject({ status: "down", pidCount: 0, agentPidCount: 0, findings: [] });
+    } finally {
+      await systemctl("start", "web.service");
+    }
+    expect((await machine().show("web.service", ["ActiveState"])).ActiveState).toBe("active");
   });
 });
 

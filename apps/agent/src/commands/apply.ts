@@ -1,13 +1,11 @@
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import type { ProcessSpec } from "@procwatch/contract";
 import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
-import { hostAgentConfigOf } from "../core/cwagent-config.ts";
 import { compareFragment, type FragmentComparison, fragmentDigest, type ReloadReason, reloadReasonFor, renderFragmentText } from "../core/fragment.ts";
 import type { StartCommand } from "../core/local-config.ts";
 import { DEFAULT_LOCAL_BUDGET, isLocallySupervised, type LocalBudget } from "../core/local-supervision.ts";
 import { acquireApplyLock } from "../io/apply-lock.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
-import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
 import { type HostReportsConfigChange, reconcileHostReportsConfig, type ShipResult } from "../io/host-reports.ts";
 import { type DropInReconciliation, reconcileDropIns } from "../io/local-supervision.ts";
@@ -161,10 +159,8 @@ async function applyLocked(
   faultPoint: AtomicWriteOptions["faultPoint"],
 ): Promise<number> {
   const { settings } = wiring;
-  // Read under the lock: what the other fragments set decides procwatch's dimension keys (a key
-  // set differently in two fragments fails the CloudWatch agent's whole translation).
-  const host = hostAgentConfigOf(settings.cwagentConfigDir, readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath)));
-  const text = renderFragmentText(spec, flags.namespace, host.metrics);
+  // From the spec alone: the fragment sets no key the host's other fragments may set differently.
+  const text = renderFragmentText(spec, flags.namespace);
   const digest = fragmentDigest(text);
   const currentText = readTextOrNull(settings.fragmentPath);
   const previousAllowList = readAllowListIfValid(settings.allowListPath);

@@ -1,6 +1,6 @@
 import { lstatSync, realpathSync } from "node:fs";
 import { basename } from "node:path";
-import { formatIssue, type HostSpec, type ProcessSpec } from "@procwatch/contract";
+import { exeRegexForPath, formatIssue, type HostSpec, type ProcessSpec } from "@procwatch/contract";
 import { lookupUser } from "../core/accounts.ts";
 import { type AllowList, allowListAsHostSpec } from "../core/allow-list.ts";
 import { type HostAgentConfig, hostAgentConfigOf } from "../core/cwagent-config.ts";
@@ -18,14 +18,14 @@ import {
 } from "../core/health.ts";
 import { formatHealth } from "../core/human-output.ts";
 import { evaluateLocalSupervision, isLocallySupervised, type LocalSupervisionReport, type LocalUnitObservation } from "../core/local-supervision.ts";
-import { type AgentUser, fieldsNeededFor, matchProcesses, type ProcessRecord, patternSuggestion } from "../core/process-matching.ts";
+import { type AgentUser, exactSelectorTag, fieldsNeededFor, findRunning, matchProcesses, type ProcessRecord } from "../core/process-matching.ts";
 import { sumUsage } from "../core/process-usage.ts";
 import { AgentError } from "../errors.ts";
 import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { cloudWatchAgentStatus } from "../io/cwagent-ctl.ts";
 import { loadHeavyModules } from "../io/heavy-modules.ts";
 import { markReported, presentDropIns, readLocalEvents } from "../io/local-supervision.ts";
-import { procwatchOwnPids, readCmdlines, readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
+import { procwatchOwnPids, readPidFile, sampleUsage, scanProcesses } from "../io/procfs.ts";
 import { readTextOrNull } from "../io/read-optional-file.ts";
 import { isSystemdRunning, systemctlShow } from "../io/restart-backends.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
@@ -53,12 +53,12 @@ interface SpecChoice {
 }
 
 /** The live spec if it resolves; otherwise what the last `apply` recorded, so health still checks processes off EC2 or offline. */
-async function chooseSpec(flags: HealthFlags, wiring: Wiring, host: HostAgentConfig): Promise<SpecChoice> {
+async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoice> {
   let problem: string;
   try {
     const stage = await loadResolvedSpec(flags, wiring);
     if (stage.kind === "resolved") {
-      const text = renderFragmentText(stage.spec, flags.namespace, host.metrics);
+      const text = renderFragmentText(stage.spec, flags.namespace);
       return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expectedDigest: fragmentDigest(text) };
     }
     // Every issue in the line itself: the human report has no other place that names what is wrong.
@@ -102,23 +102,25 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
   const started = process.hrtime.bigint();
   const { settings } = wiring;
   const others = readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath));
-  const host = hostAgentConfigOf(settings.cwagentConfigDir, others);
-  const choice = await chooseSpec(flags, wiring, host);
+  const choice = await chooseSpec(flags, wiring);
   const matches = choice.spec.processes.map((process) => process.match);
-  const agentUser = agentUserOf(host, settings.passwdPath);
+  const agentUser = agentUserOf(hostAgentConfigOf(settings.cwagentConfigDir, others), settings.passwdPath);
   const needed = fieldsNeededFor(matches, agentUser);
+  // One scan for every watched process: exe links (procwatch's truth, read as root) and command
+  // lines (what the CloudWatch agent counts an exe spec by); procwatch and its launchers left out.
   const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline, ownerUid: needed.ownerUid, exclude: procwatchOwnPids() });
   const processes: ProcessObservation[] = choice.spec.processes.map((spec) => {
     const pidFile = spec.match.mode === "pidfile" ? readPidFile(spec.match.pidFile) : undefined;
     const outcome = matchProcesses(spec.match, records, pidFile, agentUser);
-    const selectorFindings = symlinkFindings(spec);
-    const hidden = outcome.hiddenFromAgent ?? [];
+    const selectorFindings = symlinkFindings(spec, records);
+    const diverges = outcome.agentDivergence !== undefined && selectorFindings.length === 0;
     return {
       spec,
       outcome,
       usage: sumUsage(sampleUsage(outcome.pids)),
       ...(selectorFindings.length === 0 ? {} : { selectorFindings }),
-      ...(hidden.length === 0 || agentUser === undefined ? {} : { agentUser, patternSuggestion: suggestPattern(outcome.pids, records) }),
+      ...(agentUser === undefined ? {} : { agentUser }),
+      ...(diverges ? { exactTag: exactSelectorTag(spec.name, outcome.pids, records) } : {}),
     };
   });
 
@@ -142,7 +144,6 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     cwagentConfig: {
       directory: settings.cwagentConfigDir,
       others,
-      host,
       ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }),
     },
     testSwitches: settings.testSwitches,
@@ -226,27 +227,23 @@ function agentUserOf(host: HostAgentConfig, passwdPath: string): AgentUser | und
   return { user: runAs.user, uid, path: runAs.path };
 }
 
-/** A `pattern=` literal for processes the agent cannot see by exe, from their exe links and command lines. */
-function suggestPattern(pids: readonly number[], records: readonly ProcessRecord[]): string | null {
-  const wanted = new Set(pids);
-  const exePaths = records.filter((record) => wanted.has(record.pid) && record.exePath !== null).map((record) => record.exePath as string);
-  return patternSuggestion(exePaths, readCmdlines(pids));
-}
-
 /**
- * An `exe=/path` selector is rendered as given (resolving it here would make the fragment's
- * dimension differ from the one the fleet manager computes from the same tags), so health says
- * when that path is a symlink: the agent matches /proc/<pid>/exe, which shows the link's target.
+ * An `exe=/path` selector is kept as given (resolving it here would make the alarm's dimension
+ * differ from the one the fleet manager computes from the same tags), so health says when that
+ * path is a symlink: /proc/<pid>/exe shows the link's target, so procwatch never finds it running.
  */
-function symlinkFindings(spec: ProcessSpec): string[] {
+function symlinkFindings(spec: ProcessSpec, records: readonly ProcessRecord[]): string[] {
   const path = exePathOfSelector(spec.match);
   if (path === null) return [];
+  let target: string;
   try {
     if (!lstatSync(path).isSymbolicLink()) return [];
-    return [symlinkedExeFinding(path, realpathSync(path))];
+    target = realpathSync(path);
   } catch {
     return [];
   }
+  const runningTarget = findRunning({ mode: "exe", exe: exeRegexForPath(target) }, records).pids;
+  return [symlinkedExeFinding(path, target, runningTarget, exactSelectorTag(spec.name, runningTarget, records))];
 }
 
 /** One copy of the fragment (staged, or installed by append-config) against the digest the spec implies. */

@@ -1,7 +1,4 @@
-import { basename } from "node:path";
-import { hostAgentConfigOf } from "../core/cwagent-config.ts";
 import { fragmentDigest, renderFragmentText } from "../core/fragment.ts";
-import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
 import { loadResolvedSpec, requireResolvedSpec, type SpecFlags } from "./spec-options.ts";
@@ -14,9 +11,7 @@ export interface RenderFlags extends SpecFlags {
 /** Prints the CloudWatch agent fragment for this host's spec; writes nothing. */
 export async function runRender(flags: RenderFlags, wiring: Wiring, output: Output): Promise<number> {
   const { spec, source } = requireResolvedSpec(await loadResolvedSpec(flags, wiring), "render");
-  const { settings } = wiring;
-  const host = hostAgentConfigOf(settings.cwagentConfigDir, readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath)));
-  const text = renderFragmentText(spec, flags.namespace, host.metrics);
+  const text = renderFragmentText(spec, flags.namespace);
   if (flags.json) {
     printJson(output, {
       ok: true,

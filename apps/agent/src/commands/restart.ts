@@ -5,7 +5,7 @@ import { type AllowList, parseAllowList } from "../core/allow-list.ts";
 import { formatRestart } from "../core/human-output.ts";
 import { EMPTY_LOCAL_CONFIG, type LocalConfig, parseLocalConfig } from "../core/local-config.ts";
 import { isLocallySupervised } from "../core/local-supervision.ts";
-import { fieldsNeededFor, type MatchOutcome, matchProcesses } from "../core/process-matching.ts";
+import { fieldsRunningNeeds, findRunning, type RunningOutcome } from "../core/process-matching.ts";
 import {
   type BackendKind,
   checkProcessNameArgument,
@@ -47,11 +47,16 @@ export function countPids(spec: ProcessSpec): number[] {
   return [...lookUp(spec).pids];
 }
 
-function lookUp(spec: ProcessSpec): MatchOutcome {
-  const needed = fieldsNeededFor([spec.match]);
-  const records = scanProcesses({ exePath: needed.exePath, cmdline: needed.cmdline, exclude: procwatchOwnPids() });
+/**
+ * What runs, as procwatch judges it as root: an exe spec by its exe links, never by the
+ * command-line pattern the CloudWatch agent counts it with (a process that only looks like the
+ * program must not stop a restart; one started under another argv[0] must not be started twice).
+ * procwatch itself and its launchers are never counted.
+ */
+function lookUp(spec: ProcessSpec): RunningOutcome {
+  const records = scanProcesses({ ...fieldsRunningNeeds(spec.match), exclude: procwatchOwnPids() });
   const pidFile = spec.match.mode === "pidfile" ? readPidFile(spec.match.pidFile) : undefined;
-  return matchProcesses(spec.match, records, pidFile);
+  return findRunning(spec.match, records, pidFile);
 }
 
 export function loadAllowList(settings: AgentSettings): AllowList {

@@ -1,11 +1,4 @@
-import {
-  DEFAULT_METRIC_NAMESPACE,
-  DETECTION_PROFILES,
-  fragmentDimensionPlan,
-  type HostMetricsConfig,
-  type HostSpec,
-  renderProcstatFragment,
-} from "@procwatch/contract";
+import { DEFAULT_METRIC_NAMESPACE, DETECTION_PROFILES, type HostSpec, renderProcstatFragment } from "@procwatch/contract";
 import type { HostFinding } from "./health.ts";
 import { isObject } from "./json-checks.ts";
 
@@ -13,8 +6,10 @@ import { isObject } from "./json-checks.ts";
  * What the CloudWatch agent actually loads: every file in `amazon-cloudwatch-agent.d/`, merged.
  * `append-config -c file:<staged>` copies procwatch's staged fragment there byte for byte as
  * `file_<name>` (the config downloader's naming); `fetch-config` wipes that directory, and other
- * fragments can change what procwatch's metric looks like. These checks are pure: the shell reads
- * the directory and hands over each file's parsed JSON.
+ * fragments can set scalars procwatch's alarms depend on. procwatch's fragment itself does not
+ * depend on them: it sets no metrics-level key another fragment may set differently (the contract
+ * pins the host dimensions on each procstat entry, see `renderProcstatFragment`). These checks are
+ * pure: the shell reads the directory and hands over each file's parsed JSON.
  */
 export const CWAGENT_CONFIG_SUBDIR = "etc/amazon-cloudwatch-agent.d";
 
@@ -48,80 +43,23 @@ export function expectedAgentSettings(spec: HostSpec, namespace: string | undefi
 }
 
 /**
- * What the host's other fragments set that procwatch's fragment and health depend on, as the
- * CloudWatch agent's merge sees it: each key from the first file (in name order, the merge order
- * of translator/jsonconfig/mergeJsonConfig.go) that sets it. Two files setting different values
+ * What the host's other fragments set that health depends on, as the CloudWatch agent's merge sees
+ * it: each key from the first file (in name order, the merge order of
+ * translator/jsonconfig/mergeJsonConfig.go) that sets it. Two files setting different values
  * already fail the agent's translation, which is not procwatch's to settle.
  */
 export interface HostAgentConfig {
-  readonly metrics: HostMetricsConfig;
-  /** The file that sets `metrics.append_dimensions`, when one does. */
-  readonly appendDimensionsPath?: string;
-  /** The file that sets `metrics.aggregation_dimensions`, when one does. */
-  readonly aggregationDimensionsPath?: string;
   /** `agent.run_as_user` and the file that sets it (absent: the agent runs as root). */
   readonly runAsUser?: { readonly user: string; readonly path: string };
 }
 
 export function hostAgentConfigOf(directory: string, others: readonly OtherFragment[]): HostAgentConfig {
-  let appendDimensions: { keys: string[]; path: string } | undefined;
-  let aggregation: { sets: string[][]; path: string } | undefined;
-  let runAsUser: { user: string; path: string } | undefined;
   for (const other of others) {
     if (!isObject(other.json)) continue;
-    const path = `${directory}/${other.name}`;
-    const metrics = other.json.metrics;
-    if (isObject(metrics)) {
-      if (appendDimensions === undefined && isObject(metrics.append_dimensions)) appendDimensions = { keys: Object.keys(metrics.append_dimensions), path };
-      const sets = metrics.aggregation_dimensions;
-      if (aggregation === undefined && Array.isArray(sets)) {
-        aggregation = { sets: sets.filter((set): set is string[] => Array.isArray(set) && set.every((name) => typeof name === "string")), path };
-      }
-    }
     const agent = other.json.agent;
-    if (runAsUser === undefined && isObject(agent) && typeof agent.run_as_user === "string") runAsUser = { user: agent.run_as_user, path };
+    if (isObject(agent) && typeof agent.run_as_user === "string") return { runAsUser: { user: agent.run_as_user, path: `${directory}/${other.name}` } };
   }
-  return {
-    metrics: {
-      ...(appendDimensions === undefined ? {} : { appendDimensions: appendDimensions.keys }),
-      ...(aggregation === undefined ? {} : { aggregationDimensions: aggregation.sets }),
-    },
-    ...(appendDimensions === undefined ? {} : { appendDimensionsPath: appendDimensions.path }),
-    ...(aggregation === undefined ? {} : { aggregationDimensionsPath: aggregation.path }),
-    ...(runAsUser === undefined ? {} : { runAsUser }),
-  };
-}
-
-/**
- * Agent-level dimensions other fragments append that procwatch's fragment cannot make up for
- * (see the contract's `fragmentDimensionPlan`): appended dimensions without InstanceId (a roll-up
- * can only keep dimensions the metric has), or an `aggregation_dimensions` list of the host's own
- * that lacks procwatch's roll-up sets (the agent merges that key whole, so procwatch cannot add to it).
- */
-export function dimensionFindings(spec: HostSpec, host: HostAgentConfig): HostFinding[] {
-  const problem = fragmentDimensionPlan(spec, host.metrics).problem;
-  if (problem === null) return [];
-  const appendPath = host.appendDimensionsPath ?? "another fragment";
-  if (problem.code === "host-append-dimensions-lack-instance-id") {
-    return [
-      {
-        code: "foreign-append-dimensions",
-        path: appendPath,
-        message: `${appendPath} sets metrics.append_dimensions ${problem.appendDimensions.join(", ")} without InstanceId: every CloudWatch agent metric, procwatch's pid count too, carries these instead of InstanceId, so procwatch's alarms (InstanceId, pid_finder and the selector) see no data`,
-        hint: `add "InstanceId": "\${aws:InstanceId}" to metrics.append_dimensions in the source of ${appendPath}, load it again, then run procwatch-agent apply (procwatch then asks for a roll-up with exactly its alarms' dimensions)`,
-      },
-    ];
-  }
-  const aggregationPath = host.aggregationDimensionsPath ?? "another fragment";
-  const missing = problem.missing.map((set) => JSON.stringify(set)).join(", ");
-  return [
-    {
-      code: "foreign-aggregation-dimensions",
-      path: aggregationPath,
-      message: `${appendPath} appends ${problem.extraDimensions.join(", ")} to every metric, and ${aggregationPath} sets metrics.aggregation_dimensions without procwatch's roll-up ${missing}: the CloudWatch agent cannot merge a second aggregation_dimensions list, so procwatch's alarms (InstanceId, pid_finder and the selector) see no data`,
-      hint: `add ${missing} to metrics.aggregation_dimensions in the source of ${aggregationPath} (one more custom metric per watched process), load it again, then run procwatch-agent apply`,
-    },
-  ];
+  return {};
 }
 
 /**
@@ -130,7 +68,9 @@ export function dimensionFindings(spec: HostSpec, host: HostAgentConfig): HostFi
  *     makes the merged config invalid; without a fast profile, a value above the standard 60 s
  *     period delivers datapoints late, which the alarms (missing data = breaching) see as gaps;
  *   - `metrics.namespace` other than the one the alarms read (also a scalar).
- * Appended dimensions are {@link dimensionFindings}' business.
+ * `append_dimensions` and `aggregation_dimensions` are no finding: procwatch sets neither (so they
+ * merge), its entries carry their own host dimensions, which the ec2tagger never overrides
+ * (ec2tagger.go `updateOtelAttributes` adds only names a datum lacks), and a roll-up only adds series.
  */
 export function otherFragmentFindings(directory: string, others: readonly OtherFragment[], expected: ExpectedAgentSettings): HostFinding[] {
   const findings: HostFinding[] = [];

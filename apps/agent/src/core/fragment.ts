@@ -1,12 +1,13 @@
-import { type HostMetricsConfig, type HostSpec, renderProcstatFragment, serializeFragment } from "@procwatch/contract";
+import { type HostSpec, renderProcstatFragment, serializeFragment } from "@procwatch/contract";
 import { sha256Hex } from "./sha256.ts";
 
 /**
- * The bytes `apply` writes and `health` compares: always produced by the contract's renderer,
- * given what the host's other CloudWatch agent fragments set (`host`, from `hostAgentConfigOf`).
+ * The bytes `apply` writes and `health` compares: always produced by the contract's renderer from
+ * the spec alone. Nothing in the host's other CloudWatch agent fragments changes them (the fragment
+ * sets no metrics-level key they may set differently; see the contract's `renderProcstatFragment`).
  */
-export function renderFragmentText(spec: HostSpec, namespace?: string, host?: HostMetricsConfig): string {
-  return serializeFragment(renderProcstatFragment(spec, { ...(namespace === undefined ? {} : { namespace }), ...(host === undefined ? {} : { host }) }));
+export function renderFragmentText(spec: HostSpec, namespace?: string): string {
+  return serializeFragment(renderProcstatFragment(spec, namespace === undefined ? {} : { namespace }));
 }
 
 export function fragmentDigest(text: string): string {

@@ -1,14 +1,7 @@
-import { exeRegexForPath, type ProcessSpec, type SpecIssue, selectorOf } from "@procwatch/contract";
-import {
-  dimensionFindings,
-  expectedAgentSettings,
-  type HostAgentConfig,
-  hostAgentConfigOf,
-  type OtherFragment,
-  otherFragmentFindings,
-} from "./cwagent-config.ts";
+import { exeProgramOf, type ProcessSpec, type SpecIssue, selectorOf } from "@procwatch/contract";
+import { expectedAgentSettings, type OtherFragment, otherFragmentFindings } from "./cwagent-config.ts";
 import type { FragmentComparison } from "./fragment.ts";
-import type { AgentUser, MatchOutcome } from "./process-matching.ts";
+import type { AgentDivergence, AgentUser, MatchOutcome } from "./process-matching.ts";
 import type { UsageSample } from "./process-usage.ts";
 
 /**
@@ -19,10 +12,11 @@ import type { UsageSample } from "./process-usage.ts";
  *   degraded — processes run, but monitoring is impaired: the CloudWatch agent is not running or
  *              unknown, or reports a config status other than "configured"; the staged fragment or
  *              the copy the CloudWatch agent loads is missing or differs from the spec; another
- *              fragment changes the metric's dimensions, namespace or flush interval; the spec
- *              could only be taken from the last `apply`; the agent's own count would differ from
- *              the truth (a stale pid file keeps the alarm from seeing 0; a lookup error makes it
- *              see missing data); or a test-only switch is set in the environment;
+ *              fragment sets a namespace or flush interval procwatch's alarms cannot live with;
+ *              the spec could only be taken from the last `apply`; the agent's own count would
+ *              differ from the truth (an exe spec whose command-line pattern counts other pids
+ *              than the exe links; a stale pid file keeps the alarm from seeing 0; a lookup error
+ *              makes it see missing data); or a test-only switch is set in the environment;
  *   healthy  — everything else.
  */
 export type HealthStatus = "healthy" | "degraded" | "failing";
@@ -35,9 +29,10 @@ export interface ProcessObservation {
   readonly usage: UsageSample;
   /** What the shell found wrong with the selector itself on this host (an exe path that is a symlink). */
   readonly selectorFindings?: readonly string[];
-  /** The CloudWatch agent's user when it is not root, and a `pattern=` literal that finds these processes by command line. */
+  /** The CloudWatch agent's user when it is not root (it matters only for a selector the agent gets as `exe`). */
   readonly agentUser?: AgentUser;
-  readonly patternSuggestion?: string | null;
+  /** When the agent's count diverges: the selector part of a tag that counts exactly the running pids here, or null when none does. */
+  readonly exactTag?: string | null;
 }
 
 export type CloudWatchAgentState = "running" | "stopped" | "not-installed" | "unknown";
@@ -75,8 +70,6 @@ export interface HostFinding {
 export interface CloudWatchAgentConfigObservation {
   readonly directory: string;
   readonly others: readonly OtherFragment[];
-  /** What those files set, as the CloudWatch agent merges them (derived from `others` when absent). */
-  readonly host?: HostAgentConfig;
   /** The namespace procwatch's alarms read (--namespace, default CWAgent). */
   readonly namespace?: string;
 }
@@ -91,7 +84,12 @@ export interface SpecObservation {
 export interface ProcessHealth {
   readonly name: string;
   readonly status: "up" | "down";
-  readonly match: { readonly mode: string; readonly selector: string; readonly dimension: string };
+  /**
+   * `selector` and `dimension` are what the CloudWatch agent is given and the alarm reads (for an
+   * exe spec, its command-line pattern); `exe` is the exe regex health and restart match the
+   * processes' exe links with.
+   */
+  readonly match: { readonly mode: string; readonly selector: string; readonly dimension: string; readonly exe?: string };
   readonly pidCount: number;
   readonly pids: readonly number[];
   readonly agentPidCount: number | null;
@@ -124,15 +122,16 @@ export function evaluateProcess(observation: ProcessObservation): ProcessHealth 
   const findings: string[] = [...(observation.selectorFindings ?? [])];
   if (outcome.lookupError !== undefined) {
     findings.push(`CloudWatch agent lookup fails (${outcome.lookupError}): the alarm sees missing data, not 0`);
-  } else if (outcome.hiddenFromAgent !== undefined && outcome.hiddenFromAgent.length > 0) {
-    findings.push(hiddenFromAgentFinding(spec, outcome, observation.agentUser, observation.patternSuggestion ?? null));
+  } else if (outcome.agentDivergence !== undefined) {
+    // A selector finding (a symlinked exe path) already says what counts and what to use instead.
+    if (findings.length === 0) findings.push(divergenceFinding(spec, outcome, outcome.agentDivergence, observation.agentUser, observation.exactTag ?? null));
   } else if (outcome.agentPidCount !== null && outcome.agentPidCount !== outcome.pids.length) {
     findings.push(`CloudWatch agent reports pid_count ${outcome.agentPidCount} but ${outcome.pids.length} running (stale pid file?)`);
   }
   return {
     name: spec.name,
     status: outcome.pids.length > 0 ? "up" : "down",
-    match: { mode: spec.match.mode, selector: selector.value, dimension: selector.dimension },
+    match: { mode: spec.match.mode, selector: selector.value, dimension: selector.dimension, ...(spec.match.mode === "exe" ? { exe: spec.match.exe } : {}) },
     pidCount: outcome.pids.length,
     pids: outcome.pids,
     agentPidCount: outcome.agentPidCount,
@@ -144,24 +143,63 @@ export function evaluateProcess(observation: ProcessObservation): ProcessHealth 
   };
 }
 
+/** At most 10 pids in a finding: a pool of workers must not make one reason line kilobytes long. */
+const pidList = (pids: readonly number[]) =>
+  `${pids.length === 1 ? "pid" : "pids"} ${pids.slice(0, 10).join(", ")}${pids.length > 10 ? `, … (${pids.length} in all)` : ""}`;
+const verb = (pids: readonly number[], one: string, many: string) => (pids.length === 1 ? one : many);
+
 /**
- * A non-root CloudWatch agent skips processes whose /proc/<pid>/exe it cannot read: it publishes
- * fewer pids than run (0 for a root daemon), so the alarm fires while the process is up. The fix
- * that needs no change to the agent's config: select by command line, which every user can read.
+ * An exe spec's alarm counts what the CloudWatch agent counts for the rendered selector: the
+ * command-line pattern on argv[0] (contract `selectorOf`). A process started with another argv[0]
+ * (`exec -a`), retitled without the `<name>:` convention, or run by an interpreter runs the program
+ * but is not counted; one whose argv[0] names the program but runs another executable is counted.
+ * Says which pids each side counts and the tag that counts exactly the running ones. (A hand-edited
+ * exe regex still reaches the agent as `exe`, which a non-root agent reads only for its own user.)
  */
-function hiddenFromAgentFinding(spec: ProcessSpec, outcome: MatchOutcome, agentUser: AgentUser | undefined, suggestion: string | null): string {
-  const hidden = outcome.hiddenFromAgent ?? [];
-  const who =
-    agentUser === undefined
-      ? "the CloudWatch agent runs as another user"
-      : `the CloudWatch agent runs as ${agentUser.user} (agent.run_as_user in ${agentUser.path})${agentUser.uid === null ? ", which is not a local account" : ""}`;
-  const tag = suggestion === null ? "match=pattern pattern=<text from its command line>" : `match=pattern pattern=${suggestion}`;
-  return (
-    `${who} and cannot read /proc/<pid>/exe of ${hidden.length === 1 ? "pid" : "pids"} ${hidden.join(", ")} (other users' processes): ` +
-    `it publishes pid_count ${outcome.agentPidCount ?? 0} while ${outcome.pids.length} run, so the alarm fires; ` +
-    `select by command line, which every user can read: tag procwatch:process:${spec.name} = ${tag} ` +
-    "(or run the CloudWatch agent as root: remove agent.run_as_user)"
-  );
+function divergenceFinding(
+  spec: ProcessSpec,
+  outcome: MatchOutcome,
+  divergence: AgentDivergence,
+  agentUser: AgentUser | undefined,
+  exactTag: string | null,
+): string {
+  const program = exeProgramOf(spec.match)?.literal ?? spec.name;
+  const parts: string[] = [];
+  if (divergence.selector.configKey === "pattern") {
+    parts.push(
+      `the CloudWatch agent counts ${spec.name} by command line (pattern ${divergence.selector.value}, the alarm's selector), procwatch by executable (/proc/<pid>/exe)`,
+    );
+    if (divergence.uncounted.length > 0) {
+      parts.push(
+        `the agent does not count ${pidList(divergence.uncounted)}, which ${verb(divergence.uncounted, "runs", "run")} ${program} under another argv[0] (started with exec -a, retitled without "<name>:", or run by an interpreter)`,
+      );
+    }
+    if (divergence.extra.length > 0) {
+      parts.push(
+        `it counts ${pidList(divergence.extra)}, whose argv[0] names ${program} but which ${verb(divergence.extra, "runs", "run")} another executable`,
+      );
+    }
+  } else {
+    const who =
+      agentUser === undefined
+        ? "the CloudWatch agent runs as another user"
+        : `the CloudWatch agent runs as ${agentUser.user} (agent.run_as_user in ${agentUser.path})${agentUser.uid === null ? ", which is not a local account" : ""}`;
+    parts.push(
+      `this hand-edited exe regex reaches the CloudWatch agent as exe ${divergence.selector.value}; ${who} and cannot read /proc/<pid>/exe of ${pidList(divergence.uncounted)} (other users' processes)`,
+    );
+  }
+  const running = outcome.pids.length;
+  const published = divergence.agentPids.length;
+  const effect = published === 0 && running > 0 ? ", so the alarm fires while it runs" : running === 0 ? ", so the alarm does not fire while it is down" : "";
+  parts.push(`it publishes pid_count ${published} while ${running} run${effect}`);
+  const fix =
+    exactTag !== null
+      ? `tag procwatch:process:${spec.name} = ${exactTag} counts exactly the running ${running === 1 ? "pid" : "pids"}`
+      : running === 0
+        ? `tag procwatch:process:${spec.name} with a selector that does not match ${pidList(divergence.extra)}`
+        : `no exe= or pattern= literal counts exactly ${pidList(outcome.pids)} here: give ${spec.name} a regex that does (a spec document or profile's "regex")`;
+  const asRoot = divergence.selector.configKey === "exe" ? " (or run the CloudWatch agent as root: remove agent.run_as_user)" : "";
+  return `${parts.join("; ")}: ${fix}${asRoot}`;
 }
 
 export function evaluateHealth(input: {
@@ -248,8 +286,6 @@ function hostFindings(input: Parameters<typeof evaluateHealth>[0]): HostFinding[
   if (input.cwagentConfig !== undefined) {
     const spec = { processes: input.processes.map((process) => process.spec) };
     const expected = expectedAgentSettings(spec, input.cwagentConfig.namespace);
-    const host = input.cwagentConfig.host ?? hostAgentConfigOf(input.cwagentConfig.directory, input.cwagentConfig.others);
-    if (expected.watchesProcesses) findings.push(...dimensionFindings(spec, host));
     findings.push(...otherFragmentFindings(input.cwagentConfig.directory, input.cwagentConfig.others, expected));
   }
   for (const name of input.testSwitches ?? []) {
@@ -291,17 +327,20 @@ export function parseCloudWatchAgentStatus(stdout: string): CloudWatchAgentObser
 
 /**
  * The absolute path an exe selector was generated from (`exe=/usr/bin/java` → `^/usr/bin/java( \(deleted\))?$`),
- * or null for a name-based or hand-written regex. Recovered by unescaping and checked by escaping again.
+ * or null for a name-based or hand-written regex.
  */
 export function exePathOfSelector(match: ProcessSpec["match"]): string | null {
-  if (match.mode !== "exe" || !match.exe.startsWith("^/")) return null;
-  const suffix = exeRegexForPath("/").slice(2);
-  if (!match.exe.endsWith(suffix)) return null;
-  const path = match.exe.slice(1, -suffix.length).replace(/\\(.)/g, "$1");
-  return exeRegexForPath(path) === match.exe ? path : null;
+  const program = exeProgramOf(match);
+  return program?.kind === "path" ? program.literal : null;
 }
 
-/** `/proc/<pid>/exe` is always the resolved path, so a selector naming a symlink never matches: say so, with the target to use instead. */
-export function symlinkedExeFinding(path: string, target: string): string {
-  return `exe ${path} is a symbolic link to ${target}: /proc/<pid>/exe (what the CloudWatch agent matches) shows the target, so this selector never matches; use exe=${target}`;
+/**
+ * `/proc/<pid>/exe` is always the resolved path, so procwatch (health, restart) never finds a
+ * program named by a symlink running, while the CloudWatch agent may count it by its command line
+ * (argv[0] is the link when started through it). Says so, with the processes that run the target
+ * and the tag that counts exactly them (`exe=<target>` when nothing runs it now).
+ */
+export function symlinkedExeFinding(path: string, target: string, runningTarget: readonly number[], tag: string | null): string {
+  const running = runningTarget.length === 0 ? "" : ` (${pidList(runningTarget)} ${verb(runningTarget, "runs", "run")} ${target})`;
+  return `exe ${path} is a symbolic link to ${target}: /proc/<pid>/exe, which health and restart match, shows the target, so procwatch never finds it running${running}; use ${tag ?? `exe=${target}`}`;
 }

@@ -54,7 +54,8 @@ export function formatHealth(report: HealthReport, palette: Palette): string {
     process.pids.slice(0, 5).join(",") + (process.pids.length > 5 ? ",…" : ""),
     `${process.cpuPercent.toFixed(1)}%`,
     formatBytes(process.rssBytes),
-    `${process.match.mode}=${process.match.selector}`,
+    // What the alarm counts: an exe spec shows its command-line pattern (the exe regex is in --json).
+    `${process.match.dimension}=${process.match.selector}`,
   ]);
   const lines = [
     `procwatch-agent ${report.agent.version}: ${statusWord(report.status)}`,

@@ -1,12 +1,16 @@
-import { compileGoRegexp, type MatchSpec } from "@procwatch/contract";
+import { buildProcessSpec, compileGoRegexp, type MatchSpec, selectorOf } from "@procwatch/contract";
 
 /**
  * Process matching with the CloudWatch agent's semantics (telegraf procstat, `pid_finder=native`,
  * built on gopsutil). Everything here is pure: the procfs reader hands in plain records.
  *
- * - `exe`: unanchored regex against `readlink /proc/<pid>/exe`, the full path, which reads
- *   `<path> (deleted)` once the binary was replaced or removed. Unreadable links (kernel threads,
- *   zombies, races) never match.
+ * - `exe`: procwatch's intent, the program. `pids` (what health calls running and restart acts
+ *   on) is the unanchored exe regex against `readlink /proc/<pid>/exe`, the full path, which reads
+ *   `<path> (deleted)` once the binary was replaced or removed; unreadable links (kernel threads,
+ *   zombies, races) never match. procwatch reads the links as root. The CloudWatch agent is never
+ *   given that regex: it gets the command-line pattern on argv[0] of the contract's `selectorOf`
+ *   (a non-root agent cannot read other users' exe links), so `agentPidCount` is what that pattern
+ *   counts, and `agentDivergence` says where the two differ.
  * - `pattern`: unanchored regex against `/proc/<pid>/cmdline` split on NUL, empty arguments
  *   dropped (gopsutil uses strings.FieldsFunc), joined by single spaces.
  * - `pid_file`: the pid written in the file. procstat reports `pid_count` = the pids it read from
@@ -26,7 +30,9 @@ export interface ProcessRecord {
 
 /**
  * The CloudWatch agent's effective user, when it is not root (`agent.run_as_user`, cwagent by
- * default in its default config and wizard). `uid` null: the name is not a local account.
+ * default in its default config and wizard). `uid` null: the name is not a local account. It only
+ * matters for a selector the agent still gets as `exe` (a hand-edited exe regex the contract
+ * cannot turn into a command-line pattern): every user can read command lines.
  */
 export interface AgentUser {
   readonly user: string;
@@ -52,14 +58,30 @@ export interface MatchOutcome {
   readonly lookupError?: string;
   /** Set when procwatch refused to read the pid file: whether the process runs is unknown, so restart must not act. */
   readonly pidFileRefused?: string;
-  /** Matching pids whose /proc/<pid>/exe the CloudWatch agent's user cannot read, so it does not count them. */
-  readonly hiddenFromAgent?: readonly number[];
+  /**
+   * `exe` selectors: set when the pids the CloudWatch agent counts for the rendered selector differ
+   * from the running ones (`pids`), so the alarm counts something else than the program.
+   */
+  readonly agentDivergence?: AgentDivergence;
+}
+
+/** Where the CloudWatch agent's count of an `exe` spec and the truth (the exe links) part. */
+export interface AgentDivergence {
+  /** What the agent is given: the command-line `pattern` (or, for a hand-edited exe regex, `exe`). */
+  readonly selector: { readonly configKey: "exe" | "pattern"; readonly value: string };
+  /** The pids the agent counts, ascending. */
+  readonly agentPids: readonly number[];
+  /** Running the program, not counted by the agent. */
+  readonly uncounted: readonly number[];
+  /** Counted by the agent, not running the program. */
+  readonly extra: readonly number[];
 }
 
 /**
- * Whether a non-root CloudWatch agent can read /proc/<pid>/exe. The kernel allows the readlink
- * only under ptrace's read check (fs/proc/base.c `proc_exe_link` → `proc_fd_access_allowed` →
- * `ptrace_may_access(PTRACE_MODE_READ_FSCREDS)`): the caller's uid must match the target's and the
+ * Whether a non-root CloudWatch agent can read /proc/<pid>/exe (only asked for a selector the agent
+ * still gets as `exe`). The kernel allows the readlink only under ptrace's read check
+ * (fs/proc/base.c: `proc_pid_readlink` checks `proc_fd_access_allowed` →
+ * `ptrace_may_access(PTRACE_MODE_READ_FSCREDS)` before `proc_exe_link`): the caller's uid must match the target's and the
  * target must be dumpable, or the caller needs CAP_SYS_PTRACE, which an agent that dropped root
  * (cmd/start-amazon-cloudwatch-agent/path.go `ChangeUser`) does not keep. The owner of /proc/<pid>
  * (effective uid, root when not dumpable) stands for that check; processes that changed only their
@@ -81,7 +103,9 @@ export function joinCmdline(raw: string): string {
   let end = raw.length;
   while (start < end && raw.charCodeAt(start) === 0) start += 1;
   while (end > start && raw.charCodeAt(end - 1) === 0) end -= 1;
-  return raw.slice(start, end).replace(NUL_RUNS, " ");
+  const inner = raw.slice(start, end);
+  // Empty arguments (a run of NULs) are rare: a plain replaceAll is the cheap common case.
+  return inner.includes("\0\0") ? inner.replace(NUL_RUNS, " ") : inner.replaceAll("\0", " ");
 }
 
 /**
@@ -121,99 +145,211 @@ export function parsePidFileContent(content: string): number | null {
   return pid === 0 ? 0 : pid; // no -0
 }
 
-export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord[], pidFile?: PidFileReading, agentUser?: AgentUser): MatchOutcome {
+/** What is running, as procwatch judges it (as root); restart acts on this alone. */
+export interface RunningOutcome {
+  /** Live pids that match, ascending. */
+  readonly pids: readonly number[];
+  readonly lookupError?: string;
+  readonly pidFileRefused?: string;
+}
+
+/**
+ * The processes that run for `match`: exe links for `exe`, command lines for `pattern`, the live
+ * pid of the file for `pidfile`. `restart` decides "already running" from this and nothing else,
+ * so a process that only looks like the program on its command line never stops a restart.
+ */
+export function findRunning(match: MatchSpec, records: readonly ProcessRecord[], pidFile?: PidFileReading): RunningOutcome {
   switch (match.mode) {
     case "exe":
     case "pattern": {
       const regex = compileSelectorRegex(match.mode === "exe" ? match.exe : match.pattern);
-      if (!(regex instanceof RegExp)) return { pids: [], agentPidCount: null, lookupError: regex.error };
-      const pids: number[] = [];
-      if (match.mode === "exe") {
-        for (const [exePath, exePids] of pidsByExePath(records)) {
-          if (regex.test(exePath)) pids.push(...exePids);
-        }
-      } else {
-        for (const record of records) {
-          if (record.cmdline !== null && regex.test(record.cmdline)) pids.push(record.pid);
-        }
-      }
-      pids.sort((a, b) => a - b);
-      if (match.mode === "exe" && agentUser !== undefined && pids.length > 0) {
-        const matched = new Set(pids);
-        const hidden = records
-          .filter((record) => matched.has(record.pid) && !agentCanReadExe(record, agentUser))
-          .map((record) => record.pid)
-          .sort((a, b) => a - b);
-        if (hidden.length > 0) return { pids, agentPidCount: pids.length - hidden.length, hiddenFromAgent: hidden };
-      }
-      return { pids, agentPidCount: pids.length };
+      if (!(regex instanceof RegExp)) return { pids: [], lookupError: regex.error };
+      return { pids: match.mode === "exe" ? pidsMatching(regex, pidsByExePath(records)) : pidsMatching(regex, pidsByCmdline(records)) };
     }
     case "pidfile": {
-      if (pidFile?.refusal !== undefined) {
-        return {
-          pids: [],
-          agentPidCount: null,
-          lookupError: `procwatch refuses to read ${match.pidFile}: ${pidFile.refusal}`,
-          pidFileRefused: pidFile.refusal,
-        };
-      }
-      if (pidFile === undefined || pidFile.path !== match.pidFile || pidFile.content === null) {
-        return { pids: [], agentPidCount: null, lookupError: `pid file ${match.pidFile} cannot be read` };
-      }
-      const pid = parsePidFileContent(pidFile.content);
-      if (pid === null) return { pids: [], agentPidCount: null, lookupError: `pid file ${match.pidFile} does not hold a pid` };
-      // The agent counts whatever the file holds; 0 or a negative number is never a running process.
-      const alive = pid > 0 && records.some((record) => record.pid === pid);
-      return { pids: alive ? [pid] : [], agentPidCount: 1 };
+      const reading = readPidFileFor(match.pidFile, pidFile);
+      if ("lookupError" in reading) return { pids: [], ...reading };
+      // 0 or a negative number is never a running process.
+      return { pids: reading.pid > 0 && records.some((record) => record.pid === reading.pid) ? [reading.pid] : [] };
     }
   }
 }
 
 /**
- * Hosts run many copies of few binaries (workers, shells, sleeps), and `health` matches every
- * watched process against the same scan: grouping pids by exe path once per scan means each
- * selector tests a few dozen distinct paths instead of every process. Keyed weakly by the records
- * array, which callers treat as immutable (it is typed readonly here).
+ * What is running (`pids`, see {@link findRunning}) and what the CloudWatch agent counts for the
+ * selector it is given (`agentPidCount`). For `exe` that selector is the command-line pattern of
+ * the contract's `selectorOf`, evaluated over every record's command line (the records must carry
+ * them, see {@link fieldsNeededFor}); a different set of pids is `agentDivergence`.
+ */
+export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord[], pidFile?: PidFileReading, agentUser?: AgentUser): MatchOutcome {
+  const running = findRunning(match, records, pidFile);
+  switch (match.mode) {
+    case "pattern":
+      return running.lookupError === undefined ? { pids: running.pids, agentPidCount: running.pids.length } : { ...running, agentPidCount: null };
+    case "pidfile": {
+      if (running.lookupError !== undefined) return { ...running, agentPidCount: null };
+      // The agent counts whatever the file holds, without checking that it runs.
+      return { pids: running.pids, agentPidCount: 1 };
+    }
+    case "exe": {
+      if (running.lookupError !== undefined) return { ...running, agentPidCount: null };
+      const selector = selectorOf(match);
+      let agentPids: number[];
+      if (selector.configKey === "pattern") {
+        const regex = compileSelectorRegex(selector.value);
+        if (!(regex instanceof RegExp)) return { pids: running.pids, agentPidCount: null, lookupError: regex.error };
+        agentPids = pidsMatching(regex, pidsByCmdline(records));
+      } else {
+        // A hand-edited exe regex reaches the agent as `exe`: it reads the same links, those its user may read.
+        const readable = new Set(records.filter((record) => agentCanReadExe(record, agentUser)).map((record) => record.pid));
+        agentPids = running.pids.filter((pid) => readable.has(pid));
+      }
+      const outcome = { pids: running.pids, agentPidCount: agentPids.length };
+      const counted = new Set(agentPids);
+      const truth = new Set(running.pids);
+      const uncounted = running.pids.filter((pid) => !counted.has(pid));
+      const extra = agentPids.filter((pid) => !truth.has(pid));
+      if (uncounted.length === 0 && extra.length === 0) return outcome;
+      return {
+        ...outcome,
+        agentDivergence: { selector: { configKey: selector.configKey === "pattern" ? "pattern" : "exe", value: selector.value }, agentPids, uncounted, extra },
+      };
+    }
+  }
+}
+
+function readPidFileFor(path: string, pidFile: PidFileReading | undefined): { pid: number } | { lookupError: string; pidFileRefused?: string } {
+  if (pidFile?.refusal !== undefined) return { lookupError: `procwatch refuses to read ${path}: ${pidFile.refusal}`, pidFileRefused: pidFile.refusal };
+  if (pidFile === undefined || pidFile.path !== path || pidFile.content === null) return { lookupError: `pid file ${path} cannot be read` };
+  const pid = parsePidFileContent(pidFile.content);
+  return pid === null ? { lookupError: `pid file ${path} does not hold a pid` } : { pid };
+}
+
+/** The pids of every key the regex matches, ascending. */
+function pidsMatching(regex: RegExp, index: ReadonlyMap<string, readonly number[]>): number[] {
+  const pids: number[] = [];
+  for (const [subject, subjectPids] of index) if (regex.test(subject)) pids.push(...subjectPids);
+  return pids.sort((a, b) => a - b);
+}
+
+/**
+ * Hosts run many copies of few programs (workers, shells, sleeps), and `health` matches every
+ * watched process against the same scan: grouping pids by exe path and by command line once per
+ * scan means each selector tests a few dozen distinct strings instead of every process. Keyed
+ * weakly by the records array, which callers treat as immutable (it is typed readonly here).
  */
 const exePathIndexes = new WeakMap<readonly ProcessRecord[], Map<string, number[]>>();
+const cmdlineIndexes = new WeakMap<readonly ProcessRecord[], Map<string, number[]>>();
 
 function pidsByExePath(records: readonly ProcessRecord[]): Map<string, number[]> {
-  let index = exePathIndexes.get(records);
+  return indexed(exePathIndexes, records, (record) => record.exePath);
+}
+
+function pidsByCmdline(records: readonly ProcessRecord[]): Map<string, number[]> {
+  return indexed(cmdlineIndexes, records, (record) => record.cmdline);
+}
+
+function indexed(
+  cache: WeakMap<readonly ProcessRecord[], Map<string, number[]>>,
+  records: readonly ProcessRecord[],
+  key: (record: ProcessRecord) => string | null,
+): Map<string, number[]> {
+  let index = cache.get(records);
   if (index === undefined) {
     index = new Map();
     for (const record of records) {
-      if (record.exePath === null) continue;
-      const pids = index.get(record.exePath);
-      if (pids === undefined) index.set(record.exePath, [record.pid]);
+      const subject = key(record);
+      // An unreadable field (null) is a process the agent skips.
+      if (subject === null) continue;
+      const pids = index.get(subject);
+      if (pids === undefined) index.set(subject, [record.pid]);
       else pids.push(record.pid);
     }
-    exePathIndexes.set(records, index);
+    cache.set(records, index);
   }
   return index;
 }
 
-/** Which per-process fields a scan must read: skipping unneeded ones keeps a 500-process scan cheap. */
+/**
+ * Which per-process fields `health` must read (skipping unneeded ones keeps a 500-process scan
+ * cheap): exe links for `exe` (the truth), command lines for `pattern` and for `exe` too (the
+ * CloudWatch agent counts an exe spec by its command-line pattern), owners only for a hand-edited
+ * exe regex the agent still gets as `exe` under a non-root user.
+ */
 export function fieldsNeededFor(matches: readonly MatchSpec[], agentUser?: AgentUser): { exePath: boolean; cmdline: boolean; ownerUid: boolean } {
   const exePath = matches.some((match) => match.mode === "exe");
-  return { exePath, cmdline: matches.some((match) => match.mode === "pattern"), ownerUid: exePath && agentUser !== undefined };
+  const agentReadsExe = agentUser !== undefined && matches.some((match) => match.mode === "exe" && selectorOf(match).configKey === "exe");
+  return { exePath, cmdline: exePath || matches.some((match) => match.mode === "pattern"), ownerUid: agentReadsExe };
+}
+
+/** What `restart` reads to find what runs ({@link findRunning}): never the command lines of an exe spec. */
+export function fieldsRunningNeeds(match: MatchSpec): { exePath: boolean; cmdline: boolean } {
+  return { exePath: match.mode === "exe", cmdline: match.mode === "pattern" };
+}
+
+/** What a tag's `exe=` or `pattern=` can carry: tag characters without the space that separates options. */
+const TAG_LITERAL = /^[A-Za-z0-9+\-=._:/@]+$/;
+const DELETED = " (deleted)";
+
+/**
+ * Literals a `pattern=` could use to find these processes by command line: the executable's path
+ * and file name (from the exe links), then each process's argv[0] (with and without a retitled
+ * daemon's trailing `:`). Those found in every command line come first, then those found in at
+ * least one, each group longest first; only what a tag can carry (the contract escapes it into a
+ * regex).
+ */
+export function patternCandidates(exePaths: readonly string[], cmdlines: readonly string[]): string[] {
+  const candidates: string[] = [];
+  const add = (candidate: string) => {
+    if (candidate !== "" && TAG_LITERAL.test(candidate) && !candidates.includes(candidate)) candidates.push(candidate);
+  };
+  for (const exePath of exePaths) {
+    const path = exePath.endsWith(DELETED) ? exePath.slice(0, -DELETED.length) : exePath;
+    add(path);
+    add(path.slice(path.lastIndexOf("/") + 1));
+  }
+  for (const cmdline of cmdlines) {
+    const argv0 = cmdline.split(" ", 1)[0] ?? "";
+    add(argv0);
+    if (argv0.endsWith(":")) add(argv0.slice(0, -1));
+  }
+  const inEvery = candidates.filter((candidate) => cmdlines.length > 0 && cmdlines.every((cmdline) => cmdline.includes(candidate)));
+  const inSome = candidates.filter((candidate) => !inEvery.includes(candidate) && cmdlines.some((cmdline) => cmdline.includes(candidate)));
+  // Longest first (a stable sort keeps the order above among equals): a longer literal is less likely to match something else.
+  const longestFirst = (a: string, b: string) => b.length - a.length;
+  return [...inEvery.sort(longestFirst), ...inSome.sort(longestFirst)];
+}
+
+/** The first of {@link patternCandidates}, or null when none appears in a command line. */
+export function patternSuggestion(exePaths: readonly string[], cmdlines: readonly string[]): string | null {
+  return patternCandidates(exePaths, cmdlines)[0] ?? null;
 }
 
 /**
- * A literal `pattern=` that would find these processes by command line, which every user can read:
- * the executable's path or file name, taken from the matched processes' exe links, the first one
- * found in every matched command line (else in at least one). Only what a tag's `pattern=` can
- * carry (no spaces; the contract escapes it into a regex). Null when none appears.
+ * The selector part of a `procwatch:process:<name>` tag under which the CloudWatch agent would
+ * count exactly `running` on this host, checked over the same scan: `exe=<path>` when every
+ * running process has the one executable and its command-line pattern counts exactly them (the
+ * intent stays the program), else `match=pattern pattern=<literal>` for the first of
+ * {@link patternCandidates} that counts exactly them. Null when none does.
  */
-export function patternSuggestion(exePaths: readonly string[], cmdlines: readonly string[]): string | null {
-  const candidates: string[] = [];
-  for (const exePath of exePaths) {
-    const path = exePath.endsWith(" (deleted)") ? exePath.slice(0, -" (deleted)".length) : exePath;
-    for (const candidate of [path, path.slice(path.lastIndexOf("/") + 1)]) if (candidate !== "" && !candidates.includes(candidate)) candidates.push(candidate);
+export function exactSelectorTag(name: string, running: readonly number[], records: readonly ProcessRecord[]): string | null {
+  const wanted = new Set(running);
+  if (wanted.size === 0) return null;
+  const mine = records.filter((record) => wanted.has(record.pid));
+  const exePaths = [...new Set(mine.flatMap((record) => (record.exePath === null ? [] : [record.exePath.replace(/ \(deleted\)$/, "")])))];
+  const cmdlines = mine.flatMap((record) => (record.cmdline === null ? [] : [record.cmdline]));
+  const tried: Array<{ readonly tag: string; readonly options: { exe?: string; match?: string; pattern?: string } }> = [];
+  const onlyPath = exePaths.length === 1 ? exePaths[0] : undefined;
+  if (onlyPath !== undefined && TAG_LITERAL.test(onlyPath)) tried.push({ tag: `exe=${onlyPath}`, options: { exe: onlyPath } });
+  for (const literal of patternCandidates(exePaths, cmdlines)) {
+    tried.push({ tag: `match=pattern pattern=${literal}`, options: { match: "pattern", pattern: literal } });
   }
-  const usable = candidates.filter((candidate) => /^[A-Za-z0-9+\-=._:/@]+$/.test(candidate));
-  return (
-    usable.find((candidate) => cmdlines.length > 0 && cmdlines.every((cmdline) => cmdline.includes(candidate))) ??
-    usable.find((candidate) => cmdlines.some((cmdline) => cmdline.includes(candidate))) ??
-    null
-  );
+  for (const { tag, options } of tried) {
+    const built = buildProcessSpec(name, options, { source: "suggestion", optionSource: (key) => key, defaultDetection: "standard" });
+    if (built.spec === null) continue;
+    const outcome = matchProcesses(built.spec.match, records);
+    const exact = outcome.agentDivergence === undefined && outcome.pids.length === wanted.size && outcome.pids.every((pid) => wanted.has(pid));
+    if (outcome.agentPidCount !== null && exact) return tag;
+  }
+  return null;
 }

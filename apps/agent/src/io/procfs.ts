@@ -10,9 +10,10 @@ import { readTextOrNull } from "./read-optional-file.ts";
  * scan of 500 processes with sync calls takes a few milliseconds, where promise overhead and
  * `systeminformation.processes()` (~80 ms) would dominate.
  *
- * It reads only what the watched match modes need: one readlink per pid for `exe`, one read of
- * `cmdline` per pid for `pattern`, nothing but the directory listing for `pidfile`. CPU and RSS are
- * read later, for matched pids only (`sampleUsage`).
+ * It reads only what the caller needs (core/process-matching.ts `fieldsNeededFor`): one readlink
+ * per pid for `exe`, one read of `cmdline` per pid for `pattern` (and, in health, for `exe`, which
+ * the CloudWatch agent counts by command line), nothing but the directory listing for `pidfile`.
+ * CPU and RSS are read later, for matched pids only (`sampleUsage`).
  */
 export interface ProcScanOptions {
   readonly procRoot?: string;
@@ -21,7 +22,8 @@ export interface ProcScanOptions {
   /**
    * Read each process's owner: the uid of /proc/<pid>, which the kernel sets to the process's
    * effective uid, or root when the process is not dumpable (fs/proc/base.c `task_dump_owner`).
-   * Needed only when the CloudWatch agent runs as another user (see core/process-matching.ts).
+   * Needed only for a hand-edited exe regex the CloudWatch agent still gets as `exe` while it runs
+   * as another user (see core/process-matching.ts).
    */
   readonly ownerUid?: boolean;
   /** Pids never to report (procwatch itself and its launchers, see core/own-processes.ts). */
@@ -40,6 +42,8 @@ export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
   const procRoot = options.procRoot ?? "/proc";
   const entries = readdirSync(procRoot);
   const records: ProcessRecord[] = [];
+  // Hosts run many processes with one command line (workers, pools): join each distinct one once.
+  const joined = new Map<string, string>();
   // Failed reads are routine here (kernel threads, zombies, processes that exit mid-scan, pid 1 in
   // a container); each one throws, and capturing a stack trace for an error we discard costs more
   // than the failed syscall itself.
@@ -60,7 +64,17 @@ export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
       }
       // A process without a memory map has an empty command line, which is what reading it would
       // return; skipping the read saves an open/read/close for each of a host's kernel threads.
-      const cmdline = !options.cmdline ? null : withoutMemory ? "" : readCmdlineOrNull(`${procRoot}/${entry}/cmdline`);
+      let cmdline: string | null = null;
+      if (options.cmdline) {
+        const raw = withoutMemory ? "" : readTextOrNull(`${procRoot}/${entry}/cmdline`);
+        if (raw !== null) {
+          cmdline = joined.get(raw) ?? null;
+          if (cmdline === null) {
+            cmdline = joinCmdline(raw);
+            joined.set(raw, cmdline);
+          }
+        }
+      }
       const ownerUid = options.ownerUid ? statUidOrNull(`${procRoot}/${entry}`) : undefined;
       records.push({ pid: Number(entry), exePath, cmdline, ...(ownerUid === undefined ? {} : { ownerUid }) });
     }
@@ -167,16 +181,6 @@ function statUidOrNull(path: string): number | null {
   } catch {
     return null;
   }
-}
-
-/** The joined command lines of a few pids (absent when unreadable or gone). */
-export function readCmdlines(pids: readonly number[], procRoot = "/proc"): string[] {
-  const cmdlines: string[] = [];
-  for (const pid of pids) {
-    const cmdline = readCmdlineOrNull(`${procRoot}/${pid}/cmdline`);
-    if (cmdline !== null) cmdlines.push(cmdline);
-  }
-  return cmdlines;
 }
 
 function readCmdlineOrNull(path: string): string | null {

@@ -13,6 +13,9 @@
 // fillFromExeWithContext is os.Readlink of /proc/PID/exe; fillFromCmdlineWithContext reads
 // /proc/PID/cmdline, splits it with strings.FieldsFunc on NUL, so empty arguments are dropped,
 // and joins with spaces). A process whose exe or cmdline cannot be read is skipped, as there.
+// It lists /proc itself, so run as another user (the systemd rig runs it as cwagent, the agent's
+// default run_as_user) it counts what the agent counts as that user: the kernel refuses that user
+// other users' exe links, never their command lines.
 // Only the standard library is used, so the test can build it offline with Debian's golang-go.
 package main
 
