@@ -784,9 +784,22 @@ export function translateGoRegexp(source: string): GoRegexpCompilation {
  */
 const GENERATED_SELECTOR = /^(?:\(\^\|\/\)|\^)?(?:[ !"#%&',\-/0-9:;<=>@A-Z_`a-z~]|\\[\\^$.*+?()[\]{}|])*(?:\( \\\(deleted\\\)\)\?\$)?$/;
 
+/**
+ * The command-line patterns procwatch generates for exe selectors (spec.ts
+ * `commandLinePatternForExe`): by name, an optional directory (`[^ ]*` then a slash) and the
+ * literal; by path, `^(<literal>:?|<literal>:)( |$)`.
+ * Besides escaped literals they use only `^`, `$` (no multi-line flag in either language: start and
+ * end of the text), `?`, alternation and `[^ ]*`, which matches the same strings in both (any run of
+ * characters but the space, newlines included: RE2 negated classes match `\n`, as JavaScript's do).
+ */
+const LITERAL = `(?:[ !"#%&',\\-/0-9:;<=>@A-Z_\`a-z~]|\\\\[\\\\^$.*+?()[\\]{}|])*`;
+const GENERATED_COMMAND_LINE_SELECTOR = new RegExp(
+  `^(?:\\^\\(\\[\\^ \\]\\*/\\)\\?${LITERAL}:\\?|\\^\\(${LITERAL}:\\?\\|${LITERAL}:\\))\\( \\|\\$\\)$`,
+);
+
 /** A RegExp with Go's `regexp.MatchString` semantics for `source`, or why there is none. */
 export function compileGoRegexp(source: string): { readonly regex: RegExp } | { readonly kind: "invalid" | "unsupported"; readonly message: string } {
-  if (GENERATED_SELECTOR.test(source)) return { regex: new RegExp(source) };
+  if (GENERATED_SELECTOR.test(source) || GENERATED_COMMAND_LINE_SELECTOR.test(source)) return { regex: new RegExp(source) };
   const translated = translateGoRegexp(source);
   if (!translated.ok) return { kind: translated.kind, message: translated.message };
   try {

@@ -48,9 +48,16 @@ export interface HealthFlags extends SpecFlags {
 interface SpecChoice {
   readonly spec: HostSpec;
   readonly observation: SpecObservation;
-  /** The fragment digest this spec implies: freshly rendered, or recorded by the last apply. */
-  readonly expectedDigest: string | null;
+  /** The fragment this spec implies: freshly rendered (its bytes), or the digest the last apply recorded. */
+  readonly expected: ExpectedFragment | null;
 }
+
+/**
+ * A freshly rendered fragment is compared byte for byte, and digested only when a copy differs (to
+ * say which fragment the host holds): on a cold start, hashing the fragment in JavaScript costs as
+ * much as the rest of the spec handling. An earlier apply left only its digest.
+ */
+type ExpectedFragment = { readonly text: string } | { readonly digest: string };
 
 /** The live spec if it resolves; otherwise what the last `apply` recorded, so health still checks processes off EC2 or offline. */
 async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoice> {
@@ -59,7 +66,7 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoic
     const stage = await loadResolvedSpec(flags, wiring);
     if (stage.kind === "resolved") {
       const text = renderFragmentText(stage.spec, flags.namespace);
-      return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expectedDigest: fragmentDigest(text) };
+      return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expected: { text } };
     }
     // Every issue in the line itself: the human report has no other place that names what is wrong.
     problem =
@@ -70,11 +77,11 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoic
         return {
           spec: { processes: [] },
           observation: { source: "none", problems: [problem], issues: stage.issues },
-          expectedDigest: null,
+          expected: null,
         };
       return lastApplied(fallback, [problem]);
     }
-    return { spec: { processes: [] }, observation: { source: stage.source, problems: [problem] }, expectedDigest: null };
+    return { spec: { processes: [] }, observation: { source: stage.source, problems: [problem] }, expected: null };
   } catch (error) {
     if (!(error instanceof AgentError) || error.exitCode === 2) throw error;
     problem = error.message;
@@ -84,7 +91,7 @@ async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoic
     return {
       spec: { processes: [] },
       observation: { source: "none", problems: [problem, "no allow-list from a previous apply"] },
-      expectedDigest: null,
+      expected: null,
     };
   return lastApplied(fallback, [problem]);
 }
@@ -93,7 +100,7 @@ function lastApplied(allowList: AllowList, problems: string[]): SpecChoice {
   return {
     spec: allowListAsHostSpec(allowList),
     observation: { source: "last-applied", problems },
-    expectedDigest: allowList.fragmentDigest,
+    expected: { digest: allowList.fragmentDigest },
   };
 }
 
@@ -124,11 +131,10 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     };
   });
 
-  const fragment: FragmentObservation = {
-    ...observeFragmentCopy(settings.fragmentPath, choice.expectedDigest),
-    ...(choice.expectedDigest === null ? {} : { expectedDigest: choice.expectedDigest }),
-    installed: observeFragmentCopy(settings.installedFragmentPath, choice.expectedDigest),
-  };
+  const staged = observeFragmentCopy(settings.fragmentPath, choice.expected);
+  const installed = observeFragmentCopy(settings.installedFragmentPath, choice.expected);
+  const expectedDigest = expectedDigestToReport(choice.expected, [staged, installed]);
+  const fragment: FragmentObservation = { ...staged, ...(expectedDigest === undefined ? {} : { expectedDigest }), installed };
 
   const cloudwatchAgent: CloudWatchAgentObservation = flags.skipCloudWatchAgent
     ? { state: "unknown", via: "none", detail: "not checked" }
@@ -246,12 +252,21 @@ function symlinkFindings(spec: ProcessSpec, records: readonly ProcessRecord[]): 
   return [symlinkedExeFinding(path, target, runningTarget, exactSelectorTag(spec.name, runningTarget, records))];
 }
 
-/** One copy of the fragment (staged, or installed by append-config) against the digest the spec implies. */
-function observeFragmentCopy(path: string, expectedDigest: string | null): FragmentCopyObservation {
+/** One copy of the fragment (staged, or installed by append-config) against what the spec implies. */
+function observeFragmentCopy(path: string, expected: ExpectedFragment | null): FragmentCopyObservation {
   const text = readTextOrNull(path);
-  const actual = text === null ? undefined : fragmentDigest(text);
-  const comparison = expectedDigest === null ? "unknown" : actual === undefined ? "missing" : actual === expectedDigest ? "matches" : "differs";
-  return { path, comparison, ...(actual === undefined ? {} : { actualDigest: actual }) };
+  if (text === null) return { path, comparison: expected === null ? "unknown" : "missing" };
+  if (expected !== null && "text" in expected && text === expected.text) return { path, comparison: "matches" };
+  const actualDigest = fragmentDigest(text);
+  const comparison = expected === null ? "unknown" : ("digest" in expected ? actualDigest === expected.digest : false) ? "matches" : "differs";
+  return { path, comparison, actualDigest };
+}
+
+/** The expected digest, when known without work or when a copy differs (then it says which fragment should be there). */
+function expectedDigestToReport(expected: ExpectedFragment | null, copies: readonly FragmentCopyObservation[]): string | undefined {
+  if (expected === null) return undefined;
+  if ("digest" in expected) return expected.digest;
+  return copies.some((copy) => copy.comparison === "differs") ? fragmentDigest(expected.text) : undefined;
 }
 
 /** OS, CPU and memory from systeminformation, loaded only when asked for: it is the heaviest module after the AWS SDK. */

@@ -16,10 +16,10 @@ export function fragmentDigest(text: string): string {
 
 export type FragmentComparison = "missing" | "matches" | "differs";
 
-/** Digest comparison, so a reformatted but byte-different file counts as a change (the agent re-reads bytes). */
+/** Byte comparison, so a reformatted but byte-different file counts as a change (the agent re-reads bytes). */
 export function compareFragment(desiredText: string, currentText: string | null): FragmentComparison {
   if (currentText === null) return "missing";
-  return fragmentDigest(desiredText) === fragmentDigest(currentText) ? "matches" : "differs";
+  return desiredText === currentText ? "matches" : "differs";
 }
 
 export type ReloadReason = "fragment-changed" | "installed-copy-missing" | "installed-copy-differs" | "last-reload-unconfirmed";
