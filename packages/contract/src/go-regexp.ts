@@ -793,9 +793,7 @@ const GENERATED_SELECTOR = /^(?:\(\^\|\/\)|\^)?(?:[ !"#%&',\-/0-9:;<=>@A-Z_`a-z~
  * characters but the space, newlines included: RE2 negated classes match `\n`, as JavaScript's do).
  */
 const LITERAL = `(?:[ !"#%&',\\-/0-9:;<=>@A-Z_\`a-z~]|\\\\[\\\\^$.*+?()[\\]{}|])*`;
-const GENERATED_COMMAND_LINE_SELECTOR = new RegExp(
-  `^(?:\\^\\(\\[\\^ \\]\\*/\\)\\?${LITERAL}:\\?|\\^\\(${LITERAL}:\\?\\|${LITERAL}:\\))\\( \\|\\$\\)$`,
-);
+const GENERATED_COMMAND_LINE_SELECTOR = new RegExp(`^(?:\\^\\(\\[\\^ \\]\\*/\\)\\?${LITERAL}:\\?|\\^\\(${LITERAL}:\\?\\|${LITERAL}:\\))\\( \\|\\$\\)$`);
 
 /** A RegExp with Go's `regexp.MatchString` semantics for `source`, or why there is none. */
 export function compileGoRegexp(source: string): { readonly regex: RegExp } | { readonly kind: "invalid" | "unsupported"; readonly message: string } {

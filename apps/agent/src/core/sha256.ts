@@ -39,8 +39,7 @@ export function sha256Hex(text: string): string {
   for (let offset = 0; offset < paddedLength; offset += 64) {
     for (let index = 0; index < 16; index++) {
       const at = offset + index * 4;
-      schedule[index] =
-        ((padded[at] as number) << 24) | ((padded[at + 1] as number) << 16) | ((padded[at + 2] as number) << 8) | (padded[at + 3] as number);
+      schedule[index] = ((padded[at] as number) << 24) | ((padded[at + 1] as number) << 16) | ((padded[at + 2] as number) << 8) | (padded[at + 3] as number);
     }
     for (let index = 16; index < 64; index++) {
       const w15 = schedule[index - 15] as number;
