@@ -386,18 +386,28 @@ interface CountCase {
   readonly among: readonly number[];
 }
 
+/** A copy of sleep whose name is longer than comm's 15 characters, running. */
+function startLongNamed(dir: string) {
+  const name = `${uniqueName("pwlong")}-abcdefghijklmnop`;
+  const binary = scratch.copySleep(dir, name);
+  return { name, binary, child: scratch.start(binary, ["300"]) };
+}
+
+/** A copy of sleep deleted after it started: its exe link reads "<path> (deleted)", its command line is unchanged. */
+async function startDeleted(dir: string) {
+  const name = uniqueName("pwdel");
+  const binary = scratch.copySleep(dir, name);
+  const child = scratch.start(binary, ["300"]);
+  await waitFor(() => existsSync(`/proc/${child.pid}/exe`) && readlinkSync(`/proc/${child.pid}/exe`) === binary);
+  unlinkSync(binary);
+  return { name, binary, child };
+}
+
 describe("pid counts: procwatch against the CloudWatch agent's lookup, in Go, over the same /proc", () => {
   it("long names, deleted binaries, exec -a, interpreters, rewritten titles, zombies and the RE2 escapes count the same", async () => {
     const dir = scratch.dir();
-    const longName = `${uniqueName("pwlong")}-abcdefghijklmnop`;
-    const longBinary = scratch.copySleep(dir, longName);
-    const longChild = scratch.start(longBinary, ["300"]);
-
-    const deletedName = uniqueName("pwdel");
-    const deletedBinary = scratch.copySleep(dir, deletedName);
-    const deletedChild = scratch.start(deletedBinary, ["300"]);
-    await waitFor(() => readlinkSync(`/proc/${deletedChild.pid}/exe`) === deletedBinary);
-    unlinkSync(deletedBinary);
+    const { name: longName, child: longChild } = startLongNamed(dir);
+    const { name: deletedName, binary: deletedBinary, child: deletedChild } = await startDeleted(dir);
 
     const renamed = uniqueName("pwrenamed");
     const renamedBinary = scratch.copySleep(dir, uniqueName("pwreal"));
@@ -524,16 +534,8 @@ describe("pid counts: procwatch against the CloudWatch agent's lookup, in Go, ov
       }
     };
 
-    // A name longer than comm's 15 characters.
-    const longName = `${uniqueName("pwlong")}-abcdefghijklmnop`;
-    const longBinary = scratch.copySleep(dir, longName);
-    const longChild = scratch.start(longBinary, ["300"]);
-    // Deleted after start: the link reads "<path> (deleted)", the command line is unchanged.
-    const deletedName = uniqueName("pwdel");
-    const deletedBinary = scratch.copySleep(dir, deletedName);
-    const deletedChild = scratch.start(deletedBinary, ["300"]);
-    await waitFor(exeIs(deletedChild, deletedBinary));
-    unlinkSync(deletedBinary);
+    const { name: longName, binary: longBinary, child: longChild } = startLongNamed(dir);
+    const { name: deletedName, binary: deletedBinary, child: deletedChild } = await startDeleted(dir);
     // exec -a: the program under another argv[0].
     const realName = uniqueName("pwreal");
     const realBinary = scratch.copySleep(dir, realName);

@@ -112,17 +112,6 @@ async function main(): Promise<void> {
   await localSupervisionAct();
 }
 
-/** Wall-clock polling for what the host's own supervision does (it does not move with the model clock). */
-async function waitOnHost<T>(what: string, probe: () => Promise<T | undefined>, withinMs: number): Promise<{ value: T; afterMs: number }> {
-  const started = Date.now();
-  while (Date.now() - started < withinMs) {
-    const value = await probe();
-    if (value !== undefined) return { value, afterMs: Date.now() - started };
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what}: not within ${withinMs} ms`);
-}
-
 /**
  * The second act: the same kind of host with `detection=local`. procwatch restarts the process on
  * the host in about 100 ms (here procwatch's own supervisor: there is no systemd in this sandbox),
@@ -136,9 +125,12 @@ async function localSupervisionAct(): Promise<void> {
     const applied = await loop.applySpec();
     expectOk(applied.exitCode === 0, "procwatch-agent apply failed", applied.stderr);
     const { localSupervision } = JSON.parse(applied.stdout) as { localSupervision: { backend: string; budget: { restarts: number; windowMinutes: number } } };
-    const first = await waitOnHost(
+    const first = await loop.waitOnHost(
       "the supervisor's first start",
-      async () => ((await loop.health()).pidCount === 1 ? (await loop.health()).pids : undefined),
+      async () => {
+        const health = await loop.health();
+        return health.pidCount === 1 ? health.pids : undefined;
+      },
       5_000,
     );
     say(
@@ -146,17 +138,9 @@ async function localSupervisionAct(): Promise<void> {
     );
 
     step(`Kill ${loop.processName} (SIGKILL) and watch the host bring it back`);
-    const [killedPid] = await loop.killService();
-    const back = await waitOnHost(
-      "a new pid",
-      async () => {
-        const health = await loop.health();
-        return health.pidCount === 1 && health.pids[0] !== killedPid ? health.pids[0] : undefined;
-      },
-      5_000,
-    );
+    const restart = await loop.killAndAwaitLocalRestart();
     say(
-      `pid ${killedPid} → ${back.value}, seen by \`procwatch-agent health\` ${back.afterMs} ms after the kill (wall clock); restart commands sent: ${loop.runCommand.invocations.length}`,
+      `pid ${restart.killedPid} → ${restart.newPid}, seen by \`procwatch-agent health\` ${restart.afterMs} ms after the kill (wall clock); restart commands sent: ${loop.runCommand.invocations.length}`,
     );
 
     step("The restart is reported: spool → host-reports SQS queue (SenderId-bound) → restart handler → Slack");

@@ -486,6 +486,35 @@ export class LocalLoop {
     return delivered;
   }
 
+  /** Wall-clock polling for what the host's own supervision does (it does not move with the model clock). */
+  async waitOnHost<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, withinMs: number): Promise<{ value: T; afterMs: number }> {
+    const started = Date.now();
+    while (Date.now() - started < withinMs) {
+      const value = await probe();
+      if (value !== undefined) return { value, afterMs: Date.now() - started };
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`${what}: not within ${withinMs} ms`);
+  }
+
+  /**
+   * SIGKILL the service and wait (wall clock) until `health` sees exactly one new pid: what local
+   * supervision does. `afterMs` is kill → seen, each look running the agent binary (~0.2 s).
+   */
+  async killAndAwaitLocalRestart(withinMs = 5_000): Promise<{ killedPid: number; newPid: number; afterMs: number }> {
+    const [killedPid] = await this.killService();
+    if (killedPid === undefined) throw new Error(`${this.processName} was not running`);
+    const back = await this.waitOnHost(
+      "a new pid",
+      async () => {
+        const health = await this.health();
+        return health.pidCount === 1 && health.pids[0] !== killedPid ? health.pids[0] : undefined;
+      },
+      withinMs,
+    );
+    return { killedPid, newPid: back.value, afterMs: back.afterMs };
+  }
+
   async killService(): Promise<readonly number[]> {
     const { pids } = await this.health();
     for (const pid of pids) process.kill(pid, "SIGKILL");

@@ -207,17 +207,6 @@ describe("procwatch end to end on one host: local supervision (detection=local, 
   let loop: LocalLoop;
   let budget: { restarts: number; windowMinutes: number };
 
-  /** Real (wall-clock) waiting for the host's own supervision: it does not move with the model clock. */
-  async function waitOnHost<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, withinMs: number): Promise<{ value: T; afterMs: number }> {
-    const started = Date.now();
-    while (Date.now() - started < withinMs) {
-      const value = await probe();
-      if (value !== undefined) return { value, afterMs: Date.now() - started };
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`${what}: not within ${withinMs} ms`);
-  }
-
   beforeAll(async () => {
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
     loop = new LocalLoop({ processName: "pw-e2e-loc", restartBudget: 3, detection: "local" });
@@ -229,7 +218,7 @@ describe("procwatch end to end on one host: local supervision (detection=local, 
     };
     expect(localSupervision).toMatchObject({ backend: "supervisor", installed: ["pw-e2e-loc"] });
     budget = localSupervision.budget;
-    await waitOnHost("the supervisor's first start", async () => ((await loop.health()).pidCount === 1 ? true : undefined), 5_000);
+    await loop.waitOnHost("the supervisor's first start", async () => ((await loop.health()).pidCount === 1 ? true : undefined), 5_000);
     expect((await loop.health()).pids).toEqual([loop.supervisorState()?.childPid]);
     await loop.startCloudWatchAgent();
     await loop.runFor(3 * MINUTE);
@@ -253,22 +242,14 @@ describe("procwatch end to end on one host: local supervision (detection=local, 
   });
 
   it("kill -9: the supervisor has it back within about a second, no restart command, and the report becomes a local-restart message", async () => {
-    const [killedPid] = await loop.killService();
-    const back = await waitOnHost(
-      "a new pid",
-      async () => {
-        const health = await loop.health();
-        return health.pidCount === 1 && health.pids[0] !== killedPid ? health.pids[0] : undefined;
-      },
-      5_000,
-    );
+    const { killedPid, newPid, afterMs } = await loop.killAndAwaitLocalRestart();
     // Wall clock, kill → `health` sees the new pid (each look runs the agent binary, ~0.2 s).
-    expect(back.afterMs).toBeLessThan(2_000);
+    expect(afterMs).toBeLessThan(2_000);
     expect(loop.runCommand.invocations).toEqual([]);
 
     const reports = await loop.deliverHostReports(budget);
     expect(reports.map((report) => report.event)).toEqual([
-      expect.objectContaining({ kind: "local-restart", unit: null, beforePid: killedPid, afterPid: back.value, nRestarts: 1 }),
+      expect.objectContaining({ kind: "local-restart", unit: null, beforePid: killedPid, afterPid: newPid, nRestarts: 1 }),
     ]);
     const [report] = reports;
     // What the supervisor measured: exit → new start.
@@ -280,9 +261,9 @@ describe("procwatch end to end on one host: local supervision (detection=local, 
     expect(message.metadata.eventType).toBe("local-restart");
     expect(message.content.keywords).toContain("local");
     expect(message.content.title).toBe(
-      `:recycle: pw-e2e-loc restarted on demo-host by procwatch's supervisor in ${report!.event.downMs} ms — PID ${killedPid} → ${back.value} (local 1/${budget.restarts} in ${budget.windowMinutes} min)`,
+      `:recycle: pw-e2e-loc restarted on demo-host by procwatch's supervisor in ${report!.event.downMs} ms — PID ${killedPid} → ${newPid} (local 1/${budget.restarts} in ${budget.windowMinutes} min)`,
     );
-    expect(message.content.description).toContain(`*PIDs* before ${killedPid} → after ${back.value}; down ${report!.event.downMs} ms.`);
+    expect(message.content.description).toContain(`*PIDs* before ${killedPid} → after ${newPid}; down ${report!.event.downMs} ms.`);
     expect(message.content.description).toContain("No command was sent");
 
     // The backstop saw nothing: the process was back before any collection.
@@ -303,7 +284,7 @@ describe("procwatch end to end on one host: local supervision (detection=local, 
     expect(JSON.parse(applied.stdout).localSupervision).toMatchObject({ backend: "supervisor", installed: ["pw-e2e-loc"] });
     const slackBefore = loop.slack.messages.length;
     await loop.killService();
-    await waitOnHost("the supervisor gives up", () => (loop.supervisorState()?.gaveUp === true ? true : undefined), 20_000);
+    await loop.waitOnHost("the supervisor gives up", () => (loop.supervisorState()?.gaveUp === true ? true : undefined), 20_000);
     expect(loop.supervisorState()?.restarts).toBe(budget.restarts);
     expect((await loop.health()).pidCount).toBe(0);
     expect(loop.runCommand.invocations).toEqual([]);
