@@ -2,7 +2,7 @@ import { type InstanceInput, metricSeriesKey, type ObservedAlarm } from "@procwa
 import {
   type DetectionProfileName,
   detectionOfAlarmDescription,
-  HOST_DIMENSION_PLACEHOLDERS,
+  HOST_DIMENSION_NAMES,
   INSTANCE_ID_DIMENSION,
   isProcwatchOwned,
   PROCSTAT_METRIC_NAME,
@@ -60,6 +60,10 @@ export function buildStatus(
     list.push(metric);
     byInstance.set(instanceId, list);
   }
+  // Series whose InstanceId the agent never resolved: an entry's literal ${aws:InstanceId} on an agent
+  // before 1.300061.0, or the translator's i-UNKNOWN without a metadata service. No alarm can tell
+  // whose they are, so they are counted for every alarm whose host reports nothing else.
+  const unresolvedInstanceSeries = [...byInstance].filter(([instanceId]) => UNRESOLVED_VALUE.test(instanceId)).reduce((sum, [, list]) => sum + list.length, 0);
   const instanceById = new Map(instances.map((instance) => [instance.instanceId, instance]));
   const filters = options.filters ?? {};
   const rows: StatusRow[] = [];
@@ -87,7 +91,7 @@ export function buildStatus(
       ...(detectionOf(alarm, options.alarmPrefix) !== undefined ? { detection: detectionOf(alarm, options.alarmPrefix) } : {}),
       ...(instance?.name !== undefined ? { instanceName: instance.name } : {}),
       ...(instance !== undefined ? { instanceState: instance.state } : {}),
-      ...(reporting ? {} : { cause: diagnoseMissingMetric(series, byInstance.get(alarmInstance) ?? [], instance) }),
+      ...(reporting ? {} : { cause: diagnoseMissingMetric(series, byInstance.get(alarmInstance) ?? [], instance, unresolvedInstanceSeries) }),
     };
     if (matches(row, filters)) rows.push(row);
   }
@@ -99,12 +103,23 @@ export function buildStatus(
  * instance does report. The common mistakes: a misspelt metric name, extra dimensions the agent
  * does not append (ImageId, InstanceType), a missing pid_finder, or a selector that differs.
  */
-export function diagnoseMissingMetric(alarm: MetricSeries, sameInstance: readonly MetricSeries[], instance: InstanceInput | undefined): string {
+/** A host dimension value the CloudWatch agent did not resolve: a literal placeholder, or the translator's UNKNOWN-… / i-UNKNOWN. */
+const UNRESOLVED_VALUE = /^\$\{aws:|^UNKNOWN-|^i-UNKNOWN$/;
+
+export function diagnoseMissingMetric(
+  alarm: MetricSeries,
+  sameInstance: readonly MetricSeries[],
+  instance: InstanceInput | undefined,
+  unresolvedInstanceSeries = 0,
+): string {
   if (alarm.metricName !== PROCSTAT_METRIC_NAME) return `wrong metric name "${alarm.metricName}" (the agent publishes ${PROCSTAT_METRIC_NAME})`;
   if (instance !== undefined && (instance.state === "stopped" || instance.state === "stopping")) return `instance is ${instance.state}`;
   if (sameInstance.length === 0) {
     const instanceId = alarm.dimensions.find((dimension) => dimension.Name === INSTANCE_ID_DIMENSION)?.Value;
     if (instanceId === undefined) return "alarm has no InstanceId dimension, but the agent appends one (append_dimensions InstanceId)";
+    if (unresolvedInstanceSeries > 0) {
+      return `host agent not reporting under its instance id; ${unresolvedInstanceSeries} procstat series carry an unresolved InstanceId (\${aws:InstanceId} or i-UNKNOWN), possibly this host's: its CloudWatch agent did not resolve the instance's metadata; upgrade it to 1.300061.0 or later and run procwatch-agent apply there, which pins the values itself on EC2`;
+    }
     return "host agent not reporting: no procstat metrics from this instance in the last 3 hours (agent not installed, not configured, or no IAM permission to put metrics)";
   }
   const inNamespace = sameInstance.filter((metric) => metric.namespace === alarm.namespace);
@@ -126,23 +141,29 @@ export function diagnoseMissingMetric(alarm: MetricSeries, sameInstance: readonl
     if (missingOnAlarm.length > 0) parts.push(`agent also sends ${missingOnAlarm.join(", ")} which the alarm lacks`);
     if (parts.length === 0) parts.push("a dimension value differs");
     const cause = `dimension mismatch: ${parts.join("; ")}`;
-    const hostNames = Object.keys(HOST_DIMENSION_PLACEHOLDERS);
+    const hostNames: readonly string[] = HOST_DIMENSION_NAMES;
     const differingHost = hostNames.filter((name) => {
       const onAlarm = alarm.dimensions.find((dimension) => dimension.Name === name)?.Value;
       const onMetric = closest.dimensions.find((dimension) => dimension.Name === name)?.Value;
       return onAlarm !== undefined && onMetric !== undefined && onAlarm !== onMetric;
     });
     if (differingHost.length > 0) {
-      // The agent resolves its ${aws:…} placeholders when it translates its config, at every start
-      // (cwa cmd/start-amazon-cloudwatch-agent translateConfig): a resized instance keeps the old
-      // InstanceType until the agent restarts; the alarm follows DescribeInstances.
       const values = differingHost.map((name) => `${name} ${dimensionOf(closest, name)} on the host, ${dimensionOf(alarm, name)} on the alarm`);
-      return `${cause} (${values.join("; ")}: the CloudWatch agent resolves these when it starts; restart it on the host: amazon-cloudwatch-agent-ctl -a start)`;
+      // An unresolved placeholder on the series: an agent before 1.300061.0 keeps an entry's
+      // ${aws:…} literally (cwa commit 237e25674); UNKNOWN-*: the translator had no metadata service.
+      if (differingHost.some((name) => UNRESOLVED_VALUE.test(dimensionOf(closest, name)))) {
+        return `${cause} (${values.join("; ")}: the host's CloudWatch agent did not resolve the instance's metadata; upgrade it to 1.300061.0 or later and run procwatch-agent apply there, which pins the values itself on EC2)`;
+      }
+      // procwatch-agent pins the instance's values when it renders (contract hostDimensionPins), so a
+      // resized instance publishes its old InstanceType until the next apply; the alarm follows DescribeInstances.
+      return `${cause} (${values.join("; ")}: the host's values were pinned before the instance changed; run procwatch-agent apply on the host, as the configure association does every 30 minutes)`;
     }
-    // procwatch pins every host dimension on its own procstat entries (contract HOST_DIMENSION_PLACEHOLDERS),
+    // procwatch pins every host dimension on its own procstat entries (contract hostDimensionPins),
     // so its series carries them whatever the host's config appends, and its alarms name them.
     if (extraOnAlarm.some((name) => hostNames.includes(name)))
       return `${cause} (procwatch-agent pins ${hostNames.join(", ")} on its procstat entries; this series was rendered by an older procwatch-agent or by hand: run procwatch-agent apply on the host)`;
+    if (missingOnAlarm.includes("host"))
+      return `${cause} (the CloudWatch agent's \`host\` dimension is removed only by its ec2tagger, which runs when some config file sets metrics.append_dimensions; procwatch-agent apply sets it when no other file does: run apply on the host)`;
     if (missingOnAlarm.some((name) => hostNames.includes(name)))
       return `${cause} (the host's series carries the host dimensions procwatch-agent pins; an alarm without them was not written by this procwatch-fleet)`;
     return cause;

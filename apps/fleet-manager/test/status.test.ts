@@ -1,5 +1,14 @@
-import { AUTO_SCALING_GROUP_TAG, alarmNameFor, exeRegexForName, parseInstanceTags, renderProcstatFragment, resolveHostSpec } from "@procwatch/contract";
 import {
+  AUTO_SCALING_GROUP_TAG,
+  alarmNameFor,
+  exeRegexForName,
+  metricHostOf,
+  parseInstanceTags,
+  renderProcstatFragment,
+  resolveHostSpec,
+} from "@procwatch/contract";
+import {
+  type AgentBuild,
   type AgentConfigFragment,
   CloudWatchAgentPublisher,
   FakeAws,
@@ -50,10 +59,28 @@ function wizardFragment(options: { aggregateInstanceId: boolean }): AgentConfigF
   };
 }
 
-/** What procwatch-agent apply hands the CloudWatch agent on that host: the same bytes whatever the host's other fragments say. */
-function procwatchFragment(): AgentConfigFragment {
+/**
+ * What procwatch-agent apply hands the CloudWatch agent on that host: on EC2 the instance's own
+ * values pinned on each entry (`instance`, from its identity document and tags), placeholders
+ * with a `--spec` file off EC2 (`instance: null`); the global InstanceId only when no other file
+ * on the host sets metrics.append_dimensions (it is what turns the ec2tagger on).
+ */
+function procwatchFragment(others: readonly AgentConfigFragment[], options: { instance?: typeof FACTS | null } = {}): AgentConfigFragment {
   const spec = resolveHostSpec({ tags: parseInstanceTags(TAGS).spec! }).spec!;
-  return { name: "file_procwatch.json", json: renderProcstatFragment(spec) };
+  const instance = options.instance === undefined ? FACTS : options.instance;
+  const otherFragmentsSetAppendDimensions = others.some(
+    (fragment) => (fragment.json as { metrics?: { append_dimensions?: unknown } }).metrics?.append_dimensions !== undefined,
+  );
+  const host =
+    instance === null
+      ? undefined
+      : metricHostOf({
+          instanceId: instance.InstanceId,
+          imageId: instance.ImageId,
+          instanceType: instance.InstanceType,
+          tags: { [AUTO_SCALING_GROUP_TAG]: instance.AutoScalingGroupName },
+        });
+  return { name: "file_procwatch.json", json: renderProcstatFragment(spec, { ...(host === undefined ? {} : { host }), otherFragmentsSetAppendDimensions }) };
 }
 
 const CWAGENT_UID = 998;
@@ -71,7 +98,10 @@ const LOOK_ALIKES: ModelProcess[] = [
   { pid: 2, uid: 0, exe: null, cmdline: "" },
 ];
 
-async function hostPublishing(fragments: AgentConfigFragment[], options: { killNginxAtMinute?: number; publishedFacts?: typeof FACTS } = {}) {
+async function hostPublishing(
+  fragments: AgentConfigFragment[],
+  options: { killNginxAtMinute?: number; publishedFacts?: typeof FACTS; agent?: AgentBuild } = {},
+) {
   const clock = new VirtualClock();
   const fake = new FakeAws({ clock });
   fake.addInstance({
@@ -101,7 +131,7 @@ async function hostPublishing(fragments: AgentConfigFragment[], options: { killN
   const merged = mergeAgentConfigFragments(fragments);
   expect(merged.errors).toEqual([]);
   const config = merged.config!;
-  const { series, publisher } = procstatPublisherConfig(config, 0, options.publishedFacts ?? FACTS);
+  const { series, publisher } = procstatPublisherConfig(config, 0, options.publishedFacts ?? FACTS, options.agent);
   // The count is what the agent's lookup finds as the user it runs as (testkit's procstat lookup model).
   const agentUid = runAsUserOf(config) === "cwagent" ? CWAGENT_UID : 0;
   const entry = ((config.metrics as Record<string, unknown>).metrics_collected as { procstat: Record<string, unknown>[] }).procstat[0]!;
@@ -126,7 +156,7 @@ const PUBLISHED_NAMES = ["AutoScalingGroupName", "ImageId", "InstanceId", "Insta
 describe("status on a host set up with the CloudWatch agent's wizard (run_as_user cwagent, EC2 dimensions appended)", () => {
   it("procwatch's alarm gets data: its fragment merges with the wizard's, pins the host dimensions per entry, and the agent counts root's nginx as cwagent", async () => {
     const wizard = wizardFragment({ aggregateInstanceId: false });
-    const { row, series, entry, agentUid } = await hostPublishing([wizard, procwatchFragment()]);
+    const { row, series, entry, agentUid } = await hostPublishing([wizard, procwatchFragment([wizard])]);
     expect(agentUid).toBe(CWAGENT_UID);
     expect(entry).not.toHaveProperty("exe");
     expect(series.dimensions.map((dimension) => dimension.Name).sort()).toEqual(PUBLISHED_NAMES);
@@ -135,20 +165,20 @@ describe("status on a host set up with the CloudWatch agent's wizard (run_as_use
 
   it("also when the host's own config sets aggregation_dimensions [[InstanceId]] (procwatch adds no list of its own, so nothing conflicts)", async () => {
     const wizard = wizardFragment({ aggregateInstanceId: true });
-    const { row, series } = await hostPublishing([wizard, procwatchFragment()]);
+    const { row, series } = await hostPublishing([wizard, procwatchFragment([wizard])]);
     expect(series.dimensions.map((dimension) => dimension.Name).sort()).toEqual(PUBLISHED_NAMES);
     expect(row).toMatchObject({ metric: "reporting", state: "OK" });
   });
 
   it("the look-alikes do not keep a dead nginx alive: killed, the alarm goes to ALARM", async () => {
     const wizard = wizardFragment({ aggregateInstanceId: true });
-    const { row } = await hostPublishing([wizard, procwatchFragment()], { killNginxAtMinute: 10 });
+    const { row } = await hostPublishing([wizard, procwatchFragment([wizard])], { killNginxAtMinute: 10 });
     expect(row).toMatchObject({ metric: "reporting", state: "ALARM" });
   });
 
   it("the previous fragment (exe selector, no per-entry dimensions) gets no usable data on the same host: what this design fixes", async () => {
     const wizard = wizardFragment({ aggregateInstanceId: true });
-    const current = procwatchFragment().json as { metrics: { metrics_collected: { procstat: Record<string, unknown>[] } } };
+    const current = procwatchFragment([wizard]).json as { metrics: { metrics_collected: { procstat: Record<string, unknown>[] } } };
     const [{ pattern, append_dimensions, ...rest }] = current.metrics.metrics_collected.procstat as [Record<string, unknown>];
     const previous: AgentConfigFragment = {
       name: "file_procwatch.json",
@@ -171,12 +201,40 @@ describe("status on a host set up with the CloudWatch agent's wizard (run_as_use
     expect(row.cause).toMatch(/run procwatch-agent apply/);
   });
 
-  it("a resized instance whose CloudWatch agent has not restarted: status names the stale InstanceType and the fix", async () => {
+  it("a resized instance whose fragment still pins the old InstanceType: status names it and the fix", async () => {
     const wizard = wizardFragment({ aggregateInstanceId: true });
     const stale = { ...FACTS, InstanceType: "m7g.medium" };
-    const { row } = await hostPublishing([wizard, procwatchFragment()], { publishedFacts: stale });
+    const { row } = await hostPublishing([wizard, procwatchFragment([wizard], { instance: stale })]);
     expect(row.metric).toBe("no data");
     expect(row.cause).toContain("InstanceType m7g.medium on the host, m7g.large on the alarm");
-    expect(row.cause).toContain("amazon-cloudwatch-agent-ctl -a start");
+    expect(row.cause).toContain("run procwatch-agent apply on the host");
+  });
+});
+
+describe("status on a host whose only CloudWatch agent config is procwatch's (what the install and configure documents leave)", () => {
+  it("the alarm gets data: procwatch's global append_dimensions turns the ec2tagger on, which removes telegraf's `host`", async () => {
+    const { row, series } = await hostPublishing([procwatchFragment([])]);
+    expect(series.dimensions.map((dimension) => dimension.Name).sort()).toEqual(PUBLISHED_NAMES);
+    expect(row).toMatchObject({ metric: "reporting", state: "OK" });
+  });
+
+  it("without it, every series carries `host` and no alarm ever sees data; status names the ec2tagger", async () => {
+    const withoutGlobal = procwatchFragment([]);
+    const { append_dimensions: _, ...metrics } = (withoutGlobal.json as { metrics: Record<string, unknown> }).metrics;
+    const { row, series } = await hostPublishing([{ name: withoutGlobal.name, json: { metrics } }]);
+    expect(series.dimensions.map((dimension) => dimension.Name)).toContain("host");
+    expect(row.metric).toBe("no data");
+    expect(row.cause).toMatch(/^dimension mismatch: agent also sends host which the alarm lacks \(.*ec2tagger/);
+  });
+
+  it("a CloudWatch agent older than 1.300061.0 gets literal values on EC2, so the alarm still gets data", async () => {
+    const { row } = await hostPublishing([procwatchFragment([])], { agent: { resolvesEntryPlaceholders: false } });
+    expect(row).toMatchObject({ metric: "reporting", state: "OK" });
+  });
+
+  it("placeholders (a --spec file, no instance known) on such an agent stay literal: status says to upgrade it", async () => {
+    const { row } = await hostPublishing([procwatchFragment([], { instance: null })], { agent: { resolvesEntryPlaceholders: false } });
+    expect(row.metric).toBe("no data");
+    expect(row.cause).toContain("did not resolve the instance's metadata; upgrade it to 1.300061.0 or later");
   });
 });

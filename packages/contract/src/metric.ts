@@ -51,7 +51,7 @@ export interface ProcstatEntry {
   readonly pid_file?: string;
   readonly measurement: readonly string[];
   readonly metrics_collection_interval: number;
-  readonly append_dimensions: typeof HOST_DIMENSION_PLACEHOLDERS;
+  readonly append_dimensions: Readonly<Record<string, string>>;
 }
 
 export interface Dimension {
@@ -88,31 +88,39 @@ export function selectorOf(match: MatchSpec): { configKey: "exe" | "pattern" | "
 }
 
 /**
- * The agent-level dimensions the CloudWatch agent can append (plugins/processors/ec2tagger/
- * constants.go `SupportedAppendDimensions`), with the placeholders its translator resolves.
- * procwatch sets all four on its own procstat entries (an entry's `append_dimensions` become the
- * input's tags, translator/translate/metrics/util/commonconfigutil.go `ProcessAppendDimensions`,
- * resolved at translation by translator/translate/util/placeholderUtil.go
- * `ResolveAWSMetadataPlaceholders`). The ec2tagger adds a host-level dimension only where a datum
- * lacks the name (ec2tagger.go `updateOtelAttributes`: `if _, exists := attr.Get(k); !exists`), so
- * whatever the host's own `metrics.append_dimensions` says, procwatch's pid count carries exactly
- * these names: one dimension set on every host, known to the fleet manager from DescribeInstances.
- * An instance in no Auto Scaling group has no value for it: the translator leaves the key out
- * (`if replacement, exists := metadata[vStr]`), and so does {@link alarmDimensionsFor}.
+ * The host dimensions procwatch pins on its own procstat entries, so that the pid count carries
+ * the same names on every host whatever the host's own config appends. The CloudWatch agent's
+ * ec2tagger adds a host-level dimension (plugins/processors/ec2tagger/constants.go
+ * `SupportedAppendDimensions`) only where a datum lacks the name (ec2tagger.go
+ * `updateOtelAttributes`: `if _, exists := attr.Get(k); !exists`), and an entry's own
+ * `append_dimensions` become the input's tags (translator/translate/metrics/util/
+ * commonconfigutil.go `ProcessAppendDimensions`), so a pinned name is never replaced.
+ *
+ * The values are literal when procwatch-agent knows the instance (its identity document and
+ * tags, {@link MetricHost}): literals mean the same to every agent version, need nothing at
+ * translation time, and older ec2taggers, which overwrote the names they append, write the same
+ * values. Only without that knowledge (a `--spec` file off EC2) are the placeholders used, which
+ * agents from 1.300061.0 resolve at translation (placeholderUtil.go `ResolveAWSMetadataPlaceholders`,
+ * cwa commit 237e25674); never `${aws:AutoScalingGroupName}`: resolving it makes the translator
+ * call DescribeTags, and when every retry fails (no route to the EC2 API, no permission)
+ * translator/util/tagutil/tagutil.go `callFuncWithRetries` returns a nil result that `loadAllTags`
+ * dereferences, so the whole CloudWatch agent would not start.
  */
-export const HOST_DIMENSION_PLACEHOLDERS = {
+export const HOST_DIMENSION_NAMES = ["AutoScalingGroupName", "ImageId", "InstanceId", "InstanceType"] as const;
+export type HostDimensionName = (typeof HOST_DIMENSION_NAMES)[number];
+
+const HOST_DIMENSION_PLACEHOLDERS: Readonly<Record<Exclude<HostDimensionName, "AutoScalingGroupName">, string>> = {
   // biome-ignore-start lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's own placeholders.
-  AutoScalingGroupName: "${aws:AutoScalingGroupName}",
   ImageId: "${aws:ImageId}",
   InstanceId: "${aws:InstanceId}",
   InstanceType: "${aws:InstanceType}",
   // biome-ignore-end lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's own placeholders.
-} as const;
+};
 
 /** EC2 tag that names an instance's Auto Scaling group; the agent reads the same tag (translator/util/tagutil/tagutil.go). */
 export const AUTO_SCALING_GROUP_TAG = "aws:autoscaling:groupName";
 
-/** What the placeholders resolve to for one instance, as DescribeInstances reports it. */
+/** The instance as DescribeInstances (fleet manager) or its identity document and tags (procwatch-agent) report it. */
 export interface MetricHost {
   readonly instanceId: string;
   readonly imageId?: string;
@@ -121,7 +129,7 @@ export interface MetricHost {
   readonly autoScalingGroupName?: string;
 }
 
-/** The {@link MetricHost} of an instance from its DescribeInstances fields and tags. */
+/** The {@link MetricHost} of an instance from its DescribeInstances fields (or identity document) and tags. */
 export function metricHostOf(instance: {
   readonly instanceId: string;
   readonly imageId?: string;
@@ -137,13 +145,19 @@ export function metricHostOf(instance: {
   };
 }
 
-export function procstatEntryFor(process: ProcessSpec): ProcstatEntry {
+/** What each procwatch procstat entry sets as its `append_dimensions`: literal for a known host, else the placeholders. */
+export function hostDimensionPins(host?: MetricHost): Readonly<Record<string, string>> {
+  if (host === undefined) return HOST_DIMENSION_PLACEHOLDERS;
+  return Object.fromEntries(hostDimensionsFor(host).map((dimension) => [dimension.Name, dimension.Value]));
+}
+
+export function procstatEntryFor(process: ProcessSpec, pins: Readonly<Record<string, string>> = hostDimensionPins()): ProcstatEntry {
   const selector = selectorOf(process.match);
   return {
     [selector.configKey]: selector.value,
     measurement: [...PROCSTAT_MEASUREMENTS],
     metrics_collection_interval: DETECTION_PROFILES[process.detection].collectionIntervalSeconds,
-    append_dimensions: HOST_DIMENSION_PLACEHOLDERS,
+    append_dimensions: pins,
   };
 }
 
@@ -185,7 +199,7 @@ export function hostDimensionsFor(host: MetricHost): Dimension[] {
 
 /** `Name=Value …` of the host dimensions among `dimensions`, sorted: what a plan or a diagnosis says about them. */
 export function describeHostDimensions(dimensions: readonly Dimension[]): string {
-  return sortDimensions(dimensions.filter((dimension) => dimension.Name in HOST_DIMENSION_PLACEHOLDERS))
+  return sortDimensions(dimensions.filter((dimension) => (HOST_DIMENSION_NAMES as readonly string[]).includes(dimension.Name)))
     .map((dimension) => `${dimension.Name}=${dimension.Value}`)
     .join(" ");
 }
@@ -197,30 +211,43 @@ export function sortDimensions(dimensions: readonly Dimension[]): Dimension[] {
 export interface ProcstatFragment {
   readonly metrics: {
     readonly namespace?: string;
+    readonly append_dimensions?: { readonly InstanceId: string };
     readonly force_flush_interval?: number;
     readonly metrics_collected: { readonly procstat: readonly ProcstatEntry[] };
   };
 }
 
 /**
- * The CloudWatch agent config fragment procwatch owns. It holds only the procstat list (lists
- * concatenate across fragments, translator/translate/metrics/metrics_collect/procstat/procstat.go
- * `Merge`) and, when any process uses the fast profile, `force_flush_interval`. Every other
- * metrics-level key is merged with `reflect.DeepEqual` (translator/jsonconfig/mergeJsonUtil/util.go
- * `mergeMap`): a second, different `append_dimensions` or `aggregation_dimensions` would fail the
- * host's whole translation, so procwatch sets neither and pins its dimensions per entry instead
- * ({@link HOST_DIMENSION_PLACEHOLDERS}). `force_flush_interval` is a scalar: another fragment
- * setting it differently makes the translation fail, which `procwatch-agent health` then reports.
+ * The CloudWatch agent config fragment procwatch owns: the procstat list (lists concatenate across
+ * fragments, translator/translate/metrics/metrics_collect/procstat/procstat.go `Merge`), each entry
+ * with its host dimensions pinned ({@link hostDimensionPins}), and, when any process uses the fast
+ * profile, `force_flush_interval`.
+ *
+ * `metrics.append_dimensions: {InstanceId}` is there for one reason: it turns the ec2tagger on
+ * (translator/translate/otel/pipeline/host/translator.go adds it only when the key is set), and the
+ * ec2tagger is what removes the `host` dimension (ec2tagger.go `attr.Remove("host")`) that telegraf
+ * puts on every metric unless `agent.omit_hostname` (tgf config/config.go, cwa translator/translate/
+ * agent/ruleOmitHostname.go: false outside containers). It is left out when another fragment sets
+ * `append_dimensions`: that one turns the ec2tagger on too, and every other metrics-level key is
+ * merged with `reflect.DeepEqual` (translator/jsonconfig/mergeJsonUtil/util.go `mergeMap`), so a
+ * second, different value would fail the host's whole translation. procwatch never sets
+ * `aggregation_dimensions`. `force_flush_interval` is a scalar: another fragment setting it
+ * differently makes the translation fail, which `procwatch-agent health` then reports.
  */
-export function renderProcstatFragment(spec: HostSpec, options: { namespace?: string } = {}): ProcstatFragment {
+export function renderProcstatFragment(
+  spec: HostSpec,
+  options: { namespace?: string; host?: MetricHost; otherFragmentsSetAppendDimensions?: boolean } = {},
+): ProcstatFragment {
   const processes = [...spec.processes].sort((a, b) => (a.name < b.name ? -1 : 1));
   const fastestFlush = Math.min(...processes.map((process) => DETECTION_PROFILES[process.detection].forceFlushIntervalSeconds));
   const needsFastFlush = Number.isFinite(fastestFlush) && fastestFlush < DETECTION_PROFILES.standard.forceFlushIntervalSeconds;
+  const pins = hostDimensionPins(options.host);
   return {
     metrics: {
       ...(options.namespace !== undefined && options.namespace !== DEFAULT_METRIC_NAMESPACE ? { namespace: options.namespace } : {}),
+      ...(options.otherFragmentsSetAppendDimensions === true ? {} : { append_dimensions: { InstanceId: HOST_DIMENSION_PLACEHOLDERS.InstanceId } }),
       ...(needsFastFlush ? { force_flush_interval: fastestFlush } : {}),
-      metrics_collected: { procstat: processes.map(procstatEntryFor) },
+      metrics_collected: { procstat: processes.map((process) => procstatEntryFor(process, pins)) },
     },
   };
 }

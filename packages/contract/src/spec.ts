@@ -104,6 +104,21 @@ export function exeProgramOf(match: MatchSpec): ExeProgram | null {
  * compares both on the host and says which tag counts it exactly.
  */
 export function commandLinePatternForExe(match: MatchSpec): string | null {
+  if (match.mode !== "exe") return null;
+  // A fleet repeats a few process names across thousands of hosts, and the fleet manager derives
+  // every alarm's dimensions on every run: remember the answer per exe regex (bounded).
+  const known = commandLinePatterns.get(match.exe);
+  if (known !== undefined) return known;
+  const pattern = deriveCommandLinePattern(match);
+  if (commandLinePatterns.size >= MAX_REMEMBERED_PATTERNS) commandLinePatterns.clear();
+  commandLinePatterns.set(match.exe, pattern);
+  return pattern;
+}
+
+const MAX_REMEMBERED_PATTERNS = 10_000;
+const commandLinePatterns = new Map<string, string | null>();
+
+function deriveCommandLinePattern(match: MatchSpec): string | null {
   const program = exeProgramOf(match);
   if (program === null) return null;
   const fileName = program.literal.slice(program.literal.lastIndexOf("/") + 1);

@@ -6,7 +6,7 @@ import {
   exeProgramOf,
   exeRegexForName,
   exeRegexForPath,
-  HOST_DIMENSION_PLACEHOLDERS,
+  hostDimensionPins,
   metricHostOf,
   procstatEntryFor,
   renderProcstatFragment,
@@ -106,11 +106,11 @@ const HOST = { instanceId: "i-0123456789abcdef0", imageId: "ami-0123456789abcdef
 describe("procstat entries and alarm dimensions", () => {
   it("uses pid_file in config and pidfile as the dimension, and pins the host dimensions on the entry", () => {
     const process = aProcess({ name: "worker", match: { mode: "pidfile", pidFile: "/run/worker.pid" } });
-    expect(procstatEntryFor(process)).toEqual({
+    expect(procstatEntryFor(process, hostDimensionPins(HOST))).toEqual({
       pid_file: "/run/worker.pid",
       measurement: ["pid_count"],
       metrics_collection_interval: 60,
-      append_dimensions: HOST_DIMENSION_PLACEHOLDERS,
+      append_dimensions: { ImageId: "ami-0123456789abcdef0", InstanceId: "i-0123456789abcdef0", InstanceType: "m7g.large" },
     });
     expect(alarmDimensionsFor(process, HOST)).toEqual([
       { Name: "ImageId", Value: "ami-0123456789abcdef0" },
@@ -119,6 +119,12 @@ describe("procstat entries and alarm dimensions", () => {
       { Name: "pid_finder", Value: "native" },
       { Name: "pidfile", Value: "/run/worker.pid" },
     ]);
+  });
+
+  it("without a known instance the pins are the agent's placeholders, never the Auto Scaling group's (it would make the translator call DescribeTags)", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholders.
+    expect(hostDimensionPins()).toEqual({ ImageId: "${aws:ImageId}", InstanceId: "${aws:InstanceId}", InstanceType: "${aws:InstanceType}" });
+    expect(hostDimensionPins({ ...HOST, autoScalingGroupName: "web-asg" })).toMatchObject({ AutoScalingGroupName: "web-asg" });
   });
 
   it("names the Auto Scaling group only for an instance in one (the agent's translator leaves the key out otherwise)", () => {
@@ -135,9 +141,13 @@ describe("procstat entries and alarm dimensions", () => {
     expect(metricHostOf({ ...HOST, tags: {} })).toEqual(HOST);
   });
 
-  it("renders only procwatch-owned keys (never a metrics-level key the host's config may set), sorted, with a fast flush only when needed", () => {
+  it("sets the global InstanceId (it turns the ec2tagger on, which removes `host`) unless another file sets append_dimensions, sorted, with a fast flush only when needed", () => {
     const standardOnly = renderProcstatFragment({ processes: [aProcess({ name: "sshd" }), aProcess({ name: "cron" })] });
-    expect(Object.keys(standardOnly.metrics).sort()).toEqual(["metrics_collected"]);
+    expect(Object.keys(standardOnly.metrics).sort()).toEqual(["append_dimensions", "metrics_collected"]);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholder.
+    expect(standardOnly.metrics.append_dimensions).toEqual({ InstanceId: "${aws:InstanceId}" });
+    const besideOthers = renderProcstatFragment({ processes: [aProcess({ name: "sshd" })] }, { otherFragmentsSetAppendDimensions: true });
+    expect(Object.keys(besideOthers.metrics).sort()).toEqual(["metrics_collected"]);
     expect(standardOnly.metrics.metrics_collected.procstat.map((entry) => entry.pattern)).toEqual([
       selectorOf({ mode: "exe", exe: exeRegexForName("cron") }).value,
       selectorOf({ mode: "exe", exe: exeRegexForName("sshd") }).value,

@@ -59,20 +59,19 @@ describe("render → alarm dimensions round-trip (property)", () => {
       expect(resolved.issues, JSON.stringify(tags)).toEqual([]);
       const spec = resolved.spec!;
 
-      const fragment = renderProcstatFragment(spec);
+      const fragment = renderProcstatFragment(spec, { host: { instanceId, imageId: "ami-0123456789abcdef0", instanceType: "t3.micro" } });
       const rendered = fragment.metrics.metrics_collected.procstat;
       expect(rendered).toHaveLength(spec.processes.length);
 
       spec.processes.forEach((process, index) => {
-        const definition = alarmDefinitionFor({ instanceId, imageId: "ami-0123456789abcdef0", instanceType: "t3.micro" }, process, {
-          actions: { alarmActions: [], okActions: [] },
-        });
+        const host = { instanceId, imageId: "ami-0123456789abcdef0", instanceType: "t3.micro" };
+        const definition = alarmDefinitionFor(host, process, { actions: { alarmActions: [], okActions: [] } });
         const { measurement, metrics_collection_interval, append_dimensions, ...selector } = rendered[index]!;
         expect(procstatSelectorFromDimensions(definition.Dimensions)).toEqual(selector);
         // Every host dimension the entry pins is on the alarm (the Auto Scaling group only when the instance has one).
         expect(definition.Dimensions.map((dimension) => dimension.Name).sort()).toEqual(
           [
-            ...Object.keys(append_dimensions).filter((name) => name !== "AutoScalingGroupName"),
+            ...Object.keys(append_dimensions),
             "pid_finder",
             "pid_file" in selector ? "pidfile" : Object.keys(selector)[0]!,
           ].sort(),

@@ -19,6 +19,7 @@ import type { AgentPublisherOptions, ProcstatSeries } from "./cloudwatch-agent-p
  * - selector tag and `pid_finder` (aws/telegraf plugins/inputs/procstat/procstat.go);
  * - the entry's own `append_dimensions` (cwa translator/translate/metrics/util/commonconfigutil.go
  *   `ProcessAppendDimensions`, `${aws:…}` resolved at translation, util/placeholderUtil.go);
+ * - telegraf's `host` tag and the ec2tagger that removes it (see `procstatPublisherConfig`);
  * - the agent-level `append_dimensions`, added by the ec2tagger only where the datum lacks the name
  *   (cwa plugins/processors/ec2tagger/ec2tagger.go `updateOtelAttributes`); supported values are the
  *   `${aws:…}` placeholders (ec2tagger/constants.go `SupportedAppendDimensions`); an empty value
@@ -112,16 +113,25 @@ export function mergeAgentConfigFragments(fragments: readonly AgentConfigFragmen
   return { config: errors.length === 0 ? result : null, errors };
 }
 
-/** EC2 facts the agent's `${aws:…}` placeholders resolve to. */
+/** EC2 facts the agent's `${aws:…}` placeholders resolve to, and the host name telegraf tags every metric with. */
 export interface Ec2Facts {
   readonly InstanceId: string;
   readonly ImageId?: string;
   readonly InstanceType?: string;
   /** Absent when the instance is in no Auto Scaling group (the dimension is then dropped). */
   readonly AutoScalingGroupName?: string;
+  /** `os.Hostname()`, telegraf's `host` tag (default `ip-10-0-0-1`). */
+  readonly Hostname?: string;
 }
 
-const PLACEHOLDERS: Readonly<Record<string, keyof Ec2Facts>> = {
+/** Which agent: entries' `${aws:…}` placeholders are resolved from 1.300061.0 on (cwa commit 237e25674). */
+export interface AgentBuild {
+  readonly resolvesEntryPlaceholders: boolean;
+}
+export const CURRENT_AGENT: AgentBuild = { resolvesEntryPlaceholders: true };
+
+type PlaceholderFact = "InstanceId" | "ImageId" | "InstanceType" | "AutoScalingGroupName";
+const PLACEHOLDERS: Readonly<Record<string, PlaceholderFact>> = {
   // biome-ignore-start lint/suspicious/noTemplateCurlyInString: the agent's own placeholder syntax.
   "${aws:InstanceId}": "InstanceId",
   "${aws:ImageId}": "ImageId",
@@ -130,20 +140,32 @@ const PLACEHOLDERS: Readonly<Record<string, keyof Ec2Facts>> = {
   // biome-ignore-end lint/suspicious/noTemplateCurlyInString: the agent's own placeholder syntax.
 };
 
-function resolve(value: unknown, facts: Ec2Facts): string {
-  if (typeof value !== "string") return "";
-  const fact = PLACEHOLDERS[value];
-  return fact === undefined ? value : (facts[fact] ?? "");
-}
-
 /**
  * The publisher model's series and roll-up option for the procstat entry at `index` of a merged
  * config: pass them to `new CloudWatchAgentPublisher(series, { ...cadence, ...publisher }, …)`.
+ *
+ * The series' dimensions, in the order the agent builds them:
+ * 1. the selector tag and `pid_finder` (aws/telegraf plugins/inputs/procstat/procstat.go);
+ * 2. the entry's own `append_dimensions` as the input's tags (cwa translator/translate/metrics/util/
+ *    commonconfigutil.go `ProcessAppendDimensions`); `${aws:…}` placeholders resolved at
+ *    translation from 1.300061.0 on (translator/translate/util/placeholderUtil.go
+ *    `ResolveAWSMetadataPlaceholders`, which leaves out a placeholder without a value, the Auto
+ *    Scaling group of an instance in none), kept literally by older agents;
+ * 3. telegraf's global `host` tag, unless `agent.omit_hostname` (tgf config/config.go sets
+ *    `Tags["host"]`, applied to every input's metrics by models/makemetric.go; cwa
+ *    translator/translate/agent/ruleOmitHostname.go: false by default outside containers);
+ * 4. the ec2tagger, present only when `metrics.append_dimensions` is set (cwa translator/translate/
+ *    otel/pipeline/host/translator.go): it adds the supported names whose value is exactly their
+ *    placeholder (ec2taggerprocessor/translator.go; other keys and static values are ignored) where a
+ *    datum lacks the name (ec2tagger.go `updateOtelAttributes`), and removes `host`
+ *    (`attr.Remove("host")`);
+ * 5. the exporter drops empty values (cwa plugins/outputs/cloudwatch/cloudwatch.go `BuildDimensions`).
  */
 export function procstatPublisherConfig(
   merged: Record<string, unknown>,
   index: number,
   facts: Ec2Facts,
+  agent: AgentBuild = CURRENT_AGENT,
 ): { series: ProcstatSeries; publisher: Pick<AgentPublisherOptions, "rollupDimensions"> } {
   const metrics = isObject(merged.metrics) ? merged.metrics : {};
   const collected = isObject(metrics.metrics_collected) ? metrics.metrics_collected : {};
@@ -163,9 +185,24 @@ export function procstatPublisherConfig(
     [selector.Name, selector.Value],
     ["pid_finder", "native"],
   ]);
-  if (isObject(entry.append_dimensions)) for (const [name, value] of Object.entries(entry.append_dimensions)) tags.set(name, resolve(value, facts));
+  if (isObject(entry.append_dimensions)) {
+    for (const [name, value] of Object.entries(entry.append_dimensions)) {
+      if (typeof value !== "string") continue;
+      const fact = PLACEHOLDERS[value];
+      if (fact === undefined || !agent.resolvesEntryPlaceholders) tags.set(name, value);
+      else if (facts[fact] !== undefined) tags.set(name, facts[fact] as string);
+    }
+  }
+  const agentSection = isObject(merged.agent) ? merged.agent : {};
+  if (agentSection.omit_hostname !== true && !tags.has("host")) tags.set("host", facts.Hostname ?? "ip-10-0-0-1");
   if (isObject(metrics.append_dimensions)) {
-    for (const [name, value] of Object.entries(metrics.append_dimensions)) if (!tags.has(name)) tags.set(name, resolve(value, facts));
+    for (const [name, value] of Object.entries(metrics.append_dimensions)) {
+      const fact = typeof value === "string" ? PLACEHOLDERS[value] : undefined;
+      if (fact === undefined || fact !== name) continue;
+      const resolved = facts[fact];
+      if (resolved !== undefined && !tags.has(name)) tags.set(name, resolved);
+    }
+    tags.delete("host");
   }
   const rollup = Array.isArray(metrics.aggregation_dimensions)
     ? metrics.aggregation_dimensions.filter((set): set is string[] => Array.isArray(set) && set.every((name) => typeof name === "string"))

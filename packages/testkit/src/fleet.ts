@@ -1,4 +1,4 @@
-import { AUTO_SCALING_GROUP_TAG, PROCSTAT_METRIC_NAME, parseInstanceTags, renderProcstatFragment, resolveHostSpec } from "@procwatch/contract";
+import { AUTO_SCALING_GROUP_TAG, metricHostOf, PROCSTAT_METRIC_NAME, parseInstanceTags, renderProcstatFragment, resolveHostSpec } from "@procwatch/contract";
 import { type Ec2Facts, mergeAgentConfigFragments, procstatPublisherConfig } from "./cloudwatch-agent-config.ts";
 import type { ProcstatSeries } from "./cloudwatch-agent-publisher.ts";
 import type { FakeAws, FakeInstanceState } from "./fake-aws.ts";
@@ -92,7 +92,11 @@ export function agentSeriesFor(
   if (parsed.spec === null) return [];
   const resolved = resolveHostSpec({ tags: parsed.spec, prefix: options.tagPrefix });
   if (resolved.spec === null) return [];
-  const fragment = renderProcstatFragment(resolved.spec, options.namespace === undefined ? {} : { namespace: options.namespace });
+  // As procwatch-agent renders it on an EC2 instance (tags mode): host dimensions pinned with the instance's own values.
+  const fragment = renderProcstatFragment(resolved.spec, {
+    ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+    host: metricHostOf(instance),
+  });
   const merged = mergeAgentConfigFragments([{ name: "file_procwatch.json", json: fragment }]);
   if (merged.config === null) throw new Error(`procwatch's fragment alone does not merge: ${merged.errors.join("; ")}`);
   const facts = ec2FactsOf(instance);

@@ -59,6 +59,37 @@ describe("the agent's merge and dimensions (cwa mergeJsonUtil/util.go, ec2tagger
   });
 });
 
+describe("telegraf's host tag and the ec2tagger (tgf config/config.go, cwa ruleOmitHostname.go, ec2tagger.go attr.Remove)", () => {
+  const entryOnly = (extra: Record<string, unknown> = {}) =>
+    mergeAgentConfigFragments([
+      { name: "a.json", json: { ...extra, metrics: { metrics_collected: { procstat: [{ pattern: "x", append_dimensions: PINNED }] } } } },
+    ]).config!;
+
+  it("without any metrics-level append_dimensions there is no ec2tagger, so every datum keeps `host`", () => {
+    expect(procstatPublisherConfig(entryOnly(), 0, { ...FACTS, Hostname: "ip-10-1-2-3" }).series.dimensions).toContainEqual({
+      Name: "host",
+      Value: "ip-10-1-2-3",
+    });
+  });
+
+  it("agent.omit_hostname keeps it off; a metrics-level append_dimensions (the ec2tagger) removes it", () => {
+    expect(names(procstatPublisherConfig(entryOnly({ agent: { omit_hostname: true } }), 0, FACTS).series.dimensions)).not.toContain("host");
+    const withTagger = mergeAgentConfigFragments([
+      { name: "a.json", json: { metrics: { append_dimensions: { InstanceId: PINNED.InstanceId }, metrics_collected: { procstat: [{ pattern: "x" }] } } } },
+    ]).config!;
+    expect(names(procstatPublisherConfig(withTagger, 0, FACTS).series.dimensions)).toEqual(["InstanceId", "pattern", "pid_finder"]);
+  });
+
+  it("agents before 1.300061.0 keep an entry's placeholders literally; literal values mean the same to every version", () => {
+    const old = { resolvesEntryPlaceholders: false };
+    expect(procstatPublisherConfig(entryOnly(), 0, FACTS, old).series.dimensions).toContainEqual({ Name: "ImageId", Value: PINNED.ImageId });
+    const literal = mergeAgentConfigFragments([
+      { name: "a.json", json: { metrics: { metrics_collected: { procstat: [{ pattern: "x", append_dimensions: { ImageId: FACTS.ImageId } }] } } } },
+    ]).config!;
+    expect(procstatPublisherConfig(literal, 0, FACTS, old).series.dimensions).toContainEqual({ Name: "ImageId", Value: FACTS.ImageId });
+  });
+});
+
 describe("procstat lookups as the agent's user (native_finder_notwindows.go Pattern/FullPattern, fs/proc/base.c proc_exe_link)", () => {
   const processes: ModelProcess[] = [
     { pid: 812, uid: 0, exe: "/usr/sbin/nginx", cmdline: "nginx: master process /usr/sbin/nginx -g daemon on; master_process on;" },
