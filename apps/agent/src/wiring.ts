@@ -1,4 +1,6 @@
+import { join } from "node:path";
 import type { SpecRequest } from "./core/spec-sources.ts";
+import { AUTO_SCALING_GROUP_FILE_NAME, stateDirAutoScalingGroupCache } from "./io/auto-scaling-group-cache.ts";
 import { Ec2DescribeTagsReader, SsmProfileReader } from "./io/aws-lookups.ts";
 import { type AgentMode, locateCtl } from "./io/cwagent-ctl.ts";
 import { ImdsClient } from "./io/imds.ts";
@@ -29,6 +31,7 @@ export function wire(settings: AgentSettings): Wiring {
     imds: () => imds,
     tagReader: (region) => new Ec2DescribeTagsReader(settings.region ?? region),
     profileReader: () => new SsmProfileReader(regionFromMetadata),
+    autoScalingGroupCache: stateDirAutoScalingGroupCache(join(settings.stateDir, AUTO_SCALING_GROUP_FILE_NAME)),
   };
   return {
     settings,

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { HOST_DIMENSION_PLACEHOLDERS, PROCSTAT_MEASUREMENTS } from "@procwatch/contract";
+import { PROCSTAT_MEASUREMENTS } from "@procwatch/contract";
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeCtl, runAgent, Scratch, writeJson } from "./helpers.ts";
 
@@ -37,7 +37,7 @@ describe("apply: where local restarts are reported (PROCWATCH_HOST_REPORT_QUEUE_
     const server = createServer((req, res) => {
       if (req.method === "PUT" && req.url === "/latest/api/token") return void res.end("token-1");
       if (req.url === "/latest/dynamic/instance-identity/document")
-        return void res.end(JSON.stringify({ instanceId: "i-0123456789abcdef0", region: "eu-west-1" }));
+        return void res.end(JSON.stringify({ instanceId: "i-0123456789abcdef0", region: "eu-west-1", imageId: "ami-0abc", instanceType: "t3.micro" }));
       res.statusCode = 404;
       res.end();
     });
@@ -233,9 +233,14 @@ describe("render", () => {
     const run = await runAgent(["render", "--spec", path], env);
     expect(run.exitCode).toBe(0);
     // exe=/usr/sbin/nginx reaches the CloudWatch agent as a command-line pattern on argv[0] (never as
-    // exe, which a cwagent agent cannot read for root), with the host dimensions pinned on the entry.
+    // exe, which a cwagent agent cannot read for root), with the host dimensions pinned on the entry:
+    // placeholders, since a --spec file names no instance (never the Auto Scaling group's, which would
+    // make the translator call DescribeTags), and metrics.append_dimensions, which turns the ec2tagger on
+    // (it removes telegraf's host dimension), since no other fragment sets it.
     expect(JSON.parse(run.stdout)).toEqual({
       metrics: {
+        // biome-ignore-start lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholders
+        append_dimensions: { InstanceId: "${aws:InstanceId}" },
         force_flush_interval: 10,
         metrics_collected: {
           procstat: [
@@ -243,19 +248,12 @@ describe("render", () => {
               pattern: "^(/usr/sbin/nginx:?|nginx:)( |$)",
               measurement: [...PROCSTAT_MEASUREMENTS],
               metrics_collection_interval: 10,
-              append_dimensions: HOST_DIMENSION_PLACEHOLDERS,
+              append_dimensions: { ImageId: "${aws:ImageId}", InstanceId: "${aws:InstanceId}", InstanceType: "${aws:InstanceType}" },
             },
           ],
         },
+        // biome-ignore-end lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholders
       },
-    });
-    expect(HOST_DIMENSION_PLACEHOLDERS).toEqual({
-      // biome-ignore-start lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholders
-      AutoScalingGroupName: "${aws:AutoScalingGroupName}",
-      ImageId: "${aws:ImageId}",
-      InstanceId: "${aws:InstanceId}",
-      InstanceType: "${aws:InstanceType}",
-      // biome-ignore-end lint/suspicious/noTemplateCurlyInString: the CloudWatch agent's placeholders
     });
     const flags = await runAgent(["render", "--processes", "sshd nginx", "--json"], env);
     expect(flags.json()).toMatchObject({ ok: true, source: "flags", processes: ["nginx", "sshd"], digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });

@@ -373,8 +373,9 @@ describe("what the CloudWatch agent loads", () => {
       { name: "scalar", json: 3 },
       { name: "array", json: { metrics: [] } },
     ];
-    expect(hostAgentConfigOf("/d", others)).toEqual({ runAsUser: { user: "cwagent", path: "/d/runas" } });
-    expect(hostAgentConfigOf("/d", others.slice(0, 4))).toEqual({});
+    // The first file that sets metrics.append_dimensions (a plugin's own append_dimensions is not that key).
+    expect(hostAgentConfigOf("/d", others)).toEqual({ runAsUser: { user: "cwagent", path: "/d/runas" }, appendDimensions: { path: "/d/asg" } });
+    expect(hostAgentConfigOf("/d", others.slice(2, 4))).toEqual({});
     // procwatch's entries pin their own host dimensions: whatever the host appends or aggregates, nothing to report.
     expect(otherFragmentFindings("/d", others, expected())).toEqual([]);
     const report = evaluateHealth({

@@ -234,7 +234,7 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
     expect(report.reasons).toEqual(report.findings.map((finding) => finding.message));
   });
 
-  it("on a host whose own config appends the wizard's dimensions and aggregates by InstanceId, the fragment is the same: pattern entries with their own host dimensions, nothing the agent's merge could refuse", async () => {
+  it("on a host whose own config appends the wizard's dimensions and aggregates by InstanceId, the fragment leaves append_dimensions to it: pattern entries with their own host dimensions, nothing the agent's merge could refuse", async () => {
     const { specPath, withCtl, ctl, name, dir } = appliedHost();
     const alone = await runAgent(["render", "--spec", specPath], withCtl);
     mkdirSync(ctl.configDir, { recursive: true });
@@ -242,16 +242,20 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
     writeJson(wizard, {
       agent: { metrics_collection_interval: 60, run_as_user: "cwagent" },
       metrics: {
-        append_dimensions: { ...HOST_DIMENSIONS },
+        append_dimensions: { ...WIZARD_APPEND_DIMENSIONS },
         aggregation_dimensions: [["InstanceId"]],
         metrics_collected: { mem: { measurement: ["mem_used_percent"] } },
       },
     });
     expect((await runAgent(["apply", "--spec", specPath], withCtl)).exitCode).toBe(0);
     const installedText = readFileSync(join(ctl.configDir, "file_procwatch.json"), "utf8");
-    // Byte for byte what it renders on a host with no other fragment: nothing of the host's config goes into it.
-    expect(installedText).toBe(alone.stdout);
+    // What render prints on this host, and what it prints alone but for metrics.append_dimensions,
+    // which the wizard's file sets (and so turns the ec2tagger on).
+    expect(installedText).toBe((await runAgent(["render", "--spec", specPath], withCtl)).stdout);
+    const { append_dimensions: ownAppend, ...aloneMetrics } = JSON.parse(alone.stdout).metrics;
+    expect(ownAppend).toEqual({ InstanceId: HOST_DIMENSIONS.InstanceId });
     const installed = JSON.parse(installedText);
+    expect(installed.metrics).toEqual(aloneMetrics);
     expect(Object.keys(installed.metrics)).toEqual(["metrics_collected"]);
     expect(installed.metrics.metrics_collected.procstat).toEqual([
       {
@@ -263,6 +267,7 @@ describe("health counts real processes with the CloudWatch agent's semantics", (
     ]);
     // What append-config does next: every metrics-level key but metrics_collected must be equal in every file that sets it.
     expect(mergeConflicts([JSON.parse(readFileSync(wizard, "utf8")), installed])).toEqual([]);
+    expect(mergeConflicts([JSON.parse(readFileSync(wizard, "utf8")), JSON.parse(alone.stdout)])).toEqual(["metrics.append_dimensions"]);
 
     const passwd = join(dir, "passwd");
     writeFileSync(passwd, "root:x:0:0:root:/root:/bin/sh\ncwagent:x:64999:64999::/home/cwagent:/sbin/nologin\n");
@@ -389,8 +394,20 @@ describe("health counts what the CloudWatch agent counts: an exe spec by its com
   });
 });
 
-/** The CloudWatch agent's host dimension placeholders, as procwatch pins them on each procstat entry. */
+/**
+ * The CloudWatch agent's host dimension placeholders, as procwatch pins them on each procstat entry
+ * when it knows no instance (a --spec file): never the Auto Scaling group's.
+ */
 const HOST_DIMENSIONS = {
+  // biome-ignore-start lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
+  ImageId: "${aws:ImageId}",
+  InstanceId: "${aws:InstanceId}",
+  InstanceType: "${aws:InstanceType}",
+  // biome-ignore-end lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
+};
+
+/** What the CloudWatch agent's wizard appends to every metric. */
+const WIZARD_APPEND_DIMENSIONS = {
   // biome-ignore-start lint/suspicious/noTemplateCurlyInString: CloudWatch agent placeholders
   AutoScalingGroupName: "${aws:AutoScalingGroupName}",
   ImageId: "${aws:ImageId}",

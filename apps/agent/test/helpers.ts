@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../src/cli.ts";
@@ -202,4 +203,104 @@ export function runAgentProcess(
       resolve({ exitCode: code ?? -1, stdout, stderr, timedOut });
     });
   });
+}
+
+/** A local stand-in for the instance metadata service (IMDSv2 only: a GET without the session token gets 401). */
+export interface FakeMetadataService {
+  readonly endpoint: string;
+  /** `METHOD path` of every request, in order. */
+  readonly requests: string[];
+  close(): Promise<void>;
+}
+
+/** The identity document of the stand-in instance (what a real one holds, among other fields). */
+export const FAKE_IDENTITY = { instanceId: "i-0123456789abcdef0", region: "eu-west-1", imageId: "ami-0a1b2c3d4e5f60718", instanceType: "m6i.large" } as const;
+
+/** `tags`: what metadata lists under tags/instance, or null when "tags in instance metadata" is off (404). */
+export async function fakeMetadataService(options: {
+  readonly tags: Readonly<Record<string, string>> | null;
+  readonly identity?: Readonly<Record<string, unknown>>;
+}): Promise<FakeMetadataService> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    if (req.method === "PUT" && req.url === "/latest/api/token") return void res.end("token-123");
+    if (req.headers["x-aws-ec2-metadata-token"] !== "token-123") {
+      res.statusCode = 401;
+      return void res.end();
+    }
+    if (req.url === "/latest/dynamic/instance-identity/document") return void res.end(JSON.stringify(options.identity ?? FAKE_IDENTITY));
+    const tags = options.tags;
+    if (tags !== null && req.url === "/latest/meta-data/tags/instance") return void res.end(Object.keys(tags).join("\n"));
+    const prefix = "/latest/meta-data/tags/instance/";
+    const value = tags !== null && req.url?.startsWith(prefix) ? tags[decodeURIComponent(req.url.slice(prefix.length))] : undefined;
+    if (value !== undefined) return void res.end(value);
+    res.statusCode = 404;
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { endpoint: `http://127.0.0.1:${port}`, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * A local stand-in for the EC2 API's DescribeTags (query protocol, XML answers), reached through the
+ * SDK's AWS_ENDPOINT_URL_EC2. `answer` gets each request's parameters and returns the tags to list,
+ * or an error code (answered 403, as UnauthorizedOperation is).
+ */
+export interface FakeEc2 {
+  readonly endpoint: string;
+  /** Each DescribeTags request's parameters (Filter.N.Name, Filter.N.Value.M, ...). */
+  readonly requests: Record<string, string>[];
+  close(): Promise<void>;
+}
+
+export async function fakeEc2(
+  answer: (params: Record<string, string>) => { readonly tags: Readonly<Record<string, string>> } | { readonly errorCode: string },
+): Promise<FakeEc2> {
+  const requests: Record<string, string>[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on("end", () => {
+      const params = Object.fromEntries(new URLSearchParams(body));
+      requests.push(params);
+      const answered = answer(params);
+      res.setHeader("content-type", "text/xml;charset=UTF-8");
+      if ("errorCode" in answered) {
+        res.statusCode = 403;
+        return void res.end(
+          `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${answered.errorCode}</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>req-1</RequestID></Response>`,
+        );
+      }
+      const items = Object.entries(answered.tags)
+        .map(
+          ([key, value]) =>
+            `<item><resourceId>${FAKE_IDENTITY.instanceId}</resourceId><resourceType>instance</resourceType><key>${key}</key><value>${value}</value></item>`,
+        )
+        .join("");
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<DescribeTagsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>req-1</requestId><tagSet>${items}</tagSet></DescribeTagsResponse>`,
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { endpoint: `http://127.0.0.1:${port}`, requests, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** Runs `body` with process.env changed (the AWS SDK reads only process.env, not the CLI's explicit environment), then restores it. */
+export async function withProcessEnv<T>(changes: Record<string, string>, body: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(changes).map((key) => [key, process.env[key]]));
+  Object.assign(process.env, changes);
+  try {
+    return await body();
+  } finally {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
 }

@@ -26,7 +26,7 @@ async function fakeImds(tags: Record<string, string> | null): Promise<FakeImds> 
       return;
     }
     if (req.url === "/latest/dynamic/instance-identity/document") {
-      res.end(JSON.stringify({ instanceId: "i-0123456789abcdef0", region: "eu-west-1" }));
+      res.end(JSON.stringify({ instanceId: "i-0123456789abcdef0", region: "eu-west-1", imageId: "ami-0abc", instanceType: "t3.micro" }));
       return;
     }
     if (tags !== null && req.url === "/latest/meta-data/tags/instance") {

@@ -305,10 +305,11 @@ describe("an exe spec on a host whose CloudWatch agent runs as cwagent, with the
     const fragment = JSON.parse(rendered.stdout) as {
       fragment: { metrics: Record<string, unknown> & { metrics_collected: { procstat: ProcstatEntryJson[] } } };
     };
-    expect(Object.keys(fragment.fragment.metrics)).toEqual(["metrics_collected"]);
+    // The rig's own config sets no metrics.append_dimensions, so procwatch's turns the ec2tagger on.
+    expect(Object.keys(fragment.fragment.metrics)).toEqual(["append_dimensions", "metrics_collected"]);
     const [entry] = fragment.fragment.metrics.metrics_collected.procstat;
     expect(entry?.exe).toBeUndefined();
-    expect(Object.keys(entry?.append_dimensions ?? {}).sort()).toEqual(["AutoScalingGroupName", "ImageId", "InstanceId", "InstanceType"]);
+    expect(Object.keys(entry?.append_dimensions ?? {}).sort()).toEqual(["ImageId", "InstanceId", "InstanceType"]);
     const pattern = entry?.pattern ?? "";
     const exeRegex = "(^|/)web-daemon( \\(deleted\\))?$";
 

@@ -70,11 +70,7 @@ describe("render → alarm dimensions round-trip (property)", () => {
         expect(procstatSelectorFromDimensions(definition.Dimensions)).toEqual(selector);
         // Every host dimension the entry pins is on the alarm (the Auto Scaling group only when the instance has one).
         expect(definition.Dimensions.map((dimension) => dimension.Name).sort()).toEqual(
-          [
-            ...Object.keys(append_dimensions),
-            "pid_finder",
-            "pid_file" in selector ? "pidfile" : Object.keys(selector)[0]!,
-          ].sort(),
+          [...Object.keys(append_dimensions), "pid_finder", "pid_file" in selector ? "pidfile" : Object.keys(selector)[0]!].sort(),
         );
         expect(metrics_collection_interval).toBe(definition.Period);
         expect(parseAlarmName(definition.AlarmName)).toEqual({ instanceId, processName: process.name });

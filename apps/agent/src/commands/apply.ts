@@ -1,11 +1,21 @@
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { ProcessSpec } from "@procwatch/contract";
 import { buildAllowList, sameAllowedProcesses, serializeAllowList } from "../core/allow-list.ts";
-import { compareFragment, type FragmentComparison, fragmentDigest, type ReloadReason, reloadReasonFor, renderFragmentText } from "../core/fragment.ts";
+import { hostAgentConfigOf } from "../core/cwagent-config.ts";
+import {
+  compareFragment,
+  type FragmentComparison,
+  fragmentContextOf,
+  fragmentDigest,
+  type ReloadReason,
+  reloadReasonFor,
+  renderFragmentText,
+} from "../core/fragment.ts";
 import type { StartCommand } from "../core/local-config.ts";
 import { DEFAULT_LOCAL_BUDGET, isLocallySupervised, type LocalBudget } from "../core/local-supervision.ts";
 import { acquireApplyLock } from "../io/apply-lock.ts";
 import { type AtomicWriteOptions, writeFileAtomic } from "../io/atomic-write.ts";
+import { readOtherFragments } from "../io/cwagent-config-dir.ts";
 import { type AgentMode, appendConfig } from "../io/cwagent-ctl.ts";
 import { type HostReportsConfigChange, reconcileHostReportsConfig, type ShipResult } from "../io/host-reports.ts";
 import { type DropInReconciliation, reconcileDropIns } from "../io/local-supervision.ts";
@@ -152,15 +162,17 @@ export async function runApply(flags: ApplyFlags, wiring: Wiring, output: Output
 }
 
 async function applyLocked(
-  { spec, source }: ReturnType<typeof requireResolvedSpec>,
+  { spec, source, instance }: ReturnType<typeof requireResolvedSpec>,
   flags: ApplyFlags,
   wiring: Wiring,
   output: Output,
   faultPoint: AtomicWriteOptions["faultPoint"],
 ): Promise<number> {
   const { settings } = wiring;
-  // From the spec alone: the fragment sets no key the host's other fragments may set differently.
-  const text = renderFragmentText(spec, flags.namespace);
+  // Read under the lock: whether another fragment sets metrics.append_dimensions decides whether
+  // procwatch's sets it (a key set differently in two files fails the agent's whole translation).
+  const hostConfig = hostAgentConfigOf(settings.cwagentConfigDir, readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath)));
+  const text = renderFragmentText(spec, fragmentContextOf(flags.namespace, instance?.host, hostConfig));
   const digest = fragmentDigest(text);
   const currentText = readTextOrNull(settings.fragmentPath);
   const previousAllowList = readAllowListIfValid(settings.allowListPath);

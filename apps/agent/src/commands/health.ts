@@ -3,8 +3,8 @@ import { basename } from "node:path";
 import { exeRegexForPath, formatIssue, type HostSpec, type ProcessSpec } from "@procwatch/contract";
 import { lookupUser } from "../core/accounts.ts";
 import { type AllowList, allowListAsHostSpec } from "../core/allow-list.ts";
-import { type HostAgentConfig, hostAgentConfigOf } from "../core/cwagent-config.ts";
-import { fragmentDigest, renderFragmentText } from "../core/fragment.ts";
+import { type FragmentPinsObservation, type HostAgentConfig, hostAgentConfigOf } from "../core/cwagent-config.ts";
+import { fragmentContextOf, fragmentDigest, renderFragmentText } from "../core/fragment.ts";
 import {
   type CloudWatchAgentObservation,
   evaluateHealth,
@@ -50,6 +50,8 @@ interface SpecChoice {
   readonly observation: SpecObservation;
   /** The fragment this spec implies: freshly rendered (its bytes), or the digest the last apply recorded. */
   readonly expected: ExpectedFragment | null;
+  /** How that fragment pins the host dimensions (unknown when only the last apply's digest is at hand). */
+  readonly pins?: FragmentPinsObservation;
 }
 
 /**
@@ -60,13 +62,19 @@ interface SpecChoice {
 type ExpectedFragment = { readonly text: string } | { readonly digest: string };
 
 /** The live spec if it resolves; otherwise what the last `apply` recorded, so health still checks processes off EC2 or offline. */
-async function chooseSpec(flags: HealthFlags, wiring: Wiring): Promise<SpecChoice> {
+async function chooseSpec(flags: HealthFlags, wiring: Wiring, hostConfig: HostAgentConfig): Promise<SpecChoice> {
   let problem: string;
   try {
     const stage = await loadResolvedSpec(flags, wiring);
     if (stage.kind === "resolved") {
-      const text = renderFragmentText(stage.spec, flags.namespace);
-      return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expected: { text } };
+      // The bytes apply writes from the same inputs: the spec, the instance its tags came from, the other fragments.
+      const text = renderFragmentText(stage.spec, fragmentContextOf(flags.namespace, stage.instance?.host, hostConfig));
+      const groupProblem = stage.instance?.autoScalingGroupProblem;
+      const pins: FragmentPinsObservation =
+        stage.instance === undefined
+          ? { pins: "placeholders" }
+          : { pins: "literal", ...(groupProblem === undefined ? {} : { autoScalingGroupProblem: groupProblem }) };
+      return { spec: stage.spec, observation: { source: stage.source, problems: [] }, expected: { text }, pins };
     }
     // Every issue in the line itself: the human report has no other place that names what is wrong.
     problem =
@@ -109,9 +117,10 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
   const started = process.hrtime.bigint();
   const { settings } = wiring;
   const others = readOtherFragments(settings.cwagentConfigDir, basename(settings.installedFragmentPath));
-  const choice = await chooseSpec(flags, wiring);
+  const hostConfig = hostAgentConfigOf(settings.cwagentConfigDir, others);
+  const choice = await chooseSpec(flags, wiring, hostConfig);
   const matches = choice.spec.processes.map((process) => process.match);
-  const agentUser = agentUserOf(hostAgentConfigOf(settings.cwagentConfigDir, others), settings.passwdPath);
+  const agentUser = agentUserOf(hostConfig, settings.passwdPath);
   const needed = fieldsNeededFor(matches, agentUser);
   // One scan for every watched process: exe links (procwatch's truth, read as root) and command
   // lines (what the CloudWatch agent counts an exe spec by); procwatch and its launchers left out.
@@ -128,6 +137,9 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
       ...(selectorFindings.length === 0 ? {} : { selectorFindings }),
       ...(agentUser === undefined ? {} : { agentUser }),
       ...(diverges ? { exactTag: exactSelectorTag(spec.name, outcome.pids, records) } : {}),
+      ...(diverges && outcome.pids.length === 0 && outcome.agentDivergence !== undefined && outcome.agentDivergence.extra.length > 0
+        ? { countedTag: exactSelectorTag(spec.name, outcome.agentDivergence.extra, records) }
+        : {}),
     };
   });
 
@@ -152,6 +164,7 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
       others,
       ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }),
     },
+    ...(choice.pins === undefined ? {} : { fragmentPins: choice.pins }),
     testSwitches: settings.testSwitches,
   });
   const withLocal = await addLocalSupervision(report, choice.spec.processes, settings, flags.markReported ?? false);

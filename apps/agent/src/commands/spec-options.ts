@@ -1,5 +1,5 @@
 import type { DetectionProfileName, HostSpec } from "@procwatch/contract";
-import { type ResolvedSpecStage, resolveSpecStage } from "../core/spec-sources.ts";
+import { type InstanceKnowledge, type ResolvedSpecStage, resolveSpecStage } from "../core/spec-sources.ts";
 import { AgentError, SpecInvalidError } from "../errors.ts";
 import type { Wiring } from "../wiring.ts";
 
@@ -34,10 +34,13 @@ const UNTOUCHED_BY: Record<"render" | "apply", string> = {
 };
 
 /** render/apply need a spec with processes: anything else stops them before any file is touched. */
-export function requireResolvedSpec(stage: ResolvedSpecStage, command: "render" | "apply"): { spec: HostSpec; source: string } {
+export function requireResolvedSpec(
+  stage: ResolvedSpecStage,
+  command: "render" | "apply",
+): { spec: HostSpec; source: string; instance: InstanceKnowledge | undefined } {
   switch (stage.kind) {
     case "resolved":
-      return { spec: stage.spec, source: stage.source };
+      return { spec: stage.spec, source: stage.source, instance: stage.instance };
     case "invalid":
       throw new SpecInvalidError(stage.issues, stage.source, `fix the listed values and run ${command} again; ${UNTOUCHED_BY[command]}`);
     case "not-opted-in":

@@ -1,13 +1,32 @@
-import { type HostSpec, renderProcstatFragment, serializeFragment } from "@procwatch/contract";
+import { type HostSpec, type MetricHost, renderProcstatFragment, serializeFragment } from "@procwatch/contract";
+import type { HostAgentConfig } from "./cwagent-config.ts";
 import { sha256Hex } from "./sha256.ts";
 
 /**
- * The bytes `apply` writes and `health` compares: always produced by the contract's renderer from
- * the spec alone. Nothing in the host's other CloudWatch agent fragments changes them (the fragment
- * sets no metrics-level key they may set differently; see the contract's `renderProcstatFragment`).
+ * Everything besides the spec that the fragment's bytes depend on. `apply` writes, and `health`
+ * and `render` reproduce, the same bytes from the same inputs: the spec, `--namespace`, the
+ * instance when the spec came from its tags (literal host dimensions; else the placeholders), and
+ * whether another file in `amazon-cloudwatch-agent.d/` already sets `metrics.append_dimensions`
+ * (then procwatch's fragment leaves that key to it; see the contract's `renderProcstatFragment`).
  */
-export function renderFragmentText(spec: HostSpec, namespace?: string): string {
-  return serializeFragment(renderProcstatFragment(spec, namespace === undefined ? {} : { namespace }));
+export interface FragmentContext {
+  readonly namespace?: string;
+  readonly host?: MetricHost;
+  readonly otherFragmentsSetAppendDimensions?: boolean;
+}
+
+/** The context of the commands that render: `--namespace`, the instance the tags came from, the host's other fragments. */
+export function fragmentContextOf(namespace: string | undefined, host: MetricHost | undefined, hostConfig: HostAgentConfig): FragmentContext {
+  return {
+    ...(namespace === undefined ? {} : { namespace }),
+    ...(host === undefined ? {} : { host }),
+    otherFragmentsSetAppendDimensions: hostConfig.appendDimensions !== undefined,
+  };
+}
+
+/** The bytes `apply` writes and `health` compares: always produced by the contract's renderer. */
+export function renderFragmentText(spec: HostSpec, context: FragmentContext = {}): string {
+  return serializeFragment(renderProcstatFragment(spec, context));
 }
 
 export function fragmentDigest(text: string): string {

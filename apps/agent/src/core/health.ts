@@ -1,5 +1,5 @@
 import { exeProgramOf, type ProcessSpec, type SpecIssue, selectorOf } from "@procwatch/contract";
-import { expectedAgentSettings, type OtherFragment, otherFragmentFindings } from "./cwagent-config.ts";
+import { expectedAgentSettings, type FragmentPinsObservation, hostDimensionFindings, type OtherFragment, otherFragmentFindings } from "./cwagent-config.ts";
 import type { FragmentComparison } from "./fragment.ts";
 import type { AgentDivergence, AgentUser, MatchOutcome } from "./process-matching.ts";
 import type { UsageSample } from "./process-usage.ts";
@@ -13,6 +13,8 @@ import type { UsageSample } from "./process-usage.ts";
  *              unknown, or reports a config status other than "configured"; the staged fragment or
  *              the copy the CloudWatch agent loads is missing or differs from the spec; another
  *              fragment sets a namespace or flush interval procwatch's alarms cannot live with;
+ *              the host dimensions the fragment pins are incomplete (the Auto Scaling group could
+ *              not be determined) or placeholders an agent older than 1.300061.0 does not resolve;
  *              the spec could only be taken from the last `apply`; the agent's own count would
  *              differ from the truth (an exe spec whose command-line pattern counts other pids
  *              than the exe links; a stale pid file keeps the alarm from seeing 0; a lookup error
@@ -33,6 +35,8 @@ export interface ProcessObservation {
   readonly agentUser?: AgentUser;
   /** When the agent's count diverges: the selector part of a tag that counts exactly the running pids here, or null when none does. */
   readonly exactTag?: string | null;
+  /** When nothing runs the program by its exe link but the agent counts processes named after it: a tag that counts exactly those. */
+  readonly countedTag?: string | null;
 }
 
 export type CloudWatchAgentState = "running" | "stopped" | "not-installed" | "unknown";
@@ -124,7 +128,10 @@ export function evaluateProcess(observation: ProcessObservation): ProcessHealth 
     findings.push(`CloudWatch agent lookup fails (${outcome.lookupError}): the alarm sees missing data, not 0`);
   } else if (outcome.agentDivergence !== undefined) {
     // A selector finding (a symlinked exe path) already says what counts and what to use instead.
-    if (findings.length === 0) findings.push(divergenceFinding(spec, outcome, outcome.agentDivergence, observation.agentUser, observation.exactTag ?? null));
+    if (findings.length === 0)
+      findings.push(
+        divergenceFinding(spec, outcome, outcome.agentDivergence, observation.agentUser, observation.exactTag ?? null, observation.countedTag ?? null),
+      );
   } else if (outcome.agentPidCount !== null && outcome.agentPidCount !== outcome.pids.length) {
     findings.push(`CloudWatch agent reports pid_count ${outcome.agentPidCount} but ${outcome.pids.length} running (stale pid file?)`);
   }
@@ -162,6 +169,7 @@ function divergenceFinding(
   divergence: AgentDivergence,
   agentUser: AgentUser | undefined,
   exactTag: string | null,
+  countedTag: string | null,
 ): string {
   const program = exeProgramOf(spec.match)?.literal ?? spec.name;
   const parts: string[] = [];
@@ -192,11 +200,19 @@ function divergenceFinding(
   const published = divergence.agentPids.length;
   const effect = published === 0 && running > 0 ? ", so the alarm fires while it runs" : running === 0 ? ", so the alarm does not fire while it is down" : "";
   parts.push(`it publishes pid_count ${published} while ${running} run${effect}`);
+  // Nothing runs the program's file, yet processes call themselves by its name: either it is the
+  // daemon (a multi-call binary such as busybox started through a link, an interpreter that names
+  // itself) and procwatch must count it too, or an impostor the selector must leave out.
+  const counted = divergence.extra;
   const fix =
     exactTag !== null
       ? `tag procwatch:process:${spec.name} = ${exactTag} counts exactly the running ${running === 1 ? "pid" : "pids"}`
       : running === 0
-        ? `tag procwatch:process:${spec.name} with a selector that does not match ${pidList(divergence.extra)}`
+        ? `if ${pidList(counted)} ${verb(counted, "is", "are")} ${spec.name} (a multi-call binary such as busybox started as ${spec.name}, or an interpreter that names itself), ${
+            countedTag === null
+              ? `give ${spec.name} a regex that counts ${counted.length === 1 ? "it" : "them"} (a spec document or profile's "regex")`
+              : `tag procwatch:process:${spec.name} = ${countedTag} counts exactly ${counted.length === 1 ? "it" : "them"}, for procwatch and the agent alike`
+          }; if not, select ${spec.name} by a path or pattern that leaves ${counted.length === 1 ? "it" : "them"} out`
         : `no exe= or pattern= literal counts exactly ${pidList(outcome.pids)} here: give ${spec.name} a regex that does (a spec document or profile's "regex")`;
   const asRoot = divergence.selector.configKey === "exe" ? " (or run the CloudWatch agent as root: remove agent.run_as_user)" : "";
   return `${parts.join("; ")}: ${fix}${asRoot}`;
@@ -210,6 +226,8 @@ export function evaluateHealth(input: {
   readonly agent: HealthReport["agent"];
   readonly checkedAt: string;
   readonly cwagentConfig?: CloudWatchAgentConfigObservation;
+  /** How the expected fragment pins its host dimensions (literal or placeholders), and why the Auto Scaling group is unknown. */
+  readonly fragmentPins?: FragmentPinsObservation;
   /** Names of test-only environment switches set for this run. */
   readonly testSwitches?: readonly string[];
 }): HealthReport {
@@ -288,6 +306,7 @@ function hostFindings(input: Parameters<typeof evaluateHealth>[0]): HostFinding[
     const expected = expectedAgentSettings(spec, input.cwagentConfig.namespace);
     findings.push(...otherFragmentFindings(input.cwagentConfig.directory, input.cwagentConfig.others, expected));
   }
+  if (input.fragmentPins !== undefined) findings.push(...hostDimensionFindings(input.fragmentPins, input.cloudwatchAgent.version));
   for (const name of input.testSwitches ?? []) {
     findings.push({
       code: "test-switch-set",

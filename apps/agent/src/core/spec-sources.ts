@@ -1,8 +1,11 @@
 import {
+  AUTO_SCALING_GROUP_TAG,
   type DetectionProfileName,
   type HostSpec,
   type InstanceTags,
   issue,
+  type MetricHost,
+  metricHostOf,
   parseInstanceTags,
   parseSpecDocument,
   type ResolveInput,
@@ -64,16 +67,28 @@ export function flagsAsTags(request: SpecRequest): Record<string, string> {
 /** What `resolveHostSpec` needs from the host; the deployment's default detection is added at resolution. */
 export type SpecInputs = Omit<ResolveInput, "defaultDetection">;
 
+/**
+ * The instance the spec's tags belong to, as procwatch's fragment pins its host dimensions
+ * (contract `hostDimensionPins`): known only when the spec came from the instance's tags (then the
+ * identity document was read anyway, or costs one more metadata request). A `--spec` file or the
+ * flags leave it unknown, and the fragment carries the CloudWatch agent's placeholders.
+ */
+export interface InstanceKnowledge {
+  readonly host: MetricHost;
+  /** Why the Auto Scaling group could not be determined (the fragment then pins none), when it could not. */
+  readonly autoScalingGroupProblem?: string;
+}
+
 /** A gathering step: every input in hand, waiting for the named profile, or stopped with reasons. */
 export type SpecStage =
-  | { readonly kind: "ready"; readonly inputs: SpecInputs; readonly source: string }
-  | { readonly kind: "needs-profile"; readonly profile: string; readonly tags: InstanceTags; readonly source: string }
+  | { readonly kind: "ready"; readonly inputs: SpecInputs; readonly source: string; readonly instance?: InstanceKnowledge }
+  | { readonly kind: "needs-profile"; readonly profile: string; readonly tags: InstanceTags; readonly source: string; readonly instance?: InstanceKnowledge }
   | { readonly kind: "not-opted-in"; readonly source: string }
   | { readonly kind: "invalid"; readonly issues: readonly SpecIssue[]; readonly source: string };
 
 /** Where the spec ended up: resolved, nothing to watch, or stopped with reasons. */
 export type ResolvedSpecStage =
-  | { readonly kind: "resolved"; readonly spec: HostSpec; readonly source: string }
+  | { readonly kind: "resolved"; readonly spec: HostSpec; readonly source: string; readonly instance?: InstanceKnowledge }
   | { readonly kind: "not-opted-in"; readonly source: string }
   | { readonly kind: "invalid"; readonly issues: readonly SpecIssue[]; readonly source: string };
 
@@ -94,7 +109,7 @@ export function resolveSpecStage(stage: Exclude<SpecStage, { kind: "needs-profil
     ...(deployment.defaultDetection === undefined ? {} : { defaultDetection: deployment.defaultDetection }),
   });
   if (resolved.spec === null) return { kind: "invalid", issues: resolved.issues, source: stage.source };
-  return { kind: "resolved", spec: resolved.spec, source: stage.source };
+  return { kind: "resolved", spec: resolved.spec, source: stage.source, ...(stage.instance === undefined ? {} : { instance: stage.instance }) };
 }
 
 /** A `--spec` document: the whole spec, never merged with tags; its own `detection` beats the deployment default. */
@@ -125,7 +140,36 @@ export function specWithProfile(stage: Extract<SpecStage, { kind: "needs-profile
     if (parsed.spec === null) return { kind: "invalid", issues: parsed.issues, source };
     document = parsed.spec;
   }
-  return { kind: "ready", inputs: { tags: stage.tags, profileDocument: document, prefix: tagPrefix }, source };
+  return {
+    kind: "ready",
+    inputs: { tags: stage.tags, profileDocument: document, prefix: tagPrefix },
+    source,
+    ...(stage.instance === undefined ? {} : { instance: stage.instance }),
+  };
+}
+
+/** Whether the spec's stage renders a fragment, so the instance's host dimensions are worth finding out. */
+export function stageRenders(stage: SpecStage): stage is Extract<SpecStage, { kind: "ready" | "needs-profile" }> {
+  return stage.kind === "ready" || stage.kind === "needs-profile";
+}
+
+/**
+ * Whether the Auto Scaling group must be asked of EC2 DescribeTags (only that key): instance-metadata
+ * tags may leave out `aws:` keys, so their silence does not say the instance is in no group.
+ * DescribeTags lists every tag, `aws:autoscaling:groupName` included, so its silence does.
+ */
+export function autoScalingGroupLookupNeeded(source: "imds-tags" | "describe-tags", tags: Readonly<Record<string, string>>): boolean {
+  return source === "imds-tags" && tags[AUTO_SCALING_GROUP_TAG] === undefined;
+}
+
+/** The instance's host dimensions from its identity document and the tags the spec came from. */
+export function instanceKnowledgeOf(
+  identity: { readonly instanceId: string; readonly imageId?: string; readonly instanceType?: string },
+  tags: Readonly<Record<string, string>>,
+  autoScalingGroupProblem?: string,
+): InstanceKnowledge {
+  const host = metricHostOf({ instanceId: identity.instanceId, imageId: identity.imageId, instanceType: identity.instanceType, tags });
+  return { host, ...(autoScalingGroupProblem === undefined ? {} : { autoScalingGroupProblem }) };
 }
 
 /** Turns a spec file's text into JSON, or an issue naming the file, so every problem is reported the same way. */

@@ -9,8 +9,12 @@ import { loadHeavyModules } from "./heavy-modules.ts";
  * of the bundle and neither `--help` nor `health` with a local spec should pay for them.
  */
 export interface InstanceTagReader {
-  /** Tags of this instance via EC2 DescribeTags (the fallback when instance-metadata tags are off). */
-  tagsOf(instanceId: string): Promise<Record<string, string>>;
+  /**
+   * Tags of this instance via EC2 DescribeTags (the fallback when instance-metadata tags are off),
+   * or only the tags named in `keys` (a `key` filter: the Auto Scaling group's tag, which
+   * instance-metadata tags may not list).
+   */
+  tagsOf(instanceId: string, keys?: readonly string[]): Promise<Record<string, string>>;
 }
 
 export interface ProfileReader {
@@ -28,7 +32,7 @@ function isRetryable(error: unknown): boolean {
 export class Ec2DescribeTagsReader implements InstanceTagReader {
   constructor(private readonly region: string) {}
 
-  async tagsOf(instanceId: string): Promise<Record<string, string>> {
+  async tagsOf(instanceId: string, keys?: readonly string[]): Promise<Record<string, string>> {
     const { EC2Client, DescribeTagsCommand } = await loadHeavyModules();
     const client = new EC2Client({ region: this.region, maxAttempts: 3 });
     const tags: Record<string, string> = {};
@@ -36,7 +40,11 @@ export class Ec2DescribeTagsReader implements InstanceTagReader {
       let nextToken: string | undefined;
       do {
         const page = await client.send(
-          new DescribeTagsCommand({ Filters: [{ Name: "resource-id", Values: [instanceId] }], MaxResults: 1000, NextToken: nextToken }),
+          new DescribeTagsCommand({
+            Filters: [{ Name: "resource-id", Values: [instanceId] }, ...(keys === undefined ? [] : [{ Name: "key", Values: [...keys] }])],
+            MaxResults: 1000,
+            NextToken: nextToken,
+          }),
         );
         for (const tag of page.Tags ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? "";
         nextToken = page.NextToken;

@@ -17,6 +17,16 @@ export interface ImdsOptions {
   readonly disabled?: boolean;
 }
 
+/** What procwatch reads from the instance identity document (/latest/dynamic/instance-identity/document). */
+export interface InstanceIdentity {
+  readonly instanceId: string;
+  readonly region: string;
+  readonly imageId: string;
+  readonly instanceType: string;
+}
+
+const IDENTITY_FIELDS = ["instanceId", "region", "imageId", "instanceType"] as const;
+
 interface HttpAnswer {
   readonly status: number;
   readonly body: string;
@@ -31,6 +41,7 @@ export class ImdsClient {
   answered = false;
   private readonly disabled: boolean;
   private token: string | undefined;
+  private identity: Promise<InstanceIdentity> | undefined;
 
   constructor(options: ImdsOptions = {}) {
     this.endpoint = new URL(options.endpoint ?? "http://169.254.169.254");
@@ -55,18 +66,39 @@ export class ImdsClient {
     return answer.body;
   }
 
-  async instanceIdentity(): Promise<{ instanceId: string; region: string }> {
+  /**
+   * The instance identity document's fields procwatch uses: the instance and region for AWS calls,
+   * the image and type for the host dimensions the fragment pins (contract `metricHostOf`).
+   * Remembered once read, so one run asks the metadata service for it at most once.
+   */
+  async instanceIdentity(): Promise<InstanceIdentity> {
+    this.identity ??= this.readIdentity();
+    try {
+      return await this.identity;
+    } catch (error) {
+      this.identity = undefined;
+      throw error;
+    }
+  }
+
+  private async readIdentity(): Promise<InstanceIdentity> {
     const document = await this.get("/latest/dynamic/instance-identity/document");
     if (document === null) throw new NotOnEc2Error("has no instance identity document");
-    let parsed: { instanceId?: unknown; region?: unknown } | null;
+    let parsed: Partial<Record<keyof InstanceIdentity, unknown>> | null;
     try {
       parsed = JSON.parse(document) as typeof parsed;
     } catch (error) {
       throw new ImdsAnswerError(`returned an identity document that is not JSON: ${printableValue(document)}`, error);
     }
-    if (typeof parsed?.instanceId !== "string" || typeof parsed.region !== "string")
-      throw new ImdsAnswerError(`returned an identity document without instanceId or region: ${printableValue(document)}`);
-    return { instanceId: parsed.instanceId, region: parsed.region };
+    const missing = IDENTITY_FIELDS.filter((field) => typeof parsed?.[field] !== "string");
+    if (parsed === null || missing.length > 0)
+      throw new ImdsAnswerError(`returned an identity document without ${missing.join(", ")} (as strings): ${printableValue(document)}`);
+    return {
+      instanceId: parsed.instanceId as string,
+      region: parsed.region as string,
+      imageId: parsed.imageId as string,
+      instanceType: parsed.instanceType as string,
+    };
   }
 
   /** Instance tags exposed in metadata, or null when "tags in instance metadata" is off. */

@@ -1,15 +1,30 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
-import { issue } from "@procwatch/contract";
-import { parseJsonText, planSpecSource, type SpecRequest, type SpecStage, specFromDocument, specFromTags, specWithProfile } from "../core/spec-sources.ts";
+import { AUTO_SCALING_GROUP_TAG, issue } from "@procwatch/contract";
+import {
+  autoScalingGroupLookupNeeded,
+  type InstanceKnowledge,
+  instanceKnowledgeOf,
+  parseJsonText,
+  planSpecSource,
+  type SpecRequest,
+  type SpecStage,
+  specFromDocument,
+  specFromTags,
+  specWithProfile,
+  stageRenders,
+} from "../core/spec-sources.ts";
 import { UsageError } from "../errors.ts";
+import type { AutoScalingGroupCache } from "./auto-scaling-group-cache.ts";
 import type { InstanceTagReader, ProfileReader } from "./aws-lookups.ts";
-import type { ImdsClient } from "./imds.ts";
+import type { ImdsClient, InstanceIdentity } from "./imds.ts";
 
 /** The I/O side of spec resolution; `core/spec-sources.ts` decides, this fetches. */
 export interface SpecLoaderDeps {
   readonly imds: () => ImdsClient;
   readonly tagReader: (region: string) => InstanceTagReader;
   readonly profileReader: () => ProfileReader;
+  /** DescribeTags' last answer about the Auto Scaling group (io/auto-scaling-group-cache.ts); none = ask every time. */
+  readonly autoScalingGroupCache?: AutoScalingGroupCache;
 }
 
 export type FinalSpecStage = Exclude<SpecStage, { kind: "needs-profile" }>;
@@ -39,15 +54,21 @@ export async function loadSpec(request: SpecRequest, deps: SpecLoaderDeps): Prom
     case "instance-tags": {
       const imds = deps.imds();
       const ownKey = (key: string) => key.startsWith(`${request.tagPrefix}:`);
-      const fromMetadata = await imds.instanceTags(ownKey);
+      // The Auto Scaling group's tag is fetched with procwatch's own when metadata lists it: the fragment pins it.
+      const fromMetadata = await imds.instanceTags((key) => ownKey(key) || key === AUTO_SCALING_GROUP_TAG);
+      const source = fromMetadata !== null ? "imds-tags" : "describe-tags";
+      let identity: InstanceIdentity | undefined;
+      let tags: Record<string, string>;
       if (fromMetadata !== null) {
-        stage = specFromTags(fromMetadata, "imds-tags", request.tagPrefix);
+        tags = fromMetadata;
       } else {
-        const identity = await imds.instanceIdentity();
-        const all = await deps.tagReader(identity.region).tagsOf(identity.instanceId);
-        const own = Object.fromEntries(Object.entries(all).filter(([key]) => ownKey(key)));
-        stage = specFromTags(own, "describe-tags", request.tagPrefix);
+        identity = await imds.instanceIdentity();
+        tags = await deps.tagReader(identity.region).tagsOf(identity.instanceId);
       }
+      const own = Object.fromEntries(Object.entries(tags).filter(([key]) => ownKey(key)));
+      stage = specFromTags(own, source, request.tagPrefix);
+      // Only a spec that renders a fragment needs the host it pins: an opted-out host costs nothing more.
+      if (stageRenders(stage)) stage = { ...stage, instance: await instanceKnowledge(source, tags, identity ?? (await imds.instanceIdentity()), deps) };
       break;
     }
   }
@@ -56,6 +77,30 @@ export async function loadSpec(request: SpecRequest, deps: SpecLoaderDeps): Prom
     stage = specWithProfile(stage, fetched, request.tagPrefix);
   }
   return stage as FinalSpecStage;
+}
+
+/**
+ * The host dimensions of the instance the tags belong to. Instance-metadata tags may not list the
+ * Auto Scaling group's `aws:` key, so without it DescribeTags is asked for that one key; when that
+ * fails, the fragment pins no group and `health` says why (the alarms of an instance in a group
+ * carry it).
+ */
+async function instanceKnowledge(
+  source: "imds-tags" | "describe-tags",
+  tags: Readonly<Record<string, string>>,
+  identity: InstanceIdentity,
+  deps: SpecLoaderDeps,
+): Promise<InstanceKnowledge> {
+  if (!autoScalingGroupLookupNeeded(source, tags)) return instanceKnowledgeOf(identity, tags);
+  const remembered = deps.autoScalingGroupCache?.read(identity.instanceId);
+  if (remembered !== undefined) return instanceKnowledgeOf(identity, { ...tags, ...remembered });
+  try {
+    const group = await deps.tagReader(identity.region).tagsOf(identity.instanceId, [AUTO_SCALING_GROUP_TAG]);
+    deps.autoScalingGroupCache?.write(identity.instanceId, group);
+    return instanceKnowledgeOf(identity, { ...tags, ...group });
+  } catch (error) {
+    return instanceKnowledgeOf(identity, tags, error instanceof Error ? error.message : String(error));
+  }
 }
 
 /** A spec document is a few KiB; a larger file is refused by its size, before it is read. */
