@@ -17,6 +17,7 @@ import {
 } from "@procwatch/restart-handler";
 import { InMemoryRestartLedger } from "@procwatch/restart-handler/in-memory-ports";
 import {
+  agentBuildOf,
   CloudWatchAgentPublisher,
   type DeliveredNotification,
   ec2FactsOf,
@@ -48,6 +49,8 @@ export const AGENT_BINARY = join(REPO_ROOT, "apps/agent/dist/procwatch-agent-lin
 
 /** The one EC2 instance the local loop pretends this machine is. */
 export const LOCAL_INSTANCE_ID = "i-0d3e0000000000001";
+/** What the stand-in `amazon-cloudwatch-agent-ctl` reports; the publisher models the same build. */
+const DEMO_CLOUDWATCH_AGENT_VERSION = "1.300064.1-demo";
 const REGION = "eu-west-1";
 const ACCOUNT_ID = "111122223333";
 const RESTART_TOPIC_ARN = `arn:aws:sns:${REGION}:${ACCOUNT_ID}:procwatch-restart`;
@@ -182,7 +185,7 @@ export class LocalLoop {
       [
         "#!/bin/sh",
         `printf '%s\\n' "$*" >> '${this.ctlLog}'`,
-        `if [ "$2" = status ]; then echo '{"status":"running","starttime":"","configstatus":"configured","version":"1.300000.0-demo"}'; exit 0; fi`,
+        `if [ "$2" = status ]; then echo '{"status":"running","starttime":"","configstatus":"configured","version":"${DEMO_CLOUDWATCH_AGENT_VERSION}"}'; exit 0; fi`,
         `if [ "$2" = append-config ]; then source="\${6#file:}"; cp "$source" '${fragmentsDir}'/"file_$(basename "$source")"; fi`,
         "exit 0",
         "",
@@ -326,7 +329,7 @@ export class LocalLoop {
     if (index < 0) throw new Error(`no procstat entry for ${this.processName} in the installed fragments (run apply first)`);
     const instance = this.fake.instances.get(LOCAL_INSTANCE_ID);
     if (instance === undefined) throw new Error(`no instance ${LOCAL_INSTANCE_ID}`);
-    const { series } = procstatPublisherConfig(merged.config, index, ec2FactsOf(instance));
+    const { series } = procstatPublisherConfig(merged.config, index, ec2FactsOf(instance), agentBuildOf(DEMO_CLOUDWATCH_AGENT_VERSION));
     // The agent's first collection is 1 s after it starts, then one every interval (its source).
     const startedAt = this.clock.now();
     const options = publisherOptionsFor(this.detection, phaseOffsetForAgentStart(startedAt, this.collectionIntervalMs));

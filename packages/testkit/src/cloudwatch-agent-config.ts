@@ -130,6 +130,19 @@ export interface AgentBuild {
 }
 export const CURRENT_AGENT: AgentBuild = { resolvesEntryPlaceholders: true };
 
+/**
+ * The build a version string names, as `amazon-cloudwatch-agent-ctl -a status` prints it
+ * (`1.300064.1b1144`): a stand-in ctl and the model it feeds then describe the same agent.
+ * Unparseable versions are taken for current ones.
+ */
+export function agentBuildOf(version: string): AgentBuild {
+  const match = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version.trim());
+  if (match === null) return CURRENT_AGENT;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  // 1.300061.0 is the first build that resolves them (its patch part is 0, so it decides nothing).
+  return { resolvesEntryPlaceholders: major > 1 || (major === 1 && minor >= 300061) };
+}
+
 type PlaceholderFact = "InstanceId" | "ImageId" | "InstanceType" | "AutoScalingGroupName";
 const PLACEHOLDERS: Readonly<Record<string, PlaceholderFact>> = {
   // biome-ignore-start lint/suspicious/noTemplateCurlyInString: the agent's own placeholder syntax.

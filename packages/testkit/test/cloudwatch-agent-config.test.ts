@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type ModelProcess, mergeAgentConfigFragments, procstatLookupCount, procstatPublisherConfig, runAsUserOf } from "../src/index.ts";
+import { agentBuildOf, type ModelProcess, mergeAgentConfigFragments, procstatLookupCount, procstatPublisherConfig, runAsUserOf } from "../src/index.ts";
 
 /**
  * The agent-config and procstat-lookup models against the cases their sources spell out (cited in
@@ -87,6 +87,13 @@ describe("telegraf's host tag and the ec2tagger (tgf config/config.go, cwa ruleO
       { name: "a.json", json: { metrics: { metrics_collected: { procstat: [{ pattern: "x", append_dimensions: { ImageId: FACTS.ImageId } }] } } } },
     ]).config!;
     expect(procstatPublisherConfig(literal, 0, FACTS, old).series.dimensions).toContainEqual({ Name: "ImageId", Value: FACTS.ImageId });
+  });
+
+  it("the build a ctl status version names: 1.300061.0 is the first to resolve entry placeholders", () => {
+    expect(agentBuildOf("1.300060.0b1001")).toEqual({ resolvesEntryPlaceholders: false });
+    expect(agentBuildOf("1.300061.0b1005")).toEqual({ resolvesEntryPlaceholders: true });
+    expect(agentBuildOf("1.300064.1-demo")).toEqual({ resolvesEntryPlaceholders: true });
+    expect(agentBuildOf("1.247359.1b252")).toEqual({ resolvesEntryPlaceholders: false });
   });
 });
 
