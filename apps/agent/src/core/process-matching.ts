@@ -1,4 +1,4 @@
-import { buildProcessSpec, compileGoRegexp, type MatchSpec, selectorOf } from "@procwatch/contract";
+import { buildProcessSpec, compileGoRegexp, exeProgramOf, type MatchSpec, selectorOf } from "@procwatch/contract";
 
 /**
  * Process matching with the CloudWatch agent's semantics (telegraf procstat, `pid_finder=native`,
@@ -162,9 +162,12 @@ export function findRunning(match: MatchSpec, records: readonly ProcessRecord[],
   switch (match.mode) {
     case "exe":
     case "pattern": {
+      const generated = generatedExeTests(match);
+      if (generated !== null) return { pids: pidsMatching(generated.exe, pidsByExePath(records)) };
       const regex = compileSelectorRegex(match.mode === "exe" ? match.exe : match.pattern);
       if (!(regex instanceof RegExp)) return { pids: [], lookupError: regex.error };
-      return { pids: match.mode === "exe" ? pidsMatching(regex, pidsByExePath(records)) : pidsMatching(regex, pidsByCmdline(records)) };
+      const test = (subject: string) => regex.test(subject);
+      return { pids: match.mode === "exe" ? pidsMatching(test, pidsByExePath(records)) : pidsMatching(test, pidsByCmdline(records)) };
     }
     case "pidfile": {
       const reading = readPidFileFor(match.pidFile, pidFile);
@@ -196,9 +199,10 @@ export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord
       const selector = selectorOf(match);
       let agentPids: number[];
       if (selector.configKey === "pattern") {
-        const regex = compileSelectorRegex(selector.value);
-        if (!(regex instanceof RegExp)) return { pids: running.pids, agentPidCount: null, lookupError: regex.error };
-        agentPids = pidsMatching(regex, pidsByCmdline(records));
+        const generated = generatedExeTests(match);
+        const regex = generated === null ? compileSelectorRegex(selector.value) : null;
+        if (regex !== null && !(regex instanceof RegExp)) return { pids: running.pids, agentPidCount: null, lookupError: regex.error };
+        agentPids = pidsMatching(generated?.commandLine ?? ((subject) => (regex as RegExp).test(subject)), pidsByCmdline(records));
       } else {
         // A hand-edited exe regex reaches the agent as `exe`: it reads the same links, those its user may read.
         const readable = new Set(records.filter((record) => agentCanReadExe(record, agentUser)).map((record) => record.pid));
@@ -225,11 +229,62 @@ function readPidFileFor(path: string, pidFile: PidFileReading | undefined): { pi
   return pid === null ? { lookupError: `pid file ${path} does not hold a pid` } : { pid };
 }
 
-/** The pids of every key the regex matches, ascending. */
-function pidsMatching(regex: RegExp, index: ReadonlyMap<string, readonly number[]>): number[] {
+/** The pids of every key the selector matches, ascending. */
+function pidsMatching(selects: SubjectTest, index: ReadonlyMap<string, readonly number[]>): number[] {
   const pids: number[] = [];
-  for (const [subject, subjectPids] of index) if (regex.test(subject)) pids.push(...subjectPids);
+  for (const [subject, subjectPids] of index) if (selects(subject)) pids.push(...subjectPids);
   return pids.sort((a, b) => a - b);
+}
+
+/** Whether a selector matches one exe path or command line. */
+export type SubjectTest = (subject: string) => boolean;
+
+const DELETED_LINK_SUFFIX = " (deleted)";
+
+/**
+ * The selectors procwatch generates from an executable's name or path, as string comparisons that
+ * give exactly their regexes' answers (test/generated-selectors.test.ts checks them against the
+ * regexes, which go-parity checks against Go):
+ * - exe by name N, `(^|/)N( \(deleted\))?$`: the link is N or ends in `/N`, with or without ` (deleted)`;
+ * - exe by path P, `^P( \(deleted\))?$`: the link is P or `P (deleted)`;
+ * - the command-line pattern (contract `commandLinePatternForExe`), on argv[0] = the command line up
+ *   to its first space: by name, argv[0] is N or ends in `/N`, optionally followed by `:`; by path,
+ *   it is P or `P:` or `<file name>:`.
+ * Why: a regex is compiled on its first use, and health would compile two per watched process on
+ * every run (about a millisecond of a 500-process health). Null for a hand-edited regex, and for a
+ * literal with a space, where argv[0] would span arguments: those run as regexes.
+ */
+export function generatedExeTests(match: MatchSpec): { readonly exe: SubjectTest; readonly commandLine: SubjectTest } | null {
+  const program = exeProgramOf(match);
+  if (program === null || program.literal.includes(" ")) return null;
+  const { literal } = program;
+  const fileName = literal.slice(literal.lastIndexOf("/") + 1);
+  const withoutDeleted = (link: string) => (link.endsWith(DELETED_LINK_SUFFIX) ? link.slice(0, -DELETED_LINK_SUFFIX.length) : null);
+  const firstArgument = (commandLine: string) => {
+    const space = commandLine.indexOf(" ");
+    return space < 0 ? commandLine : commandLine.slice(0, space);
+  };
+  if (program.kind === "name") {
+    const isName = (path: string) => path === literal || path.endsWith(`/${literal}`);
+    return {
+      exe: (link) => {
+        if (isName(link)) return true;
+        const previous = withoutDeleted(link);
+        return previous !== null && isName(previous);
+      },
+      commandLine: (commandLine) => {
+        const argv0 = firstArgument(commandLine);
+        return isName(argv0) || (argv0.endsWith(":") && isName(argv0.slice(0, -1)));
+      },
+    };
+  }
+  return {
+    exe: (link) => link === literal || withoutDeleted(link) === literal,
+    commandLine: (commandLine) => {
+      const argv0 = firstArgument(commandLine);
+      return argv0 === literal || argv0 === `${literal}:` || argv0 === `${fileName}:`;
+    },
+  };
 }
 
 /**
