@@ -15,6 +15,10 @@ export interface AgentSettings {
   readonly localConfigPath: string;
   /** Where the CloudWatch agent's run_as_user is looked up (the agent uses the system's accounts). */
   readonly passwdPath: string;
+  /** Where that user's supplementary groups are listed (whether /proc's hidepid `gid=` lets it see every process). */
+  readonly groupPath: string;
+  /** This process's mount table: /proc's hidepid option (core/proc-mount.ts). */
+  readonly mountInfoPath: string;
   readonly cwagentDir: string;
   /** The CloudWatch agent's config directory; every file in it is part of the config it loads. */
   readonly cwagentConfigDir: string;
@@ -72,6 +76,8 @@ export function resolveSettings(flags: PathFlags, env: NodeJS.ProcessEnv, stdout
     applyLockPath: join(stateDir, ".apply.lock"),
     localConfigPath: env.PROCWATCH_LOCAL_CONFIG ?? join(stateDir, "agent.json"),
     passwdPath: env.PROCWATCH_PASSWD_PATH ?? "/etc/passwd",
+    groupPath: env.PROCWATCH_GROUP_PATH ?? "/etc/group",
+    mountInfoPath: env.PROCWATCH_MOUNTINFO_PATH ?? "/proc/self/mountinfo",
     cwagentDir,
     // Staged outside amazon-cloudwatch-agent.d on purpose: `append-config -c file:X` copies X into
     // that directory as `file_<name>`, and the agent merges every file there, so a fragment kept

@@ -378,6 +378,51 @@ describe("health counts what the CloudWatch agent counts: an exe spec by its com
     expect(fixed.processes[0]).toMatchObject({ pidCount: 1, pids: [child.pid], agentPidCount: 1, findings: [] });
   });
 
+  it("/proc mounted with hidepid hides root's processes from cwagent: the agent counts 0 for exe and pattern specs alike, said once for the host with the fix; its gid= group lifts it", async () => {
+    const dir = scratch.dir();
+    const name = uniqueName("pwhidden");
+    const binary = scratch.copySleep(dir, name);
+    const child = scratch.start(binary, ["300"]);
+    await waitFor(() => existsSync(`/proc/${child.pid}/exe`) && readlinkSync(`/proc/${child.pid}/exe`) === binary);
+    const { env: hostEnv } = cwagentHost(dir);
+    // A hardened host's /proc line, as proc(5) documents mountinfo (Linux 5.8+ prints the names).
+    const mountinfo = join(dir, "mountinfo");
+    const group = join(dir, "group");
+    writeFileSync(group, "root:x:0:\nprocview:x:1500:cwagent\n");
+    const procLine = (options: string) =>
+      `22 1 0:5 / /dev rw,nosuid - devtmpfs udev rw\n24 1 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:13 - proc proc ${options}\n`;
+    const specPath = join(dir, "spec.json");
+    writeJson(specPath, { version: 1, processes: [{ name }, { name: `${name}-by-pattern`, match: "pattern", pattern: binary }] });
+    const hidden = { ...hostEnv, PROCWATCH_MOUNTINFO_PATH: mountinfo, PROCWATCH_GROUP_PATH: group };
+
+    writeFileSync(mountinfo, procLine("rw,hidepid=invisible"));
+    const run = await runAgent(["health", "--spec", specPath, "--json"], hidden);
+    const report = run.json<HealthReport>();
+    expect(report.processes.map((process) => [process.status, process.pidCount, process.agentPidCount])).toEqual([
+      ["up", 1, 0],
+      ["up", 1, 0],
+    ]);
+    expect(report.status).toBe("degraded");
+    const finding = report.findings.find((candidate) => candidate.code === "proc-hides-processes-from-cloudwatch-agent");
+    expect(finding?.message).toMatch(
+      new RegExp(
+        `^/proc is mounted with hidepid=invisible: the CloudWatch agent runs as cwagent .* counts only its own; it counts 0 for ${name}, ${name}-by-pattern while they run, and their alarms fire$`,
+      ),
+    );
+    expect(finding?.hint).toContain("remount /proc with gid=<a group cwagent is in>");
+    expect(report.processes[0]?.findings[0]).toContain(`which runs ${name} as another user, which /proc (hidepid=invisible) hides from cwagent`);
+
+    // The same mount with gid= of a group cwagent is listed in: it sees every process again.
+    writeFileSync(mountinfo, procLine("rw,hidepid=2,gid=1500"));
+    const lifted = (await runAgent(["health", "--spec", specPath, "--json"], hidden)).json<HealthReport>();
+    expect(lifted.processes.map((process) => process.agentPidCount)).toEqual([1, 1]);
+    expect(lifted.findings.map((candidate) => candidate.code)).not.toContain("proc-hides-processes-from-cloudwatch-agent");
+
+    // hidepid=0 (or none) is no restriction.
+    writeFileSync(mountinfo, procLine("rw,hidepid=off"));
+    expect((await runAgent(["health", "--spec", specPath, "--json"], hidden)).json<HealthReport>().processes[0]?.agentPidCount).toBe(1);
+  });
+
   it("a process whose argv[0] names the program but runs another executable is counted by the agent only: the alarm would not fire while the program is down", async () => {
     const dir = scratch.dir();
     const name = uniqueName("pwimpostor");

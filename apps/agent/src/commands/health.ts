@@ -18,6 +18,7 @@ import {
 } from "../core/health.ts";
 import { formatHealth } from "../core/human-output.ts";
 import { evaluateLocalSupervision, isLocallySupervised, type LocalSupervisionReport, type LocalUnitObservation } from "../core/local-supervision.ts";
+import { procMountRestrictionOf, seesOnlyOwnProcesses } from "../core/proc-mount.ts";
 import { type AgentUser, exactSelectorTag, fieldsNeededFor, findRunning, matchProcesses, type ProcessRecord } from "../core/process-matching.ts";
 import { sumUsage } from "../core/process-usage.ts";
 import { AgentError } from "../errors.ts";
@@ -30,6 +31,7 @@ import { readTextOrNull } from "../io/read-optional-file.ts";
 import { isSystemdRunning, systemctlShow } from "../io/restart-backends.ts";
 import { readAllowListIfValid } from "../io/state-files.ts";
 import { readSupervisorState, supervisorAlive } from "../io/supervisor.ts";
+import type { AgentSettings } from "../settings.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Wiring } from "../wiring.ts";
 import { type Output, printJson } from "./output.ts";
@@ -120,7 +122,7 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
   const hostConfig = hostAgentConfigOf(settings.cwagentConfigDir, others);
   const choice = await chooseSpec(flags, wiring, hostConfig);
   const matches = choice.spec.processes.map((process) => process.match);
-  const agentUser = agentUserOf(hostConfig, settings.passwdPath);
+  const agentUser = agentUserOf(hostConfig, settings);
   const needed = fieldsNeededFor(matches, agentUser);
   // One scan for every watched process: exe links (procwatch's truth, read as root) and command
   // lines (what the CloudWatch agent counts an exe spec by); procwatch and its launchers left out.
@@ -166,6 +168,7 @@ export async function collectHealth(flags: HealthFlags, wiring: Wiring): Promise
     },
     ...(choice.pins === undefined ? {} : { fragmentPins: choice.pins }),
     testSwitches: settings.testSwitches,
+    ...(agentUser === undefined ? {} : { agentUser }),
   });
   const withLocal = await addLocalSupervision(report, choice.spec.processes, settings, flags.markReported ?? false);
   const facts = flags.hostFacts ? await hostFacts() : undefined;
@@ -236,14 +239,18 @@ async function addLocalSupervision(
  * copies it into the TOML; cmd/start-amazon-cloudwatch-agent/path.go reads it back with
  * internal/util/user/userutil.go `DetectRunAsUser`, absent = "root") and resolved in /etc/passwd.
  */
-function agentUserOf(host: HostAgentConfig, passwdPath: string): AgentUser | undefined {
+function agentUserOf(host: HostAgentConfig, settings: Pick<AgentSettings, "passwdPath" | "groupPath" | "mountInfoPath">): AgentUser | undefined {
   const runAs = host.runAsUser;
   if (runAs === undefined) return undefined;
-  const passwd = readTextOrNull(passwdPath);
+  const passwd = readTextOrNull(settings.passwdPath);
   const entry = passwd === null ? undefined : lookupUser(passwd, runAs.user);
   const uid = entry?.uid ?? (/^(0|[1-9][0-9]*)$/.test(runAs.user) ? Number(runAs.user) : null);
   if (uid === 0) return undefined;
-  return { user: runAs.user, uid, path: runAs.path };
+  // hidepid: only read when the agent is not root, which is the only case it matters for.
+  const restriction = procMountRestrictionOf(readTextOrNull(settings.mountInfoPath) ?? "");
+  const hidden =
+    restriction !== null && seesOnlyOwnProcesses(restriction, { name: runAs.user, primaryGid: entry?.gid ?? null }, readTextOrNull(settings.groupPath));
+  return { user: runAs.user, uid, path: runAs.path, ...(hidden ? { hiddenBy: restriction } : {}) };
 }
 
 /**

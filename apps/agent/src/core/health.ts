@@ -178,9 +178,11 @@ function divergenceFinding(
       `the CloudWatch agent counts ${spec.name} by command line (pattern ${divergence.selector.value}, the alarm's selector), procwatch by executable (/proc/<pid>/exe)`,
     );
     if (divergence.uncounted.length > 0) {
-      parts.push(
-        `the agent does not count ${pidList(divergence.uncounted)}, which ${verb(divergence.uncounted, "runs", "run")} ${program} under another argv[0] (started with exec -a, retitled without "<name>:", or run by an interpreter)`,
-      );
+      const why =
+        agentUser?.hiddenBy === undefined
+          ? `under another argv[0] (started with exec -a, retitled without "<name>:", or run by an interpreter)`
+          : `as another user, which /proc (${agentUser.hiddenBy.option}) hides from ${agentUser.user}, or under another argv[0]`;
+      parts.push(`the agent does not count ${pidList(divergence.uncounted)}, which ${verb(divergence.uncounted, "runs", "run")} ${program} ${why}`);
     }
     if (divergence.extra.length > 0) {
       parts.push(
@@ -230,6 +232,8 @@ export function evaluateHealth(input: {
   readonly fragmentPins?: FragmentPinsObservation;
   /** Names of test-only environment switches set for this run. */
   readonly testSwitches?: readonly string[];
+  /** The CloudWatch agent's user when it is not root (with /proc's hidepid restriction, if any applies to it). */
+  readonly agentUser?: AgentUser;
 }): HealthReport {
   const processes = input.processes.map(evaluateProcess);
   const failing: string[] = [];
@@ -307,6 +311,18 @@ function hostFindings(input: Parameters<typeof evaluateHealth>[0]): HostFinding[
     findings.push(...otherFragmentFindings(input.cwagentConfig.directory, input.cwagentConfig.others, expected));
   }
   if (input.fragmentPins !== undefined) findings.push(...hostDimensionFindings(input.fragmentPins, input.cloudwatchAgent.version));
+  const hiddenBy = input.agentUser?.hiddenBy;
+  if (input.agentUser !== undefined && hiddenBy !== undefined) {
+    const uncounted = input.processes
+      .filter((process) => process.spec.match.mode !== "pidfile" && process.outcome.pids.length > (process.outcome.agentPidCount ?? 0))
+      .map((process) => process.spec.name);
+    const user = input.agentUser.user;
+    findings.push({
+      code: "proc-hides-processes-from-cloudwatch-agent",
+      message: `/proc is mounted with ${hiddenBy.option}${hiddenBy.gid === null ? "" : ` (gid=${hiddenBy.gid}, a group ${user} is not in)`}: the CloudWatch agent runs as ${user} (agent.run_as_user in ${input.agentUser.path}) and cannot read other users' processes, so it counts only its own${uncounted.length === 0 ? "" : `; it counts 0 for ${uncounted.join(", ")} while they run, and their alarms fire`}`,
+      hint: `remount /proc with gid=<a group ${user} is in> (fstab: proc /proc proc defaults,${hiddenBy.option},gid=<group>), or run the CloudWatch agent as root (remove agent.run_as_user)`,
+    });
+  }
   for (const name of input.testSwitches ?? []) {
     findings.push({
       code: "test-switch-set",

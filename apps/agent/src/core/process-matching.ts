@@ -1,4 +1,5 @@
 import { buildProcessSpec, compileGoRegexp, exeProgramOf, type MatchSpec, selectorOf } from "@procwatch/contract";
+import type { ProcMountRestriction } from "./proc-mount.ts";
 
 /**
  * Process matching with the CloudWatch agent's semantics (telegraf procstat, `pid_finder=native`,
@@ -39,6 +40,12 @@ export interface AgentUser {
   readonly uid: number | null;
   /** The config file that sets run_as_user. */
   readonly path: string;
+  /**
+   * Set when /proc is mounted with `hidepid` and this user is not in its `gid=` group
+   * (core/proc-mount.ts): the agent then reads neither the command lines nor the exe links of other
+   * users' processes, so it counts only its own.
+   */
+  readonly hiddenBy?: ProcMountRestriction;
 }
 
 /** What the pid file held when it was read: null content means the file was missing, unreadable or refused. */
@@ -89,6 +96,13 @@ export interface AgentDivergence {
  * process silently (aws/telegraf plugins/inputs/procstat/native_finder_notwindows.go `Pattern`:
  * "you having no permissions to access it ... continue").
  */
+/** The pids whose command lines the agent can read: all, unless /proc hides other users' processes from it. */
+function visibleToAgent(pids: readonly number[], records: readonly ProcessRecord[], agentUser: AgentUser | undefined): number[] {
+  if (agentUser?.hiddenBy === undefined) return [...pids];
+  const own = new Set(records.filter((record) => agentCanReadExe(record, agentUser)).map((record) => record.pid));
+  return pids.filter((pid) => own.has(pid));
+}
+
 function agentCanReadExe(record: ProcessRecord, agentUser: AgentUser | undefined): boolean {
   if (agentUser === undefined) return true;
   return agentUser.uid !== null && agentUser.uid === record.ownerUid;
@@ -188,7 +202,9 @@ export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord
   const running = findRunning(match, records, pidFile);
   switch (match.mode) {
     case "pattern":
-      return running.lookupError === undefined ? { pids: running.pids, agentPidCount: running.pids.length } : { ...running, agentPidCount: null };
+      return running.lookupError === undefined
+        ? { pids: running.pids, agentPidCount: visibleToAgent(running.pids, records, agentUser).length }
+        : { ...running, agentPidCount: null };
     case "pidfile": {
       if (running.lookupError !== undefined) return { ...running, agentPidCount: null };
       // The agent counts whatever the file holds, without checking that it runs.
@@ -202,7 +218,11 @@ export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord
         const generated = generatedExeTests(match);
         const regex = generated === null ? compileSelectorRegex(selector.value) : null;
         if (regex !== null && !(regex instanceof RegExp)) return { pids: running.pids, agentPidCount: null, lookupError: regex.error };
-        agentPids = pidsMatching(generated?.commandLine ?? ((subject) => (regex as RegExp).test(subject)), pidsByCmdline(records));
+        agentPids = visibleToAgent(
+          pidsMatching(generated?.commandLine ?? ((subject) => (regex as RegExp).test(subject)), pidsByCmdline(records)),
+          records,
+          agentUser,
+        );
       } else {
         // A hand-edited exe regex reaches the agent as `exe`: it reads the same links, those its user may read.
         const readable = new Set(records.filter((record) => agentCanReadExe(record, agentUser)).map((record) => record.pid));
@@ -334,7 +354,8 @@ function indexed(
 export function fieldsNeededFor(matches: readonly MatchSpec[], agentUser?: AgentUser): { exePath: boolean; cmdline: boolean; ownerUid: boolean } {
   const exePath = matches.some((match) => match.mode === "exe");
   const agentReadsExe = agentUser !== undefined && matches.some((match) => match.mode === "exe" && selectorOf(match).configKey === "exe");
-  return { exePath, cmdline: exePath || matches.some((match) => match.mode === "pattern"), ownerUid: agentReadsExe };
+  const agentReadsOwnOnly = agentUser?.hiddenBy !== undefined && matches.some((match) => match.mode !== "pidfile");
+  return { exePath, cmdline: exePath || matches.some((match) => match.mode === "pattern"), ownerUid: agentReadsExe || agentReadsOwnOnly };
 }
 
 /** What `restart` reads to find what runs ({@link findRunning}): never the command lines of an exe spec. */
