@@ -72,5 +72,7 @@ describe("generated selectors as string comparisons", () => {
     expect(generatedExeTests({ mode: "exe", exe: "^/usr/s?bin/nginx$" })).toBeNull();
     expect(generatedExeTests({ mode: "exe", exe: exeRegexForPath("/opt/my app/run") })).toBeNull();
     expect(generatedExeTests({ mode: "pattern", pattern: "^([^ ]*/)?nginx:?( |$)" })).toBeNull();
+    // A name with a `/` (hand-edited allow-list) gets a pattern on its file name only.
+    expect(generatedExeTests({ mode: "exe", exe: exeRegexForName("bin/b") })).toBeNull();
   });
 });

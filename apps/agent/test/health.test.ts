@@ -406,17 +406,30 @@ describe("health counts what the CloudWatch agent counts: an exe spec by its com
     const finding = report.findings.find((candidate) => candidate.code === "proc-hides-processes-from-cloudwatch-agent");
     expect(finding?.message).toMatch(
       new RegExp(
-        `^/proc is mounted with hidepid=invisible: the CloudWatch agent runs as cwagent .* counts only its own; it counts 0 for ${name}, ${name}-by-pattern while they run, and their alarms fire$`,
+        `^/proc is mounted with hidepid=invisible and cwagent is not in its group \\(gid=0\\): the CloudWatch agent runs as cwagent .* counts only its own; it publishes fewer than run for ${name} \\(0 of 1\\), ${name}-by-pattern \\(0 of 1\\), and an alarm fires`,
       ),
     );
     expect(finding?.hint).toContain("remount /proc with gid=<a group cwagent is in>");
-    expect(report.processes[0]?.findings[0]).toContain(`which runs ${name} as another user, which /proc (hidepid=invisible) hides from cwagent`);
+    // Per process: why the agent's count is short, and no tag offered (none can help).
+    expect(report.processes[0]?.findings[0]).toContain(`the agent does not count pid ${child.pid}, which /proc (hidepid=invisible) hides from cwagent`);
+    expect(report.processes[0]?.findings[0]).toContain("no selector makes the agent count what /proc hides from it");
+    expect(report.processes[1]?.findings).toEqual([
+      `the CloudWatch agent publishes pid_count 0 while 1 run: /proc (hidepid=invisible) hides pid ${child.pid} from cwagent, so the alarm fires while it runs (see proc-hides-processes-from-cloudwatch-agent)`,
+    ]);
 
     // The same mount with gid= of a group cwagent is listed in: it sees every process again.
     writeFileSync(mountinfo, procLine("rw,hidepid=2,gid=1500"));
     const lifted = (await runAgent(["health", "--spec", specPath, "--json"], hidden)).json<HealthReport>();
     expect(lifted.processes.map((process) => process.agentPidCount)).toEqual([1, 1]);
     expect(lifted.findings.map((candidate) => candidate.code)).not.toContain("proc-hides-processes-from-cloudwatch-agent");
+
+    // ptraceable ignores gid=: still hidden, and the hint says so.
+    writeFileSync(mountinfo, procLine("rw,hidepid=ptraceable,gid=1500"));
+    const ptraceable = (await runAgent(["health", "--spec", specPath, "--json"], hidden)).json<HealthReport>();
+    expect(ptraceable.processes.map((process) => process.agentPidCount)).toEqual([0, 0]);
+    expect(ptraceable.findings.find((candidate) => candidate.code === "proc-hides-processes-from-cloudwatch-agent")?.hint).toMatch(
+      /^hidepid=ptraceable ignores gid=: remount \/proc with hidepid=2,gid=<a group cwagent is in>/,
+    );
 
     // hidepid=0 (or none) is no restriction.
     writeFileSync(mountinfo, procLine("rw,hidepid=off"));

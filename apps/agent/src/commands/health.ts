@@ -250,7 +250,7 @@ function agentUserOf(host: HostAgentConfig, settings: Pick<AgentSettings, "passw
   const restriction = procMountRestrictionOf(readTextOrNull(settings.mountInfoPath) ?? "");
   const hidden =
     restriction !== null && seesOnlyOwnProcesses(restriction, { name: runAs.user, primaryGid: entry?.gid ?? null }, readTextOrNull(settings.groupPath));
-  return { user: runAs.user, uid, path: runAs.path, ...(hidden ? { hiddenBy: restriction } : {}) };
+  return { user: runAs.user, uid, gid: entry?.gid ?? null, path: runAs.path, ...(hidden ? { hiddenBy: restriction } : {}) };
 }
 
 /**

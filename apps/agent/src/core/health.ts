@@ -132,6 +132,10 @@ export function evaluateProcess(observation: ProcessObservation): ProcessHealth 
       findings.push(
         divergenceFinding(spec, outcome, outcome.agentDivergence, observation.agentUser, observation.exactTag ?? null, observation.countedTag ?? null),
       );
+  } else if (outcome.hiddenFromAgent !== undefined && observation.agentUser?.hiddenBy !== undefined) {
+    findings.push(
+      `the CloudWatch agent publishes pid_count ${outcome.agentPidCount} while ${outcome.pids.length} run: /proc (${observation.agentUser.hiddenBy.option}) hides ${pidList(outcome.hiddenFromAgent)} from ${observation.agentUser.user}${outcome.agentPidCount === 0 ? ", so the alarm fires while it runs" : ""} (see proc-hides-processes-from-cloudwatch-agent)`,
+    );
   } else if (outcome.agentPidCount !== null && outcome.agentPidCount !== outcome.pids.length) {
     findings.push(`CloudWatch agent reports pid_count ${outcome.agentPidCount} but ${outcome.pids.length} running (stale pid file?)`);
   }
@@ -177,12 +181,18 @@ function divergenceFinding(
     parts.push(
       `the CloudWatch agent counts ${spec.name} by command line (pattern ${divergence.selector.value}, the alarm's selector), procwatch by executable (/proc/<pid>/exe)`,
     );
-    if (divergence.uncounted.length > 0) {
-      const why =
-        agentUser?.hiddenBy === undefined
-          ? `under another argv[0] (started with exec -a, retitled without "<name>:", or run by an interpreter)`
-          : `as another user, which /proc (${agentUser.hiddenBy.option}) hides from ${agentUser.user}, or under another argv[0]`;
-      parts.push(`the agent does not count ${pidList(divergence.uncounted)}, which ${verb(divergence.uncounted, "runs", "run")} ${program} ${why}`);
+    const hidden = new Set(outcome.hiddenFromAgent ?? []);
+    const hiddenUncounted = divergence.uncounted.filter((pid) => hidden.has(pid));
+    const otherUncounted = divergence.uncounted.filter((pid) => !hidden.has(pid));
+    if (hiddenUncounted.length > 0 && agentUser?.hiddenBy !== undefined) {
+      parts.push(
+        `the agent does not count ${pidList(hiddenUncounted)}, which /proc (${agentUser.hiddenBy.option}) hides from ${agentUser.user} (see proc-hides-processes-from-cloudwatch-agent)`,
+      );
+    }
+    if (otherUncounted.length > 0) {
+      parts.push(
+        `the agent does not count ${pidList(otherUncounted)}, which ${verb(otherUncounted, "runs", "run")} ${program} under another argv[0] (started with exec -a, retitled without "<name>:", or run by an interpreter)`,
+      );
     }
     if (divergence.extra.length > 0) {
       parts.push(
@@ -207,15 +217,17 @@ function divergenceFinding(
   // itself) and procwatch must count it too, or an impostor the selector must leave out.
   const counted = divergence.extra;
   const fix =
-    exactTag !== null
-      ? `tag procwatch:process:${spec.name} = ${exactTag} counts exactly the running ${running === 1 ? "pid" : "pids"}`
-      : running === 0
-        ? `if ${pidList(counted)} ${verb(counted, "is", "are")} ${spec.name} (a multi-call binary such as busybox started as ${spec.name}, or an interpreter that names itself), ${
-            countedTag === null
-              ? `give ${spec.name} a regex that counts ${counted.length === 1 ? "it" : "them"} (a spec document or profile's "regex")`
-              : `tag procwatch:process:${spec.name} = ${countedTag} counts exactly ${counted.length === 1 ? "it" : "them"}, for procwatch and the agent alike`
-          }; if not, select ${spec.name} by a path or pattern that leaves ${counted.length === 1 ? "it" : "them"} out`
-        : `no exe= or pattern= literal counts exactly ${pidList(outcome.pids)} here: give ${spec.name} a regex that does (a spec document or profile's "regex")`;
+    (outcome.hiddenFromAgent ?? []).length > 0
+      ? "no selector makes the agent count what /proc hides from it: fix the mount or the agent's user (host finding proc-hides-processes-from-cloudwatch-agent)"
+      : exactTag !== null
+        ? `tag procwatch:process:${spec.name} = ${exactTag} counts exactly the running ${running === 1 ? "pid" : "pids"}`
+        : running === 0
+          ? `if ${pidList(counted)} ${verb(counted, "is", "are")} ${spec.name} (a multi-call binary such as busybox started as ${spec.name}, or an interpreter that names itself), ${
+              countedTag === null
+                ? `give ${spec.name} a regex that counts ${counted.length === 1 ? "it" : "them"} (a spec document or profile's "regex")`
+                : `tag procwatch:process:${spec.name} = ${countedTag} counts exactly ${counted.length === 1 ? "it" : "them"}, for procwatch and the agent alike`
+            }; if not, select ${spec.name} by a path or pattern that leaves ${counted.length === 1 ? "it" : "them"} out`
+          : `no exe= or pattern= literal counts exactly ${pidList(outcome.pids)} here: give ${spec.name} a regex that does (a spec document or profile's "regex")`;
   const asRoot = divergence.selector.configKey === "exe" ? " (or run the CloudWatch agent as root: remove agent.run_as_user)" : "";
   return `${parts.join("; ")}: ${fix}${asRoot}`;
 }
@@ -313,14 +325,17 @@ function hostFindings(input: Parameters<typeof evaluateHealth>[0]): HostFinding[
   if (input.fragmentPins !== undefined) findings.push(...hostDimensionFindings(input.fragmentPins, input.cloudwatchAgent.version));
   const hiddenBy = input.agentUser?.hiddenBy;
   if (input.agentUser !== undefined && hiddenBy !== undefined) {
-    const uncounted = input.processes
-      .filter((process) => process.spec.match.mode !== "pidfile" && process.outcome.pids.length > (process.outcome.agentPidCount ?? 0))
-      .map((process) => process.spec.name);
+    const affected = input.processes
+      .filter((process) => (process.outcome.hiddenFromAgent ?? []).length > 0)
+      .map((process) => `${process.spec.name} (${process.outcome.agentPidCount} of ${process.outcome.pids.length})`);
     const user = input.agentUser.user;
+    const ptraceable = hiddenBy.hidepid === "ptraceable";
     findings.push({
       code: "proc-hides-processes-from-cloudwatch-agent",
-      message: `/proc is mounted with ${hiddenBy.option}${hiddenBy.gid === null ? "" : ` (gid=${hiddenBy.gid}, a group ${user} is not in)`}: the CloudWatch agent runs as ${user} (agent.run_as_user in ${input.agentUser.path}) and cannot read other users' processes, so it counts only its own${uncounted.length === 0 ? "" : `; it counts 0 for ${uncounted.join(", ")} while they run, and their alarms fire`}`,
-      hint: `remount /proc with gid=<a group ${user} is in> (fstab: proc /proc proc defaults,${hiddenBy.option},gid=<group>), or run the CloudWatch agent as root (remove agent.run_as_user)`,
+      message: `/proc is mounted with ${hiddenBy.option}${ptraceable ? "" : ` and ${user} is not in its group (gid=${hiddenBy.gid})`}: the CloudWatch agent runs as ${user} (agent.run_as_user in ${input.agentUser.path}) and cannot read other users' processes, so it counts only its own${affected.length === 0 ? "" : `; it publishes fewer than run for ${affected.join(", ")}, and an alarm fires whenever its count reaches 0 while the process runs`}`,
+      hint: ptraceable
+        ? `hidepid=ptraceable ignores gid=: remount /proc with hidepid=2,gid=<a group ${user} is in>, or run the CloudWatch agent as root (remove agent.run_as_user)`
+        : `remount /proc with gid=<a group ${user} is in> (fstab: proc /proc proc defaults,${hiddenBy.option},gid=<group>), or run the CloudWatch agent as root (remove agent.run_as_user)`,
     });
   }
   for (const name of input.testSwitches ?? []) {

@@ -27,6 +27,8 @@ export interface ProcessRecord {
   readonly cmdline: string | null;
   /** Owner of /proc/<pid> (effective uid; root when not dumpable), when the scan read it. */
   readonly ownerUid?: number | null;
+  /** Its group (effective gid; root when not dumpable), read with the owner. */
+  readonly ownerGid?: number | null;
 }
 
 /**
@@ -38,6 +40,8 @@ export interface ProcessRecord {
 export interface AgentUser {
   readonly user: string;
   readonly uid: number | null;
+  /** Its primary group from /etc/passwd, which the agent switches to (userutil_linux.go `switchUser`); null when unknown. */
+  readonly gid?: number | null;
   /** The config file that sets run_as_user. */
   readonly path: string;
   /**
@@ -70,6 +74,8 @@ export interface MatchOutcome {
    * from the running ones (`pids`), so the alarm counts something else than the program.
    */
   readonly agentDivergence?: AgentDivergence;
+  /** Running pids /proc hides from the agent's user (hidepid, see {@link AgentUser.hiddenBy}): it cannot count them. */
+  readonly hiddenFromAgent?: readonly number[];
 }
 
 /** Where the CloudWatch agent's count of an `exe` spec and the truth (the exe links) part. */
@@ -96,11 +102,26 @@ export interface AgentDivergence {
  * process silently (aws/telegraf plugins/inputs/procstat/native_finder_notwindows.go `Pattern`:
  * "you having no permissions to access it ... continue").
  */
-/** The pids whose command lines the agent can read: all, unless /proc hides other users' processes from it. */
+/**
+ * The pids whose command lines the agent can read: all, unless /proc hides other users' processes
+ * from it. Then only those it may ptrace (fs/proc/base.c `has_pid_permissions`; kernel/ptrace.c
+ * `__ptrace_may_access`: the target's uids and gids must be the caller's), seen here as /proc/<pid>
+ * owned by the agent's uid and primary gid.
+ */
 function visibleToAgent(pids: readonly number[], records: readonly ProcessRecord[], agentUser: AgentUser | undefined): number[] {
   if (agentUser?.hiddenBy === undefined) return [...pids];
-  const own = new Set(records.filter((record) => agentCanReadExe(record, agentUser)).map((record) => record.pid));
+  const own = new Set(
+    records
+      .filter((record) => agentCanReadExe(record, agentUser) && (agentUser.gid === undefined || agentUser.gid === null || record.ownerGid === agentUser.gid))
+      .map((record) => record.pid),
+  );
   return pids.filter((pid) => own.has(pid));
+}
+
+function hiddenFrom(running: readonly number[], visible: readonly number[]): { hiddenFromAgent?: number[] } {
+  if (visible.length === running.length) return {};
+  const seen = new Set(visible);
+  return { hiddenFromAgent: running.filter((pid) => !seen.has(pid)) };
 }
 
 function agentCanReadExe(record: ProcessRecord, agentUser: AgentUser | undefined): boolean {
@@ -201,10 +222,11 @@ export function findRunning(match: MatchSpec, records: readonly ProcessRecord[],
 export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord[], pidFile?: PidFileReading, agentUser?: AgentUser): MatchOutcome {
   const running = findRunning(match, records, pidFile);
   switch (match.mode) {
-    case "pattern":
-      return running.lookupError === undefined
-        ? { pids: running.pids, agentPidCount: visibleToAgent(running.pids, records, agentUser).length }
-        : { ...running, agentPidCount: null };
+    case "pattern": {
+      if (running.lookupError !== undefined) return { ...running, agentPidCount: null };
+      const visible = visibleToAgent(running.pids, records, agentUser);
+      return { pids: running.pids, agentPidCount: visible.length, ...hiddenFrom(running.pids, visible) };
+    }
     case "pidfile": {
       if (running.lookupError !== undefined) return { ...running, agentPidCount: null };
       // The agent counts whatever the file holds, without checking that it runs.
@@ -228,7 +250,11 @@ export function matchProcesses(match: MatchSpec, records: readonly ProcessRecord
         const readable = new Set(records.filter((record) => agentCanReadExe(record, agentUser)).map((record) => record.pid));
         agentPids = running.pids.filter((pid) => readable.has(pid));
       }
-      const outcome = { pids: running.pids, agentPidCount: agentPids.length };
+      const outcome = {
+        pids: running.pids,
+        agentPidCount: agentPids.length,
+        ...(selector.configKey === "pattern" ? hiddenFrom(running.pids, visibleToAgent(running.pids, records, agentUser)) : {}),
+      };
       const counted = new Set(agentPids);
       const truth = new Set(running.pids);
       const uncounted = running.pids.filter((pid) => !counted.has(pid));
@@ -272,11 +298,12 @@ const DELETED_LINK_SUFFIX = " (deleted)";
  *   it is P or `P:` or `<file name>:`.
  * Why: a regex is compiled on its first use, and health would compile two per watched process on
  * every run (about a millisecond of a 500-process health). Null for a hand-edited regex, and for a
- * literal with a space, where argv[0] would span arguments: those run as regexes.
+ * literal with a space, where argv[0] would span arguments, and for a name with a `/`: those run as regexes.
  */
 export function generatedExeTests(match: MatchSpec): { readonly exe: SubjectTest; readonly commandLine: SubjectTest } | null {
   const program = exeProgramOf(match);
-  if (program === null || program.literal.includes(" ")) return null;
+  // A name with a `/` (only in a hand-edited allow-list) gets a pattern on its file name alone: regex.
+  if (program === null || program.literal.includes(" ") || (program.kind === "name" && program.literal.includes("/"))) return null;
   const { literal } = program;
   const fileName = literal.slice(literal.lastIndexOf("/") + 1);
   const withoutDeleted = (link: string) => (link.endsWith(DELETED_LINK_SUFFIX) ? link.slice(0, -DELETED_LINK_SUFFIX.length) : null);

@@ -20,8 +20,8 @@ export interface ProcScanOptions {
   readonly exePath: boolean;
   readonly cmdline: boolean;
   /**
-   * Read each process's owner: the uid of /proc/<pid>, which the kernel sets to the process's
-   * effective uid, or root when the process is not dumpable (fs/proc/base.c `task_dump_owner`).
+   * Read each process's owner: the uid and gid of /proc/<pid>, which the kernel sets to the
+   * process's effective ids, or root when the process is not dumpable (fs/proc/base.c `task_dump_owner`).
    * Needed only for a hand-edited exe regex the CloudWatch agent still gets as `exe` while it runs
    * as another user (see core/process-matching.ts).
    */
@@ -75,8 +75,8 @@ export function scanProcesses(options: ProcScanOptions): ProcessRecord[] {
           }
         }
       }
-      const ownerUid = options.ownerUid ? statUidOrNull(`${procRoot}/${entry}`) : undefined;
-      records.push({ pid: Number(entry), exePath, cmdline, ...(ownerUid === undefined ? {} : { ownerUid }) });
+      const owner = options.ownerUid ? statOwnerOrNull(`${procRoot}/${entry}`) : undefined;
+      records.push({ pid: Number(entry), exePath, cmdline, ...(owner === undefined ? {} : { ownerUid: owner?.uid ?? null, ownerGid: owner?.gid ?? null }) });
     }
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
@@ -175,9 +175,11 @@ export function sampleUsage(pids: readonly number[], procRoot = "/proc"): UsageS
   return samples;
 }
 
-function statUidOrNull(path: string): number | null {
+/** The owner of /proc/<pid>: the process's effective uid and gid (fs/proc/base.c `task_dump_owner`). */
+function statOwnerOrNull(path: string): { uid: number; gid: number } | null {
   try {
-    return statSync(path).uid;
+    const { uid, gid } = statSync(path);
+    return { uid, gid };
   } catch {
     return null;
   }
