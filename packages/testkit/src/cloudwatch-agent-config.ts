@@ -133,7 +133,8 @@ export const CURRENT_AGENT: AgentBuild = { resolvesEntryPlaceholders: true };
 /**
  * The build a version string names, as `amazon-cloudwatch-agent-ctl -a status` prints it
  * (`1.300064.1b1144`): a stand-in ctl and the model it feeds then describe the same agent.
- * Unparseable versions are taken for current ones.
+ * Unparseable versions are taken for current ones. Written here rather than taken from
+ * procwatch-agent's own version check on purpose: the model must not share the code it judges.
  */
 export function agentBuildOf(version: string): AgentBuild {
   const match = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version.trim());

@@ -285,7 +285,19 @@ function pidsMatching(selects: SubjectTest, index: ReadonlyMap<string, readonly 
 /** Whether a selector matches one exe path or command line. */
 export type SubjectTest = (subject: string) => boolean;
 
+/** What the kernel appends to /proc/<pid>/exe once the binary was replaced or removed. */
 const DELETED_LINK_SUFFIX = " (deleted)";
+
+/** The exe link without ` (deleted)`, or null when it has none. */
+function withoutDeletedSuffix(link: string): string | null {
+  return link.endsWith(DELETED_LINK_SUFFIX) ? link.slice(0, -DELETED_LINK_SUFFIX.length) : null;
+}
+
+/** argv[0] as the joined command line shows it: everything before the first space. */
+function argv0Of(commandLine: string): string {
+  const space = commandLine.indexOf(" ");
+  return space < 0 ? commandLine : commandLine.slice(0, space);
+}
 
 /**
  * The selectors procwatch generates from an executable's name or path, as string comparisons that
@@ -306,29 +318,24 @@ export function generatedExeTests(match: MatchSpec): { readonly exe: SubjectTest
   if (program === null || program.literal.includes(" ") || (program.kind === "name" && program.literal.includes("/"))) return null;
   const { literal } = program;
   const fileName = literal.slice(literal.lastIndexOf("/") + 1);
-  const withoutDeleted = (link: string) => (link.endsWith(DELETED_LINK_SUFFIX) ? link.slice(0, -DELETED_LINK_SUFFIX.length) : null);
-  const firstArgument = (commandLine: string) => {
-    const space = commandLine.indexOf(" ");
-    return space < 0 ? commandLine : commandLine.slice(0, space);
-  };
   if (program.kind === "name") {
     const isName = (path: string) => path === literal || path.endsWith(`/${literal}`);
     return {
       exe: (link) => {
         if (isName(link)) return true;
-        const previous = withoutDeleted(link);
+        const previous = withoutDeletedSuffix(link);
         return previous !== null && isName(previous);
       },
       commandLine: (commandLine) => {
-        const argv0 = firstArgument(commandLine);
+        const argv0 = argv0Of(commandLine);
         return isName(argv0) || (argv0.endsWith(":") && isName(argv0.slice(0, -1)));
       },
     };
   }
   return {
-    exe: (link) => link === literal || withoutDeleted(link) === literal,
+    exe: (link) => link === literal || withoutDeletedSuffix(link) === literal,
     commandLine: (commandLine) => {
-      const argv0 = firstArgument(commandLine);
+      const argv0 = argv0Of(commandLine);
       return argv0 === literal || argv0 === `${literal}:` || argv0 === `${fileName}:`;
     },
   };
@@ -392,8 +399,6 @@ export function fieldsRunningNeeds(match: MatchSpec): { exePath: boolean; cmdlin
 
 /** What a tag's `exe=` or `pattern=` can carry: tag characters without the space that separates options. */
 const TAG_LITERAL = /^[A-Za-z0-9+\-=._:/@]+$/;
-const DELETED = " (deleted)";
-
 /**
  * Literals a `pattern=` could use to find these processes by command line: the executable's path
  * and file name (from the exe links), then each process's argv[0] (with and without a retitled
@@ -407,12 +412,12 @@ export function patternCandidates(exePaths: readonly string[], cmdlines: readonl
     if (candidate !== "" && TAG_LITERAL.test(candidate) && !candidates.includes(candidate)) candidates.push(candidate);
   };
   for (const exePath of exePaths) {
-    const path = exePath.endsWith(DELETED) ? exePath.slice(0, -DELETED.length) : exePath;
+    const path = withoutDeletedSuffix(exePath) ?? exePath;
     add(path);
     add(path.slice(path.lastIndexOf("/") + 1));
   }
   for (const cmdline of cmdlines) {
-    const argv0 = cmdline.split(" ", 1)[0] ?? "";
+    const argv0 = argv0Of(cmdline);
     add(argv0);
     if (argv0.endsWith(":")) add(argv0.slice(0, -1));
   }
